@@ -1,0 +1,166 @@
+//! Command-line definitions (clap derive) and the entry point that maps results to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{self, Outcome};
+use crate::secrets::redact::redact_global;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nxinfra",
+    version,
+    about = "Deploy a fleet from a git repository: inventory + secrets + templates → hosts",
+    long_about = "nxinfra turns a repository describing a fleet (inventory/inventory.yml, \
+secrets/secrets.yml.age, templates/) into per-host trees under rendered/<host>/.\n\n\
+The repository is found by looking for inventory/inventory.yml in the current folder and its \
+parents, or given with --root.",
+    after_help = "Examples:\n  nxinfra render                      render every host into rendered/\n  \
+nxinfra render --limit ixp --check  exit 2 if rendered/ is stale for the ixp hosts\n  \
+nxinfra inventory show coreams01    the variables coreams01's templates see\n  \
+nxinfra secrets edit                edit the encrypted secrets in $EDITOR\n\n\
+Exit status: 0 success, 1 error, 2 changes found (render --check)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Repository root (default: the nearest folder above the current one holding
+    /// inventory/inventory.yml)
+    #[arg(long, global = true, env = "NXINFRA_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// age identity file that decrypts secrets/secrets.yml.age
+    /// [default: ~/.config/nxinfra/identity.txt]
+    #[arg(long, global = true, env = "NXINFRA_AGE_KEY_FILE", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Password file of an Ansible Vault secrets file (secrets/secrets.yml)
+    #[arg(long, global = true, env = "NXINFRA_VAULT_PASSWORD_FILE", value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every host's templates into rendered/<host>/
+    #[command(long_about = "Render every selected host's templates into rendered/<host>/.\n\n\
+For each group of a host, templates/config/<group>/ gives the files shared by the group and \
+templates/config/<group>/<host>/ the host's own files (a host file wins). *.j2 files are \
+rendered with Jinja2 semantics (strict undefined, trim_blocks, lstrip_blocks), other files are \
+copied byte for byte. Hosts render in parallel into a staging folder that replaces rendered/ \
+only when every host succeeded: on any error rendered/ is left exactly as it was.\n\n\
+Files that read a secret are written 0600 (0700 for *.sh); *.sh files are executable.",
+        after_help = "Examples:\n  nxinfra render\n  nxinfra render --limit 'ixp,vltatl01'\n  \
+nxinfra render --check            # CI: exit 2 when rendered/ is stale")]
+    Render(RenderArgs),
+    /// Inspect the inventory: hosts, groups and merged variables
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Manage the encrypted secrets (age; Ansible Vault read for migration)
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArg {
+    /// Hosts to act on: host or group names, globs (`ixp*`), comma-separated, `!x` excludes;
+    /// a pattern that matches nothing is an error
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Do not write; exit 2 when rendered/ differs from what the sources produce, 0 when equal
+    #[arg(long)]
+    pub check: bool,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// List hosts with their groups and connection address
+    #[command(after_help = "Examples:\n  nxinfra inventory list\n  nxinfra inventory list --limit vlt --json")]
+    List {
+        #[command(flatten)]
+        limit: LimitArg,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the variables a host's templates see (secrets shown as <secret:PATH>)
+    #[command(after_help = "Examples:\n  nxinfra inventory show coreams01\n  nxinfra inventory show ixpams01 --json | jq .tailnet_address")]
+    Show {
+        /// Host name
+        host: String,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create an identity (if none), add its public key to secrets/recipients.txt, and create an
+    /// empty secrets file (if none)
+    #[command(after_help = "The identity is written to --identity FILE, else \
+~/.config/nxinfra/identity.txt (mode 0600); an existing identity is never overwritten.\n\n\
+Taking over the shipped demo fleet:\n  nxinfra secrets init\n  \
+$EDITOR secrets/recipients.txt          # remove the demo key\n  \
+nxinfra secrets rekey --identity demo/identity.DEMO-ONLY.txt")]
+    Init,
+    /// Print the decrypted secrets (the only command that shows secret values)
+    View,
+    /// Edit the secrets in $EDITOR; re-encrypted only if the result is valid YAML
+    #[command(after_help = "The plaintext lives in a private temporary folder (0700) while the editor \
+runs and is removed afterwards. If the result is not valid YAML nothing changes: on a terminal \
+you are offered to edit again, otherwise the error says what is wrong and where.")]
+    Edit,
+    /// Set one value: PATH is dotted (`postgresql.password`), the value comes from the argument
+    /// or, safer, from stdin
+    #[command(after_help = "Examples:\n  printf %s \"$TOKEN\" | nxinfra secrets set dns.api_token\n  \
+nxinfra secrets set bird.peering_password 'x'   # visible in shell history: prefer stdin")]
+    Set {
+        /// Dotted path of the value
+        path: String,
+        /// The value (default: read stdin; one trailing newline is dropped)
+        value: Option<String>,
+    },
+    /// Re-encrypt the secrets to the keys now in secrets/recipients.txt
+    Rekey,
+    /// Convert an Ansible Vault file into secrets/secrets.yml.age
+    #[command(after_help = "Example:\n  nxinfra secrets import-vault secrets/secrets.yml --vault-password-file .password")]
+    ImportVault {
+        /// The vault file ($ANSIBLE_VAULT;1.1 or 1.2)
+        file: PathBuf,
+        /// Overwrite an existing secrets/secrets.yml.age
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Parses arguments, runs the command, prints errors (redacted), returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Changes) => ExitCode::from(2),
+        Err(err) => {
+            let mut text = format!("error: {err}");
+            for cause in err.chain().skip(1) {
+                text.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{}", redact_global(&text));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Variable precedence: `all` < parent groups < child groups < host vars.
+//!
+//! A group's variable may override only a value that came from one of its ancestors. Two
+//! groups of a host that are not ancestor and descendant of each other and give one variable
+//! different values are a conflict, reported as an error: Ansible would pick one by depth and
+//! then alphabetically, which is exactly the kind of silent choice nxinfra refuses to make.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{ALL, Inventory, InventoryError, Vars};
+
+/// Depth of every group: `all` is 0, a group is one deeper than its deepest parent.
+fn depths(inv: &Inventory) -> BTreeMap<&str, usize> {
+    fn depth<'a>(
+        inv: &'a Inventory,
+        name: &'a str,
+        memo: &mut BTreeMap<&'a str, usize>,
+        guard: usize,
+    ) -> usize {
+        if let Some(d) = memo.get(name) {
+            return *d;
+        }
+        let parents = inv.groups.get(name).map(|g| &g.parents[..]).unwrap_or(&[]);
+        let d = if name == ALL || guard > inv.groups.len() {
+            0
+        } else {
+            parents
+                .iter()
+                .map(|p| depth(inv, p, memo, guard + 1) + 1)
+                .max()
+                .unwrap_or(1)
+        };
+        memo.insert(name, d);
+        d
+    }
+    let mut memo = BTreeMap::new();
+    for name in inv.groups.keys() {
+        depth(inv, name, &mut memo, 0);
+    }
+    memo
+}
+
+/// Every ancestor of `group` (not the group itself).
+fn ancestors(inv: &Inventory, group: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = inv.groups[group].parents.clone();
+    while let Some(g) = todo.pop() {
+        if out.insert(g.clone()) {
+            todo.extend(inv.groups[&g].parents.iter().cloned());
+        }
+    }
+    out.insert(ALL.to_string());
+    out.remove(group);
+    out
+}
+
+pub(super) fn host_vars(inv: &Inventory, host: &str) -> Result<Vars, InventoryError> {
+    let h = inv.require_host(host)?;
+    let depths = depths(inv);
+    let mut groups: Vec<String> = inv.groups_of(host).into_iter().collect();
+    groups.sort_by_key(|g| (depths.get(g.as_str()).copied().unwrap_or(0), g.clone()));
+
+    let mut merged = Vars::new();
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    for group in &groups {
+        let ancestors = ancestors(inv, group);
+        for (key, value) in &inv.groups[group].vars {
+            if let Some(prev_group) = origin.get(key)
+                && !ancestors.contains(prev_group)
+                && !h.vars.contains_key(key)
+                && merged.get(key) != Some(value)
+            {
+                let line = inv.groups[group].line.or(inv.groups[prev_group].line);
+                return Err(InventoryError::Invalid {
+                    location: match line {
+                        Some(l) => format!("{}:{l}", inv.file.display()),
+                        None => inv.file.display().to_string(),
+                    },
+                    message: format!(
+                        "host {host}: variable {key} is set differently by groups \
+                         {prev_group} and {group}, and neither is a parent of the other; set it \
+                         on the host, or on one group only"
+                    ),
+                });
+            }
+            merged.insert(key.clone(), value.clone());
+            origin.insert(key.clone(), group.clone());
+        }
+    }
+    for (key, value) in &h.vars {
+        merged.insert(key.clone(), value.clone());
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::load;
+
+    fn parse(text: &str) -> super::Inventory {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("inventory.yml");
+        std::fs::write(&file, text).unwrap();
+        load(&file).unwrap()
+    }
+
+    #[test]
+    fn precedence_all_group_child_host() {
+        let inv = parse(
+            "all:\n  vars:\n    a: all\n    b: all\n    c: all\n    d: all\n\
+             edge:\n  vars:\n    b: edge\n    c: edge\n  children:\n    ixp:\n\
+             ixp:\n  vars:\n    c: ixp\n  hosts:\n    r1:\n      d: host\n",
+        );
+        let vars = inv.host_vars("r1").unwrap();
+        assert_eq!(vars["a"], json!("all"));
+        assert_eq!(vars["b"], json!("edge"));
+        assert_eq!(vars["c"], json!("ixp"));
+        assert_eq!(vars["d"], json!("host"));
+    }
+
+    #[test]
+    fn unrelated_groups_disagreeing_is_an_error() {
+        let inv = parse(
+            "ams:\n  vars:\n    dns: one\n  hosts:\n    r1:\n\
+             ixp:\n  vars:\n    dns: two\n  hosts:\n    r1:\n",
+        );
+        let err = inv.host_vars("r1").unwrap_err().to_string();
+        assert!(err.contains("variable dns"), "{err}");
+        assert!(err.contains("ams and ixp"), "{err}");
+        assert!(err.contains("host r1"), "{err}");
+        assert!(err.starts_with(&format!("{}:", inv.file.display())), "{err}");
+    }
+
+    #[test]
+    fn unrelated_groups_agreeing_is_fine_and_host_wins() {
+        let inv = parse(
+            "ams:\n  vars:\n    dns: one\n  hosts:\n    r1:\n      dns: mine\n    r2:\n\
+             ixp:\n  vars:\n    dns: one\n  hosts:\n    r2:\n",
+        );
+        assert_eq!(inv.host_vars("r2").unwrap()["dns"], json!("one"));
+        assert_eq!(inv.host_vars("r1").unwrap()["dns"], json!("mine"));
+        // Host vars settle a conflict between its groups.
+        let inv = parse(
+            "ams:\n  vars:\n    dns: one\n  hosts:\n    r1:\n      dns: mine\n\
+             ixp:\n  vars:\n    dns: two\n  hosts:\n    r1:\n",
+        );
+        assert_eq!(inv.host_vars("r1").unwrap()["dns"], json!("mine"));
+    }
+}

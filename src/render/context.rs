@@ -1,0 +1,175 @@
+//! The template context of a host: inventory variables, secrets (tracked), magic variables.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indexmap::IndexMap;
+use minijinja::Value;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
+
+use crate::inventory::{Inventory, InventoryError};
+
+/// Converts any serializable value (inventory data) to a template value.
+pub fn to_value<T: serde::Serialize>(value: T) -> Value {
+    Value::from(Serde(value))
+}
+
+/// A node of the secrets document, shared by all hosts.
+#[derive(Debug)]
+enum Node {
+    Map(IndexMap<String, Arc<Node>>),
+    Seq(Vec<Arc<Node>>),
+    Leaf(Value),
+}
+
+impl Node {
+    fn from_json(v: &serde_json::Value) -> Arc<Node> {
+        Arc::new(match v {
+            serde_json::Value::Object(m) => {
+                Node::Map(m.iter().map(|(k, v)| (k.clone(), Node::from_json(v))).collect())
+            }
+            serde_json::Value::Array(a) => Node::Seq(a.iter().map(Node::from_json).collect()),
+            other => Node::Leaf(to_value(other)),
+        })
+    }
+}
+
+/// A view of a secrets node for one host's render: reading any leaf through it sets `touched`,
+/// so the file being rendered is known to hold secret material (even transformed, e.g.
+/// base64-encoded) and is written 0600.
+#[derive(Debug)]
+struct SecretView {
+    node: Arc<Node>,
+    touched: Arc<AtomicBool>,
+}
+
+impl SecretView {
+    fn wrap(node: &Arc<Node>, touched: &Arc<AtomicBool>) -> Value {
+        match &**node {
+            Node::Leaf(v) => {
+                touched.store(true, Ordering::Relaxed);
+                v.clone()
+            }
+            _ => Value::from_object(SecretView {
+                node: node.clone(),
+                touched: touched.clone(),
+            }),
+        }
+    }
+}
+
+impl Object for SecretView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        match &*self.node {
+            Node::Seq(_) => ObjectRepr::Seq,
+            _ => ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let child = match &*self.node {
+            Node::Map(m) => m.get(key.as_str()?)?,
+            Node::Seq(s) => {
+                let idx = i64::try_from(key.clone()).ok()?;
+                let idx = if idx < 0 { s.len() as i64 + idx } else { idx };
+                s.get(usize::try_from(idx).ok()?)?
+            }
+            Node::Leaf(_) => return None,
+        };
+        Some(SecretView::wrap(child, &self.touched))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match &*self.node {
+            Node::Map(m) => Enumerator::Values(m.keys().map(|k| Value::from(k.as_str())).collect()),
+            Node::Seq(s) => Enumerator::Seq(s.len()),
+            Node::Leaf(_) => Enumerator::NonEnumerable,
+        }
+    }
+}
+
+/// What every host's context shares: converted once per render.
+pub struct SharedContext {
+    secrets: Arc<Node>,
+    secret_keys: Vec<String>,
+    hostvars: Value,
+    groups: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(
+        "host {host}: {key} is both an inventory variable and a top-level secrets key; rename \
+         one (templates see secrets at the top level and as secrets.{key})"
+    )]
+    SecretShadowsVariable { host: String, key: String },
+}
+
+impl SharedContext {
+    pub fn new(
+        inv: &Inventory,
+        secrets: &IndexMap<String, serde_json::Value>,
+    ) -> Result<Self, InventoryError> {
+        let doc = serde_json::Value::Object(secrets.clone().into_iter().collect());
+        let mut hostvars = IndexMap::new();
+        for host in inv.hosts.keys() {
+            hostvars.insert(host.clone(), to_value(inv.host_vars(host)?));
+        }
+        Ok(SharedContext {
+            secrets: Node::from_json(&doc),
+            secret_keys: secrets.keys().cloned().collect(),
+            hostvars: Value::from_pairs(hostvars),
+            groups: to_value(inv.groups_map()),
+        })
+    }
+
+    /// The context of `host`; reads of secret leaves set `touched`.
+    pub fn for_host(
+        &self,
+        inv: &Inventory,
+        host: &str,
+        touched: &Arc<AtomicBool>,
+    ) -> Result<Value, ContextError> {
+        let vars = inv.host_vars(host)?;
+        let mut ctx: IndexMap<String, Value> = vars
+            .iter()
+            .map(|(k, v)| (k.clone(), to_value(v)))
+            .collect();
+        if let Node::Map(top) = &*self.secrets {
+            for key in &self.secret_keys {
+                if ctx.contains_key(key) {
+                    return Err(ContextError::SecretShadowsVariable {
+                        host: host.to_string(),
+                        key: key.clone(),
+                    });
+                }
+                if let Some(node) = top.get(key) {
+                    ctx.insert(key.clone(), lazy_view(node, touched));
+                }
+            }
+        }
+        ctx.insert("secrets".into(), lazy_view(&self.secrets, touched));
+        ctx.insert("inventory_hostname".into(), Value::from(host));
+        let group_names: Vec<String> = inv
+            .groups_of(host)
+            .into_iter()
+            .filter(|g| g != crate::inventory::ALL)
+            .collect();
+        ctx.insert("group_names".into(), to_value(group_names));
+        ctx.insert("groups".into(), self.groups.clone());
+        ctx.insert("hostvars".into(), self.hostvars.clone());
+        Ok(Value::from_pairs(ctx))
+    }
+}
+
+/// The value a secrets node is seen as. Nested values go through a [`SecretView`]; a
+/// top-level secret that is itself a plain value is inserted as is (filters need the real
+/// string) and is caught by the content check of the rendered output instead.
+fn lazy_view(node: &Arc<Node>, touched: &Arc<AtomicBool>) -> Value {
+    match &**node {
+        Node::Leaf(v) => v.clone(),
+        _ => SecretView::wrap(node, touched),
+    }
+}

@@ -1,0 +1,263 @@
+//! `render`: inventory + secrets + templates → `rendered/<host>/`, all hosts in parallel, into
+//! a staging folder that replaces `rendered/` only when every host succeeded.
+
+pub mod context;
+pub mod engine;
+pub mod filters;
+pub mod output;
+pub mod sources;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use minijinja::ErrorKind;
+
+use crate::inventory::Inventory;
+use crate::secrets::{Redactor, Secrets};
+use context::{ContextError, SharedContext};
+use sources::{LayoutError, TemplateTree};
+
+/// Folder of the rendered trees, under the repository root.
+pub const RENDERED_DIR: &str = "rendered";
+/// Folder of the templates, under the repository root.
+pub const TEMPLATES_DIR: &str = "templates";
+
+/// What to render.
+pub struct Job<'a> {
+    pub root: &'a Path,
+    pub inventory: &'a Inventory,
+    pub secrets: &'a Secrets,
+    /// Hosts to render, sorted.
+    pub hosts: &'a [String],
+    /// Whether `hosts` is a `--limit`ed subset (only their folders are replaced).
+    pub limited: bool,
+}
+
+/// The result of one host.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub files: usize,
+    pub secret_files: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(
+        "{}{} (host {host}): {message}",
+        file.display(),
+        line.map(|l| format!(":{l}")).unwrap_or_default()
+    )]
+    Template {
+        file: PathBuf,
+        line: Option<usize>,
+        host: String,
+        message: String,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Every error of a failed render (all hosts are rendered; all their errors are reported).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render_list(.0))]
+pub struct RenderFailed(pub Vec<RenderError>);
+
+fn render_list(errors: &[RenderError]) -> String {
+    let mut lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    lines.dedup();
+    let n = lines.len();
+    let head = if n == 1 {
+        String::new()
+    } else {
+        format!("{n} render errors:\n")
+    };
+    format!("{head}{}", lines.join("\n"))
+}
+
+/// Renders the job's hosts into `out/<host>/`.
+pub fn render_into(job: &Job<'_>, out: &Path) -> Result<Vec<HostReport>, RenderFailed> {
+    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR)).map_err(|e| RenderFailed(vec![e.into()]))?;
+    sources::check_layout(tree.config_files(), job.inventory, &tree.root)
+        .map_err(|e| RenderFailed(vec![e.into()]))?;
+    let shared = SharedContext::new(job.inventory, &job.secrets.doc)
+        .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
+    let redactor = job.secrets.redactor();
+    let tree = Arc::new(tree);
+    let env = engine::environment(tree.clone());
+
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<HostReport, Vec<RenderError>>)>> = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(job.hosts.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(host) = job.hosts.get(i) else { break };
+                    let r = render_host(job, &tree, &env, &shared, &redactor, host, out);
+                    if let Ok(mut all) = results.lock() {
+                        all.push((i, r));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for (_, r) in results {
+        match r {
+            Ok(report) => reports.push(report),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(reports)
+    } else {
+        Err(RenderFailed(errors))
+    }
+}
+
+fn render_host(
+    job: &Job<'_>,
+    tree: &TemplateTree,
+    env: &minijinja::Environment<'static>,
+    shared: &SharedContext,
+    redactor: &Redactor,
+    host: &str,
+    out: &Path,
+) -> Result<HostReport, Vec<RenderError>> {
+    let plan = sources::plan_host_files(tree.config_files(), job.inventory, host, &tree.root)
+        .map_err(|e| vec![e.into()])?;
+    let touched = Arc::new(AtomicBool::new(false));
+    let ctx = shared
+        .for_host(job.inventory, host, &touched)
+        .map_err(|e| vec![e.into()])?;
+    let host_dir = out.join(host);
+    let mut report = HostReport {
+        host: host.to_string(),
+        files: 0,
+        secret_files: 0,
+        bytes: 0,
+    };
+    let mut errors = Vec::new();
+    for (out_path, planned) in &plan {
+        touched.store(false, Ordering::Relaxed);
+        let data: Vec<u8> = if planned.render {
+            let rendered = env
+                .get_template(&planned.source)
+                .and_then(|t| t.render(&ctx));
+            match rendered {
+                Ok(text) => text.into_bytes(),
+                Err(e) => {
+                    errors.push(template_error(tree, host, &planned.source, &e));
+                    continue;
+                }
+            }
+        } else {
+            tree.files.get(&planned.source).cloned().unwrap_or_default()
+        };
+        let secret = touched.load(Ordering::Relaxed) || redactor.contains_secret(&data);
+        let mode = output::mode_for(out_path, secret);
+        if let Err(source) = output::write_file(&host_dir, out_path, &data, mode) {
+            errors.push(RenderError::Write {
+                path: host_dir.join(out_path),
+                source,
+            });
+            continue;
+        }
+        report.files += 1;
+        report.secret_files += usize::from(secret);
+        report.bytes += data.len() as u64;
+    }
+    if errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A template error naming the file (the partial where it happened, if any), line, host and,
+/// for undefined values, the expression.
+fn template_error(tree: &TemplateTree, host: &str, planned: &str, err: &minijinja::Error) -> RenderError {
+    // The innermost minijinja error knows the template that actually failed.
+    let mut inner = err;
+    while let Some(next) = std::error::Error::source(inner).and_then(|s| s.downcast_ref::<minijinja::Error>()) {
+        inner = next;
+    }
+    let err = if inner.name().is_some() { inner } else { err };
+    let name = err.name().unwrap_or(planned);
+    let expression = match (err.template_source(), err.range()) {
+        (Some(src), Some(range)) => src.get(range).map(|s| s.trim().to_string()),
+        _ => None,
+    };
+    let detail = err.detail().unwrap_or_default();
+    let message = match err.kind() {
+        ErrorKind::UndefinedError => match expression {
+            Some(expr) if !expr.is_empty() => format!("undefined variable `{expr}`"),
+            _ => "undefined variable".to_string(),
+        },
+        ErrorKind::SyntaxError => format!("template syntax error: {detail}"),
+        ErrorKind::TemplateNotFound => format!("{detail} (no such file under templates/)"),
+        kind => {
+            let at = expression
+                .filter(|e| !e.is_empty() && e.len() < 120)
+                .map(|e| format!(" in `{e}`"))
+                .unwrap_or_default();
+            if detail.is_empty() {
+                format!("{kind}{at}")
+            } else {
+                format!("{kind}: {detail}{at}")
+            }
+        }
+    };
+    let message = if name != planned {
+        format!("{message} (included from {})", tree.path_of(planned).display())
+    } else {
+        message
+    };
+    RenderError::Template {
+        file: tree.path_of(name),
+        line: err.line(),
+        host: host.to_string(),
+        message,
+    }
+}
+
+/// Renders into a staging folder and installs it; `rendered/` is untouched on any error.
+pub fn render(job: &Job<'_>) -> Result<Vec<HostReport>, anyhow::Error> {
+    let staging = output::staging_dir(job.root)
+        .map_err(|e| anyhow::anyhow!("cannot create a staging folder in {}: {e}", job.root.display()))?;
+    let reports = render_into(job, staging.path())?;
+    let rendered = job.root.join(RENDERED_DIR);
+    let hosts = job.limited.then_some(job.hosts);
+    output::install(staging.path(), &rendered, hosts)
+        .map_err(|e| anyhow::anyhow!("cannot install the render into {}: {e}", rendered.display()))?;
+    Ok(reports)
+}
+
+/// Renders into a staging folder and lists how `rendered/` differs from it.
+pub fn check(job: &Job<'_>) -> Result<Vec<String>, anyhow::Error> {
+    let staging = output::staging_dir(job.root)
+        .map_err(|e| anyhow::anyhow!("cannot create a staging folder in {}: {e}", job.root.display()))?;
+    render_into(job, staging.path())?;
+    let rendered = job.root.join(RENDERED_DIR);
+    let hosts = job.limited.then_some(job.hosts);
+    output::compare(staging.path(), &rendered, hosts)
+        .map_err(|e| anyhow::anyhow!("cannot compare with {}: {e}", rendered.display()))
+}

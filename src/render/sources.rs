@@ -1,0 +1,288 @@
+//! The template tree: every file under `templates/`, and which of them each host gets.
+//!
+//! Reading the tree is the only I/O here; `plan_host_files` and `check_layout` are pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::inventory::Inventory;
+
+/// Folder (under `templates/`) of the files rendered per group and host.
+pub const CONFIG_DIR: &str = "config";
+
+/// A template tree problem, or a file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", file.display())]
+pub struct LayoutError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+/// Every file under `templates/`, by name relative to it (`config/core/coreams01/x.j2`).
+#[derive(Debug, Default)]
+pub struct TemplateTree {
+    pub root: PathBuf,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl TemplateTree {
+    /// Reads `dir` recursively. Symlinks are refused: they could point outside the repository.
+    pub fn read(dir: &Path) -> Result<Self, LayoutError> {
+        let mut tree = TemplateTree {
+            root: dir.to_path_buf(),
+            files: BTreeMap::new(),
+        };
+        if !dir.exists() {
+            return Ok(tree);
+        }
+        let mut todo = vec![(dir.to_path_buf(), String::new())];
+        while let Some((path, prefix)) = todo.pop() {
+            let entries = std::fs::read_dir(&path).map_err(|e| LayoutError {
+                file: path.clone(),
+                message: format!("cannot read folder: {e}"),
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|e| LayoutError {
+                    file: path.clone(),
+                    message: format!("cannot read folder: {e}"),
+                })?;
+                let full = entry.path();
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    return Err(LayoutError {
+                        file: full,
+                        message: "file name is not UTF-8".into(),
+                    });
+                };
+                let rel = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                let kind = entry.file_type().map_err(|e| LayoutError {
+                    file: full.clone(),
+                    message: e.to_string(),
+                })?;
+                if kind.is_symlink() {
+                    return Err(LayoutError {
+                        file: full,
+                        message: "symlinks are not followed in templates/ (they could point \
+                                  outside the repository); copy the file instead"
+                            .into(),
+                    });
+                } else if kind.is_dir() {
+                    todo.push((full, rel));
+                } else {
+                    let data = std::fs::read(&full).map_err(|e| LayoutError {
+                        file: full.clone(),
+                        message: format!("cannot read: {e}"),
+                    })?;
+                    tree.files.insert(rel, data);
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    /// The path on disk of a template name, for messages.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Names of the files under `templates/config/`, relative to it.
+    pub fn config_files(&self) -> impl Iterator<Item = &str> {
+        let prefix = format!("{CONFIG_DIR}/");
+        self.files
+            .keys()
+            .filter_map(move |k| k.strip_prefix(prefix.as_str()))
+    }
+}
+
+/// Checks the layout of `templates/config/` against the inventory: every top folder is a group,
+/// no loose files, and a sub-folder named after a host belongs to a host of that group.
+pub fn check_layout<'a>(
+    config_files: impl IntoIterator<Item = &'a str>,
+    inv: &Inventory,
+    templates_root: &Path,
+) -> Result<(), LayoutError> {
+    let error = |rel: &str, message: String| LayoutError {
+        file: templates_root.join(CONFIG_DIR).join(rel),
+        message,
+    };
+    let mut members: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for rel in config_files {
+        let mut parts = rel.split('/');
+        let group = parts.next().unwrap_or_default();
+        let Some(second) = parts.next() else {
+            return Err(error(
+                rel,
+                "files directly in templates/config/ belong to no group: move it to \
+                 templates/config/<group>/"
+                    .into(),
+            ));
+        };
+        if !inv.groups.contains_key(group) {
+            return Err(error(
+                group,
+                format!(
+                    "templates/config/{group}/ is not named after a group of the inventory \
+                     (groups: {})",
+                    inv.groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        let is_dir = parts.next().is_some();
+        if is_dir && inv.hosts.contains_key(second) {
+            let hosts = members
+                .entry(group)
+                .or_insert_with(|| inv.hosts_of_group(group));
+            if !hosts.contains(second) {
+                return Err(error(
+                    &format!("{group}/{second}"),
+                    format!(
+                        "folder named after host {second}, which is not in group {group}: its \
+                         files would never be rendered for {second}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One output file of a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Template name relative to `templates/` (`config/ixp/ixpams01/bird/bird.conf.j2`).
+    pub source: String,
+    /// Whether the file is rendered (`.j2`) or copied.
+    pub render: bool,
+}
+
+/// The files of `host`: output path → source. Shared group files, overridden by the host's own
+/// folder; two groups giving one output path is an error.
+pub fn plan_host_files<'a>(
+    config_files: impl IntoIterator<Item = &'a str>,
+    inv: &Inventory,
+    host: &str,
+    templates_root: &Path,
+) -> Result<BTreeMap<String, PlannedFile>, LayoutError> {
+    let groups = inv.groups_of(host);
+    let mut shared: BTreeMap<String, String> = BTreeMap::new();
+    let mut own: BTreeMap<String, String> = BTreeMap::new();
+    for rel in config_files {
+        let Some((group, inner)) = rel.split_once('/') else {
+            continue;
+        };
+        if !groups.contains(group) {
+            continue;
+        }
+        let (target, out) = match inner.split_once('/') {
+            Some((first, rest)) if inv.hosts.contains_key(first) => {
+                if first != host {
+                    continue;
+                }
+                (&mut own, rest)
+            }
+            _ => (&mut shared, inner),
+        };
+        let out = out.strip_suffix(".j2").unwrap_or(out).to_string();
+        let source = format!("{CONFIG_DIR}/{rel}");
+        if let Some(previous) = target.insert(out.clone(), source.clone()) {
+            return Err(LayoutError {
+                file: templates_root.join(&source),
+                message: format!(
+                    "host {host}: output {out} comes from both {previous} and {source}; \
+                     nxinfra does not pick one silently"
+                ),
+            });
+        }
+    }
+    for (out, source) in own {
+        shared.insert(out, source);
+    }
+    Ok(shared
+        .into_iter()
+        .map(|(out, source)| {
+            let render = source.ends_with(".j2");
+            (out, PlannedFile { source, render })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv() -> Inventory {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("i.yml");
+        std::fs::write(
+            &f,
+            "core:\n  hosts:\n    c1:\nixp:\n  hosts:\n    i1:\n    i2:\nams:\n  hosts:\n    i1:\n",
+        )
+        .unwrap();
+        crate::inventory::load(&f).unwrap()
+    }
+
+    fn names(files: &BTreeMap<String, PlannedFile>) -> Vec<(&str, &str)> {
+        files
+            .iter()
+            .map(|(o, p)| (o.as_str(), p.source.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn shared_files_host_folders_and_overrides() {
+        let files = [
+            "ixp/alloy/config.alloy.j2",
+            "ixp/bird/bird.conf.j2",
+            "ixp/i1/bird/bird.conf.j2",
+            "ixp/i2/only-i2.txt",
+            "core/c1/compose.yml.j2",
+            "all/motd",
+        ];
+        let root = Path::new("templates");
+        let i1 = plan_host_files(files, &inv(), "i1", root).unwrap();
+        assert_eq!(
+            names(&i1),
+            [
+                ("alloy/config.alloy", "config/ixp/alloy/config.alloy.j2"),
+                ("bird/bird.conf", "config/ixp/i1/bird/bird.conf.j2"),
+                ("motd", "config/all/motd"),
+            ]
+        );
+        assert!(i1["bird/bird.conf"].render);
+        assert!(!i1["motd"].render);
+        let i2 = plan_host_files(files, &inv(), "i2", root).unwrap();
+        assert_eq!(i2["bird/bird.conf"].source, "config/ixp/bird/bird.conf.j2");
+        assert!(i2.contains_key("only-i2.txt"));
+        let c1 = plan_host_files(files, &inv(), "c1", root).unwrap();
+        assert_eq!(
+            c1.keys().collect::<Vec<_>>(),
+            ["compose.yml", "motd"]
+        );
+    }
+
+    #[test]
+    fn two_groups_giving_one_file_is_an_error() {
+        let files = ["ixp/x.conf", "ams/x.conf.j2"];
+        let err = plan_host_files(files, &inv(), "i1", Path::new("t"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host i1: output x.conf comes from both"), "{err}");
+        // i2 is not in ams: no conflict.
+        assert!(plan_host_files(files, &inv(), "i2", Path::new("t")).is_ok());
+    }
+
+    #[test]
+    fn layout_errors() {
+        let root = Path::new("templates");
+        let err = check_layout(["ixp/c1/x.j2"], &inv(), root).unwrap_err().to_string();
+        assert!(err.contains("not in group ixp"), "{err}");
+        let err = check_layout(["ipx/x.j2"], &inv(), root).unwrap_err().to_string();
+        assert!(err.contains("not named after a group"), "{err}");
+        let err = check_layout(["loose.j2"], &inv(), root).unwrap_err().to_string();
+        assert!(err.contains("belong to no group"), "{err}");
+        assert!(check_layout(["ixp/i1/x.j2", "ixp/i1", "core/c1/y"], &inv(), root).is_ok());
+    }
+}

@@ -1,0 +1,226 @@
+//! Secrets: an age-encrypted YAML document (`secrets/secrets.yml.age`), or an Ansible Vault file
+//! (`secrets/secrets.yml`) read for migration; their values are redacted from every output.
+
+pub mod age_file;
+pub mod redact;
+pub mod store;
+pub mod vault;
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+pub use redact::Redactor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error(
+        "{} is encrypted, and no age identity was given: pass --identity FILE, set \
+         NXINFRA_AGE_KEY_FILE, or put your identity at {}",
+        file.display(), default_hint()
+    )]
+    NoIdentity { file: PathBuf },
+    #[error(
+        "{} cannot be decrypted with {}: it is encrypted to other recipients (wrong identity; \
+         see secrets/recipients.txt for the public keys it is encrypted to)",
+        file.display(), identity_file.display()
+    )]
+    WrongIdentity { file: PathBuf, identity_file: PathBuf },
+    #[error("{}: not a valid age file: {reason}", file.display())]
+    Corrupt { file: PathBuf, reason: String },
+    #[error("{}: not a valid age identity file: {reason}", file.display())]
+    Identity { file: PathBuf, reason: String },
+    #[error("{}{}: {reason}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Recipients {
+        file: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error("{}{}: the decrypted secrets are not valid: {reason}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    NotYaml {
+        file: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error("{}: {source}", file.display())]
+    Vault {
+        file: PathBuf,
+        source: vault::VaultError,
+    },
+    #[error(
+        "{} is an Ansible Vault file: pass --vault-password-file FILE (or set \
+         NXINFRA_VAULT_PASSWORD_FILE)",
+        file.display()
+    )]
+    NoVaultPassword { file: PathBuf },
+    #[error("cannot encrypt: {reason}")]
+    Encrypt { reason: String },
+    #[error("cannot {action} {}: {source}", file.display())]
+    Io {
+        action: &'static str,
+        file: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn default_hint() -> String {
+    store::default_identity_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.config/nxinfra/identity.txt".into())
+}
+
+/// The decrypted secrets document: a mapping at the top level.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets {
+    pub doc: IndexMap<String, Value>,
+}
+
+impl Secrets {
+    /// Parses decrypted YAML. Error messages never quote content (it is secret).
+    pub fn from_yaml(file: &std::path::Path, plaintext: &[u8]) -> Result<Self, SecretsError> {
+        let not_yaml = |line, reason: String| SecretsError::NotYaml {
+            file: file.to_path_buf(),
+            line,
+            reason,
+        };
+        let text = std::str::from_utf8(plaintext).map_err(|_| not_yaml(None, "not UTF-8 text".into()))?;
+        let value: Value = serde_norway::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            let mut reason = e.to_string();
+            if let Some(i) = reason.find(" at line ") {
+                reason.truncate(i);
+            }
+            not_yaml(line, strip_quoted(&reason))
+        })?;
+        match value {
+            Value::Null => Ok(Secrets::default()),
+            Value::Object(map) => Ok(Secrets {
+                doc: map.into_iter().collect(),
+            }),
+            _ => Err(not_yaml(Some(1), "the document must be a mapping (key: value)".into())),
+        }
+    }
+
+    /// Every leaf as (dotted path, value as text), in document order.
+    pub fn leaves(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+            match value {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        walk(&join(prefix, k), v, out);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        walk(&join(prefix, &i.to_string()), v, out);
+                    }
+                }
+                Value::Null => {}
+                Value::String(s) => out.push((prefix.to_string(), s.clone())),
+                other => out.push((prefix.to_string(), other.to_string())),
+            }
+        }
+        let mut out = Vec::new();
+        for (k, v) in &self.doc {
+            walk(k, v, &mut out);
+        }
+        out
+    }
+
+    /// A redactor for every leaf value.
+    pub fn redactor(&self) -> Redactor {
+        let leaves = self.leaves();
+        Redactor::new(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())))
+    }
+
+    /// The same document with every leaf replaced by `<secret:PATH>` (for display and for
+    /// offline renders).
+    pub fn placeholders(&self) -> IndexMap<String, Value> {
+        fn walk(prefix: &str, value: &Value) -> Value {
+            match value {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(k, v)| (k.clone(), walk(&join(prefix, k), v)))
+                        .collect(),
+                ),
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| walk(&join(prefix, &i.to_string()), v))
+                        .collect(),
+                ),
+                Value::Null => Value::Null,
+                _ => Value::String(format!("<secret:{prefix}>")),
+            }
+        }
+        self.doc.iter().map(|(k, v)| (k.clone(), walk(k, v))).collect()
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// Removes quoted fragments from a parser message, which could hold secret text.
+fn strip_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quote = false;
+    for c in message.chars() {
+        if c == '"' || c == '`' {
+            if !in_quote {
+                out.push_str("\"…\"");
+            }
+            in_quote = !in_quote;
+        } else if !in_quote {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn leaves_and_placeholders() {
+        let s = Secrets::from_yaml(
+            Path::new("s.yml"),
+            b"db:\n  user: app\n  password: hunter22\nports: [1, 2]\nwireguard:\n  h1:\n    wg0: KEY\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.leaves(),
+            [
+                ("db.user".to_string(), "app".to_string()),
+                ("db.password".into(), "hunter22".into()),
+                ("ports.0".into(), "1".into()),
+                ("ports.1".into(), "2".into()),
+                ("wireguard.h1.wg0".into(), "KEY".into()),
+            ]
+        );
+        let p = s.placeholders();
+        assert_eq!(p["db"]["password"], "<secret:db.password>");
+        assert_eq!(p["ports"][1], "<secret:ports.1>");
+    }
+
+    #[test]
+    fn bad_documents_never_quote_content() {
+        let err = Secrets::from_yaml(Path::new("s.yml"), b"a: \"hunter2\nb: [\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.starts_with("s.yml:"), "{err}");
+        let err = Secrets::from_yaml(Path::new("s.yml"), b"- a\n- b\n").unwrap_err().to_string();
+        assert!(err.contains("must be a mapping"), "{err}");
+        assert!(Secrets::from_yaml(Path::new("s.yml"), b"").unwrap().doc.is_empty());
+    }
+}

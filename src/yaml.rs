@@ -1,0 +1,135 @@
+//! YAML helpers shared by every loader: parsing with the file named in errors, and finding the
+//! line of a key path for errors found after parsing (conflicts, unknown references).
+
+use std::path::{Path, PathBuf};
+
+/// A YAML document that failed to parse or did not have the expected shape.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct YamlError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Parses `text` (read from `file`) into `T`; errors carry the file and line.
+pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, YamlError> {
+    serde_norway::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        // serde_norway appends " at line N column M" to the message; the line is reported
+        // separately, so keep the message short.
+        let mut message = e.to_string();
+        if let Some(idx) = message.find(" at line ") {
+            message.truncate(idx);
+        }
+        YamlError {
+            file: file.to_path_buf(),
+            line,
+            message,
+        }
+    })
+}
+
+/// Finds the 1-based line where the mapping key path `path` is written in block-style YAML.
+///
+/// Used only to point at a line for errors detected after parsing (the parsed values carry no
+/// positions); returns `None` when the path is written in flow style or cannot be found, and
+/// the error is then reported without a line.
+pub fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
+    if path.is_empty() {
+        return None;
+    }
+    // Stack of (indent, key) for the mapping keys enclosing the current line.
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let content = raw.trim_start();
+        if content.is_empty() || content.starts_with('#') || content.starts_with("---") {
+            continue;
+        }
+        let indent = raw.len() - content.len();
+        let Some(key) = block_key(content) else {
+            continue;
+        };
+        while stack.last().is_some_and(|(i, _)| *i >= indent) {
+            stack.pop();
+        }
+        stack.push((indent, key));
+        if stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p) {
+            return Some(idx + 1);
+        }
+    }
+    None
+}
+
+/// The key of a `key:` or `key: value` line, unquoted; `None` for list items and scalars.
+fn block_key(content: &str) -> Option<String> {
+    if content.starts_with("- ") || content == "-" {
+        return None;
+    }
+    let (key, rest) = if let Some(quote @ ('"' | '\'')) = content.chars().next() {
+        let end = content[1..].find(quote)? + 1;
+        (&content[1..end], &content[end + 1..])
+    } else {
+        let colon = content.find(':')?;
+        (content[..colon].trim_end(), &content[colon..])
+    };
+    let rest = rest.trim_start();
+    if !rest.starts_with(':') {
+        return None;
+    }
+    let after = &rest[1..];
+    if !(after.is_empty() || after.starts_with(' ') || after.starts_with('\t')) {
+        return None;
+    }
+    Some(key.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "\
+# comment
+all:
+  vars:
+    a: 1
+core:
+  hosts:
+    coreams01:
+      ansible_host: x
+  vars:
+    'quoted key': 2
+ixp:
+  children:
+    core:
+";
+
+    #[test]
+    fn finds_nested_keys() {
+        assert_eq!(find_key_line(DOC, &["all"]), Some(2));
+        assert_eq!(find_key_line(DOC, &["all", "vars", "a"]), Some(4));
+        assert_eq!(find_key_line(DOC, &["core", "hosts", "coreams01"]), Some(7));
+        assert_eq!(
+            find_key_line(DOC, &["core", "hosts", "coreams01", "ansible_host"]),
+            Some(8)
+        );
+        assert_eq!(find_key_line(DOC, &["core", "vars", "quoted key"]), Some(10));
+        assert_eq!(find_key_line(DOC, &["ixp", "children", "core"]), Some(13));
+    }
+
+    #[test]
+    fn missing_paths_have_no_line() {
+        assert_eq!(find_key_line(DOC, &["core", "children"]), None);
+        assert_eq!(find_key_line(DOC, &["vars", "a"]), None);
+        assert_eq!(find_key_line(DOC, &[]), None);
+    }
+
+    #[test]
+    fn parse_errors_name_file_and_line() {
+        let err = parse::<serde_json::Value>(Path::new("inv.yml"), "a: 1\nb: [1, 2\nc: 3\n")
+            .unwrap_err();
+        assert_eq!(err.file, Path::new("inv.yml"));
+        assert!(err.line.is_some_and(|l| l >= 2), "{err}");
+        assert!(err.to_string().starts_with("inv.yml:"), "{err}");
+    }
+}
