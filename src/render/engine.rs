@@ -5,7 +5,7 @@ use std::sync::Arc;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
-use super::filters;
+use super::{filters, jinja2};
 use super::sources::TemplateTree;
 
 /// An environment that loads templates by name (relative to `templates/`) from `tree`.
@@ -34,6 +34,7 @@ pub fn configure(env: &mut Environment<'_>) {
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     filters::register(env);
+    jinja2::register(env);
 }
 
 fn load(tree: &TemplateTree, name: &str) -> Result<Option<String>, Error> {
@@ -64,5 +65,90 @@ fn load(tree: &TemplateTree, name: &str) -> Result<Option<String>, Error> {
                 ),
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Renders `source` (as template `name`) with `ctx`, through the real environment.
+    fn render_named(name: &str, source: &str, ctx: minijinja::Value) -> Result<String, Error> {
+        let mut tree = TemplateTree::default();
+        tree.files.insert(name.to_string(), source.as_bytes().to_vec());
+        tree.files.insert(
+            "partials/greet.j2".into(),
+            b"{% macro greet(n) %}hello {{ n }}{% endmacro %}\n".to_vec(),
+        );
+        let env = environment(Arc::new(tree));
+        env.get_template(name)?.render(ctx)
+    }
+
+    fn render(source: &str) -> Result<String, Error> {
+        render_named(
+            "config/g/t.j2",
+            source,
+            minijinja::context! { ip => "2001:db8:1:2:aaaa:bbbb:cccc:dddd", n => 3, items => vec![1, 2] },
+        )
+    }
+
+    #[test]
+    fn trim_and_lstrip_blocks_like_jinja2() {
+        let t = "{% for x in items %}\n  {% if x %}\nv{{ x }}\n  {% endif %}\n{% endfor %}\nend\n";
+        assert_eq!(render(t).unwrap(), "v1\nv2\nend");
+    }
+
+    #[test]
+    fn one_trailing_newline_is_dropped() {
+        assert_eq!(render("a\n").unwrap(), "a");
+        assert_eq!(render("a\n\n").unwrap(), "a\n");
+        assert_eq!(render("a").unwrap(), "a");
+    }
+
+    #[test]
+    fn undefined_is_strict_but_tests_and_default_work() {
+        assert_eq!(render("{{ missing }}").unwrap_err().kind(), ErrorKind::UndefinedError);
+        assert_eq!(render("{{ n.missing.deeper }}").unwrap_err().kind(), ErrorKind::UndefinedError);
+        assert!(render("{% for x in missing %}{% endfor %}").is_err());
+        assert_eq!(render("{{ missing | default('d') }}").unwrap(), "d");
+        assert_eq!(render("{% if missing is defined %}y{% else %}n{% endif %}").unwrap(), "n");
+    }
+
+    #[test]
+    fn no_auto_escaping_whatever_the_extension() {
+        for name in ["config/g/x.html.j2", "config/g/x.xml.j2", "config/g/x.j2"] {
+            let out = render_named(name, "{{ '<a href=\"x\">&</a>' }}", minijinja::context! {});
+            assert_eq!(out.unwrap(), "<a href=\"x\">&</a>", "{name}");
+        }
+    }
+
+    #[test]
+    fn python_string_methods_and_slices() {
+        assert_eq!(
+            render("{{ 'fe80::' + ':'.join(ip.split(':')[-4:]) }}").unwrap(),
+            "fe80::aaaa:bbbb:cccc:dddd"
+        );
+        // Jinja2 prints Python booleans.
+        assert_eq!(render("{{ 'abc'.upper() }} {{ 'abc'.startswith('a') }}").unwrap(), "ABC True");
+        assert_eq!(render("{{ 'a-b'.replace('-', '_') }} {{ ' x '.strip() }}").unwrap(), "a_b x");
+        assert_eq!(render("{{ 'abcdef'[1:3] }} {{ items[-1] }} {{ items[::-1] }}").unwrap(), "bc 2 [2, 1]");
+    }
+
+    #[test]
+    fn builtin_filters_operators_use() {
+        assert_eq!(render("{{ 'a\\nb' | indent(2) }}").unwrap(), "a\n  b");
+        assert_eq!(render("{{ 'x' | upper }}").unwrap(), "X");
+        assert_eq!(render("{{ {'b': 1, 'a': [1, 'x']} | tojson }}").unwrap(), r#"{"a": [1, "x"], "b": 1}"#);
+        assert_eq!(render("{{ items | join(',') }} {{ items | length }}").unwrap(), "1,2 2");
+    }
+
+    #[test]
+    fn partials_and_macros_load_by_name() {
+        let out = render("{% import 'partials/greet.j2' as g %}{{ g.greet('core') }}").unwrap();
+        assert_eq!(out, "hello core");
+        let err = render("{% include 'partials/../../x' %}").unwrap_err();
+        assert!(err.to_string().contains("leaves templates/"), "{err}");
+        let err = render("{% include 'partials/nope.j2' %}").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TemplateNotFound);
     }
 }

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod engine;
 pub mod filters;
+pub mod jinja2;
 pub mod output;
 pub mod sources;
 
@@ -203,12 +204,13 @@ fn template_error(tree: &TemplateTree, host: &str, planned: &str, err: &minijinj
     let err = if inner.name().is_some() { inner } else { err };
     let name = err.name().unwrap_or(planned);
     let expression = match (err.template_source(), err.range()) {
-        (Some(src), Some(range)) => src.get(range).map(|s| s.trim().to_string()),
+        (Some(src), Some(range)) => failing_expression(src, range),
         _ => None,
     };
     let detail = err.detail().unwrap_or_default();
     let message = match err.kind() {
         ErrorKind::UndefinedError => match expression {
+            Some(expr) if expr.contains('|') => format!("undefined value in `{expr}`"),
             Some(expr) if !expr.is_empty() => format!("undefined variable `{expr}`"),
             _ => "undefined variable".to_string(),
         },
@@ -237,6 +239,33 @@ fn template_error(tree: &TemplateTree, host: &str, planned: &str, err: &minijinj
         host: host.to_string(),
         message,
     }
+}
+
+/// The text of the failing expression. When minijinja points at a filter (`upper` in
+/// `{{ nope | upper }}`, whose input was undefined), the whole tag is shown instead, so the
+/// message names the variable rather than the filter.
+fn failing_expression(src: &str, range: std::ops::Range<usize>) -> Option<String> {
+    // minijinja may point at the failing attribute only (`.db.x` of `secrets.db.x`): widen the
+    // range to the whole dotted name.
+    let start = src
+        .get(..range.start)?
+        .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        .len();
+    let range = start..range.end;
+    let narrow = src.get(range.clone())?.trim();
+    let before = src.get(..range.start)?.trim_end();
+    if !before.ends_with('|') {
+        return Some(narrow.to_string());
+    }
+    let open = before.rfind("{{").max(before.rfind("{%"))? + 2;
+    let after = src.get(range.end..)?;
+    let close = match (after.find("}}"), after.find("%}")) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return Some(narrow.to_string()),
+    };
+    let whole = src.get(open..range.end + close)?;
+    Some(whole.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+').to_string())
 }
 
 /// Renders into a staging folder and installs it; `rendered/` is untouched on any error.

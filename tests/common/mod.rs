@@ -1,0 +1,165 @@
+//! Shared helpers of the integration tests: a small fleet in a temporary folder, the nxinfra
+//! binary, snapshots of trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nxinfra::secrets::age_file;
+
+/// The secret value planted in every test fleet; it must never appear in any output.
+pub const SECRET: &str = "hunter2-Secret-Value";
+pub const WG_KEY: &str = "eHjx7y7NPlZZ7EOsOPE4gEIRhEfYqgRdEbNeqDaa5XQ=";
+
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub identity: PathBuf,
+}
+
+pub const INVENTORY: &str = "\
+all:
+  vars:
+    asn: 215011
+core:
+  hosts:
+    core1:
+      ansible_host: core1.example.net
+ixp:
+  hosts:
+    ixp1:
+      tailnet: 100.64.0.1
+    ixp2:
+      tailnet: 100.64.0.2
+  vars:
+    role: ixp
+";
+
+pub const SECRETS: &str = "db:\n  user: app\n  password: hunter2-Secret-Value\n";
+
+impl Fleet {
+    /// A valid fleet: 3 hosts, shared and per-host templates, a partial, a binary file, secrets.
+    pub fn new() -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fleet = Fleet {
+            identity: dir.path().join("test-identity.key"),
+            dir,
+        };
+        fleet.write("inventory/inventory.yml", INVENTORY);
+        fleet.write(
+            "templates/config/core/core1/app/app.conf.j2",
+            "# {{ inventory_hostname }} AS{{ asn }}\nuser={{ db.user }}\npassword={{ secrets.db.password }}\n",
+        );
+        fleet.write(
+            "templates/config/core/core1/app/peers.conf.j2",
+            "{% for h in groups.ixp %}\npeer {{ h }} {{ hostvars[h].tailnet }}\n{% endfor %}\n",
+        );
+        fleet.write(
+            "templates/config/ixp/bird/bird.conf.j2",
+            "{% import 'partials/bird.j2' as bird %}\nrouter id {{ tailnet }};\n{{ bird.proto(role) }}\n",
+        );
+        fleet.write(
+            "templates/partials/bird.j2",
+            "{% macro proto(name) %}protocol device {{ name | upper }} {}{% endmacro %}\n",
+        );
+        fleet.write("templates/config/ixp/run.sh.j2", "#!/bin/sh\necho {{ role }}\n");
+        fleet.write_bytes("templates/config/ixp/blob.bin", &[0, 159, 146, 150, 255, 10]);
+        let (identity, public) = age_file::generate_identity();
+        fleet.write("test-identity.key", &identity);
+        fleet.write("secrets/recipients.txt", &format!("{public} test\n"));
+        fleet.set_secrets(SECRETS);
+        fleet
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        self.write_bytes(rel, text.as_bytes());
+    }
+
+    pub fn write_bytes(&self, rel: &str, data: &[u8]) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, data).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Encrypts `yaml` (any text, valid or not) as the fleet's secrets file.
+    pub fn set_secrets(&self, yaml: &str) {
+        let recipients =
+            age_file::read_recipients(&self.path("secrets/recipients.txt")).expect("recipients");
+        let armored = age_file::encrypt(yaml.as_bytes(), &recipients).expect("encrypt");
+        self.write("secrets/secrets.yml.age", &armored);
+    }
+
+    /// `nxinfra ARGS` in the fleet's root with the fleet's identity, no inherited config.
+    pub fn nxinfra(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run nxinfra")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nxinfra"));
+        cmd.current_dir(self.root())
+            .env_remove("NXINFRA_ROOT")
+            .env_remove("NXINFRA_VAULT_PASSWORD_FILE")
+            .env("HOME", self.root().join("home"))
+            .env_remove("XDG_CONFIG_HOME")
+            .env("NXINFRA_AGE_KEY_FILE", &self.identity)
+            .args(args);
+        cmd
+    }
+}
+
+/// stdout and stderr of a run, as text.
+pub fn texts(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`: relative path → (bytes, mode).
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let entry = entry.expect("entry");
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            if meta.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).expect("prefix").to_path_buf();
+                out.insert(
+                    rel,
+                    (std::fs::read(&path).expect("read"), meta.permissions().mode() & 0o7777),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Files or folders left over from a staging render at the fleet's root.
+pub fn leftovers(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root)
+        .expect("read root")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".nxinfra"))
+        .collect()
+}
