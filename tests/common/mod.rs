@@ -163,3 +163,23 @@ pub fn leftovers(root: &Path) -> Vec<String> {
         .filter(|n| n.starts_with(".nxinfra"))
         .collect()
 }
+
+/// Whether an external tool is available. Missing: under `CI=true` the test fails (a CI run must
+/// never skip silently); elsewhere the test prints why and is skipped.
+pub fn require_tool(tool: &str, package: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        let message = format!(
+            "{tool} is missing: install it with `apt-get install -y --no-install-recommends {package}` (make test does)"
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
