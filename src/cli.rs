@@ -41,14 +41,20 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "NXINFRA_AGE_KEY_FILE", value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Password file of an Ansible Vault secrets file (secrets/secrets.yml)
-    #[arg(long, global = true, env = "NXINFRA_VAULT_PASSWORD_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "NXINFRA_VAULT_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
     pub vault_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render every host's templates into rendered/<host>/
-    #[command(long_about = "Render every selected host's templates into rendered/<host>/.\n\n\
+    #[command(
+        long_about = "Render every selected host's templates into rendered/<host>/.\n\n\
 For each group of a host, templates/config/<group>/ gives the files shared by the group and \
 templates/config/<group>/<host>/ the host's own files (a host file wins). *.j2 files are \
 rendered with Jinja2 semantics (strict undefined, trim_blocks, lstrip_blocks), other files are \
@@ -56,7 +62,8 @@ copied byte for byte. Hosts render in parallel into a staging folder that replac
 only when every host succeeded: on any error rendered/ is left exactly as it was.\n\n\
 Files that read a secret are written 0600 (0700 for *.sh); *.sh files are executable.",
         after_help = "Examples:\n  nxinfra render\n  nxinfra render --limit 'ixp,vltatl01'\n  \
-nxinfra render --check            # CI: exit 2 when rendered/ is stale")]
+nxinfra render --check            # CI: exit 2 when rendered/ is stale"
+    )]
     Render(RenderArgs),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(subcommand)]
@@ -89,7 +96,9 @@ pub struct RenderArgs {
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// List hosts with their groups and connection address
-    #[command(after_help = "Examples:\n  nxinfra inventory list\n  nxinfra inventory list --limit vlt --json")]
+    #[command(
+        after_help = "Examples:\n  nxinfra inventory list\n  nxinfra inventory list --limit vlt --json"
+    )]
     List {
         #[command(flatten)]
         limit: LimitArg,
@@ -98,7 +107,9 @@ pub enum InventoryCommand {
         json: bool,
     },
     /// Show the variables a host's templates see (secrets shown as <secret:PATH>)
-    #[command(after_help = "Examples:\n  nxinfra inventory show coreams01\n  nxinfra inventory show ixpams01 --json | jq .tailnet_address")]
+    #[command(
+        after_help = "Examples:\n  nxinfra inventory show coreams01\n  nxinfra inventory show ixpams01 --json | jq .tailnet_address"
+    )]
     Show {
         /// Host name
         host: String,
@@ -121,14 +132,18 @@ nxinfra secrets rekey --identity demo/identity.DEMO-ONLY.txt")]
     /// Print the decrypted secrets (the only command that shows secret values)
     View,
     /// Edit the secrets in $EDITOR; re-encrypted only if the result is valid YAML
-    #[command(after_help = "The plaintext lives in a private temporary folder (0700) while the editor \
+    #[command(
+        after_help = "The plaintext lives in a private temporary folder (0700) while the editor \
 runs and is removed afterwards. If the result is not valid YAML nothing changes: on a terminal \
-you are offered to edit again, otherwise the error says what is wrong and where.")]
+you are offered to edit again, otherwise the error says what is wrong and where."
+    )]
     Edit,
     /// Set one value: PATH is dotted (`postgresql.password`), the value comes from the argument
     /// or, safer, from stdin
-    #[command(after_help = "Examples:\n  printf %s \"$TOKEN\" | nxinfra secrets set dns.api_token\n  \
-nxinfra secrets set bird.peering_password 'x'   # visible in shell history: prefer stdin")]
+    #[command(
+        after_help = "Examples:\n  printf %s \"$TOKEN\" | nxinfra secrets set dns.api_token\n  \
+nxinfra secrets set bird.peering_password 'x'   # visible in shell history: prefer stdin"
+    )]
     Set {
         /// Dotted path of the value
         path: String,
@@ -138,7 +153,9 @@ nxinfra secrets set bird.peering_password 'x'   # visible in shell history: pref
     /// Re-encrypt the secrets to the keys now in secrets/recipients.txt
     Rekey,
     /// Convert an Ansible Vault file into secrets/secrets.yml.age
-    #[command(after_help = "Example:\n  nxinfra secrets import-vault secrets/secrets.yml --vault-password-file .password")]
+    #[command(
+        after_help = "Example:\n  nxinfra secrets import-vault secrets/secrets.yml --vault-password-file .password"
+    )]
     ImportVault {
         /// The vault file ($ANSIBLE_VAULT;1.1 or 1.2)
         file: PathBuf,

@@ -113,7 +113,10 @@ ixp:
             find_key_line(DOC, &["core", "hosts", "coreams01", "ansible_host"]),
             Some(8)
         );
-        assert_eq!(find_key_line(DOC, &["core", "vars", "quoted key"]), Some(10));
+        assert_eq!(
+            find_key_line(DOC, &["core", "vars", "quoted key"]),
+            Some(10)
+        );
         assert_eq!(find_key_line(DOC, &["ixp", "children", "core"]), Some(13));
     }
 
@@ -126,8 +129,8 @@ ixp:
 
     #[test]
     fn parse_errors_name_file_and_line() {
-        let err = parse::<serde_json::Value>(Path::new("inv.yml"), "a: 1\nb: [1, 2\nc: 3\n")
-            .unwrap_err();
+        let err =
+            parse::<serde_json::Value>(Path::new("inv.yml"), "a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
         assert_eq!(err.file, Path::new("inv.yml"));
         assert!(err.line.is_some_and(|l| l >= 2), "{err}");
         assert!(err.to_string().starts_with("inv.yml:"), "{err}");

@@ -21,7 +21,11 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
     let mut rows = Vec::new();
     for host in &hosts {
         let vars = inv.host_vars(host)?;
-        let groups: Vec<String> = inv.groups_of(host).into_iter().filter(|g| g != ALL).collect();
+        let groups: Vec<String> = inv
+            .groups_of(host)
+            .into_iter()
+            .filter(|g| g != ALL)
+            .collect();
         let address = vars
             .get("ansible_host")
             .and_then(Value::as_str)
@@ -30,7 +34,10 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
         rows.push(json!({ "host": host, "groups": groups, "address": address }));
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "hosts": rows }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "hosts": rows }))?
+        );
     } else {
         for row in &rows {
             let groups: Vec<&str> = row["groups"]
@@ -59,9 +66,16 @@ fn show(ctx: &Ctx, host: &str, as_json: bool) -> anyhow::Result<Outcome> {
     for (key, value) in &placeholders {
         vars.insert(key.clone(), value.clone());
     }
-    vars.insert("secrets".into(), Value::Object(placeholders.into_iter().collect()));
+    vars.insert(
+        "secrets".into(),
+        Value::Object(placeholders.into_iter().collect()),
+    );
     vars.insert("inventory_hostname".into(), json!(host));
-    let groups: Vec<String> = inv.groups_of(host).into_iter().filter(|g| g != ALL).collect();
+    let groups: Vec<String> = inv
+        .groups_of(host)
+        .into_iter()
+        .filter(|g| g != ALL)
+        .collect();
     vars.insert("group_names".into(), json!(groups));
     if as_json {
         println!("{}", serde_json::to_string_pretty(&vars)?);

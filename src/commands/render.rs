@@ -36,7 +36,11 @@ pub fn run(ctx: &Ctx, args: &RenderArgs) -> anyhow::Result<Outcome> {
             }
             eprintln!("run `nxinfra render` to update it");
         }
-        return Ok(if diffs.is_empty() { Outcome::Done } else { Outcome::Changes });
+        return Ok(if diffs.is_empty() {
+            Outcome::Done
+        } else {
+            Outcome::Changes
+        });
     }
     let reports = render::render(&job)?;
     let files: usize = reports.iter().map(|r| r.files).sum();

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use crate::cli::SecretsCommand;
-use crate::secrets::store::{self, AGE_FILE, RECIPIENTS_FILE, Keys};
+use crate::secrets::store::{self, AGE_FILE, Keys, RECIPIENTS_FILE};
 use crate::secrets::{Secrets, age_file, vault};
 
 use super::{Ctx, Outcome};
@@ -36,7 +36,10 @@ fn init(ctx: &Ctx) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot read {}", identity_file.display()))?;
         let keys = age_file::public_keys_of(&text);
         let Some(first) = keys.into_iter().next() else {
-            bail!("{} exists but holds no age identity (AGE-SECRET-KEY-1…)", identity_file.display());
+            bail!(
+                "{} exists but holds no age identity (AGE-SECRET-KEY-1…)",
+                identity_file.display()
+            );
         };
         eprintln!("using the existing identity {}", identity_file.display());
         first
@@ -46,12 +49,18 @@ fn init(ctx: &Ctx) -> anyhow::Result<Outcome> {
         if let Some(parent) = identity_file.parent() {
             let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700));
         }
-        eprintln!("created identity {} (mode 0600): back it up, it is the only key", identity_file.display());
+        eprintln!(
+            "created identity {} (mode 0600): back it up, it is the only key",
+            identity_file.display()
+        );
         public
     };
     let recipients = ctx.root.join(RECIPIENTS_FILE);
     let existing = std::fs::read_to_string(&recipients).unwrap_or_default();
-    if existing.lines().any(|l| l.split_whitespace().next() == Some(public.as_str())) {
+    if existing
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(public.as_str()))
+    {
         eprintln!("{RECIPIENTS_FILE} already lists {public}");
     } else {
         let mut text = existing.clone();
@@ -79,7 +88,10 @@ fn init(ctx: &Ctx) -> anyhow::Result<Outcome> {
 fn read_age(ctx: &Ctx) -> anyhow::Result<Vec<u8>> {
     let file = ctx.root.join(AGE_FILE);
     if !file.exists() {
-        bail!("{} does not exist: run `nxinfra secrets init` (or import-vault)", file.display());
+        bail!(
+            "{} does not exist: run `nxinfra secrets init` (or import-vault)",
+            file.display()
+        );
     }
     Ok(store::decrypt_age(&file, &ctx.keys)?)
 }
@@ -98,7 +110,9 @@ fn edit(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
-    let dir = tempfile::Builder::new().prefix("nxinfra-secrets-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("nxinfra-secrets-")
+        .tempdir()?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
     let path = dir.path().join("secrets.yml");
     store::write_atomic(&path, &original, 0o600)?;
@@ -148,7 +162,9 @@ fn set(ctx: &Ctx, path: &str, value: Option<String>) -> anyhow::Result<Outcome> 
         Some(v) => v,
         None => {
             let mut v = String::new();
-            std::io::stdin().read_to_string(&mut v).context("cannot read the value from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut v)
+                .context("cannot read the value from stdin")?;
             if v.ends_with('\n') {
                 v.pop();
                 if v.ends_with('\r') {
@@ -172,7 +188,10 @@ fn set(ctx: &Ctx, path: &str, value: Option<String>) -> anyhow::Result<Outcome> 
             .entry((*key).to_string())
             .or_insert_with(|| Value::Object(Default::default()));
         let Value::Object(inner) = entry else {
-            bail!("{} is a value, not a mapping: cannot set {path}", keys[..=depth].join("."));
+            bail!(
+                "{} is a value, not a mapping: cannot set {path}",
+                keys[..=depth].join(".")
+            );
         };
         map = inner;
     }
@@ -190,7 +209,11 @@ fn rekey(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let plaintext = read_age(ctx)?;
     let recipients = age_file::read_recipients(&ctx.root.join(RECIPIENTS_FILE))?;
     let file = store::write_age(&ctx.root, &plaintext)?;
-    eprintln!("re-encrypted {} to {} recipients", file.display(), recipients.len());
+    eprintln!(
+        "re-encrypted {} to {} recipients",
+        file.display(),
+        recipients.len()
+    );
     Ok(Outcome::Done)
 }
 
@@ -201,7 +224,10 @@ fn import_vault(ctx: &Ctx, file: &Path, force: bool) -> anyhow::Result<Outcome> 
     }
     let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     if !vault::is_vault(&data) {
-        bail!("{} is not an Ansible Vault file (no $ANSIBLE_VAULT header)", file.display());
+        bail!(
+            "{} is not an Ansible Vault file (no $ANSIBLE_VAULT header)",
+            file.display()
+        );
     }
     let keys = Keys {
         identity: None,

@@ -134,7 +134,9 @@ mod tests {
 
     #[test]
     fn unmatched_patterns_are_errors() {
-        let err = select(&fleet(), Some("core,ixpzzz")).unwrap_err().to_string();
+        let err = select(&fleet(), Some("core,ixpzzz"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"ixpzzz\" matches no host or group"), "{err}");
         assert!(err.contains("coreams01"), "{err}");
         assert!(select(&fleet(), Some("core,!core")).is_err());

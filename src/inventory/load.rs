@@ -44,7 +44,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Inventory, InventoryError> {
     builder.group(ALL, None, &[ALL.to_string()])?;
     for (name, body) in &raw {
         let parent = (name != ALL).then_some(ALL);
-        builder.define(name, parent, body.as_ref(), &[name.clone()])?;
+        builder.define(name, parent, body.as_ref(), std::slice::from_ref(name))?;
     }
     builder.finish()
 }
@@ -143,7 +143,9 @@ impl Builder<'_> {
                 {
                     return Err(self.invalid(
                         &var_path,
-                        format!("group {name}: variable {key} is defined twice with different values"),
+                        format!(
+                            "group {name}: variable {key} is defined twice with different values"
+                        ),
                     ));
                 }
                 if let Some(group) = self.groups.get_mut(name) {

@@ -130,7 +130,10 @@ mod tests {
         assert!(err.contains("variable dns"), "{err}");
         assert!(err.contains("ams and ixp"), "{err}");
         assert!(err.contains("host r1"), "{err}");
-        assert!(err.starts_with(&format!("{}:", inv.file.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("{}:", inv.file.display())),
+            "{err}"
+        );
     }
 
     #[test]

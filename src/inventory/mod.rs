@@ -3,8 +3,8 @@
 //! `load` parses `inventory/inventory.yml` into an [`Inventory`]; `limit` selects hosts with
 //! `--limit` patterns; `merge` computes a host's variables with Ansible's precedence.
 
-mod load;
 pub mod limit;
+mod load;
 mod merge;
 
 use std::collections::BTreeSet;
@@ -119,10 +119,12 @@ impl Inventory {
 
     /// Fails with the list of known hosts when `host` is not in the inventory.
     pub fn require_host(&self, host: &str) -> Result<&Host, InventoryError> {
-        self.hosts.get(host).ok_or_else(|| InventoryError::UnknownHost {
-            host: host.to_string(),
-            known: self.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.hosts
+            .get(host)
+            .ok_or_else(|| InventoryError::UnknownHost {
+                host: host.to_string(),
+                known: self.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 
     /// `groups`: every group → its hosts (sorted), as Ansible's magic variable.

@@ -25,9 +25,11 @@ enum Node {
 impl Node {
     fn from_json(v: &serde_json::Value) -> Arc<Node> {
         Arc::new(match v {
-            serde_json::Value::Object(m) => {
-                Node::Map(m.iter().map(|(k, v)| (k.clone(), Node::from_json(v))).collect())
-            }
+            serde_json::Value::Object(m) => Node::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .collect(),
+            ),
             serde_json::Value::Array(a) => Node::Seq(a.iter().map(Node::from_json).collect()),
             other => Node::Leaf(to_value(other)),
         })
@@ -133,10 +135,8 @@ impl SharedContext {
         touched: &Arc<AtomicBool>,
     ) -> Result<Value, ContextError> {
         let vars = inv.host_vars(host)?;
-        let mut ctx: IndexMap<String, Value> = vars
-            .iter()
-            .map(|(k, v)| (k.clone(), to_value(v)))
-            .collect();
+        let mut ctx: IndexMap<String, Value> =
+            vars.iter().map(|(k, v)| (k.clone(), to_value(v))).collect();
         if let Node::Map(top) = &*self.secrets {
             for key in &self.secret_keys {
                 if ctx.contains_key(key) {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
-use super::{filters, jinja2};
 use super::sources::TemplateTree;
+use super::{filters, jinja2};
 
 /// An environment that loads templates by name (relative to `templates/`) from `tree`.
 pub fn environment(tree: Arc<TemplateTree>) -> Environment<'static> {
@@ -75,7 +75,8 @@ mod tests {
     /// Renders `source` (as template `name`) with `ctx`, through the real environment.
     fn render_named(name: &str, source: &str, ctx: minijinja::Value) -> Result<String, Error> {
         let mut tree = TemplateTree::default();
-        tree.files.insert(name.to_string(), source.as_bytes().to_vec());
+        tree.files
+            .insert(name.to_string(), source.as_bytes().to_vec());
         tree.files.insert(
             "partials/greet.j2".into(),
             b"{% macro greet(n) %}hello {{ n }}{% endmacro %}\n".to_vec(),
@@ -107,11 +108,20 @@ mod tests {
 
     #[test]
     fn undefined_is_strict_but_tests_and_default_work() {
-        assert_eq!(render("{{ missing }}").unwrap_err().kind(), ErrorKind::UndefinedError);
-        assert_eq!(render("{{ n.missing.deeper }}").unwrap_err().kind(), ErrorKind::UndefinedError);
+        assert_eq!(
+            render("{{ missing }}").unwrap_err().kind(),
+            ErrorKind::UndefinedError
+        );
+        assert_eq!(
+            render("{{ n.missing.deeper }}").unwrap_err().kind(),
+            ErrorKind::UndefinedError
+        );
         assert!(render("{% for x in missing %}{% endfor %}").is_err());
         assert_eq!(render("{{ missing | default('d') }}").unwrap(), "d");
-        assert_eq!(render("{% if missing is defined %}y{% else %}n{% endif %}").unwrap(), "n");
+        assert_eq!(
+            render("{% if missing is defined %}y{% else %}n{% endif %}").unwrap(),
+            "n"
+        );
     }
 
     #[test]
@@ -129,17 +139,32 @@ mod tests {
             "fe80::aaaa:bbbb:cccc:dddd"
         );
         // Jinja2 prints Python booleans.
-        assert_eq!(render("{{ 'abc'.upper() }} {{ 'abc'.startswith('a') }}").unwrap(), "ABC True");
-        assert_eq!(render("{{ 'a-b'.replace('-', '_') }} {{ ' x '.strip() }}").unwrap(), "a_b x");
-        assert_eq!(render("{{ 'abcdef'[1:3] }} {{ items[-1] }} {{ items[::-1] }}").unwrap(), "bc 2 [2, 1]");
+        assert_eq!(
+            render("{{ 'abc'.upper() }} {{ 'abc'.startswith('a') }}").unwrap(),
+            "ABC True"
+        );
+        assert_eq!(
+            render("{{ 'a-b'.replace('-', '_') }} {{ ' x '.strip() }}").unwrap(),
+            "a_b x"
+        );
+        assert_eq!(
+            render("{{ 'abcdef'[1:3] }} {{ items[-1] }} {{ items[::-1] }}").unwrap(),
+            "bc 2 [2, 1]"
+        );
     }
 
     #[test]
     fn builtin_filters_operators_use() {
         assert_eq!(render("{{ 'a\\nb' | indent(2) }}").unwrap(), "a\n  b");
         assert_eq!(render("{{ 'x' | upper }}").unwrap(), "X");
-        assert_eq!(render("{{ {'b': 1, 'a': [1, 'x']} | tojson }}").unwrap(), r#"{"a": [1, "x"], "b": 1}"#);
-        assert_eq!(render("{{ items | join(',') }} {{ items | length }}").unwrap(), "1,2 2");
+        assert_eq!(
+            render("{{ {'b': 1, 'a': [1, 'x']} | tojson }}").unwrap(),
+            r#"{"a": [1, "x"], "b": 1}"#
+        );
+        assert_eq!(
+            render("{{ items | join(',') }} {{ items | length }}").unwrap(),
+            "1,2 2"
+        );
     }
 
     #[test]

@@ -16,12 +16,18 @@ fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
     let json = serde_json::to_value(value).map_err(|e| {
-        Error::new(ErrorKind::InvalidOperation, format!("tojson: cannot serialize: {e}"))
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: cannot serialize: {e}"),
+        )
     })?;
     let mut out = Vec::new();
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter::new(indent));
     serde::Serialize::serialize(&sorted(json), &mut ser).map_err(|e| {
-        Error::new(ErrorKind::InvalidOperation, format!("tojson: cannot serialize: {e}"))
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: cannot serialize: {e}"),
+        )
     })?;
     let text = String::from_utf8(out)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
@@ -103,7 +109,11 @@ impl serde_json::ser::Formatter for PyFormatter {
     fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.close(w, b"]")
     }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.separator(w, first)
     }
     fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
@@ -116,7 +126,11 @@ impl serde_json::ser::Formatter for PyFormatter {
     fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.close(w, b"}")
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.separator(w, first)
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -135,8 +149,11 @@ mod tests {
     fn render(src: &str) -> String {
         let mut env = Environment::new();
         register(&mut env);
-        env.render_str(src, minijinja::context! { v => minijinja::context! { b => 1, a => vec![1, 2] } })
-            .unwrap()
+        env.render_str(
+            src,
+            minijinja::context! { v => minijinja::context! { b => 1, a => vec![1, 2] } },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -148,7 +165,13 @@ mod tests {
             render("{{ v | tojson(indent=2) }}"),
             "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": 1\n}"
         );
-        assert_eq!(render("{{ {} | tojson }} {{ [] | tojson(indent=2) }}"), "{} []");
-        assert_eq!(render("{{ \"<a>&'\" | tojson }}"), r#""\u003ca\u003e\u0026\u0027""#);
+        assert_eq!(
+            render("{{ {} | tojson }} {{ [] | tojson(indent=2) }}"),
+            "{} []"
+        );
+        assert_eq!(
+            render("{{ \"<a>&'\" | tojson }}"),
+            r#""\u003ca\u003e\u0026\u0027""#
+        );
     }
 }

@@ -85,9 +85,13 @@ fn render_list(errors: &[RenderError]) -> String {
     format!("{head}{}", lines.join("\n"))
 }
 
+/// One host's outcome: its report, or every error of its files.
+type HostResult = Result<HostReport, Vec<RenderError>>;
+
 /// Renders the job's hosts into `out/<host>/`.
 pub fn render_into(job: &Job<'_>, out: &Path) -> Result<Vec<HostReport>, RenderFailed> {
-    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR)).map_err(|e| RenderFailed(vec![e.into()]))?;
+    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
+        .map_err(|e| RenderFailed(vec![e.into()]))?;
     sources::check_layout(tree.config_files(), job.inventory, &tree.root)
         .map_err(|e| RenderFailed(vec![e.into()]))?;
     let shared = SharedContext::new(job.inventory, &job.secrets.doc)
@@ -97,7 +101,7 @@ pub fn render_into(job: &Job<'_>, out: &Path) -> Result<Vec<HostReport>, RenderF
     let env = engine::environment(tree.clone());
 
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<HostReport, Vec<RenderError>>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, HostResult)>> = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -195,10 +199,17 @@ fn render_host(
 
 /// A template error naming the file (the partial where it happened, if any), line, host and,
 /// for undefined values, the expression.
-fn template_error(tree: &TemplateTree, host: &str, planned: &str, err: &minijinja::Error) -> RenderError {
+fn template_error(
+    tree: &TemplateTree,
+    host: &str,
+    planned: &str,
+    err: &minijinja::Error,
+) -> RenderError {
     // The innermost minijinja error knows the template that actually failed.
     let mut inner = err;
-    while let Some(next) = std::error::Error::source(inner).and_then(|s| s.downcast_ref::<minijinja::Error>()) {
+    while let Some(next) =
+        std::error::Error::source(inner).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
         inner = next;
     }
     let err = if inner.name().is_some() { inner } else { err };
@@ -229,7 +240,10 @@ fn template_error(tree: &TemplateTree, host: &str, planned: &str, err: &minijinj
         }
     };
     let message = if name != planned {
-        format!("{message} (included from {})", tree.path_of(planned).display())
+        format!(
+            "{message} (included from {})",
+            tree.path_of(planned).display()
+        )
     } else {
         message
     };
@@ -265,25 +279,38 @@ fn failing_expression(src: &str, range: std::ops::Range<usize>) -> Option<String
         (None, None) => return Some(narrow.to_string()),
     };
     let whole = src.get(open..range.end + close)?;
-    Some(whole.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+').to_string())
+    Some(
+        whole
+            .trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+')
+            .to_string(),
+    )
 }
 
 /// Renders into a staging folder and installs it; `rendered/` is untouched on any error.
 pub fn render(job: &Job<'_>) -> Result<Vec<HostReport>, anyhow::Error> {
-    let staging = output::staging_dir(job.root)
-        .map_err(|e| anyhow::anyhow!("cannot create a staging folder in {}: {e}", job.root.display()))?;
+    let staging = output::staging_dir(job.root).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create a staging folder in {}: {e}",
+            job.root.display()
+        )
+    })?;
     let reports = render_into(job, staging.path())?;
     let rendered = job.root.join(RENDERED_DIR);
     let hosts = job.limited.then_some(job.hosts);
-    output::install(staging.path(), &rendered, hosts)
-        .map_err(|e| anyhow::anyhow!("cannot install the render into {}: {e}", rendered.display()))?;
+    output::install(staging.path(), &rendered, hosts).map_err(|e| {
+        anyhow::anyhow!("cannot install the render into {}: {e}", rendered.display())
+    })?;
     Ok(reports)
 }
 
 /// Renders into a staging folder and lists how `rendered/` differs from it.
 pub fn check(job: &Job<'_>) -> Result<Vec<String>, anyhow::Error> {
-    let staging = output::staging_dir(job.root)
-        .map_err(|e| anyhow::anyhow!("cannot create a staging folder in {}: {e}", job.root.display()))?;
+    let staging = output::staging_dir(job.root).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create a staging folder in {}: {e}",
+            job.root.display()
+        )
+    })?;
     render_into(job, staging.path())?;
     let rendered = job.root.join(RENDERED_DIR);
     let hosts = job.limited.then_some(job.hosts);

@@ -211,7 +211,10 @@ mod tests {
         assert!(write_file(dir.path(), "../x", b"", 0o644).is_err());
         assert!(write_file(dir.path(), "/etc/x", b"", 0o644).is_err());
         write_file(dir.path(), "a/b.sh", b"#!/bin/sh\n", 0o755).unwrap();
-        let mode = std::fs::metadata(dir.path().join("a/b.sh")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("a/b.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o7777, 0o755);
     }
 

@@ -257,10 +257,7 @@ mod tests {
         assert_eq!(i2["bird/bird.conf"].source, "config/ixp/bird/bird.conf.j2");
         assert!(i2.contains_key("only-i2.txt"));
         let c1 = plan_host_files(files, &inv(), "c1", root).unwrap();
-        assert_eq!(
-            c1.keys().collect::<Vec<_>>(),
-            ["compose.yml", "motd"]
-        );
+        assert_eq!(c1.keys().collect::<Vec<_>>(), ["compose.yml", "motd"]);
     }
 
     #[test]
@@ -269,7 +266,10 @@ mod tests {
         let err = plan_host_files(files, &inv(), "i1", Path::new("t"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("host i1: output x.conf comes from both"), "{err}");
+        assert!(
+            err.contains("host i1: output x.conf comes from both"),
+            "{err}"
+        );
         // i2 is not in ams: no conflict.
         assert!(plan_host_files(files, &inv(), "i2", Path::new("t")).is_ok());
     }
@@ -277,11 +277,17 @@ mod tests {
     #[test]
     fn layout_errors() {
         let root = Path::new("templates");
-        let err = check_layout(["ixp/c1/x.j2"], &inv(), root).unwrap_err().to_string();
+        let err = check_layout(["ixp/c1/x.j2"], &inv(), root)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not in group ixp"), "{err}");
-        let err = check_layout(["ipx/x.j2"], &inv(), root).unwrap_err().to_string();
+        let err = check_layout(["ipx/x.j2"], &inv(), root)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not named after a group"), "{err}");
-        let err = check_layout(["loose.j2"], &inv(), root).unwrap_err().to_string();
+        let err = check_layout(["loose.j2"], &inv(), root)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("belong to no group"), "{err}");
         assert!(check_layout(["ixp/i1/x.j2", "ixp/i1", "core/c1/y"], &inv(), root).is_ok());
     }

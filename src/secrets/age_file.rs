@@ -13,15 +13,23 @@ use super::SecretsError;
 pub type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
 /// Encrypts `plaintext` to every recipient, ASCII-armored.
-pub fn encrypt(plaintext: &[u8], recipients: &[age::x25519::Recipient]) -> Result<String, SecretsError> {
+pub fn encrypt(
+    plaintext: &[u8],
+    recipients: &[age::x25519::Recipient],
+) -> Result<String, SecretsError> {
     let fail = |reason: String| SecretsError::Encrypt { reason };
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-        .map_err(|e| fail(e.to_string()))?;
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| fail(e.to_string()))?;
     let mut out = Vec::with_capacity(plaintext.len() * 2 + 512);
     let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
         .map_err(|e| fail(e.to_string()))?;
-    let mut writer = encryptor.wrap_output(armor).map_err(|e| fail(e.to_string()))?;
-    writer.write_all(plaintext).map_err(|e| fail(e.to_string()))?;
+    let mut writer = encryptor
+        .wrap_output(armor)
+        .map_err(|e| fail(e.to_string()))?;
+    writer
+        .write_all(plaintext)
+        .map_err(|e| fail(e.to_string()))?;
     writer
         .finish()
         .and_then(|armor| armor.finish())
@@ -30,7 +38,12 @@ pub fn encrypt(plaintext: &[u8], recipients: &[age::x25519::Recipient]) -> Resul
 }
 
 /// Decrypts an age file (armored or binary) with `identities`.
-pub fn decrypt(file: &Path, data: &[u8], identities: &Identities, identity_file: &Path) -> Result<Vec<u8>, SecretsError> {
+pub fn decrypt(
+    file: &Path,
+    data: &[u8],
+    identities: &Identities,
+    identity_file: &Path,
+) -> Result<Vec<u8>, SecretsError> {
     let corrupt = |reason: String| SecretsError::Corrupt {
         file: file.to_path_buf(),
         reason,
@@ -63,7 +76,10 @@ pub fn read_recipients(file: &Path) -> Result<Vec<age::x25519::Recipient>, Secre
     parse_recipients(file, &text)
 }
 
-pub fn parse_recipients(file: &Path, text: &str) -> Result<Vec<age::x25519::Recipient>, SecretsError> {
+pub fn parse_recipients(
+    file: &Path,
+    text: &str,
+) -> Result<Vec<age::x25519::Recipient>, SecretsError> {
     let mut out = Vec::new();
     for (idx, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -71,11 +87,12 @@ pub fn parse_recipients(file: &Path, text: &str) -> Result<Vec<age::x25519::Reci
             continue;
         }
         let key = line.split_whitespace().next().unwrap_or(line);
-        let recipient = age::x25519::Recipient::from_str(key).map_err(|e| SecretsError::Recipients {
-            file: file.to_path_buf(),
-            line: Some(idx + 1),
-            reason: format!("not an age x25519 public key (age1…): {e}"),
-        })?;
+        let recipient =
+            age::x25519::Recipient::from_str(key).map_err(|e| SecretsError::Recipients {
+                file: file.to_path_buf(),
+                line: Some(idx + 1),
+                reason: format!("not an age x25519 public key (age1…): {e}"),
+            })?;
         out.push(recipient);
     }
     if out.is_empty() {
@@ -137,7 +154,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let id_file = dir.path().join("id.txt");
         std::fs::write(&id_file, &text).unwrap();
-        let recipients = parse_recipients(Path::new("r.txt"), &format!("# me\n{public} alice\n")).unwrap();
+        let recipients =
+            parse_recipients(Path::new("r.txt"), &format!("# me\n{public} alice\n")).unwrap();
         let armored = encrypt(b"a: 1\n", &recipients).unwrap();
         assert!(armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
         let ids = read_identities(&id_file).unwrap();
@@ -159,10 +177,17 @@ mod tests {
         let id_file = dir.path().join("id.txt");
         std::fs::write(&id_file, text).unwrap();
         let ids = read_identities(&id_file).unwrap();
-        let err = decrypt(Path::new("s.age"), b"-----BEGIN AGE ENCRYPTED FILE-----\ngarbage\n", &ids, &id_file)
-            .unwrap_err();
+        let err = decrypt(
+            Path::new("s.age"),
+            b"-----BEGIN AGE ENCRYPTED FILE-----\ngarbage\n",
+            &ids,
+            &id_file,
+        )
+        .unwrap_err();
         assert!(matches!(err, SecretsError::Corrupt { .. }), "{err}");
-        let err = parse_recipients(Path::new("r.txt"), "age1nope\n").unwrap_err().to_string();
+        let err = parse_recipients(Path::new("r.txt"), "age1nope\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("r.txt:1"), "{err}");
         assert!(parse_recipients(Path::new("r.txt"), "# only a comment\n").is_err());
         std::fs::write(&id_file, "not a key\n").unwrap();

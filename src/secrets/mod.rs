@@ -26,7 +26,10 @@ pub enum SecretsError {
          see secrets/recipients.txt for the public keys it is encrypted to)",
         file.display(), identity_file.display()
     )]
-    WrongIdentity { file: PathBuf, identity_file: PathBuf },
+    WrongIdentity {
+        file: PathBuf,
+        identity_file: PathBuf,
+    },
     #[error("{}: not a valid age file: {reason}", file.display())]
     Corrupt { file: PathBuf, reason: String },
     #[error("{}: not a valid age identity file: {reason}", file.display())]
@@ -84,7 +87,8 @@ impl Secrets {
             line,
             reason,
         };
-        let text = std::str::from_utf8(plaintext).map_err(|_| not_yaml(None, "not UTF-8 text".into()))?;
+        let text =
+            std::str::from_utf8(plaintext).map_err(|_| not_yaml(None, "not UTF-8 text".into()))?;
         let value: Value = serde_norway::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
             let mut reason = e.to_string();
@@ -98,7 +102,10 @@ impl Secrets {
             Value::Object(map) => Ok(Secrets {
                 doc: map.into_iter().collect(),
             }),
-            _ => Err(not_yaml(Some(1), "the document must be a mapping (key: value)".into())),
+            _ => Err(not_yaml(
+                Some(1),
+                "the document must be a mapping (key: value)".into(),
+            )),
         }
     }
 
@@ -155,7 +162,10 @@ impl Secrets {
                 _ => Value::String(format!("<secret:{prefix}>")),
             }
         }
-        self.doc.iter().map(|(k, v)| (k.clone(), walk(k, v))).collect()
+        self.doc
+            .iter()
+            .map(|(k, v)| (k.clone(), walk(k, v)))
+            .collect()
     }
 }
 
@@ -219,8 +229,15 @@ mod tests {
             .to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.starts_with("s.yml:"), "{err}");
-        let err = Secrets::from_yaml(Path::new("s.yml"), b"- a\n- b\n").unwrap_err().to_string();
+        let err = Secrets::from_yaml(Path::new("s.yml"), b"- a\n- b\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must be a mapping"), "{err}");
-        assert!(Secrets::from_yaml(Path::new("s.yml"), b"").unwrap().doc.is_empty());
+        assert!(
+            Secrets::from_yaml(Path::new("s.yml"), b"")
+                .unwrap()
+                .doc
+                .is_empty()
+        );
     }
 }

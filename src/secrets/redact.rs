@@ -35,7 +35,10 @@ impl Redactor {
             })
             .flatten();
         let replacements = pairs.iter().map(|(p, _)| format!("<secret:{p}>")).collect();
-        Redactor { matcher, replacements }
+        Redactor {
+            matcher,
+            replacements,
+        }
     }
 
     pub fn empty() -> Self {
@@ -80,7 +83,11 @@ mod tests {
 
     #[test]
     fn replaces_values_longest_first() {
-        let r = Redactor::new([("db.password", "hunter2"), ("db.long", "hunter2hunter2"), ("x", "ab")]);
+        let r = Redactor::new([
+            ("db.password", "hunter2"),
+            ("db.long", "hunter2hunter2"),
+            ("x", "ab"),
+        ]);
         assert_eq!(
             r.redact("p=hunter2 l=hunter2hunter2 short=ab"),
             "p=<secret:db.password> l=<secret:db.long> short=ab"

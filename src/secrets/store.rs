@@ -65,7 +65,10 @@ pub fn locate(root: &Path) -> Result<Source, SecretsError> {
 }
 
 /// Decrypts the repository's secrets file; `None` when the fleet has no secrets.
-pub fn read_plaintext(root: &Path, keys: &Keys) -> Result<Option<(PathBuf, Vec<u8>)>, SecretsError> {
+pub fn read_plaintext(
+    root: &Path,
+    keys: &Keys,
+) -> Result<Option<(PathBuf, Vec<u8>)>, SecretsError> {
     match locate(root)? {
         Source::None => Ok(None),
         Source::Age(file) => decrypt_age(&file, keys).map(|p| Some((file, p))),
@@ -99,12 +102,12 @@ pub fn decrypt_age(file: &Path, keys: &Keys) -> Result<Vec<u8>, SecretsError> {
 
 /// Decrypts an Ansible Vault file with the password file from `keys`.
 pub fn decrypt_vault(file: &Path, keys: &Keys) -> Result<Vec<u8>, SecretsError> {
-    let password_file = keys
-        .vault_password_file
-        .as_ref()
-        .ok_or_else(|| SecretsError::NoVaultPassword {
-            file: file.to_path_buf(),
-        })?;
+    let password_file =
+        keys.vault_password_file
+            .as_ref()
+            .ok_or_else(|| SecretsError::NoVaultPassword {
+                file: file.to_path_buf(),
+            })?;
     let password = vault::read_password_file(password_file).map_err(|source| SecretsError::Io {
         action: "read vault password file",
         file: password_file.clone(),
@@ -149,7 +152,8 @@ pub fn write_atomic(file: &Path, data: &[u8], mode: u32) -> Result<(), SecretsEr
         .map_err(io("create a temporary file for"))?;
     tmp.write_all(data).map_err(io("write"))?;
     tmp.as_file().sync_all().map_err(io("sync"))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode)).map_err(io("set the mode of"))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+        .map_err(io("set the mode of"))?;
     tmp.persist(file).map_err(|e| SecretsError::Io {
         action: "replace",
         file: file.to_path_buf(),

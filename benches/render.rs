@@ -1,0 +1,331 @@
+//! `make bench`: render benchmarks against a naive baseline measured in the same run.
+//!
+//! Scenarios: the shipped fleet (6 hosts), and a generated fleet of ~500 hosts that reuses the
+//! shipped templates (every host cloned, per-host template folders and per-host secrets copied).
+//! Each command runs in its own process, timed with `wait4` (wall, user+sys CPU, peak RSS).
+//!
+//! Baseline ("naive"): what the old Python render script did — one host after another, a new
+//! Jinja environment and a fresh parse of every template for every file, files written straight
+//! into rendered/. It is run by this same program re-executed with `--naive ROOT`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nxinfra::inventory;
+use nxinfra::render::{context::SharedContext, engine, output, sources};
+use nxinfra::secrets::{Secrets, age_file, store};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const BIN: &str = env!("CARGO_BIN_EXE_nxinfra");
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--naive") {
+        let root = PathBuf::from(&args[i + 1]);
+        if let Err(e) = naive_render(&root) {
+            eprintln!("naive render failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let identity = Path::new(REPO).join("demo/identity.DEMO-ONLY.txt");
+    let me = std::env::current_exe().expect("current exe");
+
+    println!("nxinfra render benchmark ({} CPUs)", cpus());
+    println!(
+        "{:<22} {:>6} {:>7} {:>10} {:>10} {:>9} {:>11}",
+        "scenario", "hosts", "files", "wall ms", "cpu ms", "peak MB", "files/s"
+    );
+    for (label, hosts, runs) in [
+        ("shipped fleet", 0usize, 21usize),
+        ("generated fleet", 500, 5),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        copy_fleet(root);
+        if hosts > 0 {
+            grow_fleet(root, hosts, &identity);
+        }
+        let count_hosts = inventory::load(&root.join("inventory/inventory.yml"))
+            .expect("inventory")
+            .hosts
+            .len();
+        let tool = measure(runs, || {
+            let mut c = Command::new(BIN);
+            c.arg("--root")
+                .arg(root)
+                .arg("--identity")
+                .arg(&identity)
+                .arg("render");
+            c
+        });
+        let files = count_files(&root.join("rendered"));
+        let tool_tree = read_tree(&root.join("rendered"));
+        std::fs::remove_dir_all(root.join("rendered")).expect("rm rendered");
+        let naive = measure(runs, || {
+            let mut c = Command::new(&me);
+            c.arg("--naive")
+                .arg(root)
+                .env("NXINFRA_AGE_KEY_FILE", &identity);
+            c
+        });
+        assert_eq!(
+            read_tree(&root.join("rendered")),
+            tool_tree,
+            "baseline and nxinfra disagree"
+        );
+        for (name, m) in [("nxinfra", &tool), ("naive baseline", &naive)] {
+            println!(
+                "{:<22} {:>6} {:>7} {:>10.1} {:>10.1} {:>9.1} {:>11.0}",
+                format!("{label}: {name}"),
+                count_hosts,
+                files,
+                ms(m.wall),
+                ms(m.cpu),
+                m.peak_kb as f64 / 1024.0,
+                files as f64 / m.wall.as_secs_f64()
+            );
+        }
+        println!(
+            "{:<22} wall {:.2}x faster than the baseline, cpu {:.2}x ({} runs, medians)",
+            format!("{label}: ratio"),
+            naive.wall.as_secs_f64() / tool.wall.as_secs_f64(),
+            naive.cpu.as_secs_f64() / tool.cpu.as_secs_f64(),
+            runs
+        );
+    }
+}
+
+struct Measure {
+    wall: Duration,
+    cpu: Duration,
+    peak_kb: i64,
+}
+
+/// Runs the command `runs` times; medians of wall and CPU, maximum of peak RSS.
+fn measure(runs: usize, make: impl Fn() -> Command) -> Measure {
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        // Reaped by wait4 below, which also gives its resource usage.
+        #[allow(clippy::zombie_processes)]
+        let child = make()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: plain FFI call with valid pointers; the child is ours and not waited elsewhere.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let wall = start.elapsed();
+        assert_eq!(rc, pid, "wait4 failed");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "benchmark command failed"
+        );
+        walls.push(wall);
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        cpus.push(tv(usage.ru_utime) + tv(usage.ru_stime));
+        peak = peak.max(usage.ru_maxrss);
+    }
+    walls.sort();
+    cpus.sort();
+    Measure {
+        wall: walls[runs / 2],
+        cpu: cpus[runs / 2],
+        peak_kb: peak,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+fn copy_fleet(root: &Path) {
+    for dir in ["inventory", "templates", "secrets"] {
+        copy_dir(&Path::new(REPO).join(dir), &root.join(dir));
+    }
+}
+
+/// Clones every host until the fleet has at least `target` hosts: inventory entries, per-host
+/// template folders and every secrets subtree keyed by a host name.
+fn grow_fleet(root: &Path, target: usize, identity: &Path) {
+    let inv_file = root.join("inventory/inventory.yml");
+    let inv = inventory::load(&inv_file).expect("inventory");
+    let originals: Vec<String> = inv.hosts.keys().cloned().collect();
+    let copies = target.div_ceil(originals.len()) - 1;
+    let clone_names = |h: &str| {
+        (1..=copies)
+            .map(move |i| format!("{h}c{i:03}"))
+            .collect::<Vec<_>>()
+    };
+
+    let text = std::fs::read_to_string(&inv_file).expect("read");
+    let mut doc: serde_json::Value = serde_norway::from_str(&text).expect("yaml");
+    clone_keys(&mut doc, &originals, &clone_names, true);
+    std::fs::write(&inv_file, serde_norway::to_string(&doc).expect("yaml")).expect("write");
+
+    let config = root.join("templates/config");
+    for group in std::fs::read_dir(&config).expect("config") {
+        let group = group.expect("entry").path();
+        for host in &originals {
+            let own = group.join(host);
+            if own.is_dir() {
+                for clone in clone_names(host) {
+                    copy_dir(&own, &group.join(clone));
+                }
+            }
+        }
+    }
+
+    let keys = store::Keys {
+        identity: Some(identity.to_path_buf()),
+        vault_password_file: None,
+    };
+    let secrets = store::load(root, &keys).expect("secrets");
+    let mut doc = serde_json::Value::Object(secrets.doc.into_iter().collect());
+    clone_keys(&mut doc, &originals, &clone_names, false);
+    let yaml = serde_norway::to_string(&doc).expect("yaml");
+    let recipients =
+        age_file::read_recipients(&root.join(store::RECIPIENTS_FILE)).expect("recipients");
+    std::fs::write(
+        root.join(store::AGE_FILE),
+        age_file::encrypt(yaml.as_bytes(), &recipients).expect("encrypt"),
+    )
+    .expect("write");
+}
+
+/// Adds, beside every mapping key that names an original host, its clones with the same value.
+fn clone_keys(
+    value: &mut serde_json::Value,
+    hosts: &[String],
+    clones: &dyn Fn(&str) -> Vec<String>,
+    only_under_hosts: bool,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                if let Some(child) = map.get_mut(&key) {
+                    if (key == "hosts" || !only_under_hosts)
+                        && let serde_json::Value::Object(inner) = child
+                    {
+                        let extra: Vec<(String, serde_json::Value)> = inner
+                            .iter()
+                            .filter(|(k, _)| hosts.contains(k))
+                            .flat_map(|(k, v)| clones(k).into_iter().map(move |c| (c, v.clone())))
+                            .collect();
+                        inner.extend(extra);
+                    }
+                    clone_keys(child, hosts, clones, only_under_hosts);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                clone_keys(item, hosts, clones, only_under_hosts);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The old toolchain's approach: sequential, every file parsed with a fresh environment.
+fn naive_render(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let inv = inventory::load(&root.join("inventory/inventory.yml"))?;
+    let keys = store::Keys {
+        identity: std::env::var_os("NXINFRA_AGE_KEY_FILE").map(PathBuf::from),
+        vault_password_file: None,
+    };
+    let secrets: Secrets = store::load(root, &keys)?;
+    let templates = root.join("templates");
+    let tree = sources::TemplateTree::read(&templates)?;
+    let shared = SharedContext::new(&inv, &secrets.doc)?;
+    let redactor = secrets.redactor();
+    let out = root.join("rendered");
+    for host in inv.hosts.keys() {
+        let touched = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ctx = shared.for_host(&inv, host, &touched)?;
+        let plan = sources::plan_host_files(tree.config_files(), &inv, host, &templates)?;
+        for (out_path, planned) in plan {
+            touched.store(false, std::sync::atomic::Ordering::Relaxed);
+            let data = if planned.render {
+                let mut env = minijinja::Environment::new();
+                engine::configure(&mut env);
+                let dir = templates.clone();
+                env.set_loader(move |name| Ok(std::fs::read_to_string(dir.join(name)).ok()));
+                let source = std::fs::read_to_string(templates.join(&planned.source))?;
+                env.add_template_owned(planned.source.clone(), source)?;
+                env.get_template(&planned.source)?
+                    .render(&ctx)?
+                    .into_bytes()
+            } else {
+                std::fs::read(templates.join(&planned.source))?
+            };
+            let secret = touched.load(std::sync::atomic::Ordering::Relaxed)
+                || redactor.contains_secret(&data);
+            output::write_file(
+                &out.join(host),
+                &out_path,
+                &data,
+                output::mode_for(&out_path, secret),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn count_files(dir: &Path) -> usize {
+    read_tree(dir).len()
+}
+
+fn read_tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let mode = std::fs::metadata(&p)
+                    .map(|m| m.permissions().mode() & 0o777)
+                    .unwrap_or(0);
+                out.insert(
+                    p.strip_prefix(dir).unwrap_or(&p).to_path_buf(),
+                    (std::fs::read(&p).unwrap_or_default(), mode),
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Installs (as root, from Debian, --no-install-recommends) or checks the external tools the tests
+# use: age (interop), and the validators run on the rendered fleet. Under CI=true a tool that is
+# still missing afterwards fails the run; elsewhere the tests that need it say they are skipped.
+set -eu
+
+# command → Debian package
+TOOLS="age:age bird:bird2 caddy:caddy promtool:prometheus amtool:prometheus-alertmanager \
+wg:wireguard-tools wg-quick:wireguard-tools yamllint:yamllint shellcheck:shellcheck \
+docker-compose:docker-compose"
+
+missing_packages() {
+    for pair in $TOOLS; do
+        cmd=${pair%%:*}; pkg=${pair#*:}
+        command -v "$cmd" >/dev/null 2>&1 || echo "$pkg"
+    done | sort -u
+}
+
+missing=$(missing_packages)
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "prereqs: installing $(echo $missing | tr '\n' ' ')"
+        # Service packages (prometheus, caddy) must not try to start daemons here.
+        export DEBIAN_FRONTEND=noninteractive
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+            trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        fi
+        apt-get install -y --no-install-recommends $missing >/tmp/nxinfra-prereqs.log 2>&1 || {
+            apt-get update >/tmp/nxinfra-prereqs.log 2>&1 &&
+            apt-get install -y --no-install-recommends $missing >>/tmp/nxinfra-prereqs.log 2>&1
+        } || echo "prereqs: apt-get failed, see /tmp/nxinfra-prereqs.log"
+    fi
+    missing=$(missing_packages)
+fi
+if [ -n "$missing" ]; then
+    echo "prereqs: missing packages: $(echo $missing | tr '\n' ' ')"
+    if [ "${CI:-}" = true ]; then
+        echo "prereqs: CI=true, so this fails the run (tests never skip in CI)"
+        exit 1
+    fi
+    echo "prereqs: the tests that need them will be skipped (install as root: make prereqs)"
+else
+    echo "prereqs: all test tools present"
+fi
