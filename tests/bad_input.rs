@@ -25,7 +25,12 @@ fn vault_fixture(fleet: &Fleet, file: &str) {
 const CASES: &[Case] = &[
     Case {
         name: "malformed inventory YAML",
-        setup: |f| f.write("inventory/inventory.yml", "core:\n  hosts:\n    core1: [unclosed\n"),
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                "core:\n  hosts:\n    core1: [unclosed\n",
+            )
+        },
         args: &["render"],
         expect: &["inventory/inventory.yml:"],
     },
@@ -45,7 +50,12 @@ const CASES: &[Case] = &[
             f.write("inventory/inventory.yml", &inv)
         },
         args: &["render"],
-        expect: &["inventory/inventory.yml:", "host ixp1", "variable role", "ams and ixp"],
+        expect: &[
+            "inventory/inventory.yml:",
+            "host ixp1",
+            "variable role",
+            "ams and ixp",
+        ],
     },
     Case {
         name: "unknown group in children",
@@ -76,7 +86,12 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "host name escaping rendered/",
-        setup: |f| f.write("inventory/inventory.yml", "core:\n  hosts:\n    '../evil':\n"),
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                "core:\n  hosts:\n    '../evil':\n",
+            )
+        },
         args: &["render"],
         expect: &["inventory/inventory.yml:3", "invalid host name \"../evil\""],
     },
@@ -88,43 +103,91 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "undefined variable",
-        setup: |f| f.write("templates/config/ixp/x.conf.j2", "a\nb {{ tailnet }} {{ routerid }}\n"),
+        setup: |f| {
+            f.write(
+                "templates/config/ixp/x.conf.j2",
+                "a\nb {{ tailnet }} {{ routerid }}\n",
+            )
+        },
         args: &["render"],
-        expect: &["templates/config/ixp/x.conf.j2:2", "host ixp1", "undefined variable `routerid`"],
+        expect: &[
+            "templates/config/ixp/x.conf.j2:2",
+            "host ixp1",
+            "undefined variable `routerid`",
+        ],
     },
     Case {
         name: "undefined secret path",
-        setup: |f| f.write("templates/config/core/core1/s.j2", "{{ secrets.db.passwrd }}\n"),
+        setup: |f| {
+            f.write(
+                "templates/config/core/core1/s.j2",
+                "{{ secrets.db.passwrd }}\n",
+            )
+        },
         args: &["render"],
-        expect: &["templates/config/core/core1/s.j2:1", "host core1", "`secrets.db.passwrd`"],
+        expect: &[
+            "templates/config/core/core1/s.j2:1",
+            "host core1",
+            "`secrets.db.passwrd`",
+        ],
     },
     Case {
         name: "undefined variable inside a partial",
-        setup: |f| f.write("templates/partials/bird.j2", "{% macro proto(name) %}\n{{ nme }}\n{% endmacro %}\n"),
+        setup: |f| {
+            f.write(
+                "templates/partials/bird.j2",
+                "{% macro proto(name) %}\n{{ nme }}\n{% endmacro %}\n",
+            )
+        },
         args: &["render"],
-        expect: &["templates/partials/bird.j2:2", "host ixp1", "`nme`", "included from templates/config/ixp/bird/bird.conf.j2"],
+        expect: &[
+            "templates/partials/bird.j2:2",
+            "host ixp1",
+            "`nme`",
+            "included from templates/config/ixp/bird/bird.conf.j2",
+        ],
     },
     Case {
         name: "template syntax error",
-        setup: |f| f.write("templates/config/ixp/x.j2", "ok\n{% for p in peers %}\n{{ p }}\n"),
+        setup: |f| {
+            f.write(
+                "templates/config/ixp/x.j2",
+                "ok\n{% for p in peers %}\n{{ p }}\n",
+            )
+        },
         args: &["render"],
         expect: &["templates/config/ixp/x.j2:", "syntax error"],
     },
     Case {
         name: "include of a missing partial",
-        setup: |f| f.write("templates/config/ixp/x.j2", "{% include 'partials/nope.j2' %}\n"),
+        setup: |f| {
+            f.write(
+                "templates/config/ixp/x.j2",
+                "{% include 'partials/nope.j2' %}\n",
+            )
+        },
         args: &["render"],
         expect: &["templates/config/ixp/x.j2:1", "partials/nope.j2"],
     },
     Case {
         name: "include escaping templates/ with ..",
-        setup: |f| f.write("templates/config/ixp/x.j2", "{% include '../../inventory/inventory.yml' %}\n"),
+        setup: |f| {
+            f.write(
+                "templates/config/ixp/x.j2",
+                "{% include '../../inventory/inventory.yml' %}\n",
+            )
+        },
         args: &["render"],
         expect: &["templates/config/ixp/x.j2:1", "leaves templates/"],
     },
     Case {
         name: "non-UTF-8 template",
-        setup: |f| f.write_bytes("templates/config/ixp/latin1.conf.j2", b"caf\xe9 {{ role }}\n"),
+        setup: |f| {
+            f.write_bytes(
+                "templates/config/ixp/latin1.conf.j2",
+                b"caf\xe9 {{ role }}\n",
+            )
+        },
         args: &["render"],
         expect: &["templates/config/ixp/latin1.conf.j2", "not UTF-8"],
     },
@@ -136,7 +199,12 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "error message that would quote a secret",
-        setup: |f| f.write("templates/config/core/core1/x.j2", "{% include secrets.db.password %}\n"),
+        setup: |f| {
+            f.write(
+                "templates/config/core/core1/x.j2",
+                "{% include secrets.db.password %}\n",
+            )
+        },
         args: &["render"],
         expect: &["templates/config/core/core1/x.j2:1", "<secret:db.password>"],
     },
@@ -155,7 +223,8 @@ const CASES: &[Case] = &[
     Case {
         name: "symlink in templates",
         setup: |f| {
-            std::os::unix::fs::symlink("/etc/passwd", f.path("templates/config/ixp/passwd")).expect("symlink")
+            std::os::unix::fs::symlink("/etc/passwd", f.path("templates/config/ixp/passwd"))
+                .expect("symlink")
         },
         args: &["render"],
         expect: &["templates/config/ixp/passwd", "symlinks are not followed"],
@@ -207,13 +276,27 @@ const CASES: &[Case] = &[
     Case {
         name: "tampered vault",
         setup: |f| vault_fixture(f, "tampered-hmac-1.1.yml.vault"),
-        args: &["render", "--vault-password-file", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vault/password.txt")],
+        args: &[
+            "render",
+            "--vault-password-file",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/vault/password.txt"
+            ),
+        ],
         expect: &["secrets/secrets.yml", "HMAC"],
     },
     Case {
         name: "wrong vault password",
         setup: |f| vault_fixture(f, "simple-1.1.yml.vault"),
-        args: &["render", "--vault-password-file", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vault/wrong-password.txt")],
+        args: &[
+            "render",
+            "--vault-password-file",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/vault/wrong-password.txt"
+            ),
+        ],
         expect: &["secrets/secrets.yml", "wrong vault password"],
     },
     Case {
@@ -237,7 +320,12 @@ fn every_bad_input_fails_cleanly() {
     for case in CASES {
         let fleet = Fleet::new();
         let good = fleet.nxinfra(&["render"]);
-        assert!(good.status.success(), "{}: baseline render failed: {:?}", case.name, texts(&good));
+        assert!(
+            good.status.success(),
+            "{}: baseline render failed: {:?}",
+            case.name,
+            texts(&good)
+        );
         let before = snapshot(&fleet.path("rendered"));
         assert!(!before.is_empty());
 
@@ -267,8 +355,19 @@ fn every_bad_input_fails_cleanly() {
             problems.push(format!("left behind: {left:?}"));
         }
         if !problems.is_empty() {
-            failures.push(format!("{}: {}\n    stderr: {}", case.name, problems.join("; "), stderr.trim()));
+            failures.push(format!(
+                "{}: {}\n    stderr: {}",
+                case.name,
+                problems.join("; "),
+                stderr.trim()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }

@@ -29,7 +29,12 @@ fn init_creates_identity_recipients_and_an_empty_secrets_file() {
         cmd.current_dir(root).env_remove("NXINFRA_AGE_KEY_FILE");
         cmd.output().unwrap()
     };
-    ok(&run(&["secrets", "init", "--identity", id.to_str().unwrap()]));
+    ok(&run(&[
+        "secrets",
+        "init",
+        "--identity",
+        id.to_str().unwrap(),
+    ]));
     let mode = std::fs::metadata(&id).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "identity must be private");
     let identity = std::fs::read_to_string(&id).unwrap();
@@ -38,14 +43,27 @@ fn init_creates_identity_recipients_and_an_empty_secrets_file() {
     assert!(recipients.starts_with(&public), "{recipients}");
     assert!(root.join("secrets/secrets.yml.age").exists());
     // Running it again never replaces the identity nor duplicates the recipient.
-    ok(&run(&["secrets", "init", "--identity", id.to_str().unwrap()]));
+    ok(&run(&[
+        "secrets",
+        "init",
+        "--identity",
+        id.to_str().unwrap(),
+    ]));
     assert_eq!(std::fs::read_to_string(&id).unwrap(), identity);
-    assert_eq!(std::fs::read_to_string(root.join("secrets/recipients.txt")).unwrap(), recipients);
+    assert_eq!(
+        std::fs::read_to_string(root.join("secrets/recipients.txt")).unwrap(),
+        recipients
+    );
     // The default place is the config dir (HOME is the fleet's home in tests).
     let mut cmd = fleet.command(&["secrets", "init"]);
     cmd.current_dir(root).env_remove("NXINFRA_AGE_KEY_FILE");
     ok(&cmd.output().unwrap());
-    assert!(fleet.root().join("home/.config/nxinfra/identity.txt").exists());
+    assert!(
+        fleet
+            .root()
+            .join("home/.config/nxinfra/identity.txt")
+            .exists()
+    );
     // The empty secrets file decrypts and a fleet with it renders.
     let out = run(&["--identity", id.to_str().unwrap(), "secrets", "view"]);
     assert!(ok(&out).contains("{}"));
@@ -60,9 +78,18 @@ fn set_from_stdin_and_argument_then_view() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"tok-from-stdin\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tok-from-stdin\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ok(&fleet.nxinfra(&["secrets", "set", "db.user", "app2"]));
     let view = ok(&fleet.nxinfra(&["secrets", "view"]));
     let doc: serde_json::Value = serde_norway::from_str(&view).unwrap();
@@ -76,7 +103,8 @@ fn set_from_stdin_and_argument_then_view() {
     let out = fleet.nxinfra(&["secrets", "set", "db", "x"]);
     assert_eq!(out.status.code(), Some(1));
     // set never echoes the value.
-    let (stdout, stderr) = texts(&fleet.nxinfra(&["secrets", "set", "db.password", "n3w-Passw0rd-xyz"]));
+    let (stdout, stderr) =
+        texts(&fleet.nxinfra(&["secrets", "set", "db.password", "n3w-Passw0rd-xyz"]));
     assert!(!stdout.contains("n3w-Passw0rd-xyz") && !stderr.contains("n3w-Passw0rd-xyz"));
 }
 
@@ -89,22 +117,34 @@ fn edit_reencrypts_valid_yaml_and_keeps_everything_on_invalid_yaml() {
 
     // An "editor" that appends a key.
     let mut cmd = fleet.command(&["secrets", "edit"]);
-    cmd.env("EDITOR", "sh -c 'printf \"added: yes\\n\" >> \"$0\"'").env("TMPDIR", &tmp);
+    cmd.env("EDITOR", "sh -c 'printf \"added: yes\\n\" >> \"$0\"'")
+        .env("TMPDIR", &tmp);
     ok(&cmd.output().unwrap());
     let after = std::fs::read(fleet.path("secrets/secrets.yml.age")).unwrap();
     assert_ne!(after, before);
     let view = ok(&fleet.nxinfra(&["secrets", "view"]));
-    assert!(view.contains("added: yes") && view.contains(SECRET), "{view}");
+    assert!(
+        view.contains("added: yes") && view.contains(SECRET),
+        "{view}"
+    );
 
     // An editor that breaks the YAML: nothing changes, the error names the line.
     let mut cmd = fleet.command(&["secrets", "edit"]);
-    cmd.env("EDITOR", "sh -c 'printf \"broken: [\\n\" >> \"$0\"'").env("TMPDIR", &tmp).stdin(Stdio::null());
+    cmd.env("EDITOR", "sh -c 'printf \"broken: [\\n\" >> \"$0\"'")
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::null());
     let out = cmd.output().unwrap();
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("unchanged") && stderr.contains("(edited):"), "{stderr}");
+    assert!(
+        stderr.contains("unchanged") && stderr.contains("(edited):"),
+        "{stderr}"
+    );
     assert!(!stderr.contains(SECRET));
-    assert_eq!(std::fs::read(fleet.path("secrets/secrets.yml.age")).unwrap(), after);
+    assert_eq!(
+        std::fs::read(fleet.path("secrets/secrets.yml.age")).unwrap(),
+        after
+    );
     // No plaintext is left behind in the temporary folder.
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 
@@ -112,7 +152,10 @@ fn edit_reencrypts_valid_yaml_and_keeps_everything_on_invalid_yaml() {
     let mut cmd = fleet.command(&["secrets", "edit"]);
     cmd.env("EDITOR", "false").env("TMPDIR", &tmp);
     assert_eq!(cmd.output().unwrap().status.code(), Some(1));
-    assert_eq!(std::fs::read(fleet.path("secrets/secrets.yml.age")).unwrap(), after);
+    assert_eq!(
+        std::fs::read(fleet.path("secrets/secrets.yml.age")).unwrap(),
+        after
+    );
 }
 
 #[test]
@@ -121,7 +164,10 @@ fn rekey_follows_recipients_txt() {
     let (second, second_public) = nxinfra::secrets::age_file::generate_identity();
     fleet.write("second.key", &second);
     let recipients = fleet.read("secrets/recipients.txt");
-    fleet.write("secrets/recipients.txt", &format!("{recipients}{second_public} second\n"));
+    fleet.write(
+        "secrets/recipients.txt",
+        &format!("{recipients}{second_public} second\n"),
+    );
     // Before rekey the second key cannot read the file.
     let as_second = |args: &[&str]| {
         let mut cmd = fleet.command(args);
@@ -132,7 +178,10 @@ fn rekey_follows_recipients_txt() {
     ok(&fleet.nxinfra(&["secrets", "rekey"]));
     assert!(ok(&as_second(&["secrets", "view"])).contains(SECRET));
     // Drop the first recipient, rekey with the second: the first key is locked out.
-    fleet.write("secrets/recipients.txt", &format!("{second_public} second\n"));
+    fleet.write(
+        "secrets/recipients.txt",
+        &format!("{second_public} second\n"),
+    );
     ok(&as_second(&["secrets", "rekey"]));
     let out = fleet.nxinfra(&["secrets", "view"]);
     assert_eq!(out.status.code(), Some(1));
@@ -150,18 +199,43 @@ fn vault_files_render_directly_and_import_to_age() {
         fleet.write_bytes("secrets/secrets.yml", &data);
         let view = ok(&fleet.nxinfra(&["--vault-password-file", &password, "secrets", "view"]));
         assert_eq!(view, expected, "{fixture}");
-        ok(&fleet.nxinfra(&["--vault-password-file", &password, "inventory", "show", "core1"]));
+        ok(&fleet.nxinfra(&[
+            "--vault-password-file",
+            &password,
+            "inventory",
+            "show",
+            "core1",
+        ]));
         // import-vault converts it; the age file then gives the same plaintext.
-        ok(&fleet.nxinfra(&["--vault-password-file", &password, "secrets", "import-vault", &format!("{VAULT}/{fixture}")]));
+        ok(&fleet.nxinfra(&[
+            "--vault-password-file",
+            &password,
+            "secrets",
+            "import-vault",
+            &format!("{VAULT}/{fixture}"),
+        ]));
         std::fs::remove_file(fleet.path("secrets/secrets.yml")).unwrap();
         assert_eq!(ok(&fleet.nxinfra(&["secrets", "view"])), expected);
     }
     // A 1.2 file with a vault id imports too; an existing age file needs --force.
     let vid = format!("{VAULT}/vaultid-1.2.yml.vault");
-    let out = fleet.nxinfra(&["--vault-password-file", &password, "secrets", "import-vault", &vid]);
+    let out = fleet.nxinfra(&[
+        "--vault-password-file",
+        &password,
+        "secrets",
+        "import-vault",
+        &vid,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(texts(&out).1.contains("--force"));
-    ok(&fleet.nxinfra(&["--vault-password-file", &password, "secrets", "import-vault", &vid, "--force"]));
+    ok(&fleet.nxinfra(&[
+        "--vault-password-file",
+        &password,
+        "secrets",
+        "import-vault",
+        &vid,
+        "--force",
+    ]));
     let expected = std::fs::read_to_string(format!("{VAULT}/vaultid.yml")).unwrap();
     assert_eq!(ok(&fleet.nxinfra(&["secrets", "view"])), expected);
 }
@@ -179,10 +253,15 @@ fn interoperates_with_the_age_tool_both_ways() {
         .arg(fleet.path("secrets/secrets.yml.age"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), common::SECRETS);
     // age → nxinfra (armored and binary)
-    let public = nxinfra::secrets::age_file::public_keys_of(&fleet.read("test-identity.key")).remove(0);
+    let public =
+        nxinfra::secrets::age_file::public_keys_of(&fleet.read("test-identity.key")).remove(0);
     for armor in [true, false] {
         let mut cmd = Command::new("age");
         cmd.args(["-r", &public]);
@@ -195,8 +274,17 @@ fn interoperates_with_the_age_tool_both_ways() {
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(b"from_age: works\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"from_age: works\n")
+            .unwrap();
         assert!(child.wait().unwrap().success());
-        assert_eq!(ok(&fleet.nxinfra(&["secrets", "view"])), "from_age: works\n", "armor={armor}");
+        assert_eq!(
+            ok(&fleet.nxinfra(&["secrets", "view"])),
+            "from_age: works\n",
+            "armor={armor}"
+        );
     }
 }

@@ -63,8 +63,14 @@ impl Fleet {
             "templates/partials/bird.j2",
             "{% macro proto(name) %}protocol device {{ name | upper }} {}{% endmacro %}\n",
         );
-        fleet.write("templates/config/ixp/run.sh.j2", "#!/bin/sh\necho {{ role }}\n");
-        fleet.write_bytes("templates/config/ixp/blob.bin", &[0, 159, 146, 150, 255, 10]);
+        fleet.write(
+            "templates/config/ixp/run.sh.j2",
+            "#!/bin/sh\necho {{ role }}\n",
+        );
+        fleet.write_bytes(
+            "templates/config/ixp/blob.bin",
+            &[0, 159, 146, 150, 255, 10],
+        );
         let (identity, public) = age_file::generate_identity();
         fleet.write("test-identity.key", &identity);
         fleet.write("secrets/recipients.txt", &format!("{public} test\n"));
@@ -146,7 +152,10 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
                 let rel = path.strip_prefix(dir).expect("prefix").to_path_buf();
                 out.insert(
                     rel,
-                    (std::fs::read(&path).expect("read"), meta.permissions().mode() & 0o7777),
+                    (
+                        std::fs::read(&path).expect("read"),
+                        meta.permissions().mode() & 0o7777,
+                    ),
                 );
             }
         }
