@@ -130,6 +130,8 @@ $EDITOR secrets/recipients.txt          # remove the demo key\n  \
 nxinfra secrets rekey --identity demo/identity.DEMO-ONLY.txt")]
     Init,
     /// Print the decrypted secrets (the only command that shows secret values)
+    #[command(after_help = "Examples:\n  nxinfra secrets view | less\n  \
+nxinfra secrets view --vault-password-file .password   # an Ansible Vault secrets/secrets.yml")]
     View,
     /// Edit the secrets in $EDITOR; re-encrypted only if the result is valid YAML
     #[command(
@@ -151,6 +153,10 @@ nxinfra secrets set bird.peering_password 'x'   # visible in shell history: pref
         value: Option<String>,
     },
     /// Re-encrypt the secrets to the keys now in secrets/recipients.txt
+    #[command(after_help = "Run it after adding or removing a line of secrets/recipients.txt, with an \
+identity that can decrypt the current file. A removed key can no longer decrypt new versions of \
+the file, but it could read the old ones: rotate the values too.\n\nExample:\n  \
+echo 'age1... alice' >> secrets/recipients.txt && nxinfra secrets rekey")]
     Rekey,
     /// Convert an Ansible Vault file into secrets/secrets.yml.age
     #[command(
