@@ -153,10 +153,12 @@ nxinfra secrets set bird.peering_password 'x'   # visible in shell history: pref
         value: Option<String>,
     },
     /// Re-encrypt the secrets to the keys now in secrets/recipients.txt
-    #[command(after_help = "Run it after adding or removing a line of secrets/recipients.txt, with an \
+    #[command(
+        after_help = "Run it after adding or removing a line of secrets/recipients.txt, with an \
 identity that can decrypt the current file. A removed key can no longer decrypt new versions of \
 the file, but it could read the old ones: rotate the values too.\n\nExample:\n  \
-echo 'age1... alice' >> secrets/recipients.txt && nxinfra secrets rekey")]
+printf '# alice\\nage1...\\n' >> secrets/recipients.txt && nxinfra secrets rekey"
+    )]
     Rekey,
     /// Convert an Ansible Vault file into secrets/secrets.yml.age
     #[command(

@@ -258,3 +258,32 @@ fn inventory_list_and_show() {
     assert_eq!(out.status.code(), Some(1));
     assert!(texts(&out).1.contains("unknown host \"nosuch\""));
 }
+
+#[test]
+fn top_level_secret_leaves_are_tracked_and_copied_files_scanned() {
+    let fleet = Fleet::new();
+    fleet.set_secrets("db:\n  user: app\n  password: hunter2-Secret-Value\ntoken: tok-1234567890\nadmin_user: nxthdr\n");
+    fleet.write("templates/config/ixp/token.txt.j2", "{{ token | upper }}\n");
+    fleet.write(
+        "templates/config/ixp/plain.txt.j2",
+        "home=/home/nxthdr user={{ role }}\n",
+    );
+    fleet.write(
+        "templates/config/ixp/copied.txt",
+        "literal hunter2-Secret-Value\n",
+    );
+    ok(&fleet.nxinfra(&["render"]));
+    assert_eq!(fleet.read("rendered/ixp1/token.txt"), "TOK-1234567890");
+    assert_eq!(
+        mode(&fleet.path("rendered/ixp1/token.txt")),
+        0o600,
+        "read a top-level secret"
+    );
+    // The text "nxthdr" is also a secret's value, but this template read no secret.
+    assert_eq!(mode(&fleet.path("rendered/ixp1/plain.txt")), 0o644);
+    assert_eq!(
+        mode(&fleet.path("rendered/ixp1/copied.txt")),
+        0o600,
+        "copied file holding a secret"
+    );
+}

@@ -40,7 +40,7 @@ fn init_creates_identity_recipients_and_an_empty_secrets_file() {
     let identity = std::fs::read_to_string(&id).unwrap();
     let public = nxinfra::secrets::age_file::public_keys_of(&identity).remove(0);
     let recipients = std::fs::read_to_string(root.join("secrets/recipients.txt")).unwrap();
-    assert!(recipients.starts_with(&public), "{recipients}");
+    assert!(recipients.lines().any(|l| l == public), "{recipients}");
     assert!(root.join("secrets/secrets.yml.age").exists());
     // Running it again never replaces the identity nor duplicates the recipient.
     ok(&run(&[
@@ -166,7 +166,7 @@ fn rekey_follows_recipients_txt() {
     let recipients = fleet.read("secrets/recipients.txt");
     fleet.write(
         "secrets/recipients.txt",
-        &format!("{recipients}{second_public} second\n"),
+        &format!("{recipients}# second\n{second_public}\n"),
     );
     // Before rekey the second key cannot read the file.
     let as_second = |args: &[&str]| {
@@ -180,7 +180,7 @@ fn rekey_follows_recipients_txt() {
     // Drop the first recipient, rekey with the second: the first key is locked out.
     fleet.write(
         "secrets/recipients.txt",
-        &format!("{second_public} second\n"),
+        &format!("# second\n{second_public}\n"),
     );
     ok(&as_second(&["secrets", "rekey"]));
     let out = fleet.nxinfra(&["secrets", "view"]);

@@ -68,7 +68,7 @@ fn init(ctx: &Ctx) -> anyhow::Result<Outcome> {
             text.push('\n');
         }
         let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-        text.push_str(&format!("{public} {user}\n"));
+        text.push_str(&format!("# {user}\n{public}\n"));
         store::write_atomic(&recipients, text.as_bytes(), 0o644)?;
         eprintln!("added {public} to {RECIPIENTS_FILE}");
     }

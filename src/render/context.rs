@@ -135,6 +135,7 @@ impl SharedContext {
         touched: &Arc<AtomicBool>,
     ) -> Result<Value, ContextError> {
         let vars = inv.host_vars(host)?;
+        let mut secret_leaves = Vec::new();
         let mut ctx: IndexMap<String, Value> =
             vars.iter().map(|(k, v)| (k.clone(), to_value(v))).collect();
         if let Node::Map(top) = &*self.secrets {
@@ -146,6 +147,9 @@ impl SharedContext {
                     });
                 }
                 if let Some(node) = top.get(key) {
+                    if matches!(**node, Node::Leaf(_)) {
+                        secret_leaves.push(key.clone());
+                    }
                     ctx.insert(key.clone(), lazy_view(node, touched));
                 }
             }
@@ -160,16 +164,47 @@ impl SharedContext {
         ctx.insert("group_names".into(), to_value(group_names));
         ctx.insert("groups".into(), self.groups.clone());
         ctx.insert("hostvars".into(), self.hostvars.clone());
-        Ok(Value::from_pairs(ctx))
+        Ok(Value::from_object(HostContext {
+            vars: ctx,
+            secret_leaves,
+            touched: touched.clone(),
+        }))
     }
 }
 
-/// The value a secrets node is seen as. Nested values go through a [`SecretView`]; a
-/// top-level secret that is itself a plain value is inserted as is (filters need the real
-/// string) and is caught by the content check of the rendered output instead.
+/// The value a secrets node is seen as: nested values through a [`SecretView`]; a top-level
+/// plain value as is (filters need the real string), its reads tracked by [`HostContext`].
 fn lazy_view(node: &Arc<Node>, touched: &Arc<AtomicBool>) -> Value {
     match &**node {
         Node::Leaf(v) => v.clone(),
         _ => SecretView::wrap(node, touched),
+    }
+}
+
+/// The root of a host's context. Looking up a top-level secret that is a plain value marks the
+/// file as holding secrets; nested secrets are marked by their [`SecretView`].
+#[derive(Debug)]
+struct HostContext {
+    vars: IndexMap<String, Value>,
+    secret_leaves: Vec<String>,
+    touched: Arc<AtomicBool>,
+}
+
+impl Object for HostContext {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        let value = self.vars.get(key)?;
+        if self.secret_leaves.iter().any(|k| k == key) {
+            self.touched.store(true, Ordering::Relaxed);
+        }
+        Some(value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.vars.keys().map(|k| Value::from(k.as_str())).collect())
     }
 }

@@ -177,7 +177,13 @@ fn render_host(
         } else {
             tree.files.get(&planned.source).cloned().unwrap_or_default()
         };
-        let secret = touched.load(Ordering::Relaxed) || redactor.contains_secret(&data);
+        // Rendered files: exactly when the template read a secret. Copied files: when they
+        // contain a secret value literally.
+        let secret = if planned.render {
+            touched.load(Ordering::Relaxed)
+        } else {
+            redactor.contains_secret(&data)
+        };
         let mode = output::mode_for(out_path, secret);
         if let Err(source) = output::write_file(&host_dir, out_path, &data, mode) {
             errors.push(RenderError::Write {

@@ -86,7 +86,17 @@ pub fn parse_recipients(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let key = line.split_whitespace().next().unwrap_or(line);
+        let mut words = line.split_whitespace();
+        let key = words.next().unwrap_or(line);
+        if words.next().is_some() {
+            return Err(SecretsError::Recipients {
+                file: file.to_path_buf(),
+                line: Some(idx + 1),
+                reason: "text after the key: name its owner in a `# comment` line above it \
+                         (the age tool rejects such lines)"
+                    .into(),
+            });
+        }
         let recipient =
             age::x25519::Recipient::from_str(key).map_err(|e| SecretsError::Recipients {
                 file: file.to_path_buf(),
@@ -155,7 +165,7 @@ mod tests {
         let id_file = dir.path().join("id.txt");
         std::fs::write(&id_file, &text).unwrap();
         let recipients =
-            parse_recipients(Path::new("r.txt"), &format!("# me\n{public} alice\n")).unwrap();
+            parse_recipients(Path::new("r.txt"), &format!("# alice\n{public}\n")).unwrap();
         let armored = encrypt(b"a: 1\n", &recipients).unwrap();
         assert!(armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
         let ids = read_identities(&id_file).unwrap();
@@ -190,6 +200,14 @@ mod tests {
             .to_string();
         assert!(err.contains("r.txt:1"), "{err}");
         assert!(parse_recipients(Path::new("r.txt"), "# only a comment\n").is_err());
+        let (_, public) = generate_identity();
+        let err = parse_recipients(Path::new("r.txt"), &format!("{public} alice\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r.txt:1") && err.contains("# comment"),
+            "{err}"
+        );
         std::fs::write(&id_file, "not a key\n").unwrap();
         assert!(read_identities(&id_file).is_err());
     }

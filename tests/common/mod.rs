@@ -73,7 +73,7 @@ impl Fleet {
         );
         let (identity, public) = age_file::generate_identity();
         fleet.write("test-identity.key", &identity);
-        fleet.write("secrets/recipients.txt", &format!("{public} test\n"));
+        fleet.write("secrets/recipients.txt", &format!("# test\n{public}\n"));
         fleet.set_secrets(SECRETS);
         fleet
     }
