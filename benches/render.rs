@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nxinfra::inventory;
-use nxinfra::render::{context::SharedContext, engine, output, sources};
+use nxinfra::render::{self, context::SharedContext, engine, output, sources};
 use nxinfra::secrets::{Secrets, age_file, store};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -31,11 +31,18 @@ fn main() {
         return;
     }
     let identity = Path::new(REPO).join("demo/identity.DEMO-ONLY.txt");
+    // `--generate DIR N`: only write the generated fleet (to profile or inspect it).
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        let root = PathBuf::from(&args[i + 1]);
+        copy_fleet(&root);
+        grow_fleet(&root, args[i + 2].parse().expect("host count"), &identity);
+        return;
+    }
     let me = std::env::current_exe().expect("current exe");
 
     println!("nxinfra render benchmark ({} CPUs)", cpus());
     println!(
-        "{:<22} {:>6} {:>7} {:>10} {:>10} {:>9} {:>11}",
+        "{:<30} {:>6} {:>7} {:>10} {:>10} {:>9} {:>11}",
         "scenario", "hosts", "files", "wall ms", "cpu ms", "peak MB", "files/s"
     );
     for (label, hosts, runs) in [
@@ -52,7 +59,13 @@ fn main() {
             .expect("inventory")
             .hosts
             .len();
-        let tool = measure(runs, || {
+        let rendered = root.join("rendered");
+        let clear = || {
+            if rendered.exists() {
+                std::fs::remove_dir_all(&rendered).expect("rm rendered");
+            }
+        };
+        let nxinfra = || {
             let mut c = Command::new(BIN);
             c.arg("--root")
                 .arg(root)
@@ -60,25 +73,39 @@ fn main() {
                 .arg(&identity)
                 .arg("render");
             c
-        });
-        let files = count_files(&root.join("rendered"));
-        let tool_tree = read_tree(&root.join("rendered"));
-        std::fs::remove_dir_all(root.join("rendered")).expect("rm rendered");
-        let naive = measure(runs, || {
+        };
+        // Cold: rendered/ absent, every file written. No-op: rendered/ already up to date.
+        let cold = measure_prepared(runs, clear, nxinfra);
+        let noop = measure(runs, nxinfra);
+        let files = count_files(&rendered);
+        let tool_tree = read_tree(&rendered);
+        let naive = measure_prepared(runs, clear, || {
             let mut c = Command::new(&me);
             c.arg("--naive")
                 .arg(root)
                 .env("NXINFRA_AGE_KEY_FILE", &identity);
             c
         });
-        assert_eq!(
-            read_tree(&root.join("rendered")),
-            tool_tree,
-            "baseline and nxinfra disagree"
+        let naive_tree = read_tree(&root.join("rendered"));
+        let differing: Vec<String> = tool_tree
+            .iter()
+            .filter(|(path, state)| naive_tree.get(*path) != Some(state))
+            .map(|(path, state)| {
+                let mode = naive_tree.get(path).map(|s| format!("{:o}", s.1));
+                format!("{} (mode {:o} vs {mode:?})", path.display(), state.1)
+            })
+            .collect();
+        assert!(
+            differing.is_empty() && naive_tree.len() == tool_tree.len(),
+            "baseline and nxinfra disagree on: {differing:?}"
         );
-        for (name, m) in [("nxinfra", &tool), ("naive baseline", &naive)] {
+        for (name, m) in [
+            ("nxinfra cold", &cold),
+            ("nxinfra no-op", &noop),
+            ("naive", &naive),
+        ] {
             println!(
-                "{:<22} {:>6} {:>7} {:>10.1} {:>10.1} {:>9.1} {:>11.0}",
+                "{:<30} {:>6} {:>7} {:>10.1} {:>10.1} {:>9.1} {:>11.0}",
                 format!("{label}: {name}"),
                 count_hosts,
                 files,
@@ -88,13 +115,14 @@ fn main() {
                 files as f64 / m.wall.as_secs_f64()
             );
         }
-        println!(
-            "{:<22} wall {:.2}x faster than the baseline, cpu {:.2}x ({} runs, medians)",
-            format!("{label}: ratio"),
-            naive.wall.as_secs_f64() / tool.wall.as_secs_f64(),
-            naive.cpu.as_secs_f64() / tool.cpu.as_secs_f64(),
-            runs
-        );
+        for (name, m) in [("cold", &cold), ("no-op", &noop)] {
+            println!(
+                "{:<30} baseline/nxinfra: wall {:.2}x, cpu {:.2}x ({runs} runs, medians)",
+                format!("{label}: {name} ratio"),
+                naive.wall.as_secs_f64() / m.wall.as_secs_f64(),
+                naive.cpu.as_secs_f64() / m.cpu.as_secs_f64(),
+            );
+        }
     }
 }
 
@@ -106,16 +134,23 @@ struct Measure {
 
 /// Runs the command `runs` times; medians of wall and CPU, maximum of peak RSS.
 fn measure(runs: usize, make: impl Fn() -> Command) -> Measure {
+    measure_prepared(runs, || {}, make)
+}
+
+/// Like [`measure`], running `prepare` (untimed) before each run.
+fn measure_prepared(runs: usize, prepare: impl Fn(), make: impl Fn() -> Command) -> Measure {
     let mut walls = Vec::new();
     let mut cpus = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
+        prepare();
+        let log = tempfile::tempfile().expect("log file");
         let start = Instant::now();
         // Reaped by wait4 below, which also gives its resource usage.
         #[allow(clippy::zombie_processes)]
         let child = make()
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log.try_clone().expect("log file"))
             .spawn()
             .expect("spawn");
         let pid = child.id() as libc::pid_t;
@@ -125,10 +160,13 @@ fn measure(runs: usize, make: impl Fn() -> Command) -> Measure {
         let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         let wall = start.elapsed();
         assert_eq!(rc, pid, "wait4 failed");
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "benchmark command failed"
-        );
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            use std::io::{Read, Seek};
+            let mut log = log;
+            let mut text = String::new();
+            let _ = log.rewind().and_then(|_| log.read_to_string(&mut text));
+            panic!("benchmark command failed: {text}");
+        }
         walls.push(wall);
         let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
         cpus.push(tv(usage.ru_utime) + tv(usage.ru_stime));
@@ -287,8 +325,8 @@ fn naive_render(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 std::fs::read(templates.join(&planned.source))?
             };
-            let secret = touched.load(std::sync::atomic::Ordering::Relaxed)
-                || redactor.contains_secret(&data);
+            let touched = touched.load(std::sync::atomic::Ordering::Relaxed);
+            let secret = render::holds_secret(&planned, touched, &redactor, &data);
             output::write_file(
                 &out.join(host),
                 &out_path,

@@ -1,6 +1,7 @@
 //! YAML helpers shared by every loader: parsing with the file named in errors, and finding the
 //! line of a key path for errors found after parsing (conflicts, unknown references).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A YAML document that failed to parse or did not have the expected shape.
@@ -30,35 +31,46 @@ pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<
     })
 }
 
-/// Finds the 1-based line where the mapping key path `path` is written in block-style YAML.
+/// The 1-based line of every mapping key path written in block-style YAML, indexed in one pass.
 ///
 /// Used only to point at a line for errors detected after parsing (the parsed values carry no
-/// positions); returns `None` when the path is written in flow style or cannot be found, and
-/// the error is then reported without a line.
-pub fn find_key_line(text: &str, path: &[&str]) -> Option<usize> {
-    if path.is_empty() {
-        return None;
+/// positions). Paths written in flow style are not indexed: such errors have no line.
+#[derive(Debug, Default)]
+pub struct KeyLines(HashMap<String, usize>);
+
+const SEP: char = '\u{1f}';
+
+impl KeyLines {
+    pub fn new(text: &str) -> Self {
+        let mut index = HashMap::new();
+        // Stack of (indent, key) for the mapping keys enclosing the current line.
+        let mut stack: Vec<(usize, String)> = Vec::new();
+        for (idx, raw) in text.lines().enumerate() {
+            let content = raw.trim_start();
+            if content.is_empty() || content.starts_with('#') || content.starts_with("---") {
+                continue;
+            }
+            let indent = raw.len() - content.len();
+            let Some(key) = block_key(content) else {
+                continue;
+            };
+            while stack.last().is_some_and(|(i, _)| *i >= indent) {
+                stack.pop();
+            }
+            stack.push((indent, key));
+            let joined: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).collect();
+            index
+                .entry(joined.join(&SEP.to_string()))
+                .or_insert(idx + 1);
+        }
+        KeyLines(index)
     }
-    // Stack of (indent, key) for the mapping keys enclosing the current line.
-    let mut stack: Vec<(usize, String)> = Vec::new();
-    for (idx, raw) in text.lines().enumerate() {
-        let content = raw.trim_start();
-        if content.is_empty() || content.starts_with('#') || content.starts_with("---") {
-            continue;
-        }
-        let indent = raw.len() - content.len();
-        let Some(key) = block_key(content) else {
-            continue;
-        };
-        while stack.last().is_some_and(|(i, _)| *i >= indent) {
-            stack.pop();
-        }
-        stack.push((indent, key));
-        if stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p) {
-            return Some(idx + 1);
-        }
+
+    /// The line of `path` (first occurrence), if written in block style.
+    pub fn get<S: AsRef<str>>(&self, path: &[S]) -> Option<usize> {
+        let joined: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+        self.0.get(&joined.join(&SEP.to_string())).copied()
     }
-    None
 }
 
 /// The key of a `key:` or `key: value` line, unquoted; `None` for list items and scalars.
@@ -106,25 +118,24 @@ ixp:
 
     #[test]
     fn finds_nested_keys() {
-        assert_eq!(find_key_line(DOC, &["all"]), Some(2));
-        assert_eq!(find_key_line(DOC, &["all", "vars", "a"]), Some(4));
-        assert_eq!(find_key_line(DOC, &["core", "hosts", "coreams01"]), Some(7));
+        let lines = KeyLines::new(DOC);
+        assert_eq!(lines.get(&["all"]), Some(2));
+        assert_eq!(lines.get(&["all", "vars", "a"]), Some(4));
+        assert_eq!(lines.get(&["core", "hosts", "coreams01"]), Some(7));
         assert_eq!(
-            find_key_line(DOC, &["core", "hosts", "coreams01", "ansible_host"]),
+            lines.get(&["core", "hosts", "coreams01", "ansible_host"]),
             Some(8)
         );
-        assert_eq!(
-            find_key_line(DOC, &["core", "vars", "quoted key"]),
-            Some(10)
-        );
-        assert_eq!(find_key_line(DOC, &["ixp", "children", "core"]), Some(13));
+        assert_eq!(lines.get(&["core", "vars", "quoted key"]), Some(10));
+        assert_eq!(lines.get(&["ixp", "children", "core"]), Some(13));
     }
 
     #[test]
     fn missing_paths_have_no_line() {
-        assert_eq!(find_key_line(DOC, &["core", "children"]), None);
-        assert_eq!(find_key_line(DOC, &["vars", "a"]), None);
-        assert_eq!(find_key_line(DOC, &[]), None);
+        let lines = KeyLines::new(DOC);
+        assert_eq!(lines.get(&["core", "children"]), None);
+        assert_eq!(lines.get(&["vars", "a"]), None);
+        assert_eq!(lines.get::<&str>(&[]), None);
     }
 
     #[test]

@@ -287,3 +287,38 @@ fn top_level_secret_leaves_are_tracked_and_copied_files_scanned() {
         "copied file holding a secret"
     );
 }
+
+#[test]
+fn unchanged_hosts_and_files_are_not_rewritten() {
+    use std::os::unix::fs::MetadataExt;
+    let fleet = Fleet::new();
+    ok(&fleet.nxinfra(&["render"]));
+    let ino = |rel: &str| std::fs::metadata(fleet.path(rel)).unwrap().ino();
+    let before = [
+        ino("rendered/ixp1/run.sh"),
+        ino("rendered/ixp1/blob.bin"),
+        ino("rendered/core1/app/app.conf"),
+    ];
+    // Nothing changed: same inodes, and the JSON says 0 updated.
+    let out = ok(&fleet.nxinfra(&["render", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["updated"], 0);
+    assert_eq!(
+        [
+            ino("rendered/ixp1/run.sh"),
+            ino("rendered/ixp1/blob.bin"),
+            ino("rendered/core1/app/app.conf")
+        ],
+        before
+    );
+    // One template of ixp changes: ixp hosts are updated; within them the unchanged file keeps
+    // its inode (linked), the changed one is new; core1 is untouched.
+    fleet.write("templates/config/ixp/run.sh.j2", "#!/bin/sh\necho v2\n");
+    let out = ok(&fleet.nxinfra(&["render", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["updated"], 2);
+    assert_ne!(ino("rendered/ixp1/run.sh"), before[0]);
+    assert_eq!(ino("rendered/ixp1/blob.bin"), before[1]);
+    assert_eq!(ino("rendered/core1/app/app.conf"), before[2]);
+    assert_eq!(fleet.read("rendered/ixp1/run.sh"), "#!/bin/sh\necho v2");
+}

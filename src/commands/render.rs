@@ -52,18 +52,23 @@ pub fn run(ctx: &Ctx, args: &RenderArgs) -> anyhow::Result<Outcome> {
                 "hosts": reports,
                 "files": files,
                 "secret_files": secret_files,
+                "updated": reports.iter().filter(|r| r.changed).count(),
                 "elapsed_ms": start.elapsed().as_millis() as u64,
             })
         );
     } else {
         for r in &reports {
             eprintln!(
-                "  {:<12} {:>4} files ({} with secrets, 0600)",
-                r.host, r.files, r.secret_files
+                "  {:<12} {:>4} files, {:>3} private (0600)  {}",
+                r.host,
+                r.files,
+                r.secret_files,
+                if r.changed { "updated" } else { "unchanged" }
             );
         }
+        let updated = reports.iter().filter(|r| r.changed).count();
         eprintln!(
-            "rendered {} hosts, {files} files into {}/ in {} ms",
+            "rendered {} hosts ({updated} updated), {files} files, into {}/ in {} ms",
             reports.len(),
             render::RENDERED_DIR,
             start.elapsed().as_millis()

@@ -36,7 +36,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Inventory, InventoryError> {
     let raw = raw.unwrap_or_default();
     let mut builder = Builder {
         file,
-        text,
+        lines: yaml::KeyLines::new(text),
         groups: IndexMap::new(),
         hosts: BTreeMap::new(),
         references: Vec::new(),
@@ -51,7 +51,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Inventory, InventoryError> {
 
 struct Builder<'a> {
     file: &'a Path,
-    text: &'a str,
+    lines: yaml::KeyLines,
     groups: IndexMap<String, Group>,
     hosts: BTreeMap<String, Host>,
     /// `children:` entries without a body: (group, parent, key path), checked at the end.
@@ -60,8 +60,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn line(&self, path: &[String]) -> Option<usize> {
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        yaml::find_key_line(self.text, &path)
+        self.lines.get(path)
     }
 
     fn invalid(&self, path: &[String], message: String) -> InventoryError {

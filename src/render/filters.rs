@@ -745,9 +745,21 @@ fn wg_pubkey(value: String) -> Result<String, Error> {
         .decode(value.trim().as_bytes())
         .map_err(|_| invalid())?;
     let key: [u8; 32] = bytes.try_into().map_err(|_| invalid())?;
+    // A hub's config derives every peer's public key, and every hub does it again: memoize,
+    // keyed by a digest so the cache holds no second copy of any private key.
+    let digest: [u8; 32] = Sha256::digest(key).into();
+    static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>> =
+        LazyLock::new(Default::default);
+    let cache = &*CACHE;
+    if let Some(public) = cache.lock().ok().and_then(|c| c.get(&digest).cloned()) {
+        return Ok(public);
+    }
     let secret = x25519_dalek::StaticSecret::from(key);
-    let public = x25519_dalek::PublicKey::from(&secret);
-    Ok(STANDARD.encode(public.as_bytes()))
+    let public = STANDARD.encode(x25519_dalek::PublicKey::from(&secret).as_bytes());
+    if let Ok(mut c) = cache.lock() {
+        c.insert(digest, public.clone());
+    }
+    Ok(public)
 }
 
 // ---------------------------------------------------------------------------------------------

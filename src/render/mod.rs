@@ -42,6 +42,38 @@ pub struct HostReport {
     pub files: usize,
     pub secret_files: usize,
     pub bytes: u64,
+    /// Whether `rendered/<host>/` was (or, for `--check`, would be) changed.
+    pub changed: bool,
+}
+
+/// One rendered output file, in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub data: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Every output file of one host: path relative to `rendered/<host>/` → file.
+#[derive(Debug)]
+pub struct HostTree {
+    pub host: String,
+    pub files: std::collections::BTreeMap<String, OutFile>,
+}
+
+impl HostTree {
+    fn report(&self, changed: bool) -> HostReport {
+        HostReport {
+            host: self.host.clone(),
+            files: self.files.len(),
+            secret_files: self
+                .files
+                .iter()
+                .filter(|(path, f)| f.mode != output::mode_for(path, false))
+                .count(),
+            bytes: self.files.values().map(|f| f.data.len() as u64).sum(),
+            changed,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,35 +117,22 @@ fn render_list(errors: &[RenderError]) -> String {
     format!("{head}{}", lines.join("\n"))
 }
 
-/// One host's outcome: its report, or every error of its files.
-type HostResult = Result<HostReport, Vec<RenderError>>;
-
-/// Renders the job's hosts into `out/<host>/`.
-pub fn render_into(job: &Job<'_>, out: &Path) -> Result<Vec<HostReport>, RenderFailed> {
-    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
-        .map_err(|e| RenderFailed(vec![e.into()]))?;
-    sources::check_layout(tree.config_files(), job.inventory, &tree.root)
-        .map_err(|e| RenderFailed(vec![e.into()]))?;
-    let shared = SharedContext::new(job.inventory, &job.secrets.doc)
-        .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
-    let redactor = job.secrets.redactor();
-    let tree = Arc::new(tree);
-    let env = engine::environment(tree.clone());
-
+/// Runs `f` on every item on a few worker threads; results in the items' order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, HostResult)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-        .min(job.hosts.len())
+        .min(items.len())
         .max(1);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(host) = job.hosts.get(i) else { break };
-                    let r = render_host(job, &tree, &env, &shared, &redactor, host, out);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
                     if let Ok(mut all) = results.lock() {
                         all.push((i, r));
                     }
@@ -123,16 +142,33 @@ pub fn render_into(job: &Job<'_>, out: &Path) -> Result<Vec<HostReport>, RenderF
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(i, _)| *i);
-    let mut reports = Vec::new();
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Renders every host of the job in memory, in parallel. Nothing is written.
+pub fn render_all(job: &Job<'_>) -> Result<Vec<HostTree>, RenderFailed> {
+    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
+        .map_err(|e| RenderFailed(vec![e.into()]))?;
+    sources::check_layout(tree.config_files(), job.inventory, &tree.root)
+        .map_err(|e| RenderFailed(vec![e.into()]))?;
+    let shared = SharedContext::new(job.inventory, &job.secrets.doc)
+        .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
+    let redactor = job.secrets.redactor();
+    let tree = Arc::new(tree);
+    let env = engine::environment(tree.clone());
+    let results = parallel(job.hosts, |host| {
+        render_host(job, &tree, &env, &shared, &redactor, host)
+    });
+    let mut trees = Vec::new();
     let mut errors = Vec::new();
-    for (_, r) in results {
+    for r in results {
         match r {
-            Ok(report) => reports.push(report),
+            Ok(t) => trees.push(t),
             Err(e) => errors.extend(e),
         }
     }
     if errors.is_empty() {
-        Ok(reports)
+        Ok(trees)
     } else {
         Err(RenderFailed(errors))
     }
@@ -145,21 +181,14 @@ fn render_host(
     shared: &SharedContext,
     redactor: &Redactor,
     host: &str,
-    out: &Path,
-) -> Result<HostReport, Vec<RenderError>> {
+) -> Result<HostTree, Vec<RenderError>> {
     let plan = sources::plan_host_files(tree.config_files(), job.inventory, host, &tree.root)
         .map_err(|e| vec![e.into()])?;
     let touched = Arc::new(AtomicBool::new(false));
     let ctx = shared
         .for_host(job.inventory, host, &touched)
         .map_err(|e| vec![e.into()])?;
-    let host_dir = out.join(host);
-    let mut report = HostReport {
-        host: host.to_string(),
-        files: 0,
-        secret_files: 0,
-        bytes: 0,
-    };
+    let mut files = std::collections::BTreeMap::new();
     let mut errors = Vec::new();
     for (out_path, planned) in &plan {
         touched.store(false, Ordering::Relaxed);
@@ -177,29 +206,32 @@ fn render_host(
         } else {
             tree.files.get(&planned.source).cloned().unwrap_or_default()
         };
-        // Rendered files: exactly when the template read a secret. Copied files: when they
-        // contain a secret value literally.
-        let secret = if planned.render {
-            touched.load(Ordering::Relaxed)
-        } else {
-            redactor.contains_secret(&data)
-        };
+        let secret = holds_secret(planned, touched.load(Ordering::Relaxed), redactor, &data);
         let mode = output::mode_for(out_path, secret);
-        if let Err(source) = output::write_file(&host_dir, out_path, &data, mode) {
-            errors.push(RenderError::Write {
-                path: host_dir.join(out_path),
-                source,
-            });
-            continue;
-        }
-        report.files += 1;
-        report.secret_files += usize::from(secret);
-        report.bytes += data.len() as u64;
+        files.insert(out_path.clone(), OutFile { data, mode });
     }
     if errors.is_empty() {
-        Ok(report)
+        Ok(HostTree {
+            host: host.to_string(),
+            files,
+        })
     } else {
         Err(errors)
+    }
+}
+
+/// Whether an output holds secret material: a rendered file exactly when its template read a
+/// secret (`touched`), a copied file when it contains a secret value literally.
+pub fn holds_secret(
+    planned: &sources::PlannedFile,
+    touched: bool,
+    redactor: &Redactor,
+    data: &[u8],
+) -> bool {
+    if planned.render {
+        touched
+    } else {
+        redactor.contains_secret(data)
     }
 }
 
@@ -292,34 +324,74 @@ fn failing_expression(src: &str, range: std::ops::Range<usize>) -> Option<String
     )
 }
 
-/// Renders into a staging folder and installs it; `rendered/` is untouched on any error.
+/// Renders every host, then updates `rendered/`: only hosts whose files changed are written
+/// (into a staging folder, then swapped in per host); a full render also drops folders of hosts
+/// that left the inventory. Any render error leaves `rendered/` untouched.
 pub fn render(job: &Job<'_>) -> Result<Vec<HostReport>, anyhow::Error> {
+    let trees = render_all(job)?;
+    let rendered = job.root.join(RENDERED_DIR);
+    let changed = parallel(&trees, |t| {
+        output::differences(&t.files, &rendered.join(&t.host)).map(|d| !d.is_empty())
+    })
+    .into_iter()
+    .collect::<Result<Vec<bool>, _>>()
+    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", rendered.display()))?;
     let staging = output::staging_dir(job.root).map_err(|e| {
         anyhow::anyhow!(
             "cannot create a staging folder in {}: {e}",
             job.root.display()
         )
     })?;
-    let reports = render_into(job, staging.path())?;
-    let rendered = job.root.join(RENDERED_DIR);
-    let hosts = job.limited.then_some(job.hosts);
-    output::install(staging.path(), &rendered, hosts).map_err(|e| {
+    let to_write: Vec<&HostTree> = trees
+        .iter()
+        .zip(&changed)
+        .filter_map(|(t, c)| c.then_some(t))
+        .collect();
+    parallel(&to_write, |t| {
+        output::write_host(
+            &t.files,
+            &rendered.join(&t.host),
+            &staging.path().join(&t.host),
+        )
+    })
+    .into_iter()
+    .collect::<Result<Vec<()>, _>>()
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write the render into {}: {e}",
+            staging.path().display()
+        )
+    })?;
+    let hosts: Vec<String> = to_write.iter().map(|t| t.host.clone()).collect();
+    let keep = (!job.limited).then(|| job.hosts.iter().cloned().collect());
+    output::install(staging.path(), &rendered, &hosts, keep.as_ref()).map_err(|e| {
         anyhow::anyhow!("cannot install the render into {}: {e}", rendered.display())
     })?;
-    Ok(reports)
+    Ok(trees
+        .iter()
+        .zip(changed)
+        .map(|(t, c)| t.report(c))
+        .collect())
 }
 
-/// Renders into a staging folder and lists how `rendered/` differs from it.
+/// Renders every host in memory and lists how `rendered/` differs from it (`host/path: what`).
 pub fn check(job: &Job<'_>) -> Result<Vec<String>, anyhow::Error> {
-    let staging = output::staging_dir(job.root).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create a staging folder in {}: {e}",
-            job.root.display()
-        )
-    })?;
-    render_into(job, staging.path())?;
+    let trees = render_all(job)?;
     let rendered = job.root.join(RENDERED_DIR);
-    let hosts = job.limited.then_some(job.hosts);
-    output::compare(staging.path(), &rendered, hosts)
-        .map_err(|e| anyhow::anyhow!("cannot compare with {}: {e}", rendered.display()))
+    let mut out = Vec::new();
+    for tree in &trees {
+        let diffs = output::differences(&tree.files, &rendered.join(&tree.host))
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", rendered.display()))?;
+        out.extend(diffs.into_iter().map(|d| format!("{}/{d}", tree.host)));
+    }
+    if !job.limited {
+        for stray in output::strays(&rendered, &job.hosts.iter().cloned().collect())
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", rendered.display()))?
+        {
+            out.push(format!(
+                "{stray}: in rendered/ but not a host of the inventory"
+            ));
+        }
+    }
+    Ok(out)
 }

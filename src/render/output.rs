@@ -1,12 +1,14 @@
 //! Writing a render: files with exact modes into a staging folder, then swapping the staging
 //! folder in for `rendered/` (or for each limited host's folder) only when everything succeeded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
+
+use super::OutFile;
 
 /// Mode of an output file.
 pub fn mode_for(out_path: &str, secret: bool) -> u32 {
@@ -43,6 +45,37 @@ pub fn write_file(root: &Path, rel: &str, data: &[u8], mode: u32) -> std::io::Re
     f.write_all(data)?;
     f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     Ok(())
+}
+
+/// Writes `data` at `root/rel` like [`write_file`], unless `previous/rel` already holds exactly
+/// these bytes with this mode: then that file is hard-linked instead. An unchanged file keeps
+/// its inode and mtime, and no inode is allocated or freed (on ext4, allocating thousands of
+/// inodes right after freeing thousands dominated the render of large fleets).
+pub fn write_or_link(
+    previous: &Path,
+    root: &Path,
+    rel: &str,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    let old = previous.join(rel);
+    let same = std::fs::symlink_metadata(&old).is_ok_and(|m| {
+        m.is_file() && m.len() == data.len() as u64 && m.permissions().mode() & 0o7777 == mode
+    }) && std::fs::read(&old).is_ok_and(|old_data| old_data == data);
+    if same {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+            && std::fs::hard_link(&old, &path).is_ok()
+        {
+            return Ok(());
+        }
+    }
+    write_file(root, rel, data, mode)
 }
 
 /// A fresh staging folder next to `rendered/` (same filesystem, so renames are atomic),
@@ -99,32 +132,60 @@ fn replace(staged: &Path, target: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Installs a finished render. A full render (`hosts` is `None`) replaces `rendered/` in one
-/// exchange, dropping hosts that left the inventory; a limited render replaces each host's
-/// folder, leaving the other hosts as they were.
-pub fn install(staging: &Path, rendered: &Path, hosts: Option<&[String]>) -> std::io::Result<()> {
-    match hosts {
-        None => {
-            std::fs::set_permissions(staging, std::fs::Permissions::from_mode(0o755))?;
-            replace(staging, rendered)
-        }
-        Some(hosts) => {
-            for host in hosts {
-                replace(&staging.join(host), &rendered.join(host))?;
-            }
-            Ok(())
+/// Installs the staged hosts (`staging/<host>`) into `rendered/`, each with one atomic exchange.
+/// With `keep` (a full render), entries of `rendered/` that are not hosts to keep are moved into
+/// the staging folder, to be removed with it.
+pub fn install(
+    staging: &Path,
+    rendered: &Path,
+    hosts: &[String],
+    keep: Option<&BTreeSet<String>>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(rendered)?;
+    for host in hosts {
+        replace(&staging.join(host), &rendered.join(host))?;
+    }
+    if let Some(keep) = keep {
+        let graveyard = staging.join(".removed");
+        for stray in strays(rendered, keep)? {
+            std::fs::create_dir_all(&graveyard)?;
+            std::fs::rename(rendered.join(&stray), graveyard.join(&stray))?;
         }
     }
+    Ok(())
 }
 
-/// One file of a tree: its bytes and permission bits.
-#[derive(Debug, PartialEq, Eq)]
-struct FileState {
-    data: Vec<u8>,
-    mode: u32,
+/// Entries of `rendered/` that are not in `keep`.
+pub fn strays(rendered: &Path, keep: &BTreeSet<String>) -> std::io::Result<Vec<String>> {
+    if !rendered.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(rendered)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !keep.contains(&name) {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
-fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, FileState>> {
+/// Writes a host's files into `staged`, linking those unchanged from `previous`.
+pub fn write_host(
+    files: &BTreeMap<String, OutFile>,
+    previous: &Path,
+    staged: &Path,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(staged)?;
+    for (rel, file) in files {
+        write_or_link(previous, staged, rel, &file.data, file.mode)?;
+    }
+    Ok(())
+}
+
+/// Every file under `dir` with its bytes and permission bits, by relative path.
+fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, OutFile>> {
     let mut out = BTreeMap::new();
     if !dir.exists() {
         return Ok(out);
@@ -133,17 +194,25 @@ fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, FileState>> {
     while let Some(path) = todo.pop() {
         for entry in std::fs::read_dir(&path)? {
             let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                todo.push(entry.path());
+            let full = entry.path();
+            let meta = std::fs::symlink_metadata(&full)?;
+            if meta.is_dir() {
+                todo.push(full);
             } else {
-                let full = entry.path();
-                let meta = std::fs::symlink_metadata(&full)?;
-                let rel = full.strip_prefix(dir).unwrap_or(&full).to_path_buf();
+                let rel = full
+                    .strip_prefix(dir)
+                    .unwrap_or(&full)
+                    .to_string_lossy()
+                    .into_owned();
+                let data = if meta.is_file() {
+                    std::fs::read(&full)?
+                } else {
+                    Vec::new()
+                };
                 out.insert(
                     rel,
-                    FileState {
-                        data: std::fs::read(&full)?,
+                    OutFile {
+                        data,
                         mode: meta.permissions().mode() & 0o7777,
                     },
                 );
@@ -153,42 +222,26 @@ fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, FileState>> {
     Ok(out)
 }
 
-/// Differences between a fresh render and `rendered/`, as `host/path: what` lines (never file
-/// contents). `hosts` limits the comparison to those hosts' folders.
-pub fn compare(
-    staging: &Path,
-    rendered: &Path,
-    hosts: Option<&[String]>,
-) -> std::io::Result<Vec<String>> {
-    let roots: Vec<(PathBuf, PathBuf, String)> = match hosts {
-        None => vec![(staging.to_path_buf(), rendered.to_path_buf(), String::new())],
-        Some(hosts) => hosts
-            .iter()
-            .map(|h| (staging.join(h), rendered.join(h), format!("{h}/")))
-            .collect(),
-    };
+/// How the files on disk under `dir` differ from `files`, as `path: what` lines (never file
+/// contents); empty when they are the same.
+pub fn differences(files: &BTreeMap<String, OutFile>, dir: &Path) -> std::io::Result<Vec<String>> {
+    let old = read_tree(dir)?;
     let mut out = Vec::new();
-    for (fresh_dir, old_dir, prefix) in roots {
-        let fresh = read_tree(&fresh_dir)?;
-        let old = read_tree(&old_dir)?;
-        for (path, state) in &fresh {
-            let name = format!("{prefix}{}", path.display());
-            match old.get(path) {
-                None => out.push(format!("{name}: missing from rendered/")),
-                Some(o) if o.data != state.data => out.push(format!("{name}: content differs")),
-                Some(o) if o.mode != state.mode => out.push(format!(
-                    "{name}: mode {:04o}, expected {:04o}",
-                    o.mode, state.mode
-                )),
-                Some(_) => {}
-            }
+    for (path, file) in files {
+        match old.get(path) {
+            None => out.push(format!("{path}: missing from rendered/")),
+            Some(o) if o.data != file.data => out.push(format!("{path}: content differs")),
+            Some(o) if o.mode != file.mode => out.push(format!(
+                "{path}: mode {:04o}, expected {:04o}",
+                o.mode, file.mode
+            )),
+            Some(_) => {}
         }
-        for path in old.keys().filter(|p| !fresh.contains_key(*p)) {
-            out.push(format!(
-                "{prefix}{}: in rendered/ but not produced by the sources",
-                path.display()
-            ));
-        }
+    }
+    for path in old.keys().filter(|p| !files.contains_key(*p)) {
+        out.push(format!(
+            "{path}: in rendered/ but not produced by the sources"
+        ));
     }
     Ok(out)
 }
@@ -219,37 +272,84 @@ mod tests {
     }
 
     #[test]
-    fn install_and_compare() {
+    fn unchanged_files_are_linked_changed_ones_written() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+        write_file(&old, "a/same", b"x", 0o644).unwrap();
+        write_file(&old, "a/changed", b"x", 0o644).unwrap();
+        write_file(&old, "a/mode", b"x", 0o644).unwrap();
+        write_or_link(&old, &new, "a/same", b"x", 0o644).unwrap();
+        write_or_link(&old, &new, "a/changed", b"y", 0o644).unwrap();
+        write_or_link(&old, &new, "a/mode", b"x", 0o600).unwrap();
+        write_or_link(&old, &new, "a/fresh", b"z", 0o644).unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&old.join("a/same")), ino(&new.join("a/same")));
+        assert_ne!(ino(&old.join("a/changed")), ino(&new.join("a/changed")));
+        assert_eq!(std::fs::read(new.join("a/changed")).unwrap(), b"y");
+        let mode = std::fs::metadata(new.join("a/mode"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(old.join("a/mode")).unwrap(), b"x");
+        assert_eq!(
+            std::fs::metadata(old.join("a/mode"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
+        assert!(write_or_link(&old, &new, "../escape", b"x", 0o644).is_err());
+    }
+
+    #[test]
+    fn differences_install_and_strays() {
+        let f = |data: &[u8], mode| OutFile {
+            data: data.to_vec(),
+            mode,
+        };
         let root = tempfile::tempdir().unwrap();
         let rendered = root.path().join("rendered");
-        let s1 = staging_dir(root.path()).unwrap();
-        write_file(s1.path(), "h1/a", b"1", 0o644).unwrap();
-        write_file(s1.path(), "h2/b", b"2", 0o600).unwrap();
-        install(s1.path(), &rendered, None).unwrap();
-        assert_eq!(std::fs::read(rendered.join("h1/a")).unwrap(), b"1");
-
-        let s2 = staging_dir(root.path()).unwrap();
-        write_file(s2.path(), "h1/a", b"1", 0o644).unwrap();
-        write_file(s2.path(), "h2/b", b"2", 0o600).unwrap();
-        assert!(compare(s2.path(), &rendered, None).unwrap().is_empty());
-
-        let s3 = staging_dir(root.path()).unwrap();
-        write_file(s3.path(), "h1/a", b"changed", 0o644).unwrap();
-        write_file(s3.path(), "h2/c", b"new", 0o644).unwrap();
-        let diff = compare(s3.path(), &rendered, None).unwrap();
+        let mut h1: BTreeMap<String, OutFile> = BTreeMap::new();
+        h1.insert("a".into(), f(b"1", 0o644));
+        h1.insert("d/b".into(), f(b"2", 0o600));
         assert_eq!(
-            diff,
+            differences(&h1, &rendered.join("h1")).unwrap(),
+            ["a: missing from rendered/", "d/b: missing from rendered/"]
+        );
+        let staging = staging_dir(root.path()).unwrap();
+        write_host(&h1, &rendered.join("h1"), &staging.path().join("h1")).unwrap();
+        write_file(&rendered, "old-host/x", b"x", 0o644).unwrap();
+        let keep: BTreeSet<String> = ["h1".to_string()].into();
+        assert_eq!(strays(&rendered, &keep).unwrap(), ["old-host"]);
+        install(staging.path(), &rendered, &["h1".to_string()], Some(&keep)).unwrap();
+        assert!(differences(&h1, &rendered.join("h1")).unwrap().is_empty());
+        assert!(
+            !rendered.join("old-host").exists(),
+            "strays removed by a full install"
+        );
+
+        h1.insert("a".into(), f(b"changed", 0o644));
+        h1.insert("d/b".into(), f(b"2", 0o644));
+        h1.remove("d/b");
+        h1.insert("c".into(), f(b"3", 0o644));
+        write_file(&rendered, "h1/extra", b"e", 0o644).unwrap();
+        assert_eq!(
+            differences(&h1, &rendered.join("h1")).unwrap(),
             [
-                "h1/a: content differs",
-                "h2/c: missing from rendered/",
-                "h2/b: in rendered/ but not produced by the sources"
+                "a: content differs",
+                "c: missing from rendered/",
+                "d/b: in rendered/ but not produced by the sources",
+                "extra: in rendered/ but not produced by the sources"
             ]
         );
-        // A limited install replaces h1 only.
-        let hosts = vec!["h1".to_string()];
-        install(s3.path(), &rendered, Some(&hosts)).unwrap();
-        assert_eq!(std::fs::read(rendered.join("h1/a")).unwrap(), b"changed");
-        assert!(rendered.join("h2/b").exists());
-        assert!(!rendered.join("h2/c").exists());
+        let mut modes = BTreeMap::new();
+        modes.insert("a".to_string(), f(b"1", 0o600));
+        assert_eq!(
+            differences(&modes, &rendered.join("h1")).unwrap()[0],
+            "a: mode 0644, expected 0600"
+        );
     }
 }
