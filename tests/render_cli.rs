@@ -98,7 +98,8 @@ fn output_is_deterministic_and_check_reports_staleness() {
 
     // A stale file, a missing file, an extra file and a wrong mode: each is exit 2, named, and
     // --check changes nothing.
-    let edits: [(&str, fn(&Fleet)); 4] = [
+    type Edit = (&'static str, fn(&Fleet));
+    let edits: [Edit; 4] = [
         ("content differs", |f| {
             f.write("rendered/ixp1/run.sh", "#!/bin/sh\necho old")
         }),
