@@ -1,0 +1,359 @@
+//! The shipped nxthdr fleet: it renders out of the box with the demo identity, holds what
+//! NXTHDR.md describes, and the real validators accept the rendered files.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A copy of the shipped fleet, rendered with the demo identity.
+fn rendered_fleet() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["inventory", "templates", "secrets"] {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(Path::new(REPO).join(sub))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_nxinfra"))
+        .arg("--root")
+        .arg(dir.path())
+        .arg("--identity")
+        .arg(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt"))
+        .arg("render")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = common::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    // No demo secret value in what render printed.
+    let secrets = nxinfra::secrets::store::load(
+        dir.path(),
+        &nxinfra::secrets::store::Keys {
+            identity: Some(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt")),
+            vault_password_file: None,
+        },
+    )
+    .unwrap();
+    for (path, value) in secrets.leaves() {
+        assert!(
+            !stdout.contains(&value) && !stderr.contains(&value),
+            "{path} printed"
+        );
+    }
+    let rendered = dir.path().join("rendered");
+    (dir, rendered)
+}
+
+fn services(rendered: &Path, host: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(rendered.join(host).join("compose.yml")).unwrap();
+    let doc: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    doc["services"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_shipped_fleet_renders_every_host_and_file() {
+    let (_dir, rendered) = rendered_fleet();
+    let hosts: BTreeSet<String> = std::fs::read_dir(&rendered)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "coreams01",
+            "ixpams01",
+            "ixpams02",
+            "ixpfra01",
+            "vltatl01",
+            "vltcdg01"
+        ]
+        .map(String::from)
+        .into()
+    );
+    let expect = |host: &str, files: &[&str]| {
+        for f in files {
+            assert!(rendered.join(host).join(f).is_file(), "{host}: {f} missing");
+        }
+    };
+    expect(
+        "coreams01",
+        &[
+            "compose.yml",
+            "proxy/config/Caddyfile",
+            "proxy-ipv4/config/Caddyfile",
+            "prometheus/config/prometheus.yml",
+            "prometheus/config/web.yml",
+            "prometheus/config/alerts.yml",
+            "alertmanager/config/alertmanager.yml",
+            "loki/config/loki.yml",
+            "grafana/config/grafana.ini",
+            "grafana/config/datasources.yml",
+            "grafana/config/dashboards.yml",
+            "chproxy/config/config.yml",
+            "redpanda/config/redpanda.yaml",
+            "redpanda/config/entrypoint.sh",
+            "postgresql/config/postgresql.conf",
+            "postgresql/config/pg_hba.conf",
+            "headscale/config/config.yaml",
+            "alloy/config/config.alloy",
+            "bgpalerter/volume/config.yml",
+            "bgpalerter/volume/prefixes.yml",
+            "routinator/config/routinator.conf",
+            "wireguard/wg0.conf",
+            "wireguard/wg1.conf",
+            "bird/bird.conf",
+            "clickhouse/data/format_schemas/update.capnp",
+            "clickhouse/data/format_schemas/sflow.capnp",
+            "clickhouse/data/format_schemas/reply.capnp",
+        ],
+    );
+    for ixp in ["ixpams01", "ixpams02", "ixpfra01"] {
+        expect(
+            ixp,
+            &[
+                "compose.yml",
+                "alloy/config/config.alloy",
+                "bird/bird.conf",
+                "bird/peerlab.conf",
+                "wireguard/wg0.conf",
+            ],
+        );
+        assert_eq!(
+            services(&rendered, ixp),
+            [
+                "alloy",
+                "bird_exporter",
+                "cadvisor",
+                "node_exporter",
+                "tailscale"
+            ]
+            .map(String::from)
+            .into()
+        );
+    }
+    for vlt in ["vltatl01", "vltcdg01"] {
+        expect(
+            vlt,
+            &[
+                "compose.yml",
+                "alloy/config/config.alloy",
+                "bird/bird.conf",
+                "hsflowd/hsflowd.conf",
+                "saimiris/config/saimiris.yml",
+            ],
+        );
+        assert_eq!(
+            services(&rendered, vlt),
+            [
+                "alloy",
+                "bird_exporter",
+                "cadvisor",
+                "node_exporter",
+                "saimiris"
+            ]
+            .map(String::from)
+            .into()
+        );
+    }
+    let core = services(&rendered, "coreams01");
+    assert!(
+        core.len() >= 25,
+        "core runs about 30 containers, got {}",
+        core.len()
+    );
+    for s in [
+        "proxy",
+        "proxy-ipv4",
+        "clickhouse",
+        "chproxy",
+        "redpanda",
+        "prometheus",
+        "grafana",
+        "alertmanager",
+        "loki",
+        "alloy",
+        "node_exporter",
+        "cadvisor",
+        "bird_exporter",
+        "risotto",
+        "pesto",
+        "saimiris-gateway",
+        "postgresql",
+        "headscale",
+        "headplane",
+        "geofeed",
+        "routinator",
+        "bgpalerter",
+    ] {
+        assert!(core.contains(s), "core lacks {s}");
+    }
+    // The entrypoint is executable; it creates SASL users from secrets, so it is private too.
+    let mode = std::fs::metadata(rendered.join("coreams01/redpanda/config/entrypoint.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // Every WireGuard config holds a private key: 0600.
+    for host in ["coreams01", "ixpams01", "ixpfra01"] {
+        let mode = std::fs::metadata(rendered.join(host).join("wireguard/wg0.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{host}");
+    }
+}
+
+/// `Key = value` lines of a WireGuard config.
+fn wg_values(path: &Path, key: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn wireguard_public_keys_are_derived_from_the_private_keys() {
+    let (_dir, rendered) = rendered_fleet();
+    let mut env = minijinja::Environment::new();
+    nxinfra::render::filters::register(&mut env);
+    let pubkey = |private: &str| {
+        env.render_str("{{ k | wg_pubkey }}", minijinja::context! { k => private })
+            .unwrap()
+    };
+    // Every tunnel of the core: the peer's configured public key is derived from that peer's
+    // private key, and the peer lists the core's public key.
+    let mut tunnels = 0;
+    for entry in std::fs::read_dir(rendered.join("coreams01/wireguard")).unwrap() {
+        let core_conf = entry.unwrap().path();
+        let core_private = wg_values(&core_conf, "PrivateKey").remove(0);
+        let peer_public = wg_values(&core_conf, "PublicKey").remove(0);
+        let peer = ["ixpams01", "ixpams02", "ixpfra01"]
+            .into_iter()
+            .find(|h| {
+                let p =
+                    wg_values(&rendered.join(h).join("wireguard/wg0.conf"), "PrivateKey").remove(0);
+                pubkey(&p) == peer_public
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: peer key matches no ixp private key",
+                    core_conf.display()
+                )
+            });
+        let peer_conf = rendered.join(peer).join("wireguard/wg0.conf");
+        assert_eq!(
+            wg_values(&peer_conf, "PublicKey"),
+            [pubkey(&core_private)],
+            "{peer}"
+        );
+        tunnels += 1;
+    }
+    assert!(tunnels >= 2, "core has a tunnel per ixp host");
+    // Public keys are derived, never stored: no secrets leaf is a public key.
+    let secrets = nxinfra::secrets::store::load(
+        &rendered.join(".."),
+        &nxinfra::secrets::store::Keys {
+            identity: Some(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt")),
+            vault_password_file: None,
+        },
+    )
+    .unwrap();
+    let leaves: Vec<String> = secrets.leaves().into_iter().map(|(_, v)| v).collect();
+    for conf in [
+        "coreams01/wireguard/wg0.conf",
+        "ixpams01/wireguard/wg0.conf",
+    ] {
+        for public in wg_values(&rendered.join(conf), "PublicKey") {
+            assert!(
+                !leaves.contains(&public),
+                "{conf}: public key stored in secrets"
+            );
+        }
+    }
+}
+
+#[test]
+fn clickhouse_schemas_follow_the_kafka_mergetree_view_pattern() {
+    for (db, topic, schema, table) in [
+        ("bmp", "risotto-updates", "update.capnp:Update", "updates"),
+        ("flows", "pesto-sflow", "sflow:SFlowFlowRecord", "records"),
+        (
+            "saimiris",
+            "saimiris-replies",
+            "reply.capnp:Reply",
+            "replies",
+        ),
+    ] {
+        let sql = std::fs::read_to_string(
+            Path::new(REPO).join(format!("clickhouse-tables/{db}/{db}.sql")),
+        )
+        .unwrap();
+        for needle in [
+            format!("{db}.from_kafka"),
+            "ENGINE = Kafka".to_string(),
+            topic.to_string(),
+            schema.to_string(),
+            format!("{db}.{table}"),
+            "MergeTree".to_string(),
+            "PARTITION BY".to_string(),
+            "TTL".to_string(),
+            "INTERVAL 7 DAY".to_string(),
+            format!("{db}.from_kafka_mv"),
+            format!("TO {db}.{table}"),
+        ] {
+            assert!(sql.contains(&needle), "{db}.sql lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn real_validators_accept_the_rendered_fleet() {
+    let tools = [
+        ("bird", "bird2"),
+        ("caddy", "caddy"),
+        ("promtool", "prometheus"),
+        ("amtool", "prometheus-alertmanager"),
+        ("wg-quick", "wireguard-tools"),
+        ("yamllint", "yamllint"),
+        ("shellcheck", "shellcheck"),
+        ("docker-compose", "docker-compose"),
+        ("capnp", "capnproto"),
+        ("xmllint", "libxml2-utils"),
+        ("openssl", "openssl"),
+    ];
+    if !tools.iter().all(|(t, p)| common::require_tool(t, p)) {
+        return;
+    }
+    let (_dir, rendered) = rendered_fleet();
+    let out = Command::new("sh")
+        .arg(Path::new(REPO).join("tests/tools/validate-rendered.sh"))
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = common::texts(&out);
+    assert!(
+        out.status.success(),
+        "validators failed:\n{stdout}\n{stderr}"
+    );
+    let passed = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(
+        passed >= 50,
+        "expected every rendered file checked, got {passed}:\n{stdout}"
+    );
+    eprintln!("{}", stdout.lines().last().unwrap_or_default());
+}
