@@ -30,7 +30,7 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 test: prereqs lint
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked
 
 bench:
 	$(CARGO) bench --locked --bench render

@@ -8,7 +8,6 @@
 //! Jinja environment and a fresh parse of every template for every file, files written straight
 //! into rendered/. It is run by this same program re-executed with `--naive ROOT`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -77,8 +76,8 @@ fn main() {
         // Cold: rendered/ absent, every file written. No-op: rendered/ already up to date.
         let cold = measure_prepared(runs, clear, nxinfra);
         let noop = measure(runs, nxinfra);
-        let files = count_files(&rendered);
-        let tool_tree = read_tree(&rendered);
+        let tool_tree = output::read_tree(&rendered).expect("read rendered");
+        let files = tool_tree.len();
         let naive = measure_prepared(runs, clear, || {
             let mut c = Command::new(&me);
             c.arg("--naive")
@@ -86,13 +85,13 @@ fn main() {
                 .env("NXINFRA_AGE_KEY_FILE", &identity);
             c
         });
-        let naive_tree = read_tree(&root.join("rendered"));
+        let naive_tree = output::read_tree(&rendered).expect("read rendered");
         let differing: Vec<String> = tool_tree
             .iter()
             .filter(|(path, state)| naive_tree.get(*path) != Some(state))
             .map(|(path, state)| {
-                let mode = naive_tree.get(path).map(|s| format!("{:o}", s.1));
-                format!("{} (mode {:o} vs {mode:?})", path.display(), state.1)
+                let mode = naive_tree.get(path).map(|s| format!("{:o}", s.mode));
+                format!("{path} (mode {:o} vs {mode:?})", state.mode)
             })
             .collect();
         assert!(
@@ -336,34 +335,4 @@ fn naive_render(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-fn count_files(dir: &Path) -> usize {
-    read_tree(dir).len()
-}
-
-fn read_tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let mode = std::fs::metadata(&p)
-                    .map(|m| m.permissions().mode() & 0o777)
-                    .unwrap_or(0);
-                out.insert(
-                    p.strip_prefix(dir).unwrap_or(&p).to_path_buf(),
-                    (std::fs::read(&p).unwrap_or_default(), mode),
-                );
-            }
-        }
-    }
-    out
 }

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
@@ -72,19 +71,10 @@ fn init_creates_identity_recipients_and_an_empty_secrets_file() {
 #[test]
 fn set_from_stdin_and_argument_then_view() {
     let fleet = Fleet::new();
-    let mut child = fleet
-        .command(&["secrets", "set", "dns.cloudflare.token"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"tok-from-stdin\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_with_stdin(
+        fleet.command(&["secrets", "set", "dns.cloudflare.token"]),
+        b"tok-from-stdin\n",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -268,19 +258,12 @@ fn interoperates_with_the_age_tool_both_ways() {
         if armor {
             cmd.arg("-a");
         }
-        let mut child = cmd
-            .arg("-o")
-            .arg(fleet.path("secrets/secrets.yml.age"))
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"from_age: works\n")
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        cmd.arg("-o").arg(fleet.path("secrets/secrets.yml.age"));
+        assert!(
+            common::run_with_stdin(cmd, b"from_age: works\n")
+                .status
+                .success()
+        );
         assert_eq!(
             ok(&fleet.nxinfra(&["secrets", "view"])),
             "from_age: works\n",

@@ -184,8 +184,9 @@ pub fn write_host(
     Ok(())
 }
 
-/// Every file under `dir` with its bytes and permission bits, by relative path.
-fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, OutFile>> {
+/// Every file under `dir` with its bytes and permission bits, by relative path (empty when `dir`
+/// does not exist).
+pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, OutFile>> {
     let mut out = BTreeMap::new();
     if !dir.exists() {
         return Ok(out);

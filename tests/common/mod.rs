@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -134,33 +133,27 @@ pub fn texts(out: &Output) -> (String, String) {
     )
 }
 
-/// Every file under `dir`: relative path → (bytes, mode).
-pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).expect("read_dir") {
-            let entry = entry.expect("entry");
-            let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).expect("meta");
-            if meta.is_dir() {
-                todo.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).expect("prefix").to_path_buf();
-                out.insert(
-                    rel,
-                    (
-                        std::fs::read(&path).expect("read"),
-                        meta.permissions().mode() & 0o7777,
-                    ),
-                );
-            }
-        }
-    }
-    out
+/// Every file under `dir`: relative path → bytes and mode.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, nxinfra::render::OutFile> {
+    nxinfra::render::output::read_tree(dir).expect("read tree")
+}
+
+/// Runs `cmd` with `input` on its stdin.
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
 }
 
 /// Files or folders left over from a staging render at the fleet's root.
