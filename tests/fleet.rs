@@ -335,6 +335,8 @@ fn real_validators_accept_the_rendered_fleet() {
         ("capnp", "capnproto"),
         ("xmllint", "libxml2-utils"),
         ("openssl", "openssl"),
+        ("wireguard-go", "wireguard-go"),
+        ("ip", "iproute2"),
     ];
     if !tools.iter().all(|(t, p)| common::require_tool(t, p)) {
         return;
