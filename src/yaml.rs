@@ -23,6 +23,18 @@ pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<
         if let Some(idx) = message.find(" at line ") {
             message.truncate(idx);
         }
+        // A tagged value (`!vault |`, `!unsafe`) reaches serde as an enum.
+        if message.contains("invalid type: enum") {
+            message = format!(
+                "{}YAML tags such as Ansible's `!vault` or `!unsafe` are not supported; move \
+                 an inline-encrypted value into the secrets (`nxinfra secrets set PATH`), which \
+                 templates see at the top level like an inventory variable",
+                message
+                    .split("invalid type: enum")
+                    .next()
+                    .unwrap_or_default()
+            );
+        }
         YamlError {
             file: file.to_path_buf(),
             line,
@@ -136,6 +148,18 @@ ixp:
         assert_eq!(lines.get(&["core", "children"]), None);
         assert_eq!(lines.get(&["vars", "a"]), None);
         assert_eq!(lines.get::<&str>(&[]), None);
+    }
+
+    #[test]
+    fn tagged_values_get_an_explanation() {
+        let err = parse::<serde_json::Value>(
+            Path::new("inv.yml"),
+            "a:\n  pw: !vault |\n    $ANSIBLE_VAULT;1.1;AES256\n    6231\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.starts_with("a.pw: YAML tags"), "{err}");
+        assert!(err.message.contains("nxinfra secrets set"), "{err}");
     }
 
     #[test]

@@ -79,6 +79,22 @@ const CASES: &[Case] = &[
         expect: &["inventory/inventory.yml", "cycle"],
     },
     Case {
+        name: "inline !vault value in the inventory",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                "core:\n  hosts:\n    core1:\n      pw: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6231\n",
+            )
+        },
+        args: &["render"],
+        expect: &[
+            "inventory/inventory.yml:4",
+            "core.hosts.core1.pw",
+            "`!vault`",
+            "nxinfra secrets set",
+        ],
+    },
+    Case {
         name: "empty inventory",
         setup: |f| f.write("inventory/inventory.yml", "# nothing yet\n"),
         args: &["render"],
