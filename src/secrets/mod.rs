@@ -89,14 +89,8 @@ impl Secrets {
         };
         let text =
             std::str::from_utf8(plaintext).map_err(|_| not_yaml(None, "not UTF-8 text".into()))?;
-        let value: Value = serde_norway::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            let mut reason = e.to_string();
-            if let Some(i) = reason.find(" at line ") {
-                reason.truncate(i);
-            }
-            not_yaml(line, strip_quoted(&reason))
-        })?;
+        let value: Value = crate::yaml::parse(file, text)
+            .map_err(|e| not_yaml(e.line, strip_quoted(&e.message)))?;
         match value {
             Value::Null => Ok(Secrets::default()),
             Value::Object(map) => Ok(Secrets {
