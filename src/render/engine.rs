@@ -5,8 +5,8 @@ use std::sync::Arc;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
+use super::filters;
 use super::sources::TemplateTree;
-use super::{filters, jinja2};
 
 /// An environment that loads templates by name (relative to `templates/`) from `tree`.
 pub fn environment(tree: Arc<TemplateTree>) -> Environment<'static> {
@@ -34,7 +34,6 @@ pub fn configure(env: &mut Environment<'_>) {
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     filters::register(env);
-    jinja2::register(env);
 }
 
 fn load(tree: &TemplateTree, name: &str) -> Result<Option<String>, Error> {

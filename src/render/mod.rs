@@ -4,7 +4,6 @@
 pub mod context;
 pub mod engine;
 pub mod filters;
-pub mod jinja2;
 pub mod output;
 pub mod sources;
 

@@ -157,6 +157,28 @@ pub(super) fn to_json(state: &State, value: &Value, kwargs: Kwargs) -> Result<St
     Ok(out)
 }
 
+/// Jinja2's `tojson(indent=none)`: `json.dumps(value, sort_keys=True)` (so `ensure_ascii`),
+/// then made HTML-safe like Jinja2's `htmlsafe_json_dumps`: `<`, `>`, `&`, `'` as `\u00XX`.
+/// minijinja's own `tojson` keeps insertion order and other separators; this one renders
+/// templates written for Python's Jinja2 byte for byte.
+pub(super) fn tojson(state: &State, value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(state, value)?;
+    let opts = JsonOpts {
+        indent: kw("tojson", &kwargs, "indent")?,
+        sort_keys: true,
+        ensure_ascii: true,
+    };
+    all_used("tojson", &kwargs)?;
+    let mut out = String::new();
+    json_dump("tojson", value, &opts, 0, &mut out)?;
+    let safe = out
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\'', "\\u0027");
+    Ok(Value::from_safe_string(safe))
+}
+
 /// `to_nice_json(indent=4, sort_keys=true, ensure_ascii=true)`.
 pub(super) fn to_nice_json(
     state: &State,

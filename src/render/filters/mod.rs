@@ -58,6 +58,7 @@ mod tests;
 pub fn register(env: &mut Environment<'_>) {
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_nice_yaml", to_nice_yaml);
+    env.add_filter("tojson", tojson);
     env.add_filter("to_json", to_json);
     env.add_filter("to_nice_json", to_nice_json);
     env.add_filter("from_json", from_json);

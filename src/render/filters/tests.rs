@@ -786,3 +786,24 @@ fn undefined_input_propagates_strict_error() {
         ErrorKind::UndefinedError
     );
 }
+
+/// Jinja2's `tojson`, checked against Python: `json.dumps(v, sort_keys=True)` (+ `indent`).
+#[test]
+fn tojson_matches_jinja2() {
+    let mut env = Environment::new();
+    register(&mut env);
+    let ctx = minijinja::context! { v => minijinja::context! { b => 1, a => vec![1, 2] } };
+    let r = |src: &str| env.render_str(src, ctx.clone()).unwrap();
+    assert_eq!(r("{{ v | tojson }}"), r#"{"a": [1, 2], "b": 1}"#);
+    assert_eq!(
+        r("{{ v | tojson(indent=2) }}"),
+        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": 1\n}"
+    );
+    assert_eq!(r("{{ {} | tojson }} {{ [] | tojson(indent=2) }}"), "{} []");
+    assert_eq!(
+        r("{{ \"<a>&'\" | tojson }}"),
+        r#""\u003ca\u003e\u0026\u0027""#
+    );
+    // Python's json.dumps escapes non-ASCII by default (ensure_ascii=True).
+    assert_eq!(r("{{ 'café' | tojson }}"), r#""caf\u00e9""#);
+}
