@@ -66,10 +66,22 @@ nxinfra render --check            # CI: exit 2 when rendered/ is stale"
     )]
     Render(RenderArgs),
     /// Inspect the inventory: hosts, groups and merged variables
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "The inventory is inventory/inventory.yml (Ansible's YAML format). Variable \
+precedence: all < parent groups < child groups < host vars; two unrelated groups giving one \
+variable different values is an error.\n\nExamples:\n  nxinfra inventory list --limit 'ixp*'\n  \
+nxinfra inventory show vltatl01 --json"
+    )]
     Inventory(InventoryCommand),
     /// Manage the encrypted secrets (age; Ansible Vault read for migration)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Secrets live in secrets/secrets.yml.age (age, armored YAML), encrypted to \
+the keys in secrets/recipients.txt. Templates see them at the top level and as secrets.<path>; \
+no other command ever prints their values.\n\nExamples:\n  nxinfra secrets init\n  \
+printf %s \"$TOKEN\" | nxinfra secrets set dns.cloudflare.api_token\n  nxinfra secrets edit"
+    )]
     Secrets(SecretsCommand),
 }
 
@@ -125,7 +137,7 @@ pub enum SecretsCommand {
     /// empty secrets file (if none)
     #[command(after_help = "The identity is written to --identity FILE, else \
 ~/.config/nxinfra/identity.txt (mode 0600); an existing identity is never overwritten.\n\n\
-Taking over the shipped demo fleet:\n  nxinfra secrets init\n  \
+Example, taking over the shipped demo fleet:\n  nxinfra secrets init\n  \
 $EDITOR secrets/recipients.txt          # remove the demo key\n  \
 nxinfra secrets rekey --identity demo/identity.DEMO-ONLY.txt")]
     Init,
@@ -137,7 +149,8 @@ nxinfra secrets view --vault-password-file .password   # an Ansible Vault secret
     #[command(
         after_help = "The plaintext lives in a private temporary folder (0700) while the editor \
 runs and is removed afterwards. If the result is not valid YAML nothing changes: on a terminal \
-you are offered to edit again, otherwise the error says what is wrong and where."
+you are offered to edit again, otherwise the error says what is wrong and where.\n\n\
+Examples:\n  nxinfra secrets edit\n  EDITOR='code --wait' nxinfra secrets edit"
     )]
     Edit,
     /// Set one value: PATH is dotted (`postgresql.password`), the value comes from the argument
