@@ -1,6 +1,7 @@
 //! nxinfra: deploys a fleet from a git repository.
 //!
-//! The pipeline, one module per stage: [`inventory`] → [`secrets`] → [`render`]; the command
+//! The pipeline, one module per stage: [`inventory`] → [`secrets`] → [`render`] → [`sync`]
+//! (the manifest and plan so far); the command
 //! line in [`cli`] and [`commands`].
 
 pub mod cli;
@@ -8,4 +9,5 @@ pub mod commands;
 pub mod inventory;
 pub mod render;
 pub mod secrets;
+pub mod sync;
 pub mod yaml;

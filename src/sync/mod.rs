@@ -1,0 +1,7 @@
+//! `sync` (in progress, issue 3): rendered trees pushed to hosts over SSH.
+//!
+//! The pure parts come first: the manifest nxinfra keeps on each host
+//! (`<base_dir>/.nxinfra/manifest`) and the plan computed from it before anything is sent.
+
+pub mod manifest;
+pub mod plan;
