@@ -359,3 +359,19 @@ fn real_validators_accept_the_rendered_fleet() {
     );
     eprintln!("{}", stdout.lines().last().unwrap_or_default());
 }
+
+#[test]
+fn every_shipped_host_has_a_valid_connection_target() {
+    let inv = nxinfra::inventory::load(&Path::new(REPO).join("inventory/inventory.yml")).unwrap();
+    for host in inv.hosts.keys() {
+        let vars = inv.host_vars(host).unwrap();
+        let t = nxinfra::sync::target::Target::from_vars(host, &vars, "operator").unwrap();
+        assert_eq!(t.user.as_deref(), Some("nxthdr"), "{host}");
+        assert_eq!(t.base_dir, "/home/nxthdr", "{host}");
+        assert!(
+            t.destination.ends_with(".infra.nxthdr.dev"),
+            "{host}: {}",
+            t.destination
+        );
+    }
+}
