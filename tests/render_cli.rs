@@ -242,6 +242,22 @@ fn inventory_list_and_show() {
     assert_eq!(hosts, ["core1", "ixp1", "ixp2"]);
     assert_eq!(v["hosts"][0]["address"], "core1.example.net");
     assert_eq!(v["hosts"][1]["groups"], serde_json::json!(["ixp"]));
+    assert_eq!(v["hosts"][0]["base_dir"], "/home/operator");
+    // A bad tool variable is caught here, with the host and variable named.
+    fleet.write(
+        "inventory/inventory.yml",
+        &common::INVENTORY.replace("tailnet: 100.64.0.2", "ansible_port: ssh"),
+    );
+    let out = fleet.nxinfra(&["inventory", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        texts(&out)
+            .1
+            .contains("host ixp2: ansible_port: expected a port"),
+        "{:?}",
+        texts(&out)
+    );
+    fleet.write("inventory/inventory.yml", common::INVENTORY);
 
     let out = ok(&fleet.nxinfra(&["inventory", "show", "core1", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

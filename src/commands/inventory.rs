@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::cli::InventoryCommand;
 use crate::inventory::{ALL, limit};
+use crate::sync::target::Target;
 
 use super::{Ctx, Outcome};
 
@@ -46,11 +47,24 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
+            let user = row["user"]
+                .as_str()
+                .map(|u| format!("{u}@"))
+                .unwrap_or_default();
+            let port = row["port"]
+                .as_u64()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
+            let address = format!(
+                "{user}{}{port}",
+                row["address"].as_str().unwrap_or_default()
+            );
             println!(
-                "{:<14} {:<40} {}",
+                "{:<14} {:<44} {:<16} {}",
                 row["host"].as_str().unwrap_or_default(),
-                row["address"].as_str().unwrap_or_default(),
-                groups.join(",")
+                address,
+                groups.join(","),
+                row["base_dir"].as_str().unwrap_or_default()
             );
         }
     }

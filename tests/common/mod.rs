@@ -120,6 +120,7 @@ impl Fleet {
             .env("HOME", self.root().join("home"))
             .env_remove("XDG_CONFIG_HOME")
             .env("NXINFRA_AGE_KEY_FILE", &self.identity)
+            .env("USER", "operator")
             .args(args);
         cmd
     }
