@@ -20,6 +20,7 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
     let inv = ctx.inventory()?;
     let hosts = limit::select(&inv, pattern)?;
     let mut rows = Vec::new();
+    let local_user = std::env::var("USER").unwrap_or_else(|_| "root".into());
     for host in &hosts {
         let vars = inv.host_vars(host)?;
         let groups: Vec<String> = inv
@@ -27,12 +28,15 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
             .into_iter()
             .filter(|g| g != ALL)
             .collect();
-        let address = vars
-            .get("ansible_host")
-            .and_then(Value::as_str)
-            .unwrap_or(host)
-            .to_string();
-        rows.push(json!({ "host": host, "groups": groups, "address": address }));
+        let t = Target::from_vars(host, &vars, &local_user)?;
+        rows.push(json!({
+            "host": host,
+            "groups": groups,
+            "address": t.destination,
+            "user": t.user,
+            "port": t.port,
+            "base_dir": t.base_dir,
+        }));
     }
     if as_json {
         println!(
