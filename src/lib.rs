@@ -9,5 +9,6 @@ pub mod commands;
 pub mod inventory;
 pub mod render;
 pub mod secrets;
+pub mod shell;
 pub mod sync;
 pub mod yaml;

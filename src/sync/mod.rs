@@ -5,4 +5,5 @@
 
 pub mod manifest;
 pub mod plan;
+pub mod remote;
 pub mod target;

@@ -163,15 +163,7 @@ pub(super) fn quote(state: &State, value: &Value) -> Result<String, Error> {
     ) {
         return Err(err("quote", format!("cannot quote a {}", value.kind())));
     }
-    let s = py_str(value);
-    if s.is_empty() {
-        return Ok("''".into());
-    }
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    if s.chars().all(safe) {
-        return Ok(s);
-    }
-    Ok(format!("'{}'", s.replace('\'', "'\"'\"'")))
+    Ok(crate::shell::quote(&py_str(value)))
 }
 
 /// `mandatory(msg=none)`: fails if the input is undefined or none.

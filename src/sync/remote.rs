@@ -1,0 +1,296 @@
+//! What runs on a host during a sync: two shell commands, built here as text so they can be
+//! tested locally with a real `sh`, GNU `tar` and `flock` (Debian's defaults), no SSH needed.
+//!
+//! 1. [`lock_and_read`]: takes the host's lock and prints the manifest, then holds the lock
+//!    until nxinfra closes its stdin. A no-op sync is this one command.
+//! 2. [`apply`] with [`upload_tar`] on its stdin: unpacks the changed files and the new manifest
+//!    into a staging folder beside them (same filesystem), then removes, moves (atomic renames)
+//!    and chmods, and writes the manifest last. Interrupted at any point, every file is its old
+//!    or its new version, and the next sync converges (the old manifest makes it redo the work).
+
+use std::collections::BTreeMap;
+
+use super::manifest::{self, Manifest};
+use super::plan::SyncPlan;
+use crate::render::OutFile;
+use crate::shell::quote;
+
+/// nxinfra's folder in the base dir: manifest, lock, staging.
+pub const STATE_DIR: &str = ".nxinfra";
+/// Printed after the manifest by [`lock_and_read`].
+pub const END_MARKER: &str = "--nxinfra-manifest-end--";
+/// Exit status of [`lock_and_read`] when the lock stayed busy.
+pub const LOCKED_EXIT: i32 = 75;
+/// Where the new manifest travels in the tar stream.
+const TAR_MANIFEST: &str = ".nxinfra/manifest";
+
+/// The lock-and-read command. `holder` says who holds the lock (user, machine, pid, time); the
+/// remote shell adds its own pid, which `--force-unlock` can kill.
+pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String {
+    let b = quote(base_dir);
+    let holder = quote(holder);
+    format!(
+        "set -e\n\
+         mkdir -p {b}/{STATE_DIR}\n\
+         exec 9>>{b}/{STATE_DIR}/lock\n\
+         if ! flock -w {timeout_secs} 9; then\n\
+         \x20 echo \"locked by $(cat {b}/{STATE_DIR}/lock.holder 2>/dev/null || echo 'an unknown holder')\" >&2\n\
+         \x20 exit {LOCKED_EXIT}\n\
+         fi\n\
+         printf '%s (remote pid %s)\\n' {holder} \"$$\" > {b}/{STATE_DIR}/lock.holder\n\
+         cat {b}/{STATE_DIR}/manifest 2>/dev/null || true\n\
+         echo {END_MARKER}\n\
+         cat >/dev/null\n\
+         rm -f {b}/{STATE_DIR}/lock.holder\n"
+    )
+}
+
+/// Splits the output of [`lock_and_read`] into the manifest text, or `None` if the end marker
+/// is missing (the command did not finish reading).
+pub fn manifest_text(output: &str) -> Option<&str> {
+    let end = output.find(&format!("{END_MARKER}\n"))?;
+    Some(&output[..end])
+}
+
+/// The tar stream of a sync: every uploaded file with its mode, and the new manifest.
+pub fn upload_tar(
+    files: &BTreeMap<String, OutFile>,
+    plan: &SyncPlan,
+    new_manifest: &Manifest,
+) -> Result<Vec<u8>, String> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8], mode: u32| -> Result<(), String> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, data)
+            .map_err(|e| format!("{path}: cannot add to the upload: {e}"))
+    };
+    for path in &plan.upload {
+        manifest::check_path(path)?;
+        if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
+            return Err(format!(
+                "{path}: {STATE_DIR}/ in the base dir is nxinfra's own folder"
+            ));
+        }
+        let file = files
+            .get(path)
+            .ok_or_else(|| format!("{path}: planned for upload but not rendered"))?;
+        add(path, &file.data, file.mode)?;
+    }
+    add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o644)?;
+    tar.into_inner()
+        .map_err(|e| format!("cannot finish the upload: {e}"))
+}
+
+/// The command that unpacks [`upload_tar`] (on its stdin) and applies `plan` in `base_dir`.
+pub fn apply(base_dir: &str, plan: &SyncPlan) -> String {
+    let b = quote(base_dir);
+    let s = format!("{b}/{STATE_DIR}/staging");
+    let mut out = format!(
+        "set -e\n\
+         rm -rf {s}\n\
+         mkdir -m 700 -p {s}\n\
+         tar -x -p -f - -C {s}\n"
+    );
+    // Removals first (their parent folders too, when emptied), so a path can turn from a file
+    // into a folder or back.
+    for path in &plan.remove {
+        out.push_str(&format!("rm -f {b}/{}\n", quote(path)));
+        let mut dir = path.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            out.push_str(&format!(
+                "rmdir {b}/{} 2>/dev/null || true\n",
+                quote(parent)
+            ));
+            dir = parent;
+        }
+    }
+    let mut dirs: Vec<&str> = plan
+        .upload
+        .iter()
+        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for dir in dirs {
+        out.push_str(&format!("mkdir -p {b}/{}\n", quote(dir)));
+    }
+    for path in &plan.upload {
+        let p = quote(path);
+        out.push_str(&format!("mv -f {s}/{p} {b}/{p}\n"));
+    }
+    for (path, mode) in &plan.chmod {
+        out.push_str(&format!("chmod {mode:04o} {b}/{}\n", quote(path)));
+    }
+    out.push_str(&format!(
+        "mv -f {s}/{TAR_MANIFEST} {b}/{STATE_DIR}/manifest\nrm -rf {s}\n"
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+
+    use super::super::plan::plan;
+    use super::*;
+
+    fn sh(script: &str, stdin: &[u8]) -> std::process::Output {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn tree(entries: &[(&str, &str, u32)]) -> BTreeMap<String, OutFile> {
+        entries
+            .iter()
+            .map(|(p, d, m)| {
+                (
+                    p.to_string(),
+                    OutFile {
+                        data: d.as_bytes().to_vec(),
+                        mode: *m,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Syncs `files` into `base` through the real commands, as a host would run them.
+    fn sync(base: &std::path::Path, files: &BTreeMap<String, OutFile>) -> SyncPlan {
+        let b = base.to_str().unwrap();
+        let out = sh(&lock_and_read(b, "test", 5), b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let remote = Manifest::parse(manifest_text(&text).unwrap()).unwrap();
+        let local = Manifest::of_files(files);
+        let p = plan(&local, &remote);
+        if !p.is_noop() {
+            let tar = upload_tar(files, &p, &local).unwrap();
+            let out = sh(&apply(b, &p), &tar);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        p
+    }
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn first_sync_changes_removals_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("home with space");
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::write(base.join("foreign.txt"), "not ours").unwrap();
+
+        let v1 = tree(&[
+            ("a/x.conf", "one", 0o644),
+            ("a/secret", "s", 0o600),
+            ("gone/b", "b", 0o644),
+            ("run.sh", "#!/bin/sh", 0o755),
+        ]);
+        let p = sync(&base, &v1);
+        assert_eq!(p.upload.len(), 4);
+        assert_eq!(
+            std::fs::read_to_string(base.join("a/x.conf")).unwrap(),
+            "one"
+        );
+        assert_eq!(mode(&base.join("a/secret")), 0o600);
+        assert_eq!(mode(&base.join("run.sh")), 0o755);
+        assert!(!base.join(".nxinfra/staging").exists());
+
+        // No-op.
+        assert!(sync(&base, &v1).is_noop());
+
+        // One change, one removal (its emptied folder goes too), one mode change, a file that
+        // becomes a folder.
+        let v2 = tree(&[
+            ("a/x.conf", "two", 0o644),
+            ("a/secret", "s", 0o640),
+            ("run.sh/inner", "now a folder", 0o644),
+        ]);
+        let p = sync(&base, &v2);
+        assert_eq!(p.upload, ["a/x.conf", "run.sh/inner"]);
+        assert_eq!(p.chmod, [("a/secret".to_string(), 0o640)]);
+        assert_eq!(p.remove, ["gone/b", "run.sh"]);
+        assert_eq!(
+            std::fs::read_to_string(base.join("a/x.conf")).unwrap(),
+            "two"
+        );
+        assert_eq!(mode(&base.join("a/secret")), 0o640);
+        assert!(!base.join("gone").exists());
+        assert_eq!(
+            std::fs::read_to_string(base.join("run.sh/inner")).unwrap(),
+            "now a folder"
+        );
+        // Never touched: the foreign file.
+        assert_eq!(
+            std::fs::read_to_string(base.join("foreign.txt")).unwrap(),
+            "not ours"
+        );
+        assert!(sync(&base, &v2).is_noop());
+    }
+
+    #[test]
+    fn the_lock_is_held_while_stdin_is_open_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().to_str().unwrap().to_string();
+        let mut first = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "alice@laptop pid 42", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the first holds the lock (it has printed the end marker).
+        let mut stdout = first.stdout.take().unwrap();
+        let mut seen = String::new();
+        while !seen.contains(END_MARKER) {
+            let mut buf = [0u8; 256];
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0, "first lock holder ended early");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let second = sh(&lock_and_read(&b, "bob", 1), b"");
+        assert_eq!(second.status.code(), Some(LOCKED_EXIT));
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(
+            err.contains("locked by alice@laptop pid 42 (remote pid"),
+            "{err}"
+        );
+        // Closing stdin releases it; a dead holder leaves no stale lock.
+        drop(first.stdin.take());
+        assert!(first.wait().unwrap().success());
+        let third = sh(&lock_and_read(&b, "carol", 1), b"");
+        assert!(third.status.success());
+    }
+
+    #[test]
+    fn nxinfra_state_folder_cannot_be_uploaded() {
+        let files = tree(&[(".nxinfra/manifest", "x", 0o644)]);
+        let p = plan(&Manifest::of_files(&files), &Manifest::default());
+        let err = upload_tar(&files, &p, &Manifest::of_files(&files)).unwrap_err();
+        assert!(err.contains("nxinfra's own folder"), "{err}");
+    }
+}
