@@ -65,6 +65,21 @@ Files that read a secret are written 0600 (0700 for *.sh); *.sh files are execut
 nxinfra render --check            # CI: exit 2 when rendered/ is stale"
     )]
     Render(RenderArgs),
+    /// Render, then push each host's rendered tree to <base_dir> over SSH
+    #[command(
+        long_about = "Render, then push each selected host's rendered/<host>/ tree to its \
+base dir (nxinfra_base_dir) over one SSH connection per host.\n\n\
+The host's manifest (<base_dir>/.nxinfra/manifest: path, sha256, mode of every file nxinfra \
+placed) is read under the host's lock; only changed files travel, in one tar stream, and are \
+moved into place with atomic renames; files nxinfra placed earlier and no longer renders are \
+removed; files it never placed are never touched. A no-op sync is one remote command.\n\n\
+Host keys are always checked (accept-new at most; --strict-host-keys refuses unknown keys).",
+        after_help = "Examples:\n  nxinfra sync --limit ixp --dry-run\n  \
+nxinfra sync --forks 4 --json\n  nxinfra sync --ssh-config testbed/ssh_config\n\n\
+Exit status: 0 all hosts synced (or --dry-run found nothing to do), 1 any host failed, 2 \
+--dry-run found changes."
+    )]
+    Sync(SyncArgs),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,
@@ -100,6 +115,30 @@ pub struct RenderArgs {
     /// Do not write; exit 2 when rendered/ differs from what the sources produce, 0 when equal
     #[arg(long)]
     pub check: bool,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Show what would change without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Hosts synced at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub forks: usize,
+    /// Seconds to wait for another run's lock on a host before failing
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    /// ssh configuration file instead of ~/.ssh/config
+    #[arg(long, env = "NXINFRA_SSH_CONFIG", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Refuse hosts whose key is not already known (default: accept new keys, refuse changed)
+    #[arg(long)]
+    pub strict_host_keys: bool,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,

@@ -3,6 +3,7 @@
 mod inventory;
 mod render;
 mod secrets;
+mod sync;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let ctx = Ctx::new(&cli.global)?;
     match cli.command {
         Command::Render(args) => render::run(&ctx, &args),
+        Command::Sync(args) => sync::run(&ctx, &args),
         Command::Inventory(cmd) => inventory::run(&ctx, cmd),
         Command::Secrets(cmd) => secrets::run(&ctx, cmd),
     }

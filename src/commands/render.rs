@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: &RenderArgs) -> anyhow::Result<Outcome> {
             Outcome::Changes
         });
     }
-    let reports = render::render(&job)?;
+    let reports = render::render(&job)?.reports;
     let files: usize = reports.iter().map(|r| r.files).sum();
     let secret_files: usize = reports.iter().map(|r| r.secret_files).sum();
     if args.json {

@@ -326,7 +326,7 @@ fn failing_expression(src: &str, range: std::ops::Range<usize>) -> Option<String
 /// Renders every host, then updates `rendered/`: only hosts whose files changed are written
 /// (into a staging folder, then swapped in per host); a full render also drops folders of hosts
 /// that left the inventory. Any render error leaves `rendered/` untouched.
-pub fn render(job: &Job<'_>) -> Result<Vec<HostReport>, anyhow::Error> {
+pub fn render(job: &Job<'_>) -> Result<Rendered, anyhow::Error> {
     let trees = render_all(job)?;
     let rendered = job.root.join(RENDERED_DIR);
     let changed = parallel(&trees, |t| {
@@ -366,11 +366,18 @@ pub fn render(job: &Job<'_>) -> Result<Vec<HostReport>, anyhow::Error> {
     output::install(staging.path(), &rendered, &hosts, keep.as_ref()).map_err(|e| {
         anyhow::anyhow!("cannot install the render into {}: {e}", rendered.display())
     })?;
-    Ok(trees
+    let reports = trees
         .iter()
         .zip(changed)
         .map(|(t, c)| t.report(c))
-        .collect())
+        .collect();
+    Ok(Rendered { reports, trees })
+}
+
+/// What [`render`] did, and the rendered trees (the files sync pushes).
+pub struct Rendered {
+    pub reports: Vec<HostReport>,
+    pub trees: Vec<HostTree>,
 }
 
 /// Renders every host in memory and lists how `rendered/` differs from it (`host/path: what`).

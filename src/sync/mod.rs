@@ -6,4 +6,6 @@
 pub mod manifest;
 pub mod plan;
 pub mod remote;
+pub mod run;
+pub mod session;
 pub mod target;

@@ -58,12 +58,16 @@ pub fn upload_tar(
     plan: &SyncPlan,
     new_manifest: &Manifest,
 ) -> Result<Vec<u8>, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, data: &[u8], mode: u32| -> Result<(), String> {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
-        header.set_mtime(0);
+        header.set_mtime(now);
         header.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut header, path, data)
             .map_err(|e| format!("{path}: cannot add to the upload: {e}"))

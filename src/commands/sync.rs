@@ -1,0 +1,125 @@
+//! `nxinfra sync [--limit P] [--dry-run] [--forks N] [--lock-timeout S] [--json]`
+
+use std::time::Duration;
+
+use anyhow::bail;
+use serde_json::json;
+
+use crate::cli::SyncArgs;
+use crate::inventory::limit;
+use crate::render::{self, Job};
+use crate::sync::run::{SyncOptions, sync_all};
+use crate::sync::session::SshOptions;
+use crate::sync::target::Target;
+
+use super::{Ctx, Outcome};
+
+pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
+    let inventory = ctx.inventory()?;
+    let hosts = limit::select(&inventory, args.limit.limit.as_deref())?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let mut targets = Vec::new();
+    for host in &hosts {
+        targets.push(Target::from_vars(host, &inventory.host_vars(host)?, &user)?);
+    }
+    let secrets = ctx.secrets()?;
+    let job = Job {
+        root: &ctx.root,
+        inventory: &inventory,
+        secrets: &secrets,
+        hosts: &hosts,
+        limited: args.limit.limit.is_some(),
+    };
+    let rendered = render::render(&job)?;
+    let work = targets
+        .into_iter()
+        .zip(rendered.trees)
+        .map(|(t, tree)| (t, tree.files))
+        .collect();
+    let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let opts = SyncOptions {
+        forks: args.forks,
+        dry_run: args.dry_run,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        ssh: SshOptions {
+            config_file: args.ssh_config.clone(),
+            strict_host_keys: args.strict_host_keys,
+            connect_timeout: Some(Duration::from_secs(10)),
+        },
+        holder: format!(
+            "{user}@{} pid {} ({})",
+            machine.trim(),
+            std::process::id(),
+            if args.dry_run {
+                "sync --dry-run"
+            } else {
+                "sync"
+            }
+        ),
+    };
+    if args.forks == 0 {
+        bail!("--forks must be at least 1");
+    }
+    let outcomes = sync_all(work, &opts);
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let changed = outcomes
+        .iter()
+        .filter(|o| o.result.as_ref().is_ok_and(|p| !p.is_noop()))
+        .count();
+    if args.json {
+        let rows: Vec<_> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(p) => json!({ "host": o.host, "status": if p.is_noop() { "unchanged" } else { "changed" }, "plan": p }),
+                Err(e) => json!({ "host": o.host, "status": "failed", "error": e }),
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "dry_run": args.dry_run, "hosts": rows, "failed": failed })
+        );
+    } else {
+        let verb = if args.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
+        for o in &outcomes {
+            match &o.result {
+                Ok(p) if p.is_noop() => {
+                    eprintln!("  {:<12} unchanged ({} files)", o.host, p.unchanged)
+                }
+                Ok(p) => eprintln!(
+                    "  {:<12} {verb} {} files: {} uploaded, {} mode changes, {} removed",
+                    o.host,
+                    p.changes(),
+                    p.upload.len(),
+                    p.chmod.len(),
+                    p.remove.len()
+                ),
+                Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
+            }
+        }
+        eprintln!(
+            "{} hosts: {changed} {verb}, {failed} failed",
+            outcomes.len()
+        );
+    }
+    if failed > 0 {
+        let names: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .map(|o| o.host.as_str())
+            .collect();
+        bail!(
+            "sync failed on {failed} of {} hosts: {}",
+            outcomes.len(),
+            names.join(", ")
+        );
+    }
+    Ok(if args.dry_run && changed > 0 {
+        Outcome::Changes
+    } else {
+        Outcome::Done
+    })
+}

@@ -1,0 +1,113 @@
+//! Syncing many hosts: in parallel (`--forks`), each independent of the others' failures.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::manifest::Manifest;
+use super::plan::{SyncPlan, plan};
+use super::remote;
+use super::session::{HostSession, SessionError, SshOptions};
+use super::target::Target;
+use crate::render::OutFile;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub forks: usize,
+    pub dry_run: bool,
+    pub lock_timeout: Duration,
+    pub ssh: SshOptions,
+    /// Who holds the lock: `user@machine pid N since TIME`.
+    pub holder: String,
+}
+
+/// The result of one host.
+#[derive(Debug)]
+pub struct HostOutcome {
+    pub host: String,
+    pub result: Result<SyncPlan, String>,
+}
+
+/// Syncs every host's files; returns one outcome per host, in the given order.
+pub fn sync_all(
+    hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
+    opts: &SyncOptions,
+) -> Vec<HostOutcome> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return hosts
+                .into_iter()
+                .map(|(t, _)| HostOutcome {
+                    host: t.host,
+                    result: Err(format!("cannot start the async runtime: {e}")),
+                })
+                .collect();
+        }
+    };
+    let opts = Arc::new(opts.clone());
+    runtime.block_on(async {
+        let permits = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        let names: Vec<String> = hosts.iter().map(|(t, _)| t.host.clone()).collect();
+        for (i, (target, files)) in hosts.into_iter().enumerate() {
+            let permits = permits.clone();
+            let opts = opts.clone();
+            set.spawn(async move {
+                let _permit = permits.acquire().await;
+                let result = sync_host(&target, &files, &opts)
+                    .await
+                    .map_err(|e| e.to_string());
+                (i, result)
+            });
+        }
+        let mut results: Vec<Option<Result<SyncPlan, String>>> =
+            names.iter().map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                results[i] = Some(r);
+            }
+        }
+        names
+            .into_iter()
+            .zip(results)
+            .map(|(host, r)| HostOutcome {
+                host,
+                result: r.unwrap_or_else(|| Err("the sync task ended abnormally".into())),
+            })
+            .collect()
+    })
+}
+
+async fn sync_host(
+    target: &Target,
+    files: &BTreeMap<String, OutFile>,
+    opts: &SyncOptions,
+) -> Result<SyncPlan, SessionError> {
+    let session = HostSession::connect(target, &opts.ssh).await?;
+    let result = async {
+        let (remote_manifest, lock) = session
+            .lock_and_read(&opts.holder, opts.lock_timeout)
+            .await?;
+        let local = Manifest::of_files(files);
+        let p = plan(&local, &remote_manifest);
+        if !p.is_noop() && !opts.dry_run {
+            let tar =
+                remote::upload_tar(files, &p, &local).map_err(|reason| SessionError::Command {
+                    what: "preparing the upload",
+                    reason,
+                })?;
+            session
+                .apply(&remote::apply(&target.base_dir, &p), &tar)
+                .await?;
+        }
+        lock.release().await?;
+        Ok(p)
+    }
+    .await;
+    session.close().await;
+    result
+}

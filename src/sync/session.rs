@@ -1,0 +1,202 @@
+//! One SSH connection per host (openssh, ControlMaster), and the two sync commands over it.
+//!
+//! The `ssh` binary does the work, so `~/.ssh/config` (User, Port, IdentityFile, ProxyJump…)
+//! is honoured. Host keys are always checked: unknown keys are accepted only under
+//! `StrictHostKeyChecking=accept-new`, a changed key is refused. `no` is never used.
+
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::manifest::{Manifest, ManifestError};
+use super::remote;
+use super::target::Target;
+
+/// How nxinfra connects, beyond each host's target.
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    /// `ssh -F FILE` instead of `~/.ssh/config`.
+    pub config_file: Option<std::path::PathBuf>,
+    /// Refuse unknown host keys too (`StrictHostKeyChecking=yes`); default accept-new.
+    pub strict_host_keys: bool,
+    /// Connect timeout.
+    pub connect_timeout: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot connect to {destination}: {reason}")]
+    Connect { destination: String, reason: String },
+    #[error("{what} failed: {reason}")]
+    Command { what: &'static str, reason: String },
+    #[error("locked: {0}")]
+    Locked(String),
+    #[error(
+        "the manifest on the host is invalid ({0}); fix or remove <base_dir>/.nxinfra/manifest"
+    )]
+    Manifest(#[from] ManifestError),
+}
+
+/// The connection to one host.
+pub struct HostSession {
+    pub target: Target,
+    session: Session,
+}
+
+impl HostSession {
+    pub async fn connect(target: &Target, opts: &SshOptions) -> Result<Self, SessionError> {
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(if opts.strict_host_keys {
+            KnownHosts::Strict
+        } else {
+            KnownHosts::Add
+        });
+        if let Some(user) = &target.user {
+            b.user(user.clone());
+        }
+        if let Some(port) = target.port {
+            b.port(port);
+        }
+        if let Some(file) = &opts.config_file {
+            b.config_file(file);
+        }
+        if let Some(t) = opts.connect_timeout {
+            b.connect_timeout(t);
+        }
+        let session = b
+            .connect(&target.destination)
+            .await
+            .map_err(|e| SessionError::Connect {
+                destination: target.destination.clone(),
+                reason: error_chain(&e),
+            })?;
+        Ok(HostSession {
+            target: target.clone(),
+            session,
+        })
+    }
+
+    /// Takes the host's lock and reads its manifest: the first (and, for a no-op, only) remote
+    /// command. The lock is held until the returned guard is released or dropped.
+    pub async fn lock_and_read(
+        &self,
+        holder: &str,
+        timeout: Duration,
+    ) -> Result<(Manifest, LockGuard<'_>), SessionError> {
+        let script = remote::lock_and_read(&self.target.base_dir, holder, timeout.as_secs());
+        let fail = |reason: String| SessionError::Command {
+            what: "locking and reading the manifest",
+            reason,
+        };
+        let mut child = self
+            .session
+            .command("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        let stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| fail("no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut text = String::new();
+        let mut complete = false;
+        while let Some(line) = lines.next_line().await.map_err(|e| fail(e.to_string()))? {
+            if line == remote::END_MARKER {
+                complete = true;
+                break;
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if !complete {
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if out.status.code() == Some(remote::LOCKED_EXIT) {
+                return Err(SessionError::Locked(stderr));
+            }
+            return Err(fail(format!("{} ({})", stderr, out.status)));
+        }
+        let manifest = Manifest::parse(&text)?;
+        Ok((manifest, LockGuard { child: Some(child) }))
+    }
+
+    /// Unpacks `tar` and applies the plan's script: the second remote command.
+    pub async fn apply(&self, script: &str, tar: &[u8]) -> Result<(), SessionError> {
+        let fail = |reason: String| SessionError::Command {
+            what: "uploading and applying the changes",
+            reason,
+        };
+        let mut child = self
+            .session
+            .command("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        let mut stdin = child
+            .stdin()
+            .take()
+            .ok_or_else(|| fail("no stdin".into()))?;
+        let written = stdin.write_all(tar).await;
+        drop(stdin);
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        if !out.status.success() {
+            return Err(fail(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        written.map_err(|e| fail(e.to_string()))
+    }
+
+    pub async fn close(self) {
+        let _ = self.session.close().await;
+    }
+}
+
+/// Holds a host's lock (the remote `flock` lives as long as this command's stdin is open).
+pub struct LockGuard<'s> {
+    child: Option<openssh::Child<&'s Session>>,
+}
+
+impl LockGuard<'_> {
+    /// Releases the lock and waits for the remote command to end.
+    pub async fn release(mut self) -> Result<(), SessionError> {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin().take());
+            child.wait().await.map_err(|e| SessionError::Command {
+                what: "releasing the lock",
+                reason: error_chain(&e),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// An error with its causes, on one line (ssh's own message is usually in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
