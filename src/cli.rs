@@ -74,7 +74,7 @@ placed) is read under the host's lock; only changed files travel, in one tar str
 moved into place with atomic renames; files nxinfra placed earlier and no longer renders are \
 removed; files it never placed are never touched. A no-op sync is one remote command.\n\n\
 Host keys are always checked (accept-new at most; --strict-host-keys refuses unknown keys).",
-        after_help = "Examples:\n  nxinfra sync --limit ixp --dry-run\n  \
+        after_help = "Examples:\n  nxinfra sync --limit ixp --dry-run --diff\n  \
 nxinfra sync --forks 4 --json\n  nxinfra sync --ssh-config testbed/ssh_config\n\n\
 Exit status: 0 all hosts synced (or --dry-run found nothing to do), 1 any host failed, 2 \
 --dry-run found changes."
@@ -127,6 +127,9 @@ pub struct SyncArgs {
     /// Show what would change without changing anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Print unified diffs of the changes (secret values shown as <secret:PATH>)
+    #[arg(long)]
+    pub diff: bool,
     /// Hosts synced at once
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub forks: usize,

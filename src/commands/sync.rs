@@ -40,6 +40,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let opts = SyncOptions {
         forks: args.forks,
         dry_run: args.dry_run,
+        diff: args.diff,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         ssh: SshOptions {
             config_file: args.ssh_config.clone(),
@@ -64,13 +65,18 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     let changed = outcomes
         .iter()
-        .filter(|o| o.result.as_ref().is_ok_and(|p| !p.is_noop()))
+        .filter(|o| o.result.as_ref().is_ok_and(|s| !s.plan.is_noop()))
         .count();
     if args.json {
         let rows: Vec<_> = outcomes
             .iter()
             .map(|o| match &o.result {
-                Ok(p) => json!({ "host": o.host, "status": if p.is_noop() { "unchanged" } else { "changed" }, "plan": p }),
+                Ok(s) => json!({
+                    "host": o.host,
+                    "status": if s.plan.is_noop() { "unchanged" } else { "changed" },
+                    "plan": s.plan,
+                    "diff": s.diff,
+                }),
                 Err(e) => json!({ "host": o.host, "status": "failed", "error": e }),
             })
             .collect();
@@ -86,16 +92,16 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         };
         for o in &outcomes {
             match &o.result {
-                Ok(p) if p.is_noop() => {
-                    eprintln!("  {:<12} unchanged ({} files)", o.host, p.unchanged)
+                Ok(p) if p.plan.is_noop() => {
+                    eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)
                 }
-                Ok(p) => eprintln!(
+                Ok(s) => eprintln!(
                     "  {:<12} {verb} {} files: {} uploaded, {} mode changes, {} removed",
                     o.host,
-                    p.changes(),
-                    p.upload.len(),
-                    p.chmod.len(),
-                    p.remove.len()
+                    s.plan.changes(),
+                    s.plan.upload.len(),
+                    s.plan.chmod.len(),
+                    s.plan.remove.len()
                 ),
                 Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
             }

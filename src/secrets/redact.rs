@@ -62,6 +62,11 @@ pub fn install(redactor: Redactor) {
     let _ = GLOBAL.set(redactor);
 }
 
+/// The installed redactor, if secrets were loaded.
+pub fn global() -> Option<&'static Redactor> {
+    GLOBAL.get()
+}
+
 /// Redacts with the installed redactor (no-op before secrets are loaded).
 pub fn redact_global(text: &str) -> Cow<'_, str> {
     match GLOBAL.get() {

@@ -52,6 +52,40 @@ pub fn manifest_text(output: &str) -> Option<&str> {
     Some(&output[..end])
 }
 
+/// A command printing a tar stream of `paths` (relative to `base_dir`) as they are on the host;
+/// files that are missing are skipped. Used by `--diff` only.
+pub fn fetch(base_dir: &str, paths: &[String]) -> String {
+    let mut out = format!(
+        "cd {} && tar -c --ignore-failed-read -f - --",
+        quote(base_dir)
+    );
+    for p in paths {
+        out.push(' ');
+        out.push_str(&quote(p));
+    }
+    out.push_str(" 2>/dev/null || true\n");
+    out
+}
+
+/// Reads the files of a tar stream (from [`fetch`]).
+pub fn read_tar(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    let mut archive = tar::Archive::new(data);
+    let entries = archive.entries().map_err(|e| e.to_string())?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
+        out.insert(path, data);
+    }
+    Ok(out)
+}
+
 /// The tar stream of a sync: every uploaded file with its mode, and the new manifest.
 pub fn upload_tar(
     files: &BTreeMap<String, OutFile>,
@@ -288,6 +322,19 @@ mod tests {
         assert!(first.wait().unwrap().success());
         let third = sh(&lock_and_read(&b, "carol", 1), b"");
         assert!(third.status.success());
+    }
+
+    #[test]
+    fn fetch_returns_existing_files_and_skips_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a b")).unwrap();
+        std::fs::write(dir.path().join("a b/c.conf"), "content").unwrap();
+        let paths = vec!["a b/c.conf".to_string(), "missing.conf".to_string()];
+        let out = sh(&fetch(dir.path().to_str().unwrap(), &paths), b"");
+        assert!(out.status.success());
+        let files = read_tar(&out.stdout).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files["a b/c.conf"], b"content");
     }
 
     #[test]

@@ -4,17 +4,21 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::diff;
 use super::manifest::Manifest;
 use super::plan::{SyncPlan, plan};
 use super::remote;
 use super::session::{HostSession, SessionError, SshOptions};
 use super::target::Target;
 use crate::render::OutFile;
+use crate::secrets::{Redactor, redact};
 
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub forks: usize,
     pub dry_run: bool,
+    /// Compute unified diffs of what changes (one more remote command per changed host).
+    pub diff: bool,
     pub lock_timeout: Duration,
     pub ssh: SshOptions,
     /// Who holds the lock: `user@machine pid N since TIME`.
@@ -25,7 +29,15 @@ pub struct SyncOptions {
 #[derive(Debug)]
 pub struct HostOutcome {
     pub host: String,
-    pub result: Result<SyncPlan, String>,
+    pub result: Result<HostSync, String>,
+}
+
+/// What happened on a host that did not fail.
+#[derive(Debug)]
+pub struct HostSync {
+    pub plan: SyncPlan,
+    /// With `--diff`: the unified diff, secrets redacted.
+    pub diff: Option<String>,
 }
 
 /// Syncs every host's files; returns one outcome per host, in the given order.
@@ -64,7 +76,7 @@ pub fn sync_all(
                 (i, result)
             });
         }
-        let mut results: Vec<Option<Result<SyncPlan, String>>> =
+        let mut results: Vec<Option<Result<HostSync, String>>> =
             names.iter().map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             if let Ok((i, r)) = joined {
@@ -86,7 +98,7 @@ async fn sync_host(
     target: &Target,
     files: &BTreeMap<String, OutFile>,
     opts: &SyncOptions,
-) -> Result<SyncPlan, SessionError> {
+) -> Result<HostSync, SessionError> {
     let session = HostSession::connect(target, &opts.ssh).await?;
     let result = async {
         let (remote_manifest, lock) = session
@@ -94,6 +106,21 @@ async fn sync_host(
             .await?;
         let local = Manifest::of_files(files);
         let p = plan(&local, &remote_manifest);
+        let diff = if opts.diff && !p.is_noop() {
+            let wanted: Vec<String> = p
+                .upload
+                .iter()
+                .filter(|f| remote_manifest.files.contains_key(*f))
+                .chain(&p.remove)
+                .cloned()
+                .collect();
+            let old = session.fetch(&wanted).await?;
+            let none = Redactor::new([]);
+            let redactor = redact::global().unwrap_or(&none);
+            Some(diff::plan_diff(&target.host, &p, &old, files, redactor))
+        } else {
+            None
+        };
         if !p.is_noop() && !opts.dry_run {
             let tar =
                 remote::upload_tar(files, &p, &local).map_err(|reason| SessionError::Command {
@@ -105,7 +132,7 @@ async fn sync_host(
                 .await?;
         }
         lock.release().await?;
-        Ok(p)
+        Ok(HostSync { plan: p, diff })
     }
     .await;
     session.close().await;

@@ -4,6 +4,7 @@
 //! is honoured. Host keys are always checked: unknown keys are accepted only under
 //! `StrictHostKeyChecking=accept-new`, a changed key is refused. `no` is never used.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
@@ -163,6 +164,26 @@ impl HostSession {
             ));
         }
         written.map_err(|e| fail(e.to_string()))
+    }
+
+    /// The host's current content of `paths` (missing files are absent from the result).
+    pub async fn fetch(&self, paths: &[String]) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
+        let fail = |reason: String| SessionError::Command {
+            what: "reading the files to diff",
+            reason,
+        };
+        if paths.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let out = self
+            .session
+            .command("sh")
+            .arg("-c")
+            .arg(remote::fetch(&self.target.base_dir, paths))
+            .output()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        remote::read_tar(&out.stdout).map_err(fail)
     }
 
     pub async fn close(self) {
