@@ -186,3 +186,69 @@ pub fn require_tool(tool: &str, package: &str) -> bool {
     }
     found
 }
+
+/// The running testbed (`tests/testbed/testbed.sh up`), from `$NXTB_STATE/env`.
+pub struct Testbed {
+    pub state: PathBuf,
+    /// (name, IPv4 address) of every host.
+    pub hosts: Vec<(String, String)>,
+    pub ssh_config: PathBuf,
+}
+
+impl Testbed {
+    /// The testbed, or `None` (test skipped) when it is not up. Under `CI=true` a missing
+    /// testbed fails the test: `make test` brings it up.
+    pub fn get() -> Option<Testbed> {
+        let state =
+            PathBuf::from(std::env::var("NXTB_STATE").unwrap_or_else(|_| "/tmp/nxtb".into()));
+        let env = std::fs::read_to_string(state.join("env")).ok();
+        let Some(env) = env else {
+            let message = format!(
+                "the testbed is not up ({} missing): run `tests/testbed/testbed.sh up` (make test does)",
+                state.join("env").display()
+            );
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message}");
+            }
+            eprintln!("SKIPPED: {message}");
+            return None;
+        };
+        let var = |name: &str| -> Option<String> {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(|v| v.trim_matches('\'').to_string())
+        };
+        let hosts = var("NXTB_HOSTS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|h| {
+                let ip = var(&format!("NXTB_{}_IP", h.to_uppercase())).expect("host ip");
+                (h.to_string(), ip)
+            })
+            .collect();
+        Some(Testbed {
+            ssh_config: state.join("ssh_config"),
+            state,
+            hosts,
+        })
+    }
+
+    /// The base dir a test uses on `host`: its own folder, so tests can run in parallel.
+    pub fn base_dir(&self, host: &str, test: &str) -> PathBuf {
+        self.state.join(host).join("home").join(test)
+    }
+
+    /// An inventory of the testbed hosts (group `testbed`) with per-test base dirs.
+    pub fn inventory(&self, test: &str, extra_hosts: &str) -> String {
+        let mut out = String::from("testbed:\n  hosts:\n");
+        for (host, ip) in &self.hosts {
+            out.push_str(&format!(
+                "    {host}:\n      ansible_host: {ip}\n      nxinfra_base_dir: {}\n",
+                self.base_dir(host, test).display()
+            ));
+        }
+        out.push_str(extra_hosts);
+        out.push_str("  vars:\n    ansible_user: nxtb\n");
+        out
+    }
+}

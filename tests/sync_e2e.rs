@@ -1,0 +1,290 @@
+//! `nxinfra sync` end to end on the testbed: real sshd hosts in network namespaces.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use common::{Fleet, SECRET, Testbed, texts};
+
+/// A fleet whose inventory is the testbed, with templates shared by every host.
+fn fleet(tb: &Testbed, test: &str, extra_hosts: &str) -> Fleet {
+    let fleet = Fleet::new();
+    std::fs::remove_dir_all(fleet.path("templates")).unwrap();
+    fleet.write("inventory/inventory.yml", &tb.inventory(test, extra_hosts));
+    fleet.write(
+        "templates/config/testbed/app/app.conf.j2",
+        "host={{ inventory_hostname }}\n",
+    );
+    fleet.write(
+        "templates/config/testbed/app/secret.conf.j2",
+        "password={{ db.password }}\n",
+    );
+    fleet.write(
+        "templates/config/testbed/bin/run.sh",
+        "#!/bin/sh\necho run\n",
+    );
+    for (host, _) in &tb.hosts {
+        let _ = std::fs::remove_dir_all(tb.base_dir(host, test));
+    }
+    fleet
+}
+
+fn sync(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let mut all = vec![
+        "sync",
+        "--json",
+        "--ssh-config",
+        tb.ssh_config.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let out = fleet.nxinfra(&all);
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "a secret was printed"
+    );
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), json, stderr)
+}
+
+fn statuses(json: &serde_json::Value) -> Vec<String> {
+    json["hosts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| {
+                    format!(
+                        "{}={}",
+                        h["host"].as_str().unwrap(),
+                        h["status"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sync_places_changes_removes_and_never_touches_foreign_files() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-basic";
+    let fleet = fleet(&tb, test, "");
+    let h1 = tb.base_dir("h1", test);
+
+    let (code, json, stderr) = sync(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        statuses(&json).iter().all(|s| s.ends_with("=changed")),
+        "{json}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h1.join("app/app.conf")).unwrap(),
+        "host=h1"
+    );
+    let mode = |p: &str| std::fs::metadata(h1.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode("app/secret.conf"),
+        0o600,
+        "secret-bearing file private on the host"
+    );
+    assert_eq!(mode("bin/run.sh"), 0o755);
+    std::fs::write(h1.join("app/foreign.txt"), "placed by hand").unwrap();
+
+    // A no-op sync changes nothing anywhere.
+    let (code, json, _) = sync(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        statuses(&json).iter().all(|s| s.ends_with("=unchanged")),
+        "{json}"
+    );
+
+    // One template changes, one file is no longer rendered.
+    fleet.write(
+        "templates/config/testbed/app/app.conf.j2",
+        "host={{ inventory_hostname }} v2\n",
+    );
+    std::fs::remove_file(fleet.path("templates/config/testbed/bin/run.sh")).unwrap();
+    fleet.write(
+        "templates/config/testbed/app/secret.conf.j2",
+        "password={{ db.password }}\nuser={{ db.user }}\n",
+    );
+    // --dry-run --diff first: the diff shows the change, secrets redacted, nothing written.
+    let (code, json, _) = sync(&fleet, &tb, &["--limit", "h1", "--dry-run", "--diff"]);
+    assert_eq!(code, Some(2));
+    let diff = json["hosts"][0]["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-host=h1\n") && diff.contains("+host=h1 v2\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("--- h1:bin/run.sh\n+++ /dev/null\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("password=<secret:db.password>"), "{diff}");
+    assert_eq!(
+        std::fs::read_to_string(h1.join("app/app.conf")).unwrap(),
+        "host=h1"
+    );
+    let (code, json, _) = sync(&fleet, &tb, &["--limit", "h1"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        json["hosts"][0]["plan"]["upload"],
+        serde_json::json!(["app/app.conf", "app/secret.conf"])
+    );
+    assert_eq!(
+        json["hosts"][0]["plan"]["remove"],
+        serde_json::json!(["bin/run.sh"])
+    );
+    assert_eq!(
+        std::fs::read_to_string(h1.join("app/app.conf")).unwrap(),
+        "host=h1 v2"
+    );
+    assert!(
+        !h1.join("bin").exists(),
+        "removed file and its emptied folder"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h1.join("app/foreign.txt")).unwrap(),
+        "placed by hand"
+    );
+
+    // --dry-run on the other hosts: exit 2, nothing changed.
+    let before = std::fs::read(tb.base_dir("h2", test).join(".nxinfra/manifest")).unwrap();
+    let (code, _, _) = sync(&fleet, &tb, &["--limit", "h2", "--dry-run"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        std::fs::read(tb.base_dir("h2", test).join(".nxinfra/manifest")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn one_unreachable_host_fails_alone() {
+    let Some(tb) = Testbed::get() else { return };
+    // 10.200.0.99 is on the testbed bridge's subnet but no host answers there.
+    let ghost =
+        "    ghost:\n      ansible_host: 10.200.0.99\n      nxinfra_base_dir: /tmp/nxtb/ghost\n";
+    let fleet = fleet(&tb, "sync-ghost", ghost);
+    let ssh_config = tempfile::NamedTempFile::new().unwrap();
+    let base = std::fs::read_to_string(&tb.ssh_config).unwrap();
+    std::fs::write(
+        ssh_config.path(),
+        format!("Host ghost 10.200.0.99\n    ConnectTimeout 2\n{base}"),
+    )
+    .unwrap();
+    let mut all = vec![
+        "sync",
+        "--json",
+        "--ssh-config",
+        ssh_config.path().to_str().unwrap(),
+    ];
+    all.extend_from_slice(&["--limit", "ghost,h3"]);
+    let out = fleet.nxinfra(&all);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(statuses(&json), ["ghost=failed", "h3=changed"]);
+    assert!(
+        stderr.contains("sync failed on 1 of 2 hosts: ghost"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_changed_host_key_is_refused() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-hostkey";
+    let fleet = fleet(&tb, test, "");
+    // A known_hosts where h4 has another key, as after a man-in-the-middle or a reinstall.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let other = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let other = other
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let known: String = std::fs::read_to_string(tb.state.join("known_hosts"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let hosts = parts.next().unwrap_or_default();
+            if hosts.split(',').any(|h| h == "10.200.0.14" || h == "h4") {
+                format!("{hosts} {other}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(dir.path().join("known_hosts"), known).unwrap();
+    let config = std::fs::read_to_string(&tb.ssh_config).unwrap().replace(
+        &tb.state.join("known_hosts").display().to_string(),
+        &dir.path().join("known_hosts").display().to_string(),
+    );
+    std::fs::write(dir.path().join("ssh_config"), config).unwrap();
+    let out = fleet.nxinfra(&[
+        "sync",
+        "--limit",
+        "h4",
+        "--ssh-config",
+        dir.path().join("ssh_config").to_str().unwrap(),
+    ]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("h4") && stderr.to_lowercase().contains("host key"),
+        "{stderr}"
+    );
+    assert!(
+        !tb.base_dir("h4", test).exists(),
+        "nothing may be written to a host whose key changed"
+    );
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock_and_names_its_holder() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-lock";
+    let fleet = fleet(&tb, test, "");
+    let base = tb.base_dir("h5", test);
+    // Hold h5's lock the way a running sync does, from another "operator".
+    let script =
+        nxinfra::sync::remote::lock_and_read(base.to_str().unwrap(), "alice@laptop pid 4242", 5);
+    let mut holder = Command::new("ssh")
+        .arg("-F")
+        .arg(&tb.ssh_config)
+        .arg("h5")
+        .arg(format!("sh -c {}", nxinfra::shell::quote(&script)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = holder.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(nxinfra::sync::remote::END_MARKER) {
+        let mut buf = [0u8; 512];
+        let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+        assert!(n > 0, "the lock holder ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let (code, json, _) = sync(&fleet, &tb, &["--limit", "h5", "--lock-timeout", "1"]);
+    assert_eq!(code, Some(1));
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("locked by alice@laptop pid 4242"), "{json}");
+    // The holder finishes: the next run proceeds.
+    holder.stdin.take().unwrap().write_all(b"").unwrap();
+    assert!(holder.wait().unwrap().success());
+    let (code, json, _) = sync(&fleet, &tb, &["--limit", "h5"]);
+    assert_eq!(code, Some(0), "{json}");
+}
