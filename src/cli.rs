@@ -136,6 +136,10 @@ pub struct SyncArgs {
     /// Seconds to wait for another run's lock on a host before failing
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// End the run holding a host's lock first (its remote process is killed); for a run
+    /// that hangs. A run that died holds no lock: the lock goes with its connection.
+    #[arg(long)]
+    pub force_unlock: bool,
     /// ssh configuration file instead of ~/.ssh/config
     #[arg(long, env = "NXINFRA_SSH_CONFIG", value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,

@@ -282,9 +282,23 @@ fn a_second_run_waits_for_the_lock_and_names_its_holder() {
     assert_eq!(code, Some(1));
     let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
     assert!(error.contains("locked by alice@laptop pid 4242"), "{json}");
-    // The holder finishes: the next run proceeds.
+    // --force-unlock ends the holder (its stdin is still open) and proceeds.
+    let (code, json, _) = sync(
+        &fleet,
+        &tb,
+        &["--limit", "h5", "--force-unlock", "--lock-timeout", "5"],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    assert!(
+        json["hosts"][0]["unlocked"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alice@laptop pid 4242"),
+        "{json}"
+    );
     holder.stdin.take().unwrap().write_all(b"").unwrap();
-    assert!(holder.wait().unwrap().success());
+    let _ = holder.wait();
+    // Later runs take the lock normally.
     let (code, json, _) = sync(&fleet, &tb, &["--limit", "h5"]);
     assert_eq!(code, Some(0), "{json}");
 }

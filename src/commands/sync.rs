@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::SyncArgs;
 use crate::inventory::limit;
 use crate::render::{self, Job};
-use crate::sync::run::{SyncOptions, sync_all};
+use crate::sync::run::{HostSync, SyncOptions, sync_all};
 use crate::sync::session::SshOptions;
 use crate::sync::target::Target;
 
@@ -41,6 +41,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         forks: args.forks,
         dry_run: args.dry_run,
         diff: args.diff,
+        force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         ssh: SshOptions {
             config_file: args.ssh_config.clone(),
@@ -76,6 +77,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                     "status": if s.plan.is_noop() { "unchanged" } else { "changed" },
                     "plan": s.plan,
                     "diff": s.diff,
+                    "unlocked": s.unlocked,
                 }),
                 Err(e) => json!({ "host": o.host, "status": "failed", "error": e }),
             })
@@ -104,6 +106,15 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                     s.plan.remove.len()
                 ),
                 Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
+            }
+        }
+        for o in &outcomes {
+            if let Ok(HostSync {
+                unlocked: Some(who),
+                ..
+            }) = &o.result
+            {
+                eprintln!("  {:<12} broke the lock held by {who}", o.host);
             }
         }
         eprintln!(

@@ -38,10 +38,26 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
          \x20 exit {LOCKED_EXIT}\n\
          fi\n\
          printf '%s (remote pid %s)\\n' {holder} \"$$\" > {b}/{STATE_DIR}/lock.holder\n\
-         cat {b}/{STATE_DIR}/manifest 2>/dev/null || true\n\
+         cat {b}/{STATE_DIR}/manifest 2>/dev/null 9>&- || true\n\
          echo {END_MARKER}\n\
-         cat >/dev/null\n\
+         cat >/dev/null 9>&-\n\
          rm -f {b}/{STATE_DIR}/lock.holder\n"
+    )
+}
+
+/// `--force-unlock`: ends the process holding the host's lock (the remote shell whose pid
+/// [`lock_and_read`] recorded), and prints who held it. Only that shell holds the lock's file
+/// descriptor (its children run with it closed), so the lock is free once it is gone.
+pub fn force_unlock(base_dir: &str) -> String {
+    let f = format!("{}/{STATE_DIR}/lock.holder", quote(base_dir));
+    format!(
+        "if [ -f {f} ]; then\n\
+         \x20 cat {f}\n\
+         \x20 pid=$(sed -n 's/.*(remote pid \\([0-9]*\\)).*/\\1/p' {f})\n\
+         \x20 if [ -n \"$pid\" ]; then kill \"$pid\" 2>/dev/null || true; fi\n\
+         \x20 for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done\n\
+         \x20 rm -f {f}\n\
+         fi\n"
     )
 }
 
@@ -322,6 +338,38 @@ mod tests {
         assert!(first.wait().unwrap().success());
         let third = sh(&lock_and_read(&b, "carol", 1), b"");
         assert!(third.status.success());
+    }
+
+    #[test]
+    fn force_unlock_ends_the_holder_and_frees_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().to_str().unwrap().to_string();
+        let mut holder = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "stuck@host pid 1", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = holder.stdout.take().unwrap();
+        let mut seen = String::new();
+        while !seen.contains(END_MARKER) {
+            let mut buf = [0u8; 256];
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0);
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let out = sh(&force_unlock(&b), b"");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("stuck@host pid 1"));
+        // The lock is free at once, although the holder's stdin is still open.
+        let next = sh(&lock_and_read(&b, "next", 1), b"");
+        assert!(
+            next.status.success(),
+            "{}",
+            String::from_utf8_lossy(&next.stderr)
+        );
+        drop(holder.stdin.take());
+        let _ = holder.wait();
     }
 
     #[test]

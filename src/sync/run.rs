@@ -19,6 +19,8 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// Compute unified diffs of what changes (one more remote command per changed host).
     pub diff: bool,
+    /// End whatever holds each host's lock before taking it.
+    pub force_unlock: bool,
     pub lock_timeout: Duration,
     pub ssh: SshOptions,
     /// Who holds the lock: `user@machine pid N since TIME`.
@@ -38,6 +40,8 @@ pub struct HostSync {
     pub plan: SyncPlan,
     /// With `--diff`: the unified diff, secrets redacted.
     pub diff: Option<String>,
+    /// With `--force-unlock`: who held the lock that was broken.
+    pub unlocked: Option<String>,
 }
 
 /// Syncs every host's files; returns one outcome per host, in the given order.
@@ -101,6 +105,14 @@ async fn sync_host(
 ) -> Result<HostSync, SessionError> {
     let session = HostSession::connect(target, &opts.ssh).await?;
     let result = async {
+        let unlocked = if opts.force_unlock {
+            let out = session
+                .run(&remote::force_unlock(&target.base_dir), "breaking the lock")
+                .await?;
+            Some(String::from_utf8_lossy(&out).trim().to_string()).filter(|s| !s.is_empty())
+        } else {
+            None
+        };
         let (remote_manifest, lock) = session
             .lock_and_read(&opts.holder, opts.lock_timeout)
             .await?;
@@ -132,7 +144,11 @@ async fn sync_host(
                 .await?;
         }
         lock.release().await?;
-        Ok(HostSync { plan: p, diff })
+        Ok(HostSync {
+            plan: p,
+            diff,
+            unlocked,
+        })
     }
     .await;
     session.close().await;

@@ -176,14 +176,34 @@ impl HostSession {
             return Ok(BTreeMap::new());
         }
         let out = self
+            .run(
+                &remote::fetch(&self.target.base_dir, paths),
+                "reading the files to diff",
+            )
+            .await?;
+        remote::read_tar(&out).map_err(fail)
+    }
+
+    /// Runs a script; its stdout, or an error with its stderr.
+    pub async fn run(&self, script: &str, what: &'static str) -> Result<Vec<u8>, SessionError> {
+        let out = self
             .session
             .command("sh")
             .arg("-c")
-            .arg(remote::fetch(&self.target.base_dir, paths))
+            .arg(script)
             .output()
             .await
-            .map_err(|e| fail(error_chain(&e)))?;
-        remote::read_tar(&out.stdout).map_err(fail)
+            .map_err(|e| SessionError::Command {
+                what,
+                reason: error_chain(&e),
+            })?;
+        if !out.status.success() {
+            return Err(SessionError::Command {
+                what,
+                reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(out.stdout)
     }
 
     pub async fn close(self) {
