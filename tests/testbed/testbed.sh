@@ -6,6 +6,8 @@
 #   testbed.sh down     tear everything down (also after a failed or partial up; idempotent)
 #   testbed.sh status   which hosts answer on ssh and docker (exit 0 only when all do)
 #   testbed.sh check    prerequisites (packages, root, network namespaces)
+#   testbed.sh rekey hK give hK a new host key and restart its sshd (known_hosts unchanged, so
+#                       ssh to hK must now fail: the host-key-change test)
 #
 # Environment: NXTB_STATE (state dir, default /tmp/nxtb), CI=true (a missing prerequisite is a
 # failure, exit 1; elsewhere exit 77 = "skip"), NXTB_KEEP_ON_FAILURE=1 (a failed up leaves
@@ -53,10 +55,11 @@ check_state_path() {
     fi
 }
 
-# One testbed per machine: up and down take this lock (the script file itself).
+# One testbed per machine: up, down and rekey take this lock (the script file itself). The
+# daemons must not inherit fd 9, or they would hold the lock for ever.
 take_lock() {
     exec 9<"$SCRIPT"
-    flock -w 600 9 || die "another testbed.sh up/down is running"
+    flock -w 300 9 || die "another testbed.sh up/down is running"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -181,13 +184,21 @@ protected_pids() {
 
 # Processes whose command line mentions the state dir (daemons, ssh clients using ssh_config).
 pids_mentioning_state() {
-    local prot
+    # Pure bash: a grep given "$STATE/" as its pattern would find itself.
+    local prot f p a
     prot=" $(protected_pids | tr '\n' ' ') "
-    grep -lsF -- "$STATE/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 |
-        while read -r p; do
-            case $prot in *" $p "*) ;; *) echo "$p" ;; esac
-        done
-    return 0
+    for f in /proc/[0-9]*/cmdline; do
+        p=${f#/proc/}
+        p=${p%/cmdline}
+        case $prot in *" $p "*) continue ;; esac
+        while IFS= read -r -d '' a; do
+            case $a in *"$STATE/"*)
+                echo "$p"
+                break
+                ;;
+            esac
+        done 2>/dev/null <"$f" || true
+    done
 }
 
 testbed_netns() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E '^nxtb-h[0-9]+$' || true; }
@@ -280,6 +291,10 @@ teardown() {
         ip link del "$l" 2>/dev/null || true
     done
     ip link del "$BRIDGE" 2>/dev/null || true
+
+    # Every dockerd makes /run/docker/plugins whatever its exec-root; remove it when empty and
+    # no other engine runs on this machine.
+    pgrep -x dockerd >/dev/null 2>&1 || rmdir /run/docker/plugins /run/docker 2>/dev/null || true
 
     # 5. cgroup folders made by the engines (--cgroup-parent nxtb-hK), deepest first.
     for _ in 1 2 3 4 5; do
@@ -387,7 +402,7 @@ start_sshd() { # K
     # shellcheck disable=SC2016 # $1.. expand in the inner sh
     setsid ip netns exec "nxtb-h$k" unshare --uts sh -c \
         'hostname "$1" && mount --bind "$2" /srv && exec /usr/sbin/sshd -D -f "$3" -E "$4"' \
-        sh "h$k" "$h/srv" "$h/sshd_config" "$h/sshd.log" </dev/null >>"$h/sshd.out" 2>&1 &
+        sh "h$k" "$h/srv" "$h/sshd_config" "$h/sshd.log" </dev/null >>"$h/sshd.out" 2>&1 9<&- &
 }
 
 start_dockerd() { # K
@@ -399,7 +414,7 @@ start_dockerd() { # K
         sh "h$k" dockerd --config-file "$d/daemon.json" --data-root "$d/root" --exec-root "$d/exec" \
         --pidfile "$d/dockerd.pid" -H "unix://$h/run/docker.sock" -G "$TB_USER" \
         --cgroup-parent "nxtb-h$k" --shutdown-timeout 1 \
-        </dev/null >>"$d/dockerd.log" 2>&1 &
+        </dev/null >>"$d/dockerd.log" 2>&1 9<&- &
 }
 
 build_rootfs() {
@@ -634,7 +649,7 @@ cmd_up() {
         p="$STATE/h$k"
         until [ -S "$p/run/docker.sock" ] &&
             docker -H "unix://$p/run/docker.sock" version >/dev/null 2>&1 &&
-            [ -s "$p/sshd.pid" ] && (exec 3<>"/dev/tcp/$(host_ip4 "$k")/22") 2>/dev/null; do
+            wait_sshd "$k" 0; do
             [ "$(date +%s)" -lt "$t" ] || die "h$k: sshd or dockerd not ready after 60 s"
             sleep 0.2
         done
@@ -695,6 +710,38 @@ cmd_status() {
     return $bad
 }
 
+# ---------------------------------------------------------------------------------------------
+# rekey: give one host a new host key (known_hosts is NOT updated: ssh to it must now fail)
+
+wait_sshd() { # K timeout_s
+    local k=$1 t
+    t=$(($(date +%s) + $2))
+    until [ -s "$STATE/h$k/sshd.pid" ] && alive "$(cat "$STATE/h$k/sshd.pid")" &&
+        (exec 3<>"/dev/tcp/$(host_ip4 "$k")/22") 2>/dev/null; do
+        [ "$(date +%s)" -lt "$t" ] || return 1
+        sleep 0.1
+    done
+}
+
+cmd_rekey() {
+    local h=${1:-} k p
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh rekey hK" ;; esac
+    check_state_path
+    if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    take_lock
+    p=$(cat "$STATE/h$k/sshd.pid" 2>/dev/null || true)
+    if [ -n "$p" ] && alive "$p" && grep -qF "$STATE/h$k/sshd_config" "/proc/$p/cmdline"; then
+        kill -TERM "$p"
+        wait_gone 10 "$p" || die "$h: sshd $p did not stop"
+    fi
+    rm -f "$STATE/h$k/sshd.pid" "$STATE/h$k/ssh/ssh_host_ed25519_key" "$STATE/h$k/ssh/ssh_host_ed25519_key.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "$h-rekeyed" -f "$STATE/h$k/ssh/ssh_host_ed25519_key"
+    start_sshd "$k"
+    wait_sshd "$k" 20 || die "$h: sshd did not come back"
+    say "$h: new host key $(ssh-keygen -lf "$STATE/h$k/ssh/ssh_host_ed25519_key.pub" | cut -d' ' -f2)" \
+        "(not in $STATE/known_hosts)"
+}
+
 usage() {
     sed -n '2,/^set -euo/p' "$SCRIPT" | grep '^#' | sed 's/^# \{0,1\}//'
 }
@@ -704,6 +751,7 @@ case ${1:-} in
     down) cmd_down ;;
     status) cmd_status ;;
     check) cmd_check ;;
+    rekey) shift; cmd_rekey "$@" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
 esac
