@@ -56,7 +56,7 @@ check_state_path() {
 }
 
 # One testbed per machine: up, down and rekey take this lock (the script file itself). The
-# daemons must not inherit fd 9, or they would hold the lock for ever.
+# daemons must not inherit fd 9, or they would hold the lock for ever (see close_fds).
 take_lock() {
     exec 9<"$SCRIPT"
     flock -w 300 9 || die "another testbed.sh up/down is running"
@@ -182,17 +182,18 @@ protected_pids() {
     echo "${BASHPID:-$$}"
 }
 
-# Processes whose command line mentions the state dir (daemons, ssh clients using ssh_config).
+# Processes whose command line mentions the state dir $1 (default $STATE): daemons, ssh clients
+# using its ssh_config.
 pids_mentioning_state() {
     # Pure bash: a grep given "$STATE/" as its pattern would find itself.
-    local prot f p a
+    local dir=${1:-$STATE} prot f p a
     prot=" $(protected_pids | tr '\n' ' ') "
     for f in /proc/[0-9]*/cmdline; do
         p=${f#/proc/}
         p=${p%/cmdline}
         case $prot in *" $p "*) continue ;; esac
         while IFS= read -r -d '' a; do
-            case $a in *"$STATE/"*)
+            case $a in *"$dir/"*)
                 echo "$p"
                 break
                 ;;
@@ -201,9 +202,34 @@ pids_mentioning_state() {
     done
 }
 
+# State dirs of a testbed brought up with another NXTB_STATE, found through the command lines of
+# the daemons in the testbed's namespaces (names are global: one testbed per machine).
+other_state_dirs() {
+    local ns p a prev d
+    for ns in $(testbed_netns); do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do
+            prev=
+            while IFS= read -r -d '' a; do
+                d=
+                case $prev in --data-root) d=${a%/h[0-9]*/docker/root} ;; -f) d=${a%/h[0-9]*/sshd_config} ;; esac
+                if [ -n "$d" ] && [ "$d" != "$a" ] && [ "$d" != "$STATE" ] && [ -e "$d/$MARKER" ]; then
+                    echo "$d"
+                fi
+                prev=$a
+            done 2>/dev/null </proc/"$p"/cmdline || true
+        done
+    done | sort -u
+}
+
 testbed_netns() { ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E '^nxtb-h[0-9]+$' || true; }
 
 testbed_cgroups() { find /sys/fs/cgroup -depth -type d -path '*/nxtb-h[0-9]*' 2>/dev/null || true; }
+
+# Processes in the engines' cgroups (the containers).
+cgroup_pids() {
+    local d
+    for d in $(testbed_cgroups); do cat "$d/cgroup.procs" 2>/dev/null || true; done
+}
 
 # kill -SIG every pid given on stdin, except protected ones.
 kill_all() {
@@ -233,13 +259,16 @@ wait_gone() { # timeout_s pid...
 # down
 
 teardown() {
-    local p d ns l pids=() stray
-    local nss
+    local p d ns l pids=() stray st
+    local nss states
     nss=$(testbed_netns)
+    states=$(printf '%s\n' "$STATE" "$(other_state_dirs)" | sed '/^$/d' | sort -u)
+    for st in $states; do [ "$st" = "$STATE" ] || say "also tearing down the testbed in $st"; done
 
     # 1. Stop the engines gracefully first: they stop their containers (--shutdown-timeout 1) and
     #    unmount their layers.
     for d in "$STATE"/h*/docker; do
+        [ -d "$d" ] || continue
         p=$(cat "$d/dockerd.pid" 2>/dev/null || true)
         [ -n "$p" ] && alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = dockerd ] && pids+=("$p")
     done
@@ -250,7 +279,17 @@ teardown() {
     done
     if [ ${#pids[@]} -gt 0 ]; then
         printf '%s\n' "${pids[@]}" | sort -u | kill_all TERM
-        wait_gone 20 "${pids[@]}" || say "dockerd did not stop within 20 s; killing it"
+        # A container's own stop timeout (10 s by default; PID 1 ignores SIGTERM) would hold the
+        # shutdown up: kill the containers' processes (their cgroups) while the engines stop.
+        local deadline=$(($(date +%s) + 20))
+        until wait_gone 0 "${pids[@]}"; do
+            if [ "$(date +%s)" -ge "$deadline" ]; then
+                say "dockerd did not stop within 20 s; killing it"
+                break
+            fi
+            cgroup_pids | kill_all KILL
+            sleep 0.2
+        done
     fi
 
     # 2. Kill whatever is left, by PID: everything in the namespaces (sshd and its sessions,
@@ -261,10 +300,10 @@ teardown() {
         for ns in $nss; do
             while read -r p; do pids+=("$p"); done < <(ip netns pids "$ns" 2>/dev/null)
         done
-        for d in $(testbed_cgroups); do
-            while read -r p; do pids+=("$p"); done <"$d/cgroup.procs" 2>/dev/null || true
+        while read -r p; do pids+=("$p"); done < <(cgroup_pids)
+        for st in $states; do
+            while read -r p; do pids+=("$p"); done < <(pids_mentioning_state "$st")
         done
-        while read -r p; do pids+=("$p"); done < <(pids_mentioning_state)
         if id -u "$TB_USER" >/dev/null 2>&1; then
             while read -r p; do pids+=("$p"); done < <(pgrep -u "$TB_USER" 2>/dev/null || true)
         fi
@@ -276,13 +315,14 @@ teardown() {
     done
 
     # 3. Unmount what the engines left under the state dir (overlay layers, container netns).
-    if [ -d "$STATE" ]; then
+    for st in $states; do
+        [ -d "$st" ] || continue
         for _ in 1 2 3; do
-            l=$(awk -v s="$STATE/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+            l=$(awk -v s="$st/" 'index($5, s) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
             [ -n "$l" ] || break
             for d in $l; do umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true; done
         done
-    fi
+    done
 
     # 4. Network: namespaces (their eth0 takes the veth pair with it), stray veths, the bridge.
     for ns in $nss; do ip netns del "$ns" 2>/dev/null || true; done
@@ -294,7 +334,9 @@ teardown() {
 
     # Every dockerd makes /run/docker/plugins whatever its exec-root; remove it when empty and
     # no other engine runs on this machine.
-    pgrep -x dockerd >/dev/null 2>&1 || rmdir /run/docker/plugins /run/docker 2>/dev/null || true
+    local other=
+    for p in $(pgrep -x dockerd 2>/dev/null || true); do alive "$p" && other=1; done
+    [ -n "$other" ] || rmdir /run/docker/plugins /run/docker 2>/dev/null || true
 
     # 5. cgroup folders made by the engines (--cgroup-parent nxtb-hK), deepest first.
     for _ in 1 2 3 4 5; do
@@ -316,11 +358,12 @@ teardown() {
         groupdel "$TB_USER" 2>/dev/null || true
     fi
 
-    # 7. The state dir.
-    if [ -d "$STATE" ]; then
-        rm -rf --one-file-system "$STATE" 2>/dev/null || rm -rf --one-file-system "$STATE" ||
-            say "warning: could not remove $STATE"
-    fi
+    # 7. The state dir(s).
+    for st in $states; do
+        [ -d "$st" ] || continue
+        rm -rf --one-file-system "$st" 2>/dev/null || rm -rf --one-file-system "$st" ||
+            say "warning: could not remove $st"
+    done
 }
 
 leftovers() { # prints what is still there; empty when clean
@@ -394,15 +437,30 @@ Subsystem sftp internal-sftp
 EOF
 }
 
+# In a daemon's subshell: close every fd but 0-2, so that no daemon holds our lock (fd 9) or a
+# pipe of whoever ran us (a caller reading our output until EOF would wait for ever).
+close_fds() {
+    local f n
+    for f in /proc/"$BASHPID"/fd/*; do
+        n=${f##*/}
+        [ "$n" -gt 2 ] 2>/dev/null || continue
+        eval "exec $n>&-" 2>/dev/null || true
+    done
+}
+
 start_sshd() { # K
     local k=$1 h="$STATE/h$1"
     # Own network namespace, own hostname (--uts), own /srv (ip netns exec runs in a private
     # mount namespace, so the bind mount stays there); runs in the foreground (-D), detached
     # from our session, tracked by its PidFile.
     # shellcheck disable=SC2016 # $1.. expand in the inner sh
-    setsid ip netns exec "nxtb-h$k" unshare --uts sh -c \
-        'hostname "$1" && mount --bind "$2" /srv && exec /usr/sbin/sshd -D -f "$3" -E "$4"' \
-        sh "h$k" "$h/srv" "$h/sshd_config" "$h/sshd.log" </dev/null >>"$h/sshd.out" 2>&1 9<&- &
+    (
+        close_fds
+        exec setsid ip netns exec "nxtb-h$k" unshare --uts sh -c \
+            'hostname "$1" && mount --bind "$2" /srv && exec /usr/sbin/sshd -D -f "$3" -E "$4"' \
+            sh "h$k" "$h/srv" "$h/sshd_config" "$h/sshd.log"
+    ) </dev/null >>"$h/sshd.out" 2>&1 &
+    disown $! 2>/dev/null || true
 }
 
 start_dockerd() { # K
@@ -410,11 +468,15 @@ start_dockerd() { # K
     echo '{}' >"$d/daemon.json"
     # nsenter (not ip netns exec, which hides the cgroup mounts from dockerd).
     # shellcheck disable=SC2016 # $1.. expand in the inner sh
-    setsid nsenter --net="/run/netns/nxtb-h$k" unshare --uts sh -c 'hostname "$1" && shift && exec "$@"' \
-        sh "h$k" dockerd --config-file "$d/daemon.json" --data-root "$d/root" --exec-root "$d/exec" \
-        --pidfile "$d/dockerd.pid" -H "unix://$h/run/docker.sock" -G "$TB_USER" \
-        --cgroup-parent "nxtb-h$k" --shutdown-timeout 1 \
-        </dev/null >>"$d/dockerd.log" 2>&1 9<&- &
+    (
+        close_fds
+        exec setsid nsenter --net="/run/netns/nxtb-h$k" unshare --uts \
+            sh -c 'hostname "$1" && shift && exec "$@"' sh "h$k" \
+            dockerd --config-file "$d/daemon.json" --data-root "$d/root" --exec-root "$d/exec" \
+            --pidfile "$d/dockerd.pid" -H "unix://$h/run/docker.sock" -G "$TB_USER" \
+            --cgroup-parent "nxtb-h$k" --shutdown-timeout 1
+    ) </dev/null >>"$d/dockerd.log" 2>&1 &
+    disown $! 2>/dev/null || true
 }
 
 build_rootfs() {
@@ -517,12 +579,15 @@ write_env() { # N
     mv "$STATE/env.tmp" "$STATE/env"
 }
 
-dump_logs() {
-    local f
-    for f in "$STATE"/h*/sshd.log "$STATE"/h*/sshd.out "$STATE"/h*/docker/dockerd.log; do
+dump_logs() { # the error lines of the daemons' logs (the state dir goes away with teardown)
+    local f l
+    for f in "$STATE"/h*/sshd.log "$STATE"/h*/sshd.out "$STATE"/h*/docker/dockerd.log \
+        "$STATE"/h*/docker/import.log; do
         [ -s "$f" ] || continue
-        say "--- last lines of $f"
-        tail -n 8 "$f" >&2
+        l=$(grep -iE 'error|fatal|fail|denied|refused|cannot|unable' "$f" | tail -n 3 || true)
+        [ -n "$l" ] || continue
+        say "--- $f:"
+        echo "$l" | indent >&2
     done
 }
 
