@@ -28,7 +28,10 @@ IMAGE=nxtb-busybox:1
 NET4=10.200.0
 NET6=fd42:200:
 MARKER=.nxtb-state
-APT_PKGS="openssh-server docker.io busybox-static iproute2"
+APT_PKGS="openssh-server docker.io busybox-static iproute2 sudo"
+# nxinfra places system files with `sudo -n`: the test user may run anything as root, on the
+# testbed only (this drop-in is made by up and removed by down).
+SUDOERS=/etc/sudoers.d/nxtb-testbed
 APT_LINE="apt-get install -y --no-install-recommends $APT_PKGS"
 export LC_ALL=C
 
@@ -84,6 +87,7 @@ missing_prereqs() {
     done
     for c in useradd usermod userdel; do command -v $c >/dev/null 2>&1 || echo "$c:passwd"; done
     for c in pgrep ps; do command -v $c >/dev/null 2>&1 || echo "$c:procps"; done
+    command -v sudo >/dev/null 2>&1 || echo "sudo:sudo"
     return 0
 }
 
@@ -346,6 +350,8 @@ teardown() {
         [ -z "$(testbed_cgroups)" ] || sleep 0.2
     done
 
+    rm -f "$SUDOERS"
+
     # 6. The user (never userdel -r: its home /srv/home is not a real folder) and its group.
     if getent passwd "$TB_USER" >/dev/null; then
         if [ "$(getent passwd "$TB_USER" | cut -d: -f5)" = "$TB_GECOS" ]; then
@@ -377,6 +383,7 @@ leftovers() { # prints what is still there; empty when clean
     x=$(testbed_cgroups)
     [ -z "$x" ] || echo "cgroups: $(echo "$x" | wc -l) folders"
     getent passwd "$TB_USER" >/dev/null && echo "user: $TB_USER"
+    [ -e "$SUDOERS" ] && echo "sudoers: $SUDOERS"
     [ -e "$STATE" ] && echo "state dir: $STATE"
     x=$(pids_mentioning_state)
     [ -z "$x" ] || echo "processes: $(words "$x")"
@@ -671,6 +678,11 @@ cmd_up() {
     # The login user; its home /srv/home resolves, on each host, to that host's base dir.
     useradd -M -d /srv/home -s /bin/sh -c "$TB_GECOS" -U "$TB_USER"
     usermod -p '*' "$TB_USER"
+    printf '# made by nxinfra tests/testbed/testbed.sh up; removed by down\n%s ALL=(ALL:ALL) NOPASSWD: ALL\n' \
+        "$TB_USER" > "$SUDOERS.tmp"
+    chmod 0440 "$SUDOERS.tmp"
+    visudo -cqf "$SUDOERS.tmp" || die "visudo rejected $SUDOERS.tmp"
+    mv "$SUDOERS.tmp" "$SUDOERS"
 
     ssh-keygen -q -t ed25519 -N '' -C "nxtb-client" -f "$STATE/client/id_ed25519"
     cp "$STATE/client/id_ed25519.pub" "$STATE/client/authorized_keys"
