@@ -361,11 +361,27 @@ fn real_validators_accept_the_rendered_fleet() {
 }
 
 #[test]
-fn every_shipped_host_has_a_valid_connection_target() {
+fn every_shipped_host_has_a_valid_connection_target_and_system_files() {
+    let (_dir, rendered) = rendered_fleet();
     let inv = nxinfra::inventory::load(&Path::new(REPO).join("inventory/inventory.yml")).unwrap();
     for host in inv.hosts.keys() {
         let vars = inv.host_vars(host).unwrap();
         let t = nxinfra::sync::target::Target::from_vars(host, &vars, "operator").unwrap();
+        // Every system file is rendered, private when it holds a secret, and BIRD's config
+        // is placed on every host.
+        let tree = common::snapshot(&rendered.join(host));
+        let (base, placed) =
+            nxinfra::sync::system_files::split(host, tree, &t.system_files, &t.base_dir).unwrap();
+        assert!(
+            placed.iter().any(|p| p.entry.dest == "/etc/bird/bird.conf"),
+            "{host}"
+        );
+        for p in &placed {
+            assert!(!base.contains_key(&p.entry.src), "{host}: {}", p.entry.src);
+            if p.entry.dest.starts_with("/etc/wireguard/") {
+                assert_eq!(p.file.mode, 0o600, "{host}: {}", p.entry.dest);
+            }
+        }
         assert_eq!(t.user.as_deref(), Some("nxthdr"), "{host}");
         assert_eq!(t.base_dir, "/home/nxthdr", "{host}");
         assert!(

@@ -99,6 +99,16 @@ fn sync_places_changes_removes_and_never_touches_foreign_files() {
         statuses(&json).iter().all(|s| s.ends_with("=unchanged")),
         "{json}"
     );
+    // One remote command per host for a no-op, two when files changed.
+    let commands = |json: &serde_json::Value| -> Vec<u64> {
+        json["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["remote_commands"].as_u64().unwrap())
+            .collect()
+    };
+    assert!(commands(&json).iter().all(|n| *n == 1), "{json}");
 
     // One template changes, one file is no longer rendered.
     fleet.write(
@@ -127,8 +137,10 @@ fn sync_places_changes_removes_and_never_touches_foreign_files() {
         std::fs::read_to_string(h1.join("app/app.conf")).unwrap(),
         "host=h1"
     );
+    assert_eq!(commands(&json), [2], "lock+read, fetch for the diff");
     let (code, json, _) = sync(&fleet, &tb, &["--limit", "h1"]);
     assert_eq!(code, Some(0));
+    assert_eq!(commands(&json), [2], "lock+read, upload+apply");
     assert_eq!(
         json["hosts"][0]["plan"]["upload"],
         serde_json::json!(["app/app.conf", "app/secret.conf"])
@@ -268,6 +280,8 @@ fn a_second_run_waits_for_the_lock_and_names_its_holder() {
         .arg(format!("sh -c {}", nxinfra::shell::quote(&script)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        // Its shell is killed by --force-unlock, and says so ("Terminated").
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut out = holder.stdout.take().unwrap();
@@ -301,4 +315,93 @@ fn a_second_run_waits_for_the_lock_and_names_its_holder() {
     // Later runs take the lock normally.
     let (code, json, _) = sync(&fleet, &tb, &["--limit", "h5"]);
     assert_eq!(code, Some(0), "{json}");
+}
+
+#[test]
+fn system_files_go_through_sudo_and_reload_once_per_change() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-system";
+    let fleet = fleet(&tb, test, "");
+    // /srv is each testbed host's own folder (tb.state/hK/srv seen from here).
+    let dir = format!("/srv/{test}");
+    let inventory = tb.inventory(test, "")
+        + &format!(
+            "    nxinfra_system_files:\n\
+             \x20     - src: app/secret.conf\n\
+             \x20       dest: {dir}/etc/app.conf\n\
+             \x20       mode: \"0640\"\n\
+             \x20       owner: root:nxtb\n\
+             \x20       reload: echo reloaded >> {dir}/reload.log\n\
+             \x20     - src: app/app.conf\n\
+             \x20       dest: {dir}/etc/other.conf\n\
+             \x20       reload: echo reloaded >> {dir}/reload.log\n"
+        );
+    fleet.write("inventory/inventory.yml", &inventory);
+    let srv = tb.state.join("h2/srv").join(test);
+    let _ = std::fs::remove_dir_all(&srv);
+    let log = || std::fs::read_to_string(srv.join("reload.log")).unwrap_or_default();
+
+    let (code, json, stderr) = sync(&fleet, &tb, &["--limit", "h2"]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let placed = srv.join("etc/app.conf");
+    let meta = std::fs::metadata(&placed).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        0,
+        "owned by root"
+    );
+    let nxtb_gid = std::fs::metadata(tb.base_dir("h2", test)).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::gid(&meta),
+        std::os::unix::fs::MetadataExt::gid(&nxtb_gid),
+        "group nxtb"
+    );
+    assert!(
+        std::fs::read_to_string(&placed)
+            .unwrap()
+            .starts_with("password=")
+    );
+    assert_eq!(log(), "reloaded\n", "one reload for two changed files");
+    assert!(
+        !tb.base_dir("h2", test).join("app/secret.conf").exists(),
+        "a system file's source is not also placed in the base dir"
+    );
+    assert_eq!(
+        json["hosts"][0]["plan"]["reloads"].as_array().map(Vec::len),
+        Some(1),
+        "{json}"
+    );
+
+    // A no-op: no reload.
+    let (code, json, _) = sync(&fleet, &tb, &["--limit", "h2"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(statuses(&json), ["h2=unchanged"]);
+    assert_eq!(log(), "reloaded\n");
+
+    // One system file changes: the dry run shows its diff and the reload; then one reload.
+    fleet.write(
+        "templates/config/testbed/app/app.conf.j2",
+        "host={{ inventory_hostname }} v2\n",
+    );
+    let (code, json, _) = sync(&fleet, &tb, &["--limit", "h2", "--dry-run", "--diff"]);
+    assert_eq!(code, Some(2));
+    let diff = json["hosts"][0]["diff"].as_str().unwrap_or_default();
+    assert!(
+        diff.contains(&format!("+++ h2:{dir}/etc/other.conf\n")) && diff.contains("+host=h2 v2"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(&format!("h2: reload: echo reloaded >> {dir}/reload.log")),
+        "{diff}"
+    );
+    assert_eq!(log(), "reloaded\n", "a dry run reloads nothing");
+    let (code, _, stderr) = sync(&fleet, &tb, &["--limit", "h2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(log(), "reloaded\nreloaded\n");
+    assert_eq!(
+        std::fs::read_to_string(srv.join("etc/other.conf")).unwrap(),
+        "host=h2 v2"
+    );
+    let _ = std::fs::remove_dir_all(&srv);
 }

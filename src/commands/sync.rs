@@ -78,6 +78,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                     "plan": s.plan,
                     "diff": s.diff,
                     "unlocked": s.unlocked,
+                    "remote_commands": s.remote_commands,
                 }),
                 Err(e) => json!({ "host": o.host, "status": "failed", "error": e }),
             })
@@ -92,19 +93,21 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         } else {
             "changed"
         };
+        // The diffs on stdout (for a pager or a file), the summary on stderr.
+        for o in &outcomes {
+            if let Ok(HostSync {
+                diff: Some(diff), ..
+            }) = &o.result
+            {
+                print!("{diff}");
+            }
+        }
         for o in &outcomes {
             match &o.result {
                 Ok(p) if p.plan.is_noop() => {
                     eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)
                 }
-                Ok(s) => eprintln!(
-                    "  {:<12} {verb} {} files: {} uploaded, {} mode changes, {} removed",
-                    o.host,
-                    s.plan.changes(),
-                    s.plan.upload.len(),
-                    s.plan.chmod.len(),
-                    s.plan.remove.len()
-                ),
+                Ok(s) => eprintln!("  {:<12} {verb} {}", o.host, describe(&s.plan)),
                 Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
             }
         }
@@ -139,4 +142,34 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Done
     })
+}
+
+/// `3 files: 2 uploaded, 1 removed; 1 system file; reload: birdc configure`
+fn describe(p: &crate::sync::plan::SyncPlan) -> String {
+    let files = p.upload.len() + p.chmod.len() + p.remove.len();
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (p.upload.len(), "uploaded"),
+        (p.chmod.len(), "mode changes"),
+        (p.remove.len(), "removed"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let mut out = format!("{files} file{}", if files == 1 { "" } else { "s" });
+    if !parts.is_empty() {
+        out.push_str(&format!(": {}", parts.join(", ")));
+    }
+    let system = p.system_install.len() + p.system_remove.len();
+    if system > 0 {
+        out.push_str(&format!(
+            "; {system} system file{}",
+            if system == 1 { "" } else { "s" }
+        ));
+    }
+    if !p.reloads.is_empty() {
+        out.push_str(&format!("; reload: {}", p.reloads.join(", ")));
+    }
+    out
 }

@@ -6,16 +6,19 @@ use std::collections::BTreeMap;
 use similar::TextDiff;
 
 use super::plan::SyncPlan;
+use super::system_files::Placed;
 use crate::render::OutFile;
 use crate::secrets::Redactor;
 
 /// The diff of `plan` on `host`: `old` holds the host's current content of the changed and
-/// removed files (a file missing there is new), `new` the rendered files.
+/// removed files (a file missing there is new; system files by absolute path), `new` the
+/// rendered files, `system` the system files.
 pub fn plan_diff(
     host: &str,
     plan: &SyncPlan,
     old: &BTreeMap<String, Vec<u8>>,
     new: &BTreeMap<String, OutFile>,
+    system: &[Placed],
     redactor: &Redactor,
 ) -> String {
     let mut out = String::new();
@@ -48,6 +51,40 @@ pub fn plan_diff(
     }
     for (path, mode) in &plan.chmod {
         out.push_str(&format!("mode of {host}:{path} becomes {mode:04o}\n"));
+    }
+    for dest in &plan.system_install {
+        let Some(p) = system.iter().find(|p| &p.entry.dest == dest) else {
+            continue;
+        };
+        let before = old.get(dest).map(Vec::as_slice);
+        let from = match before {
+            Some(_) => format!("{host}:{dest}"),
+            None => "/dev/null".into(),
+        };
+        file_diff(
+            &mut out,
+            &from,
+            &format!("{host}:{dest}"),
+            before.unwrap_or(empty),
+            &p.file.data,
+        );
+        out.push_str(&format!(
+            "{host}:{dest} is placed as {}:{} {:04o}\n",
+            p.entry.owner, p.entry.group, p.file.mode
+        ));
+    }
+    for dest in &plan.system_remove {
+        let before = old.get(dest).map(Vec::as_slice).unwrap_or(empty);
+        file_diff(
+            &mut out,
+            &format!("{host}:{dest}"),
+            "/dev/null",
+            before,
+            empty,
+        );
+    }
+    for reload in &plan.reloads {
+        out.push_str(&format!("{host}: reload: {reload}\n"));
     }
     redactor.redact(&out).into_owned()
 }
@@ -85,7 +122,9 @@ mod tests {
             upload: vec!["a.conf".into(), "new.conf".into(), "blob".into()],
             chmod: vec![("s.conf".into(), 0o600)],
             remove: vec!["old.conf".into()],
-            unchanged: 0,
+            system_install: vec!["/etc/wg0.conf".into()],
+            reloads: vec!["systemctl restart wg-quick@wg0".into()],
+            ..Default::default()
         };
         let mut old = BTreeMap::new();
         old.insert(
@@ -111,7 +150,21 @@ mod tests {
             ("db.old", "hunter2-old-value"),
             ("db.new", "hunter2-new-value"),
         ]);
-        let d = plan_diff("h1", &plan, &old, &new, &redactor);
+        old.insert(
+            "/etc/wg0.conf".to_string(),
+            b"PrivateKey = hunter2-old-value\n".to_vec(),
+        );
+        let system = crate::sync::system_files::parse(Some(&serde_json::json!([
+            {"src": "wg0.conf", "dest": "/etc/wg0.conf", "reload": "systemctl restart wg-quick@wg0"}
+        ])))
+        .unwrap();
+        let mut tree = BTreeMap::new();
+        tree.insert(
+            "wg0.conf".to_string(),
+            f("PrivateKey = hunter2-new-value\n", 0o600),
+        );
+        let (_, system) = crate::sync::system_files::split("h1", tree, &system, "/home/u").unwrap();
+        let d = plan_diff("h1", &plan, &old, &new, &system, &redactor);
         assert!(d.contains("--- h1:a.conf\n+++ h1:a.conf\n"), "{d}");
         assert!(d.contains("-x=1\n") && d.contains("+x=2\n"), "{d}");
         assert!(d.contains("-password=<secret:db.old>\n"), "{d}");
@@ -127,5 +180,18 @@ mod tests {
         );
         assert!(d.contains("Binary files h1:blob and h1:blob differ"), "{d}");
         assert!(d.contains("mode of h1:s.conf becomes 0600"), "{d}");
+        assert!(
+            d.contains("--- h1:/etc/wg0.conf\n+++ h1:/etc/wg0.conf\n")
+                && d.contains("+PrivateKey = <secret:db.new>\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("h1:/etc/wg0.conf is placed as root:root 0600\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("h1: reload: systemctl restart wg-quick@wg0\n"),
+            "{d}"
+        );
     }
 }

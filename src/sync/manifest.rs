@@ -5,7 +5,11 @@
 //! ```text
 //! # nxinfra manifest v1
 //! 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 0644 proxy/config/Caddyfile
+//! system 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 0640 root:bird /etc/bird/bird.conf
 //! ```
+//!
+//! Lines starting with `system` are the system files (`nxinfra_system_files`), placed outside
+//! the base dir with an owner.
 //!
 //! A manifest read back from a host is untrusted input: a path that could leave the base dir
 //! (`..`, absolute, empty components) or a malformed line is an error naming the line, never
@@ -15,10 +19,13 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use super::system_files::Placed;
 use crate::render::OutFile;
 
 /// First line of every manifest.
 pub const HEADER: &str = "# nxinfra manifest v1";
+/// First word of a system file's line.
+const SYSTEM: &str = "system";
 
 /// What nxinfra knows of one placed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +36,26 @@ pub struct Entry {
     pub mode: u32,
 }
 
+/// What nxinfra knows of one placed system file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemEntry {
+    pub sha256: String,
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
+    /// Files in the base dir, by relative path.
     pub files: BTreeMap<String, Entry>,
+    /// System files, by absolute path.
+    pub system: BTreeMap<String, SystemEntry>,
+}
+
+/// Lower-case hex sha256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -49,13 +73,31 @@ impl Manifest {
                 .iter()
                 .map(|(path, f)| {
                     let entry = Entry {
-                        sha256: hex::encode(Sha256::digest(&f.data)),
+                        sha256: sha256_hex(&f.data),
                         mode: f.mode,
                     };
                     (path.clone(), entry)
                 })
                 .collect(),
+            system: BTreeMap::new(),
         }
+    }
+
+    /// Adds the system files to the manifest.
+    pub fn with_system(mut self, placed: &[Placed]) -> Self {
+        self.system = placed
+            .iter()
+            .map(|p| {
+                let entry = SystemEntry {
+                    sha256: sha256_hex(&p.file.data),
+                    mode: p.file.mode,
+                    owner: p.entry.owner.clone(),
+                    group: p.entry.group.clone(),
+                };
+                (p.entry.dest.clone(), entry)
+            })
+            .collect();
+        self
     }
 
     /// The text written on the host.
@@ -65,6 +107,12 @@ impl Manifest {
         out.push('\n');
         for (path, e) in &self.files {
             out.push_str(&format!("{} {:04o} {path}\n", e.sha256, e.mode));
+        }
+        for (dest, e) in &self.system {
+            out.push_str(&format!(
+                "{SYSTEM} {} {:04o} {}:{} {dest}\n",
+                e.sha256, e.mode, e.owner, e.group
+            ));
         }
         out
     }
@@ -88,38 +136,71 @@ impl Manifest {
                 });
             }
         }
+        let mut system = BTreeMap::new();
         for (idx, line) in lines {
             let bad = |reason: String| ManifestError {
                 line: idx + 1,
                 reason,
             };
+            if let Some(rest) = line.strip_prefix(&format!("{SYSTEM} ")) {
+                let mut parts = rest.splitn(4, ' ');
+                let (Some(sha), Some(mode), Some(owner), Some(dest)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad("expected `system SHA256 MODE OWNER:GROUP DEST`".into()));
+                };
+                let (owner, group) = owner
+                    .split_once(':')
+                    .filter(|(u, g)| !u.is_empty() && !g.is_empty())
+                    .ok_or_else(|| bad(format!("invalid owner {owner:?}")))?;
+                let relative = dest
+                    .strip_prefix('/')
+                    .ok_or_else(|| bad(format!("system path {dest:?} is not absolute")))?;
+                check_path(relative).map_err(bad)?;
+                let entry = SystemEntry {
+                    sha256: parse_sha(sha).map_err(bad)?,
+                    mode: parse_mode(mode).map_err(bad)?,
+                    owner: owner.to_string(),
+                    group: group.to_string(),
+                };
+                if system.insert(dest.to_string(), entry).is_some() {
+                    return Err(bad(format!("{dest} is listed twice")));
+                }
+                continue;
+            }
             let mut parts = line.splitn(3, ' ');
             let (Some(sha), Some(mode), Some(path)) = (parts.next(), parts.next(), parts.next())
             else {
                 return Err(bad("expected `SHA256 MODE PATH`".into()));
             };
-            if sha.len() != 64
-                || !sha
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
-                return Err(bad("not a lower-case hex sha256".into()));
-            }
-            let mode = u32::from_str_radix(mode, 8)
-                .ok()
-                .filter(|m| *m <= 0o7777)
-                .ok_or_else(|| bad(format!("invalid mode {mode:?}")))?;
+            let sha = parse_sha(sha).map_err(bad)?;
+            let mode = parse_mode(mode).map_err(bad)?;
             check_path(path).map_err(bad)?;
-            let entry = Entry {
-                sha256: sha.to_string(),
-                mode,
-            };
+            let entry = Entry { sha256: sha, mode };
             if files.insert(path.to_string(), entry).is_some() {
                 return Err(bad(format!("{path} is listed twice")));
             }
         }
-        Ok(Manifest { files })
+        Ok(Manifest { files, system })
     }
+}
+
+fn parse_sha(sha: &str) -> Result<String, String> {
+    if sha.len() != 64
+        || !sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err("not a lower-case hex sha256".into());
+    }
+    Ok(sha.to_string())
+}
+
+fn parse_mode(mode: &str) -> Result<u32, String> {
+    u32::from_str_radix(mode, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("invalid mode {mode:?}"))
 }
 
 /// A path nxinfra may place or remove: relative, `/`-separated, no `.`/`..`/empty components.
@@ -179,6 +260,26 @@ mod tests {
     }
 
     #[test]
+    fn system_files_round_trip() {
+        let entries = crate::sync::system_files::parse(Some(&serde_json::json!([
+            {"src": "wg/wg0 conf", "dest": "/etc/wireguard/wg 0.conf", "owner": "root:bird"}
+        ])))
+        .unwrap();
+        let (base, placed) =
+            crate::sync::system_files::split("h", files(), &entries, "/home/u").unwrap();
+        let m = Manifest::of_files(&base).with_system(&placed);
+        let text = m.to_text();
+        assert!(
+            text.ends_with(
+                "system e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0600 \
+             root:bird /etc/wireguard/wg 0.conf\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(Manifest::parse(&text).unwrap(), m);
+    }
+
+    #[test]
     fn untrusted_manifests_are_rejected_with_the_line() {
         let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         let cases = [
@@ -203,6 +304,26 @@ mod tests {
             (format!("{HEADER}\nXYZ 0644 a\n"), 2, "sha256"),
             (format!("{HEADER}\n{sha} 9999 a\n"), 2, "invalid mode"),
             (format!("{HEADER}\n{sha} 0644\n"), 2, "SHA256 MODE PATH"),
+            (
+                format!("{HEADER}\nsystem {sha} 0644 root:root etc/x\n"),
+                2,
+                "not absolute",
+            ),
+            (
+                format!("{HEADER}\nsystem {sha} 0644 root:root /etc/../x\n"),
+                2,
+                "leaves the base dir",
+            ),
+            (
+                format!("{HEADER}\nsystem {sha} 0644 root /etc/x\n"),
+                2,
+                "invalid owner",
+            ),
+            (
+                format!("{HEADER}\nsystem {sha} 0644 root:root\n"),
+                2,
+                "system SHA256 MODE OWNER:GROUP DEST",
+            ),
         ];
         for (text, line, reason) in cases {
             let err = Manifest::parse(&text).unwrap_err();

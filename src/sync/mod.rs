@@ -9,4 +9,5 @@ pub mod plan;
 pub mod remote;
 pub mod run;
 pub mod session;
+pub mod system_files;
 pub mod target;

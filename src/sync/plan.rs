@@ -2,6 +2,7 @@
 //! anything is sent.
 
 use super::manifest::Manifest;
+use super::system_files::SystemFile;
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncPlan {
@@ -13,23 +14,34 @@ pub struct SyncPlan {
     pub remove: Vec<String>,
     /// Files already right.
     pub unchanged: usize,
+    /// System files (absolute paths) to place through sudo: new, or content, mode or owner
+    /// changed.
+    pub system_install: Vec<String>,
+    /// System files nxinfra placed earlier that are no longer listed.
+    pub system_remove: Vec<String>,
+    /// The `reload` commands of the installed system files, each once, in inventory order.
+    pub reloads: Vec<String>,
 }
 
 impl SyncPlan {
     pub fn is_noop(&self) -> bool {
-        self.upload.is_empty() && self.chmod.is_empty() && self.remove.is_empty()
+        self.changes() == 0
     }
 
     /// Number of files the sync changes on the host.
     pub fn changes(&self) -> usize {
-        self.upload.len() + self.chmod.len() + self.remove.len()
+        self.upload.len()
+            + self.chmod.len()
+            + self.remove.len()
+            + self.system_install.len()
+            + self.system_remove.len()
     }
 }
 
 /// The plan that turns `remote` (what the host's manifest says) into `local` (the render).
 /// Only files in the host's manifest are ever removed: files nxinfra never placed are never
-/// touched.
-pub fn plan(local: &Manifest, remote: &Manifest) -> SyncPlan {
+/// touched. `system` gives the `reload` commands of the system files.
+pub fn plan(local: &Manifest, remote: &Manifest, system: &[SystemFile]) -> SyncPlan {
     let mut p = SyncPlan::default();
     for (path, want) in &local.files {
         match remote.files.get(path) {
@@ -44,6 +56,26 @@ pub fn plan(local: &Manifest, remote: &Manifest) -> SyncPlan {
         .filter(|path| !local.files.contains_key(*path))
         .cloned()
         .collect();
+    p.system_install = local
+        .system
+        .iter()
+        .filter(|(dest, want)| remote.system.get(*dest) != Some(want))
+        .map(|(dest, _)| dest.clone())
+        .collect();
+    p.system_remove = remote
+        .system
+        .keys()
+        .filter(|dest| !local.system.contains_key(*dest))
+        .cloned()
+        .collect();
+    for entry in system {
+        if let Some(reload) = &entry.reload
+            && p.system_install.contains(&entry.dest)
+            && !p.reloads.contains(reload)
+        {
+            p.reloads.push(reload.clone());
+        }
+    }
     p
 }
 
@@ -64,13 +96,14 @@ mod tests {
                     (p.to_string(), e)
                 })
                 .collect(),
+            system: Default::default(),
         }
     }
 
     #[test]
     fn first_sync_uploads_everything() {
         let local = m(&[("a", "1", 0o644), ("b", "2", 0o600)]);
-        let p = plan(&local, &Manifest::default());
+        let p = plan(&local, &Manifest::default(), &[]);
         assert_eq!(p.upload, ["a", "b"]);
         assert!(p.remove.is_empty() && p.chmod.is_empty());
         assert_eq!(p.changes(), 2);
@@ -90,7 +123,7 @@ mod tests {
             ("mode", "3", 0o600),
             ("new", "5", 0o755),
         ]);
-        let p = plan(&local, &remote);
+        let p = plan(&local, &remote, &[]);
         assert_eq!(p.upload, ["edited", "new"]);
         assert_eq!(p.chmod, [("mode".to_string(), 0o600)]);
         assert_eq!(p.remove, ["gone"]);
@@ -101,8 +134,59 @@ mod tests {
     #[test]
     fn identical_manifests_are_a_noop() {
         let both = m(&[("a", "1", 0o644), ("b", "2", 0o600)]);
-        let p = plan(&both, &both);
+        let p = plan(&both, &both, &[]);
         assert!(p.is_noop());
         assert_eq!(p.unchanged, 2);
+    }
+
+    #[test]
+    fn system_files_install_on_any_difference_and_reload_once() {
+        use crate::sync::manifest::SystemEntry;
+        let entries = crate::sync::system_files::parse(Some(&serde_json::json!([
+            {"src": "a", "dest": "/etc/bird/a.conf", "reload": "birdc configure"},
+            {"src": "b", "dest": "/etc/bird/b.conf", "reload": "birdc configure"},
+            {"src": "c", "dest": "/etc/c.conf", "reload": "systemctl restart c"},
+            {"src": "d", "dest": "/etc/d.conf", "owner": "root:d", "reload": "restart d"},
+        ])))
+        .unwrap();
+        let e = |sha: &str, group: &str| SystemEntry {
+            sha256: sha.repeat(64),
+            mode: 0o640,
+            owner: "root".into(),
+            group: group.into(),
+        };
+        let mut remote = Manifest::default();
+        remote
+            .system
+            .insert("/etc/bird/a.conf".into(), e("1", "root"));
+        remote
+            .system
+            .insert("/etc/bird/b.conf".into(), e("2", "root"));
+        remote.system.insert("/etc/c.conf".into(), e("3", "root"));
+        remote.system.insert("/etc/d.conf".into(), e("4", "root"));
+        remote.system.insert("/etc/old.conf".into(), e("5", "root"));
+        let mut local = Manifest::default();
+        local
+            .system
+            .insert("/etc/bird/a.conf".into(), e("9", "root"));
+        local
+            .system
+            .insert("/etc/bird/b.conf".into(), e("8", "root"));
+        local.system.insert("/etc/c.conf".into(), e("3", "root"));
+        local.system.insert("/etc/d.conf".into(), e("4", "d"));
+        let p = plan(&local, &remote, &entries);
+        assert_eq!(
+            p.system_install,
+            ["/etc/bird/a.conf", "/etc/bird/b.conf", "/etc/d.conf"]
+        );
+        assert_eq!(p.system_remove, ["/etc/old.conf"]);
+        assert_eq!(
+            p.reloads,
+            ["birdc configure", "restart d"],
+            "once each; c unchanged"
+        );
+        assert_eq!(p.changes(), 4);
+        let same = plan(&local, &local, &entries);
+        assert!(same.is_noop() && same.reloads.is_empty());
     }
 }

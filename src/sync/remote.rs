@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use super::manifest::{self, Manifest};
 use super::plan::SyncPlan;
+use super::system_files::Placed;
 use crate::render::OutFile;
 use crate::shell::quote;
 
@@ -23,6 +24,8 @@ pub const END_MARKER: &str = "--nxinfra-manifest-end--";
 pub const LOCKED_EXIT: i32 = 75;
 /// Where the new manifest travels in the tar stream.
 const TAR_MANIFEST: &str = ".nxinfra/manifest";
+/// Where the N-th system file of `plan.system_install` travels in the tar stream.
+const TAR_SYSTEM: &str = ".nxinfra/system";
 
 /// The lock-and-read command. `holder` says who holds the lock (user, machine, pid, time); the
 /// remote shell adds its own pid, which `--force-unlock` can kill.
@@ -68,18 +71,33 @@ pub fn manifest_text(output: &str) -> Option<&str> {
     Some(&output[..end])
 }
 
-/// A command printing a tar stream of `paths` (relative to `base_dir`) as they are on the host;
-/// files that are missing are skipped. Used by `--diff` only.
-pub fn fetch(base_dir: &str, paths: &[String]) -> String {
-    let mut out = format!(
-        "cd {} && tar -c --ignore-failed-read -f - --",
-        quote(base_dir)
-    );
-    for p in paths {
-        out.push(' ');
-        out.push_str(&quote(p));
+/// A command printing a tar stream of `paths` (relative to `base_dir`) as they are on the host,
+/// followed by one of the system files `system` (absolute, read through sudo); files that are
+/// missing or unreadable are skipped. Used by `--diff` only.
+pub fn fetch(base_dir: &str, paths: &[String], system: &[String]) -> String {
+    let mut out = String::new();
+    if !paths.is_empty() {
+        out.push_str(&format!(
+            "(cd {} && tar -c --ignore-failed-read -f - --",
+            quote(base_dir)
+        ));
+        for p in paths {
+            out.push(' ');
+            out.push_str(&quote(p));
+        }
+        out.push_str(") 2>/dev/null || true\n");
     }
-    out.push_str(" 2>/dev/null || true\n");
+    if !system.is_empty() {
+        out.push_str(
+            "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
+             $SUDO tar -c -P --ignore-failed-read -f - --",
+        );
+        for p in system {
+            out.push(' ');
+            out.push_str(&quote(p));
+        }
+        out.push_str(" 2>/dev/null || true\n");
+    }
     out
 }
 
@@ -87,6 +105,8 @@ pub fn fetch(base_dir: &str, paths: &[String]) -> String {
 pub fn read_tar(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut out = BTreeMap::new();
     let mut archive = tar::Archive::new(data);
+    // fetch() may print two archives one after the other.
+    archive.set_ignore_zeros(true);
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
         let mut entry = entry.map_err(|e| e.to_string())?;
@@ -102,9 +122,11 @@ pub fn read_tar(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     Ok(out)
 }
 
-/// The tar stream of a sync: every uploaded file with its mode, and the new manifest.
+/// The tar stream of a sync: every uploaded file with its mode, the system files to install,
+/// and the new manifest.
 pub fn upload_tar(
     files: &BTreeMap<String, OutFile>,
+    system: &[Placed],
     plan: &SyncPlan,
     new_manifest: &Manifest,
 ) -> Result<Vec<u8>, String> {
@@ -134,19 +156,36 @@ pub fn upload_tar(
             .ok_or_else(|| format!("{path}: planned for upload but not rendered"))?;
         add(path, &file.data, file.mode)?;
     }
+    for (i, dest) in plan.system_install.iter().enumerate() {
+        let placed = find(system, dest)?;
+        // Private in staging whatever its final mode: install sets mode and owner.
+        add(&format!("{TAR_SYSTEM}/{i}"), &placed.file.data, 0o600)?;
+    }
     add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o644)?;
     tar.into_inner()
         .map_err(|e| format!("cannot finish the upload: {e}"))
 }
 
+fn find<'a>(system: &'a [Placed], dest: &str) -> Result<&'a Placed, String> {
+    system
+        .iter()
+        .find(|p| p.entry.dest == dest)
+        .ok_or_else(|| format!("{dest}: planned for install but not a system file"))
+}
+
 /// The command that unpacks [`upload_tar`] (on its stdin) and applies `plan` in `base_dir`.
-pub fn apply(base_dir: &str, plan: &SyncPlan) -> String {
+/// System files are placed through one `sudo -n` (none when the login user is root), then each
+/// reload runs; the manifest is written last, so a failed reload is retried by the next sync.
+pub fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
     let b = quote(base_dir);
     let s = format!("{b}/{STATE_DIR}/staging");
     let mut out = format!(
         "set -e\n\
          rm -rf {s}\n\
          mkdir -m 700 -p {s}\n\
+         S={s}\n\
+         trap 'rm -rf \"$S\"' EXIT\n\
+         trap 'exit 1' HUP INT TERM PIPE\n\
          tar -x -p -f - -C {s}\n"
     );
     // Removals first (their parent folders too, when emptied), so a path can turn from a file
@@ -179,10 +218,50 @@ pub fn apply(base_dir: &str, plan: &SyncPlan) -> String {
     for (path, mode) in &plan.chmod {
         out.push_str(&format!("chmod {mode:04o} {b}/{}\n", quote(path)));
     }
+    if !plan.system_install.is_empty() || !plan.system_remove.is_empty() {
+        out.push_str(&system_script(&s, plan, system)?);
+    }
     out.push_str(&format!(
         "mv -f {s}/{TAR_MANIFEST} {b}/{STATE_DIR}/manifest\nrm -rf {s}\n"
     ));
-    out
+    Ok(out)
+}
+
+/// The sudo part of [`apply`]: install (mode and owner set on a temporary file beside the
+/// destination, then an atomic rename), removals, then each reload once.
+fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
+    let mut root = String::from("set -e\n");
+    for (i, dest) in plan.system_install.iter().enumerate() {
+        let p = find(system, dest)?;
+        let (dir, name) = dest
+            .rsplit_once('/')
+            .ok_or_else(|| format!("{dest}: not an absolute path"))?;
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let tmp = quote(&format!("{dir}/.{name}.nxinfra-new"));
+        root.push_str(&format!(
+            "mkdir -p {}\ninstall -o {} -g {} -m {:04o} {staging}/{TAR_SYSTEM}/{i} {tmp}\nmv -f {tmp} {}\n",
+            quote(dir),
+            quote(&p.entry.owner),
+            quote(&p.entry.group),
+            p.file.mode,
+            quote(dest),
+        ));
+    }
+    for dest in &plan.system_remove {
+        root.push_str(&format!("rm -f {}\n", quote(dest)));
+    }
+    let mut out = format!(
+        "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
+         $SUDO sh -c {} || {{ echo 'placing the system files failed (they need root: passwordless sudo for this user)' >&2; exit 1; }}\n",
+        quote(&root)
+    );
+    for reload in &plan.reloads {
+        let r = quote(reload);
+        out.push_str(&format!(
+            "if ! out=$($SUDO sh -c {r} 2>&1); then printf 'reload `%s` failed: %s\\n' {r} \"$out\" >&2; exit 1; fi\n"
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -224,6 +303,22 @@ mod tests {
 
     /// Syncs `files` into `base` through the real commands, as a host would run them.
     fn sync(base: &std::path::Path, files: &BTreeMap<String, OutFile>) -> SyncPlan {
+        let (p, out) = sync_system(base, files.clone(), &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    }
+
+    /// [`sync`] with system files; returns the plan and the output of the apply command (a
+    /// successful empty output for a no-op).
+    fn sync_system(
+        base: &std::path::Path,
+        files: BTreeMap<String, OutFile>,
+        entries: &[crate::sync::system_files::SystemFile],
+    ) -> (SyncPlan, std::process::Output) {
         let b = base.to_str().unwrap();
         let out = sh(&lock_and_read(b, "test", 5), b"");
         assert!(
@@ -233,18 +328,24 @@ mod tests {
         );
         let text = String::from_utf8(out.stdout).unwrap();
         let remote = Manifest::parse(manifest_text(&text).unwrap()).unwrap();
-        let local = Manifest::of_files(files);
-        let p = plan(&local, &remote);
-        if !p.is_noop() {
-            let tar = upload_tar(files, &p, &local).unwrap();
-            let out = sh(&apply(b, &p), &tar);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let (files, system) = crate::sync::system_files::split("h", files, entries, b).unwrap();
+        let local = Manifest::of_files(&files).with_system(&system);
+        let p = plan(&local, &remote, entries);
+        if p.is_noop() {
+            return (p, sh("true", b""));
         }
-        p
+        let tar = upload_tar(&files, &system, &p, &local).unwrap();
+        let out = sh(&apply(b, &p, &system).unwrap(), &tar);
+        (p, out)
+    }
+
+    fn am_root() -> bool {
+        // SAFETY: getuid has no preconditions.
+        let root = unsafe { libc::getuid() } == 0;
+        if !root && std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("under CI=true the system-file tests must run as root");
+        }
+        root
     }
 
     fn mode(p: &std::path::Path) -> u32 {
@@ -378,18 +479,134 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("a b")).unwrap();
         std::fs::write(dir.path().join("a b/c.conf"), "content").unwrap();
         let paths = vec!["a b/c.conf".to_string(), "missing.conf".to_string()];
-        let out = sh(&fetch(dir.path().to_str().unwrap(), &paths), b"");
+        let system_file = dir.path().join("system.conf");
+        std::fs::write(&system_file, "sys").unwrap();
+        let system = vec![
+            system_file.to_str().unwrap().to_string(),
+            "/nonexistent/x".to_string(),
+        ];
+        let out = sh(&fetch(dir.path().to_str().unwrap(), &paths, &[]), b"");
         assert!(out.status.success());
         let files = read_tar(&out.stdout).unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files["a b/c.conf"], b"content");
+        if !am_root() {
+            return; // the system part needs root or sudo
+        }
+        let out = sh(&fetch(dir.path().to_str().unwrap(), &paths, &system), b"");
+        let files = read_tar(&out.stdout).unwrap();
+        assert_eq!(files.len(), 2, "{:?}", files.keys());
+        assert_eq!(files[&system[0]], b"sys");
     }
 
     #[test]
     fn nxinfra_state_folder_cannot_be_uploaded() {
         let files = tree(&[(".nxinfra/manifest", "x", 0o644)]);
-        let p = plan(&Manifest::of_files(&files), &Manifest::default());
-        let err = upload_tar(&files, &p, &Manifest::of_files(&files)).unwrap_err();
+        let p = plan(&Manifest::of_files(&files), &Manifest::default(), &[]);
+        let err = upload_tar(&files, &[], &p, &Manifest::of_files(&files)).unwrap_err();
         assert!(err.contains("nxinfra's own folder"), "{err}");
+    }
+
+    #[test]
+    fn system_files_are_installed_with_owner_and_mode_and_reload_once_per_change() {
+        if !am_root() {
+            eprintln!("SKIPPED: system files are placed as root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("home");
+        let etc = dir.path().join("etc dir");
+        let log = dir.path().join("reload.log");
+        std::fs::create_dir_all(&base).unwrap();
+        let entries = |reload: &str| {
+            crate::sync::system_files::parse(Some(&serde_json::json!([
+                {"src": "bird/bird.conf", "dest": format!("{}/bird/bird.conf", etc.display()),
+                 "mode": "0640", "owner": "root:daemon", "reload": reload},
+                {"src": "bird/peers.conf", "dest": format!("{}/bird/peers.conf", etc.display()),
+                 "mode": "0640", "owner": "root:daemon", "reload": reload},
+            ])))
+            .unwrap()
+        };
+        let reload = format!("echo reloaded >> '{}'", log.display());
+        let v1 = tree(&[
+            ("bird/bird.conf", "router id 1;", 0o644),
+            ("bird/peers.conf", "peers", 0o644),
+            ("compose.yml", "services: {}", 0o644),
+        ]);
+        let (p, out) = sync_system(&base, v1.clone(), &entries(&reload));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.system_install.len(), 2);
+        let conf = etc.join("bird/bird.conf");
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "router id 1;");
+        let meta = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&conf).unwrap());
+        assert_eq!(meta, 1, "group daemon (gid 1)");
+        assert_eq!(mode(&conf), 0o640);
+        assert!(
+            !base.join("bird").exists(),
+            "system sources are not placed in the base dir"
+        );
+        assert!(base.join("compose.yml").exists());
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "reloaded\n",
+            "once for two files"
+        );
+
+        // No-op: no reload.
+        let (p, _) = sync_system(&base, v1.clone(), &entries(&reload));
+        assert!(p.is_noop());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "reloaded\n");
+
+        // A failing reload fails the sync, names the command, and is retried next time: the
+        // manifest was not updated.
+        let mut v2 = v1.clone();
+        v2.insert(
+            "bird/bird.conf".into(),
+            OutFile {
+                data: b"router id 2;".to_vec(),
+                mode: 0o644,
+            },
+        );
+        let failing = format!("{reload}; echo bird is down >&2; false");
+        let (_, out) = sync_system(&base, v2.clone(), &entries(&failing));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("failed: bird is down") && err.contains("reload `"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "router id 2;");
+        let (p, out) = sync_system(&base, v2.clone(), &entries(&reload));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.reloads, [reload.clone()]);
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "reloaded\nreloaded\nreloaded\n"
+        );
+        assert!(!base.join(".nxinfra/staging").exists());
+
+        // A system file no longer listed is removed; no reload for a removal alone.
+        let one = entries(&reload)[..1].to_vec();
+        let (p, out) = sync_system(&base, v2, &one);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.system_remove.len(), 1);
+        assert!(p.reloads.is_empty());
+        assert!(!etc.join("bird/peers.conf").exists());
+        assert!(
+            base.join("bird/peers.conf").exists(),
+            "now an ordinary file"
+        );
     }
 }

@@ -9,6 +9,7 @@ use super::manifest::Manifest;
 use super::plan::{SyncPlan, plan};
 use super::remote;
 use super::session::{HostSession, SessionError, SshOptions};
+use super::system_files;
 use super::target::Target;
 use crate::render::OutFile;
 use crate::secrets::{Redactor, redact};
@@ -42,6 +43,8 @@ pub struct HostSync {
     pub diff: Option<String>,
     /// With `--force-unlock`: who held the lock that was broken.
     pub unlocked: Option<String>,
+    /// Remote commands run on the host (1 for a no-op, 2 with changes, +1 for `--diff`).
+    pub remote_commands: usize,
 }
 
 /// Syncs every host's files; returns one outcome per host, in the given order.
@@ -74,7 +77,7 @@ pub fn sync_all(
             let opts = opts.clone();
             set.spawn(async move {
                 let _permit = permits.acquire().await;
-                let result = sync_host(&target, &files, &opts)
+                let result = sync_host(&target, files, &opts)
                     .await
                     .map_err(|e| e.to_string());
                 (i, result)
@@ -100,9 +103,17 @@ pub fn sync_all(
 
 async fn sync_host(
     target: &Target,
-    files: &BTreeMap<String, OutFile>,
+    files: BTreeMap<String, OutFile>,
     opts: &SyncOptions,
 ) -> Result<HostSync, SessionError> {
+    let (files, system) =
+        system_files::split(&target.host, files, &target.system_files, &target.base_dir).map_err(
+            |reason| SessionError::Command {
+                what: "placing system files",
+                reason,
+            },
+        )?;
+    let (files, system) = (&files, &system[..]);
     let session = HostSession::connect(target, &opts.ssh).await?;
     let result = async {
         let unlocked = if opts.force_unlock {
@@ -116,8 +127,8 @@ async fn sync_host(
         let (remote_manifest, lock) = session
             .lock_and_read(&opts.holder, opts.lock_timeout)
             .await?;
-        let local = Manifest::of_files(files);
-        let p = plan(&local, &remote_manifest);
+        let local = Manifest::of_files(files).with_system(system);
+        let p = plan(&local, &remote_manifest, &target.system_files);
         let diff = if opts.diff && !p.is_noop() {
             let wanted: Vec<String> = p
                 .upload
@@ -126,31 +137,49 @@ async fn sync_host(
                 .chain(&p.remove)
                 .cloned()
                 .collect();
-            let old = session.fetch(&wanted).await?;
+            let wanted_system: Vec<String> = p
+                .system_install
+                .iter()
+                .filter(|f| remote_manifest.system.contains_key(*f))
+                .chain(&p.system_remove)
+                .cloned()
+                .collect();
+            let old = session.fetch(&wanted, &wanted_system).await?;
             let none = Redactor::new([]);
             let redactor = redact::global().unwrap_or(&none);
-            Some(diff::plan_diff(&target.host, &p, &old, files, redactor))
+            Some(diff::plan_diff(
+                &target.host,
+                &p,
+                &old,
+                files,
+                system,
+                redactor,
+            ))
         } else {
             None
         };
         if !p.is_noop() && !opts.dry_run {
-            let tar =
-                remote::upload_tar(files, &p, &local).map_err(|reason| SessionError::Command {
-                    what: "preparing the upload",
-                    reason,
-                })?;
-            session
-                .apply(&remote::apply(&target.base_dir, &p), &tar)
-                .await?;
+            let prepare = |reason| SessionError::Command {
+                what: "preparing the upload",
+                reason,
+            };
+            let tar = remote::upload_tar(files, system, &p, &local).map_err(prepare)?;
+            let script = remote::apply(&target.base_dir, &p, system).map_err(prepare)?;
+            session.apply(&script, &tar).await?;
         }
         lock.release().await?;
         Ok(HostSync {
             plan: p,
             diff,
             unlocked,
+            remote_commands: 0,
         })
     }
     .await;
+    let commands = session.commands_run();
     session.close().await;
-    result
+    result.map(|s| HostSync {
+        remote_commands: commands,
+        ..s
+    })
 }

@@ -43,6 +43,8 @@ pub enum SessionError {
 pub struct HostSession {
     pub target: Target,
     session: Session,
+    /// Remote commands started so far (the benchmark and `--json` report it).
+    commands: std::sync::atomic::AtomicUsize,
 }
 
 impl HostSession {
@@ -75,7 +77,22 @@ impl HostSession {
         Ok(HostSession {
             target: target.clone(),
             session,
+            commands: Default::default(),
         })
+    }
+
+    /// Remote commands run so far on this connection.
+    pub fn commands_run(&self) -> usize {
+        self.commands.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A `sh -c SCRIPT` command on the host, counted.
+    fn shell(&self, script: &str) -> openssh::OwningCommand<&Session> {
+        self.commands
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut cmd = self.session.command("sh");
+        cmd.arg("-c").arg(script);
+        cmd
     }
 
     /// Takes the host's lock and reads its manifest: the first (and, for a no-op, only) remote
@@ -91,10 +108,7 @@ impl HostSession {
             reason,
         };
         let mut child = self
-            .session
-            .command("sh")
-            .arg("-c")
-            .arg(&script)
+            .shell(&script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -138,10 +152,7 @@ impl HostSession {
             reason,
         };
         let mut child = self
-            .session
-            .command("sh")
-            .arg("-c")
-            .arg(script)
+            .shell(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -167,17 +178,21 @@ impl HostSession {
     }
 
     /// The host's current content of `paths` (missing files are absent from the result).
-    pub async fn fetch(&self, paths: &[String]) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
+    pub async fn fetch(
+        &self,
+        paths: &[String],
+        system: &[String],
+    ) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
         let fail = |reason: String| SessionError::Command {
             what: "reading the files to diff",
             reason,
         };
-        if paths.is_empty() {
+        if paths.is_empty() && system.is_empty() {
             return Ok(BTreeMap::new());
         }
         let out = self
             .run(
-                &remote::fetch(&self.target.base_dir, paths),
+                &remote::fetch(&self.target.base_dir, paths, system),
                 "reading the files to diff",
             )
             .await?;
@@ -187,10 +202,7 @@ impl HostSession {
     /// Runs a script; its stdout, or an error with its stderr.
     pub async fn run(&self, script: &str, what: &'static str) -> Result<Vec<u8>, SessionError> {
         let out = self
-            .session
-            .command("sh")
-            .arg("-c")
-            .arg(script)
+            .shell(script)
             .output()
             .await
             .map_err(|e| SessionError::Command {

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::system_files::{self, SystemFile};
 use crate::inventory::Vars;
 
 /// The connection target of one host.
@@ -21,6 +22,8 @@ pub struct Target {
     pub base_dir: String,
     /// The engine's socket on the host: `nxinfra_docker_socket`.
     pub docker_socket: String,
+    /// Files placed outside the base dir through sudo: `nxinfra_system_files`.
+    pub system_files: Vec<SystemFile>,
 }
 
 /// A tool variable with the wrong type or value.
@@ -89,7 +92,10 @@ impl Target {
             string("nxinfra_docker_socket")?.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
         check_absolute("nxinfra_docker_socket", &docker_socket)
             .map_err(|r| bad("nxinfra_docker_socket", r))?;
+        let system_files = system_files::parse(vars.get(system_files::VARIABLE))
+            .map_err(|r| bad(system_files::VARIABLE, r))?;
         Ok(Target {
+            system_files,
             host: host.to_string(),
             destination,
             user,
@@ -183,6 +189,10 @@ mod tests {
             (
                 json!({"nxinfra_docker_socket": "docker.sock"}),
                 "nxinfra_docker_socket",
+            ),
+            (
+                json!({"nxinfra_system_files": [{"src": "a"}]}),
+                "nxinfra_system_files",
             ),
         ];
         for (v, variable) in cases {
