@@ -586,7 +586,7 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(p.reloads, [reload.clone()]);
+        assert_eq!(p.reloads, std::slice::from_ref(&reload));
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             "reloaded\nreloaded\nreloaded\n"
