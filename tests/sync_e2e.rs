@@ -405,3 +405,53 @@ fn system_files_go_through_sudo_and_reload_once_per_change() {
     );
     let _ = std::fs::remove_dir_all(&srv);
 }
+
+#[test]
+fn the_users_ssh_config_is_honoured_proxyjump_included() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-proxyjump";
+    // `behind-h1` has no ansible_host: ssh resolves the name through the config, which reaches
+    // h3 only through h1 (ProxyJump), with the User and IdentityFile of the testbed's config.
+    let extra = format!(
+        "    behind-h1:\n      nxinfra_base_dir: {}\n",
+        tb.base_dir("h3", test).display()
+    );
+    let fleet = fleet(&tb, test, &extra);
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "Host behind-h1\n    HostName 10.200.0.13\n    ProxyJump h1\n    User nxtb\n    \
+             Port 22\n    IdentityFile {state}/client/id_ed25519\n    IdentitiesOnly yes\n    \
+             UserKnownHostsFile {state}/known_hosts\n    StrictHostKeyChecking yes\n    \
+             BatchMode yes\n\n{}",
+            std::fs::read_to_string(&tb.ssh_config).unwrap(),
+            state = tb.state.display()
+        ),
+    )
+    .unwrap();
+    let log = tb.state.join("h3/sshd.log");
+    let before = std::fs::read_to_string(&log).unwrap_or_default().len();
+    let out = fleet.nxinfra(&[
+        "sync",
+        "--json",
+        "--limit",
+        "behind-h1",
+        "--ssh-config",
+        config.path().to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(statuses(&json), ["behind-h1=changed"]);
+    assert_eq!(
+        std::fs::read_to_string(tb.base_dir("h3", test).join("app/app.conf")).unwrap(),
+        "host=behind-h1"
+    );
+    let new_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        new_log[before..].contains("Accepted publickey for nxtb from 10.200.0.11 "),
+        "h3 saw the connection come from h1:\n{}",
+        &new_log[before..]
+    );
+}
