@@ -140,15 +140,31 @@ pub struct SyncArgs {
     /// that hangs. A run that died holds no lock: the lock goes with its connection.
     #[arg(long)]
     pub force_unlock: bool,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How nxinfra reaches hosts (every command that connects).
+#[derive(Debug, Args)]
+pub struct SshArgs {
     /// ssh configuration file instead of ~/.ssh/config
     #[arg(long, env = "NXINFRA_SSH_CONFIG", value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
     /// Refuse hosts whose key is not already known (default: accept new keys, refuse changed)
     #[arg(long)]
     pub strict_host_keys: bool,
-    /// Print a JSON summary on stdout
-    #[arg(long)]
-    pub json: bool,
+    /// Keep each host's SSH connection open this long after the run, for the next run to reuse
+    /// (like Ansible's ControlPersist); 0 closes them at the end
+    #[arg(
+        long,
+        env = "NXINFRA_SSH_PERSIST",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub ssh_persist: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -455,3 +455,57 @@ fn the_users_ssh_config_is_honoured_proxyjump_included() {
         &new_log[before..]
     );
 }
+
+#[test]
+fn ssh_persist_keeps_the_connection_for_the_next_run() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-persist";
+    let fleet = fleet(&tb, test, "");
+    let runtime = tempfile::tempdir().unwrap();
+    let log = tb.state.join("h6/sshd.log");
+    let logins = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    };
+    let run = || {
+        let out = fleet
+            .command(&[
+                "sync",
+                "--json",
+                "--limit",
+                "h6",
+                "--ssh-persist",
+                "30",
+                "--ssh-config",
+                tb.ssh_config.to_str().unwrap(),
+            ])
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let before = logins();
+    assert_eq!(statuses(&run()), ["h6=changed"]);
+    assert_eq!(logins(), before + 1, "the first run logs in");
+    assert_eq!(statuses(&run()), ["h6=unchanged"]);
+    assert_eq!(logins(), before + 1, "the second run reuses the connection");
+    // The control sockets are private; close the masters.
+    let persist = runtime.path().join("nxinfra/p");
+    let mode = std::fs::metadata(&persist).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    for key in std::fs::read_dir(&persist).unwrap() {
+        for master in std::fs::read_dir(key.unwrap().path()).unwrap() {
+            let socket = master.unwrap().path().join("master");
+            let _ = Command::new("ssh")
+                .arg("-S")
+                .arg(&socket)
+                .args(["-O", "exit", "h6"])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}

@@ -43,11 +43,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         diff: args.diff,
         force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),
-        ssh: SshOptions {
-            config_file: args.ssh_config.clone(),
-            strict_host_keys: args.strict_host_keys,
-            connect_timeout: Some(Duration::from_secs(10)),
-        },
+        ssh: SshOptions::from(&args.ssh),
         holder: format!(
             "{user}@{} pid {} ({})",
             machine.trim(),

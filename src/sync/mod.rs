@@ -3,6 +3,7 @@
 //! The pure parts come first: the manifest nxinfra keeps on each host
 //! (`<base_dir>/.nxinfra/manifest`) and the plan computed from it before anything is sent.
 
+pub mod control;
 pub mod diff;
 pub mod manifest;
 pub mod plan;

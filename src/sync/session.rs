@@ -7,9 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::num::NonZeroUsize;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use super::control;
 use super::manifest::{Manifest, ManifestError};
 use super::remote;
 use super::target::Target;
@@ -23,7 +26,23 @@ pub struct SshOptions {
     pub strict_host_keys: bool,
     /// Connect timeout.
     pub connect_timeout: Option<Duration>,
+    /// Keep the connection open this many seconds after the run (0: close it).
+    pub persist_secs: u64,
 }
+
+impl From<&crate::cli::SshArgs> for SshOptions {
+    fn from(a: &crate::cli::SshArgs) -> Self {
+        SshOptions {
+            config_file: a.ssh_config.clone(),
+            strict_host_keys: a.strict_host_keys,
+            connect_timeout: Some(Duration::from_secs(10)),
+            persist_secs: a.ssh_persist,
+        }
+    }
+}
+
+/// A master without clients ends after this many seconds (it is closed explicitly before).
+const IDLE_MASTER: NonZeroUsize = NonZeroUsize::new(60).unwrap();
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -45,6 +64,8 @@ pub struct HostSession {
     session: Session,
     /// Remote commands started so far (the benchmark and `--json` report it).
     commands: std::sync::atomic::AtomicUsize,
+    /// The master outlives the run (`--ssh-persist`).
+    persistent: bool,
 }
 
 impl HostSession {
@@ -67,18 +88,66 @@ impl HostSession {
         if let Some(t) = opts.connect_timeout {
             b.connect_timeout(t);
         }
-        let session = b
-            .connect(&target.destination)
+        let fail = |reason: String| SessionError::Connect {
+            destination: target.destination.clone(),
+            reason,
+        };
+        let root = control::root().map_err(fail)?;
+        let Some(persist) = NonZeroUsize::new(opts.persist_secs as usize) else {
+            // Closed at the end of the run; should nxinfra be killed, the master still ends
+            // after a minute without use.
+            b.control_directory(&root)
+                .control_persist(ControlPersist::IdleFor(IDLE_MASTER));
+            let session = b
+                .connect(&target.destination)
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            return Ok(Self::new(target, session, false));
+        };
+        let key = control::key(&[
+            &target.destination,
+            target.user.as_deref().unwrap_or(""),
+            &target.port.map(|p| p.to_string()).unwrap_or_default(),
+            &opts
+                .config_file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
+            if opts.strict_host_keys {
+                "strict"
+            } else {
+                "accept-new"
+            },
+        ]);
+        let dir = control::persist_dir(&root, &key).map_err(fail)?;
+        for (folder, socket, log) in control::masters(&dir) {
+            let session = Session::resume(socket.into(), Some(log.into()));
+            if session.check().await.is_ok() {
+                return Ok(Self::new(target, session, true));
+            }
+            let _ = std::fs::remove_dir_all(folder);
+        }
+        b.control_directory(&dir)
+            .control_persist(ControlPersist::IdleFor(persist));
+        let folder = b
+            .launch_master(&target.destination)
             .await
-            .map_err(|e| SessionError::Connect {
-                destination: target.destination.clone(),
-                reason: error_chain(&e),
-            })?;
-        Ok(HostSession {
+            .map_err(|e| fail(error_chain(&e)))?
+            .keep();
+        let session = Session::resume(
+            folder.join("master").into(),
+            Some(folder.join("log").into()),
+        );
+        Ok(Self::new(target, session, true))
+    }
+
+    fn new(target: &Target, session: Session, persistent: bool) -> Self {
+        HostSession {
             target: target.clone(),
             session,
             commands: Default::default(),
-        })
+            persistent,
+        }
     }
 
     /// Remote commands run so far on this connection.
@@ -218,8 +287,13 @@ impl HostSession {
         Ok(out.stdout)
     }
 
+    /// Ends the connection, unless it is kept for later runs (`--ssh-persist`).
     pub async fn close(self) {
-        let _ = self.session.close().await;
+        if self.persistent {
+            drop(self.session.detach());
+        } else {
+            let _ = self.session.close().await;
+        }
     }
 }
 
