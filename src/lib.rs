@@ -1,12 +1,13 @@
 //! nxinfra: deploys a fleet from a git repository.
 //!
 //! The pipeline, one module per stage: [`inventory`] → [`secrets`] → [`render`] → [`sync`]
-//! (the manifest and plan so far); the command
-//! line in [`cli`] and [`commands`].
+//! (manifest, plan, then the SSH work); the command line in [`cli`] and [`commands`], shared
+//! per-host [`progress`].
 
 pub mod cli;
 pub mod commands;
 pub mod inventory;
+pub mod progress;
 pub mod render;
 pub mod secrets;
 pub mod shell;

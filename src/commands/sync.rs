@@ -6,7 +6,10 @@ use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::SyncArgs;
+use std::sync::Arc;
+
 use crate::inventory::limit;
+use crate::progress::{self, Progress};
 use crate::render::{self, Job};
 use crate::sync::run::{HostSync, SyncOptions, sync_all};
 use crate::sync::session::SshOptions;
@@ -58,7 +61,14 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     if args.forks == 0 {
         bail!("--forks must be at least 1");
     }
-    let outcomes = sync_all(work, &opts);
+    let mode = if args.json {
+        progress::Mode::TerminalOnly
+    } else {
+        progress::Mode::Auto
+    };
+    let progress = Arc::new(Progress::new(&hosts, mode));
+    let outcomes = sync_all(work, &opts, progress.clone());
+    progress.clear();
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     let changed = outcomes
         .iter()
@@ -103,7 +113,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 Ok(p) if p.plan.is_noop() => {
                     eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)
                 }
-                Ok(s) => eprintln!("  {:<12} {verb} {}", o.host, describe(&s.plan)),
+                Ok(s) => eprintln!("  {:<12} {verb} {}", o.host, s.plan.summary()),
                 Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
             }
         }
@@ -138,34 +148,4 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Done
     })
-}
-
-/// `3 files: 2 uploaded, 1 removed; 1 system file; reload: birdc configure`
-fn describe(p: &crate::sync::plan::SyncPlan) -> String {
-    let files = p.upload.len() + p.chmod.len() + p.remove.len();
-    let mut parts = Vec::new();
-    for (n, what) in [
-        (p.upload.len(), "uploaded"),
-        (p.chmod.len(), "mode changes"),
-        (p.remove.len(), "removed"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
-        }
-    }
-    let mut out = format!("{files} file{}", if files == 1 { "" } else { "s" });
-    if !parts.is_empty() {
-        out.push_str(&format!(": {}", parts.join(", ")));
-    }
-    let system = p.system_install.len() + p.system_remove.len();
-    if system > 0 {
-        out.push_str(&format!(
-            "; {system} system file{}",
-            if system == 1 { "" } else { "s" }
-        ));
-    }
-    if !p.reloads.is_empty() {
-        out.push_str(&format!("; reload: {}", p.reloads.join(", ")));
-    }
-    out
 }

@@ -65,7 +65,7 @@ pub fn masters(dir: &Path) -> Vec<(PathBuf, PathBuf, PathBuf)> {
         })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found
         .into_iter()
         .map(|(_, d)| (d.clone(), d.join("master"), d.join("log")))

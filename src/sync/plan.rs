@@ -28,6 +28,37 @@ impl SyncPlan {
         self.changes() == 0
     }
 
+    /// `3 files: 2 uploaded, 1 removed; 1 system file; reload: birdc configure`
+    pub fn summary(&self) -> String {
+        let p = self;
+        let files = p.upload.len() + p.chmod.len() + p.remove.len();
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (p.upload.len(), "uploaded"),
+            (p.chmod.len(), "mode changes"),
+            (p.remove.len(), "removed"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let mut out = format!("{files} file{}", if files == 1 { "" } else { "s" });
+        if !parts.is_empty() {
+            out.push_str(&format!(": {}", parts.join(", ")));
+        }
+        let system = p.system_install.len() + p.system_remove.len();
+        if system > 0 {
+            out.push_str(&format!(
+                "; {system} system file{}",
+                if system == 1 { "" } else { "s" }
+            ));
+        }
+        if !p.reloads.is_empty() {
+            out.push_str(&format!("; reload: {}", p.reloads.join(", ")));
+        }
+        out
+    }
+
     /// Number of files the sync changes on the host.
     pub fn changes(&self) -> usize {
         self.upload.len()

@@ -11,6 +11,7 @@ use super::remote;
 use super::session::{HostSession, SessionError, SshOptions};
 use super::system_files;
 use super::target::Target;
+use crate::progress::Progress;
 use crate::render::OutFile;
 use crate::secrets::{Redactor, redact};
 
@@ -51,6 +52,7 @@ pub struct HostSync {
 pub fn sync_all(
     hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
     opts: &SyncOptions,
+    progress: Arc<Progress>,
 ) -> Vec<HostOutcome> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,11 +77,25 @@ pub fn sync_all(
         for (i, (target, files)) in hosts.into_iter().enumerate() {
             let permits = permits.clone();
             let opts = opts.clone();
+            let progress = progress.clone();
             set.spawn(async move {
                 let _permit = permits.acquire().await;
-                let result = sync_host(&target, files, &opts)
+                let result = sync_host(&target, files, &opts, |what| progress.phase(i, what))
                     .await
                     .map_err(|e| e.to_string());
+                let verb = if opts.dry_run {
+                    "would change"
+                } else {
+                    "changed"
+                };
+                progress.finish(
+                    i,
+                    &match &result {
+                        Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
+                        Ok(s) => format!("{verb} {}", s.plan.summary()),
+                        Err(e) => format!("FAILED: {e}"),
+                    },
+                );
                 (i, result)
             });
         }
@@ -105,6 +121,7 @@ async fn sync_host(
     target: &Target,
     files: BTreeMap<String, OutFile>,
     opts: &SyncOptions,
+    phase: impl Fn(&str),
 ) -> Result<HostSync, SessionError> {
     let (files, system) =
         system_files::split(&target.host, files, &target.system_files, &target.base_dir).map_err(
@@ -114,6 +131,7 @@ async fn sync_host(
             },
         )?;
     let (files, system) = (&files, &system[..]);
+    phase("connecting");
     let session = HostSession::connect(target, &opts.ssh).await?;
     let result = async {
         let unlocked = if opts.force_unlock {
@@ -124,6 +142,7 @@ async fn sync_host(
         } else {
             None
         };
+        phase("taking the lock, reading the manifest");
         let (remote_manifest, lock) = session
             .lock_and_read(&opts.holder, opts.lock_timeout)
             .await?;
@@ -144,6 +163,7 @@ async fn sync_host(
                 .chain(&p.system_remove)
                 .cloned()
                 .collect();
+            phase("reading the files to diff");
             let old = session.fetch(&wanted, &wanted_system).await?;
             let none = Redactor::new([]);
             let redactor = redact::global().unwrap_or(&none);
@@ -165,6 +185,11 @@ async fn sync_host(
             };
             let tar = remote::upload_tar(files, system, &p, &local).map_err(prepare)?;
             let script = remote::apply(&target.base_dir, &p, system).map_err(prepare)?;
+            phase(&format!(
+                "uploading {} ({} KiB), applying",
+                p.summary(),
+                tar.len().div_ceil(1024)
+            ));
             session.apply(&script, &tar).await?;
         }
         lock.release().await?;
