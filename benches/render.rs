@@ -10,13 +10,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use nxinfra::inventory;
 use nxinfra::render::{self, context::SharedContext, engine, output, sources};
 use nxinfra::secrets::{Secrets, age_file, store};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+
+use common::{REPO, copy_dir, copy_fleet, cpus, measure, measure_prepared, ms};
 const BIN: &str = env!("CARGO_BIN_EXE_nxinfra");
 
 fn main() {
@@ -122,90 +123,6 @@ fn main() {
                 naive.cpu.as_secs_f64() / m.cpu.as_secs_f64(),
             );
         }
-    }
-}
-
-struct Measure {
-    wall: Duration,
-    cpu: Duration,
-    peak_kb: i64,
-}
-
-/// Runs the command `runs` times; medians of wall and CPU, maximum of peak RSS.
-fn measure(runs: usize, make: impl Fn() -> Command) -> Measure {
-    measure_prepared(runs, || {}, make)
-}
-
-/// Like [`measure`], running `prepare` (untimed) before each run.
-fn measure_prepared(runs: usize, prepare: impl Fn(), make: impl Fn() -> Command) -> Measure {
-    let mut walls = Vec::new();
-    let mut cpus = Vec::new();
-    let mut peak = 0;
-    for _ in 0..runs {
-        prepare();
-        let log = tempfile::tempfile().expect("log file");
-        let start = Instant::now();
-        // Reaped by wait4 below, which also gives its resource usage.
-        #[allow(clippy::zombie_processes)]
-        let child = make()
-            .stdout(std::process::Stdio::null())
-            .stderr(log.try_clone().expect("log file"))
-            .spawn()
-            .expect("spawn");
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: plain FFI call with valid pointers; the child is ours and not waited elsewhere.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        let wall = start.elapsed();
-        assert_eq!(rc, pid, "wait4 failed");
-        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-            use std::io::{Read, Seek};
-            let mut log = log;
-            let mut text = String::new();
-            let _ = log.rewind().and_then(|_| log.read_to_string(&mut text));
-            panic!("benchmark command failed: {text}");
-        }
-        walls.push(wall);
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        cpus.push(tv(usage.ru_utime) + tv(usage.ru_stime));
-        peak = peak.max(usage.ru_maxrss);
-    }
-    walls.sort();
-    cpus.sort();
-    Measure {
-        wall: walls[runs / 2],
-        cpu: cpus[runs / 2],
-        peak_kb: peak,
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
-fn copy_fleet(root: &Path) {
-    for dir in ["inventory", "templates", "secrets"] {
-        copy_dir(&Path::new(REPO).join(dir), &root.join(dir));
     }
 }
 

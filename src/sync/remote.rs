@@ -1,12 +1,13 @@
-//! What runs on a host during a sync: two shell commands, built here as text so they can be
-//! tested locally with a real `sh`, GNU `tar` and `flock` (Debian's defaults), no SSH needed.
+//! What runs on a host during a sync: ONE shell command per host, built here as text so it can
+//! be tested locally with a real `sh`, GNU `tar` and `flock` (Debian's defaults), no SSH needed.
 //!
-//! 1. [`lock_and_read`]: takes the host's lock and prints the manifest, then holds the lock
-//!    until nxinfra closes its stdin. A no-op sync is this one command.
-//! 2. [`apply`] with [`upload_tar`] on its stdin: unpacks the changed files and the new manifest
-//!    into a staging folder beside them (same filesystem), then removes, moves (atomic renames)
-//!    and chmods, and writes the manifest last. Interrupted at any point, every file is its old
-//!    or its new version, and the next sync converges (the old manifest makes it redo the work).
+//! [`lock_and_read`] takes the host's lock, prints the manifest, then reads one line from its
+//! stdin. End of input (a no-op, or `--dry-run`) ends it; `apply` is followed by the
+//! [`upload_tar`] stream, which it unpacks into a staging folder beside the tree (same
+//! filesystem) and whose `.nxinfra/apply.sh` (built by [`apply`]) it runs: removals, moves
+//! (atomic renames), chmods, system files, reloads, and the manifest last. Interrupted at any
+//! point, every file is its old or its new version, and the next sync converges (the old
+//! manifest makes it redo the work). The lock is held by that one shell from start to end.
 
 use std::collections::BTreeMap;
 
@@ -24,29 +25,42 @@ pub const END_MARKER: &str = "--nxinfra-manifest-end--";
 pub const LOCKED_EXIT: i32 = 75;
 /// Where the new manifest travels in the tar stream.
 const TAR_MANIFEST: &str = ".nxinfra/manifest";
+/// The script of [`apply`] in the tar stream.
+const TAR_SCRIPT: &str = ".nxinfra/apply.sh";
 /// Where the N-th system file of `plan.system_install` travels in the tar stream.
 const TAR_SYSTEM: &str = ".nxinfra/system";
 
-/// The lock-and-read command. `holder` says who holds the lock (user, machine, pid, time); the
-/// remote shell adds its own pid, which `--force-unlock` can kill.
+/// The one command of a sync. `holder` says who holds the lock (user, machine, pid, time);
+/// the remote shell adds its own pid, which `--force-unlock` can kill.
 pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String {
     let b = quote(base_dir);
     let holder = quote(holder);
     format!(
         "set -e\n\
-         mkdir -p {b}/{STATE_DIR}\n\
-         exec 9>>{b}/{STATE_DIR}/lock\n\
+         D={b}/{STATE_DIR}\n\
+         [ -d \"$D\" ] || mkdir -p \"$D\"\n\
+         exec 9>>\"$D/lock\"\n\
          if ! flock -w {timeout_secs} 9; then\n\
-         \x20 echo \"locked by $(cat {b}/{STATE_DIR}/lock.holder 2>/dev/null || echo 'an unknown holder')\" >&2\n\
+         \x20 echo \"locked by $(cat \"$D/lock.holder\" 2>/dev/null || echo 'an unknown holder')\" >&2\n\
          \x20 exit {LOCKED_EXIT}\n\
          fi\n\
-         printf '%s (remote pid %s)\\n' {holder} \"$$\" > {b}/{STATE_DIR}/lock.holder\n\
-         cat {b}/{STATE_DIR}/manifest 2>/dev/null 9>&- || true\n\
+         S=\"$D/staging\"\n\
+         trap 'rm -rf \"$S\"; rm -f \"$D/lock.holder\"' EXIT\n\
+         trap 'exit 1' HUP INT TERM PIPE\n\
+         printf '%s (remote pid %s)\\n' {holder} \"$$\" > \"$D/lock.holder\"\n\
+         if [ -f \"$D/manifest\" ]; then cat \"$D/manifest\" 9>&-; fi\n\
          echo {END_MARKER}\n\
-         cat >/dev/null 9>&-\n\
-         rm -f {b}/{STATE_DIR}/lock.holder\n"
+         IFS= read -r action || exit 0\n\
+         [ \"$action\" = apply ] || exit 0\n\
+         rm -rf \"$S\"\n\
+         mkdir -m 700 \"$S\"\n\
+         tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
+         sh \"$S/{TAR_SCRIPT}\" 9>&- >/dev/null\n"
     )
 }
+
+/// What nxinfra writes on the stdin of [`lock_and_read`] before the tar stream, to apply.
+pub const APPLY_LINE: &[u8] = b"apply\n";
 
 /// `--force-unlock`: ends the process holding the host's lock (the remote shell whose pid
 /// [`lock_and_read`] recorded), and prints who held it. Only that shell holds the lock's file
@@ -123,8 +137,9 @@ pub fn read_tar(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
 }
 
 /// The tar stream of a sync: every uploaded file with its mode, the system files to install,
-/// and the new manifest.
+/// the new manifest, and the script that applies `plan` ([`apply`]).
 pub fn upload_tar(
+    base_dir: &str,
     files: &BTreeMap<String, OutFile>,
     system: &[Placed],
     plan: &SyncPlan,
@@ -162,6 +177,7 @@ pub fn upload_tar(
         add(&format!("{TAR_SYSTEM}/{i}"), &placed.file.data, 0o600)?;
     }
     add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o644)?;
+    add(TAR_SCRIPT, apply(base_dir, plan, system)?.as_bytes(), 0o600)?;
     tar.into_inner()
         .map_err(|e| format!("cannot finish the upload: {e}"))
 }
@@ -173,58 +189,106 @@ fn find<'a>(system: &'a [Placed], dest: &str) -> Result<&'a Placed, String> {
         .ok_or_else(|| format!("{dest}: planned for install but not a system file"))
 }
 
-/// The command that unpacks [`upload_tar`] (on its stdin) and applies `plan` in `base_dir`.
-/// System files are placed through one `sudo -n` (none when the login user is root), then each
-/// reload runs; the manifest is written last, so a failed reload is retried by the next sync.
-pub fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
-    let b = quote(base_dir);
-    let s = format!("{b}/{STATE_DIR}/staging");
-    let mut out = format!(
-        "set -e\n\
-         rm -rf {s}\n\
-         mkdir -m 700 -p {s}\n\
-         S={s}\n\
-         trap 'rm -rf \"$S\"' EXIT\n\
-         trap 'exit 1' HUP INT TERM PIPE\n\
-         tar -x -p -f - -C {s}\n"
-    );
+/// The script that applies `plan` in `base_dir`, run by [`lock_and_read`] once the tar stream
+/// is unpacked in the staging folder. System files are placed through one `sudo -n` (none
+/// when the login user is root), which also runs each reload; the manifest is written last,
+/// so a failed reload is retried by the next sync.
+fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
+    // Few processes: one `rm`, `rmdir`, `mkdir` for all paths, one `mv` per folder (the
+    // staging folder mirrors the tree, and every rename stays atomic), one `chmod` per mode.
+    let s = format!("{STATE_DIR}/staging");
+    let mut out = format!("set -e\ncd {}\n", quote(base_dir));
     // Removals first (their parent folders too, when emptied), so a path can turn from a file
     // into a folder or back.
-    for path in &plan.remove {
-        out.push_str(&format!("rm -f {b}/{}\n", quote(path)));
-        let mut dir = path.as_str();
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            out.push_str(&format!(
-                "rmdir {b}/{} 2>/dev/null || true\n",
-                quote(parent)
-            ));
-            dir = parent;
-        }
-    }
-    let mut dirs: Vec<&str> = plan
-        .upload
-        .iter()
-        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
-        .collect();
-    dirs.sort_unstable();
-    dirs.dedup();
-    for dir in dirs {
-        out.push_str(&format!("mkdir -p {b}/{}\n", quote(dir)));
-    }
+    batch(
+        &mut out,
+        "rm -f --",
+        plan.remove.iter().map(|p| quote(p)),
+        "",
+    );
+    let mut parents: Vec<&str> = plan.remove.iter().flat_map(|p| ancestors(p)).collect();
+    // Deepest first, so a folder emptied by removing its sub-folder goes too.
+    parents.sort_unstable_by(|a, b| {
+        b.matches('/')
+            .count()
+            .cmp(&a.matches('/').count())
+            .then(a.cmp(b))
+    });
+    parents.dedup();
+    batch(
+        &mut out,
+        "rmdir --",
+        parents.iter().map(|p| quote(p)),
+        " 2>/dev/null || true",
+    );
+    let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for path in &plan.upload {
-        let p = quote(path);
-        out.push_str(&format!("mv -f {s}/{p} {b}/{p}\n"));
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        by_dir.entry(dir).or_default().push(path);
     }
+    batch(
+        &mut out,
+        "mkdir -p --",
+        by_dir.keys().filter(|d| !d.is_empty()).map(|d| quote(d)),
+        "",
+    );
+    for (dir, paths) in &by_dir {
+        let target = if dir.is_empty() {
+            ".".into()
+        } else {
+            quote(dir)
+        };
+        batch(
+            &mut out,
+            "mv -f --",
+            paths.iter().map(|p| format!("{s}/{}", quote(p))),
+            &format!(" {target}"),
+        );
+    }
+    let mut by_mode: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
     for (path, mode) in &plan.chmod {
-        out.push_str(&format!("chmod {mode:04o} {b}/{}\n", quote(path)));
+        by_mode.entry(*mode).or_default().push(path);
+    }
+    for (mode, paths) in by_mode {
+        batch(
+            &mut out,
+            &format!("chmod {mode:04o} --"),
+            paths.iter().map(|p| quote(p)),
+            "",
+        );
     }
     if !plan.system_install.is_empty() || !plan.system_remove.is_empty() {
         out.push_str(&system_script(&s, plan, system)?);
     }
-    out.push_str(&format!(
-        "mv -f {s}/{TAR_MANIFEST} {b}/{STATE_DIR}/manifest\nrm -rf {s}\n"
-    ));
+    out.push_str(&format!("mv -f {s}/{TAR_MANIFEST} {STATE_DIR}/manifest\n"));
     Ok(out)
+}
+
+/// Appends `command ARGS... suffix` lines, at most [`ARGS_PER_LINE`] arguments each (far below
+/// any ARG_MAX); nothing when there are no arguments.
+fn batch(out: &mut String, command: &str, args: impl Iterator<Item = String>, suffix: &str) {
+    let args: Vec<String> = args.collect();
+    for chunk in args.chunks(ARGS_PER_LINE) {
+        out.push_str(command);
+        for a in chunk {
+            out.push(' ');
+            out.push_str(a);
+        }
+        out.push_str(suffix);
+        out.push('\n');
+    }
+}
+
+const ARGS_PER_LINE: usize = 200;
+
+/// `a/b/c` → `a/b`, `a`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut dir = path;
+    std::iter::from_fn(move || {
+        let (parent, _) = dir.rsplit_once('/')?;
+        dir = parent;
+        Some(parent)
+    })
 }
 
 /// The sudo part of [`apply`]: install (mode and owner set on a temporary file beside the
@@ -250,19 +314,24 @@ fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<St
     for dest in &plan.system_remove {
         root.push_str(&format!("rm -f {}\n", quote(dest)));
     }
-    let mut out = format!(
-        "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
-         $SUDO sh -c {} || {{ echo 'placing the system files failed (they need root: passwordless sudo for this user)' >&2; exit 1; }}\n",
-        quote(&root)
-    );
     for reload in &plan.reloads {
         let r = quote(reload);
-        out.push_str(&format!(
-            "if ! out=$($SUDO sh -c {r} 2>&1); then printf 'reload `%s` failed: %s\\n' {r} \"$out\" >&2; exit 1; fi\n"
+        root.push_str(&format!(
+            "if ! out=$(sh -c {r} 2>&1); then printf 'reload `%s` failed: %s\\n' {r} \"$out\" >&2; exit {RELOAD_FAILED}; fi\n"
         ));
     }
-    Ok(out)
+    // One sudo for everything (each sudo costs a PAM session on the host).
+    Ok(format!(
+        "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
+         rc=0; $SUDO sh -c {} || rc=$?\n\
+         if [ $rc = {RELOAD_FAILED} ]; then exit 1; fi\n\
+         if [ $rc != 0 ]; then echo 'placing the system files failed (they need root: passwordless sudo for this user)' >&2; exit 1; fi\n",
+        quote(&root)
+    ))
 }
+
+/// Exit status of the root part of [`apply`] when a reload failed.
+const RELOAD_FAILED: i32 = 3;
 
 #[cfg(test)]
 mod tests {
@@ -319,24 +388,59 @@ mod tests {
         files: BTreeMap<String, OutFile>,
         entries: &[crate::sync::system_files::SystemFile],
     ) -> (SyncPlan, std::process::Output) {
-        let b = base.to_str().unwrap();
-        let out = sh(&lock_and_read(b, "test", 5), b"");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let remote = Manifest::parse(manifest_text(&text).unwrap()).unwrap();
-        let (files, system) = crate::sync::system_files::split("h", files, entries, b).unwrap();
-        let local = Manifest::of_files(&files).with_system(&system);
-        let p = plan(&local, &remote, entries);
-        if p.is_noop() {
-            return (p, sh("true", b""));
+        let b = base.to_str().unwrap().to_string();
+        let mut plan_made = None;
+        let out = session(&b, |manifest| {
+            let remote = Manifest::parse(manifest).unwrap();
+            let (files, system) =
+                crate::sync::system_files::split("h", files, entries, &b).unwrap();
+            let local = Manifest::of_files(&files).with_system(&system);
+            let p = plan(&local, &remote, entries);
+            let input = if p.is_noop() {
+                None
+            } else {
+                Some(upload_tar(&b, &files, &system, &p, &local).unwrap())
+            };
+            plan_made = Some(p);
+            input
+        });
+        (plan_made.unwrap(), out)
+    }
+
+    /// Runs the one sync command as a host would: reads the manifest it prints, then writes
+    /// `apply` and the tar stream that `decide` returns, or closes its stdin.
+    fn session(base: &str, decide: impl FnOnce(&str) -> Option<Vec<u8>>) -> std::process::Output {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(base, "test", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut seen = String::new();
+        while !seen.contains(&format!("{END_MARKER}\n")) {
+            let mut buf = [0u8; 4096];
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-        let tar = upload_tar(&files, &system, &p, &local).unwrap();
-        let out = sh(&apply(b, &p, &system).unwrap(), &tar);
-        (p, out)
+        let Some(manifest) = manifest_text(&seen) else {
+            let out = child.wait_with_output().unwrap();
+            panic!("no manifest: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(tar) = decide(manifest) {
+            stdin.write_all(APPLY_LINE).unwrap();
+            stdin.write_all(&tar).unwrap();
+        }
+        drop(stdin);
+        let mut out = child.wait_with_output().unwrap();
+        std::io::Read::read_to_end(&mut stdout, &mut out.stdout).unwrap();
+        out
     }
 
     fn am_root() -> bool {
@@ -503,7 +607,7 @@ mod tests {
     fn nxinfra_state_folder_cannot_be_uploaded() {
         let files = tree(&[(".nxinfra/manifest", "x", 0o644)]);
         let p = plan(&Manifest::of_files(&files), &Manifest::default(), &[]);
-        let err = upload_tar(&files, &[], &p, &Manifest::of_files(&files)).unwrap_err();
+        let err = upload_tar("/b", &files, &[], &p, &Manifest::of_files(&files)).unwrap_err();
         assert!(err.contains("nxinfra's own folder"), "{err}");
     }
 

@@ -179,20 +179,21 @@ async fn sync_host(
             None
         };
         if !p.is_noop() && !opts.dry_run {
-            let prepare = |reason| SessionError::Command {
-                what: "preparing the upload",
-                reason,
-            };
-            let tar = remote::upload_tar(files, system, &p, &local).map_err(prepare)?;
-            let script = remote::apply(&target.base_dir, &p, system).map_err(prepare)?;
+            let tar = remote::upload_tar(&target.base_dir, files, system, &p, &local).map_err(
+                |reason| SessionError::Command {
+                    what: "preparing the upload",
+                    reason,
+                },
+            )?;
             phase(&format!(
                 "uploading {} ({} KiB), applying",
                 p.summary(),
                 tar.len().div_ceil(1024)
             ));
-            session.apply(&script, &tar).await?;
+            lock.apply(&tar).await?;
+        } else {
+            lock.release().await?;
         }
-        lock.release().await?;
         Ok(HostSync {
             plan: p,
             diff,

@@ -99,7 +99,7 @@ impl HostSession {
             b.control_directory(&root)
                 .control_persist(ControlPersist::IdleFor(IDLE_MASTER));
             let session = b
-                .connect(&target.destination)
+                .connect_mux(&target.destination)
                 .await
                 .map_err(|e| fail(error_chain(&e)))?;
             return Ok(Self::new(target, session, false));
@@ -121,8 +121,9 @@ impl HostSession {
         ]);
         let dir = control::persist_dir(&root, &key).map_err(fail)?;
         for (folder, socket, log) in control::masters(&dir) {
-            let session = Session::resume(socket.into(), Some(log.into()));
-            if session.check().await.is_ok() {
+            // A live master accepts connections on its socket; a dead one left a stale file.
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                let session = Session::resume_mux(socket.into(), Some(log.into()));
                 return Ok(Self::new(target, session, true));
             }
             let _ = std::fs::remove_dir_all(folder);
@@ -134,7 +135,7 @@ impl HostSession {
             .await
             .map_err(|e| fail(error_chain(&e)))?
             .keep();
-        let session = Session::resume(
+        let session = Session::resume_mux(
             folder.join("master").into(),
             Some(folder.join("log").into()),
         );
@@ -214,38 +215,6 @@ impl HostSession {
         Ok((manifest, LockGuard { child: Some(child) }))
     }
 
-    /// Unpacks `tar` and applies the plan's script: the second remote command.
-    pub async fn apply(&self, script: &str, tar: &[u8]) -> Result<(), SessionError> {
-        let fail = |reason: String| SessionError::Command {
-            what: "uploading and applying the changes",
-            reason,
-        };
-        let mut child = self
-            .shell(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| fail(error_chain(&e)))?;
-        let mut stdin = child
-            .stdin()
-            .take()
-            .ok_or_else(|| fail("no stdin".into()))?;
-        let written = stdin.write_all(tar).await;
-        drop(stdin);
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| fail(error_chain(&e)))?;
-        if !out.status.success() {
-            return Err(fail(
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
-        }
-        written.map_err(|e| fail(e.to_string()))
-    }
-
     /// The host's current content of `paths` (missing files are absent from the result).
     pub async fn fetch(
         &self,
@@ -303,17 +272,73 @@ pub struct LockGuard<'s> {
 }
 
 impl LockGuard<'_> {
-    /// Releases the lock and waits for the remote command to end.
-    pub async fn release(mut self) -> Result<(), SessionError> {
-        if let Some(mut child) = self.child.take() {
-            drop(child.stdin().take());
-            child.wait().await.map_err(|e| SessionError::Command {
-                what: "releasing the lock",
-                reason: error_chain(&e),
-            })?;
-        }
-        Ok(())
+    /// Releases the lock (a no-op or a dry run) and waits for the remote command to end.
+    pub async fn release(self) -> Result<(), SessionError> {
+        self.finish(None, "releasing the lock").await
     }
+
+    /// Sends `tar` (from [`remote::upload_tar`]) to the waiting command, which unpacks it and
+    /// applies it under the lock, then ends.
+    pub async fn apply(self, tar: &[u8]) -> Result<(), SessionError> {
+        self.finish(Some(tar), "uploading and applying the changes")
+            .await
+    }
+
+    async fn finish(mut self, tar: Option<&[u8]>, what: &'static str) -> Result<(), SessionError> {
+        let fail = |reason: String| SessionError::Command { what, reason };
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let mut stdin = child.stdin().take();
+        let mut stderr = child.stderr().take();
+        // Write and read at once: a host that complains about every file (a full disk) must
+        // not block on a full stderr pipe while nxinfra is still writing.
+        let write = async {
+            let result = match (&mut stdin, tar) {
+                (Some(pipe), Some(tar)) => {
+                    let r = pipe.write_all(remote::APPLY_LINE).await;
+                    match r {
+                        Ok(()) => pipe.write_all(tar).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => Ok(()),
+            };
+            drop(stdin.take());
+            result
+        };
+        let read = async {
+            let mut text = Vec::new();
+            if let Some(pipe) = &mut stderr {
+                let _ = tokio::io::AsyncReadExt::read_to_end(pipe, &mut text).await;
+            }
+            text
+        };
+        let (written, errors) = tokio::join!(write, read);
+        let status = child.wait().await.map_err(|e| fail(error_chain(&e)))?;
+        let errors = String::from_utf8_lossy(&errors).trim().to_string();
+        if !status.success() {
+            return Err(fail(if errors.is_empty() {
+                format!("the remote command ended with {status}")
+            } else {
+                last_lines(&errors, 20)
+            }));
+        }
+        written.map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// The last `n` lines of a long error output, saying how many were left out.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= n {
+        return text.to_string();
+    }
+    format!(
+        "({} more lines)\n{}",
+        lines.len() - n,
+        lines[lines.len() - n..].join("\n")
+    )
 }
 
 /// An error with its causes, on one line (ssh's own message is usually in a source).
