@@ -3,7 +3,7 @@
 #   make render   render the shipped fleet into rendered/ (demo identity by default)
 #   make test     install/check test prerequisites, then fmt, clippy and every test, the
 #                 end-to-end ones on a testbed of 6 hosts (needs root: network namespaces)
-#   make bench    render benchmarks (shipped fleet, 500 generated hosts) against a naive baseline
+#   make bench    render and sync benchmarks, each against a plain baseline measured in the same run
 
 CARGO    ?= cargo
 # The shipped secrets are encrypted to a demo identity. Once you run `nxinfra secrets init`
@@ -45,8 +45,12 @@ test: prereqs lint
 	@$(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; }
 	$(CARGO) test --locked; rc=$$?; $(TESTBED) down; exit $$rc
 
+# Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
+# fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm).
 bench:
 	$(CARGO) bench --locked --bench render
+	$(TESTBED) up 6
+	$(CARGO) bench --locked --bench sync; rc=$$?; $(TESTBED) down; exit $$rc
 
 clean:
 	$(CARGO) clean
