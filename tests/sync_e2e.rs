@@ -517,3 +517,58 @@ fn ssh_persist_keeps_the_connection_for_the_next_run() {
         }
     }
 }
+
+#[test]
+fn a_run_killed_while_holding_the_lock_leaves_no_stale_lock() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "sync-killed";
+    let fleet = fleet(&tb, test, "");
+    // Enough data that the upload takes a while: 40 incompressible 1 MB files.
+    for i in 0..40 {
+        let data: Vec<u8> = (0..1_000_000u32)
+            .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 13) as u8)
+            .collect();
+        fleet.write_bytes(&format!("templates/config/testbed/blobs/b{i}.bin"), &data);
+    }
+    let base = tb.base_dir("h4", test);
+    let holder = base.join(".nxinfra/lock.holder");
+    let mut child = fleet
+        .command(&[
+            "sync",
+            "--limit",
+            "h4",
+            "--ssh-config",
+            tb.ssh_config.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // Kill it (SIGKILL: no cleanup of any kind) as soon as the host says it holds the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&holder).unwrap_or_default();
+        if text.contains(&format!("pid {pid} ")) {
+            child.kill().unwrap();
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended before it could be killed holding the lock"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was never taken"
+        );
+        std::thread::yield_now();
+    }
+    let _ = child.wait();
+    // The next run gets the lock at once (the lock went with the dead run's connection) and
+    // converges.
+    let (code, json, stderr) = sync(&fleet, &tb, &["--limit", "h4", "--lock-timeout", "5"]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert_eq!(statuses(&json), ["h4=changed"]);
+    assert_eq!(std::fs::read_dir(base.join("blobs")).unwrap().count(), 40);
+    assert!(!base.join(".nxinfra/staging").exists());
+}
