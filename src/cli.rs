@@ -72,10 +72,15 @@ base dir (nxinfra_base_dir) over one SSH connection per host.\n\n\
 The host's manifest (<base_dir>/.nxinfra/manifest: path, sha256, mode of every file nxinfra \
 placed) is read under the host's lock; only changed files travel, in one tar stream, and are \
 moved into place with atomic renames; files nxinfra placed earlier and no longer renders are \
-removed; files it never placed are never touched. A no-op sync is one remote command.\n\n\
-Host keys are always checked (accept-new at most; --strict-host-keys refuses unknown keys).",
+removed; files it never placed are never touched. Every sync is one remote command per host \
+(--diff adds one).\n\n\
+nxinfra_system_files entries are placed outside the base dir through `sudo -n` with their mode \
+and owner; each `reload` runs once, only when one of its files changed.\n\n\
+Host keys are always checked (accept-new at most; --strict-host-keys refuses unknown keys). \
+~/.ssh/config applies (User, Port, IdentityFile, ProxyJump...). See docs/sync.md.",
         after_help = "Examples:\n  nxinfra sync --limit ixp --dry-run --diff\n  \
-nxinfra sync --forks 4 --json\n  nxinfra sync --ssh-config testbed/ssh_config\n\n\
+nxinfra sync --forks 4 --json\n  nxinfra sync --ssh-config testbed/ssh_config\n  \
+nxinfra sync --ssh-persist 300     # keep connections for the next runs\n\n\
 Exit status: 0 all hosts synced (or --dry-run found nothing to do), 1 any host failed, 2 \
 --dry-run found changes."
     )]
