@@ -41,16 +41,18 @@ testbed-up:
 testbed-down:
 	$(TESTBED) down
 
+# The testbed goes down when the tests end, fail, or are interrupted (Ctrl-C, kill).
 test: prereqs lint
-	@$(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; }
-	$(CARGO) test --locked; rc=$$?; $(TESTBED) down; exit $$rc
+	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	$(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; } && \
+	$(CARGO) test --locked
 
 # Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm).
 bench:
 	$(CARGO) bench --locked --bench render
-	$(TESTBED) up 6
-	$(CARGO) bench --locked --bench sync; rc=$$?; $(TESTBED) down; exit $$rc
+	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync
 
 clean:
 	$(CARGO) clean
