@@ -256,6 +256,37 @@ impl HostSession {
         Ok(out.stdout)
     }
 
+    /// Forwards a unix socket of the host (the Docker engine's) to a private local socket over
+    /// this connection; returns the local path. [`Forward::close`] ends it.
+    pub async fn forward_unix(&self, remote: &str) -> Result<Forward<'_>, SessionError> {
+        let fail = |reason: String| SessionError::Command {
+            what: "forwarding the engine's socket",
+            reason,
+        };
+        let root = control::root().map_err(fail)?;
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let local = root.join(format!("e{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&local);
+        self.session
+            .request_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket {
+                    path: local.as_path().into(),
+                },
+                openssh::Socket::UnixSocket {
+                    path: std::path::Path::new(remote).into(),
+                },
+            )
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        Ok(Forward {
+            session: self,
+            local,
+            remote: remote.to_string(),
+        })
+    }
+
     /// Ends the connection, unless it is kept for later runs (`--ssh-persist`).
     pub async fn close(self) {
         if self.persistent {
@@ -263,6 +294,34 @@ impl HostSession {
         } else {
             let _ = self.session.close().await;
         }
+    }
+}
+
+/// A forwarded unix socket (see [`HostSession::forward_unix`]).
+pub struct Forward<'s> {
+    session: &'s HostSession,
+    /// The local end, in nxinfra's private control folder.
+    pub local: std::path::PathBuf,
+    remote: String,
+}
+
+impl Forward<'_> {
+    /// Ends the forwarding and removes the local socket.
+    pub async fn close(self) {
+        let _ = self
+            .session
+            .session
+            .close_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket {
+                    path: self.local.as_path().into(),
+                },
+                openssh::Socket::UnixSocket {
+                    path: std::path::Path::new(&self.remote).into(),
+                },
+            )
+            .await;
+        let _ = std::fs::remove_file(&self.local);
     }
 }
 
