@@ -8,6 +8,11 @@
 #   testbed.sh check    prerequisites (packages, root, network namespaces)
 #   testbed.sh rekey hK give hK a new host key and restart its sshd (known_hosts unchanged, so
 #                       ssh to hK must now fail: the host-key-change test)
+#   testbed.sh stop-sshd hK
+#                       kill hK's sshd, its listener and every session (SIGKILL, by PID: the
+#                       fault tests); the session's commands keep running, as on a real host
+#   testbed.sh start-sshd hK
+#                       start hK's sshd again as up does and wait until it answers
 #
 # Environment: NXTB_STATE (state dir, default /tmp/nxtb), CI=true (a missing prerequisite is a
 # failure, exit 1; elsewhere exit 77 = "skip"), NXTB_KEEP_ON_FAILURE=1 (a failed up leaves
@@ -819,6 +824,50 @@ cmd_rekey() {
         "(not in $STATE/known_hosts)"
 }
 
+# stop-sshd / start-sshd: one host's sshd down and up again (a host that crashed or rebooted)
+
+sshd_usage() { die "usage: testbed.sh $1 hK"; }
+
+cmd_stop_sshd() {
+    local h=${1:-} k p pids=()
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) sshd_usage stop-sshd ;; esac
+    check_state_path
+    if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    take_lock
+    # The listener (PID file) and every session: each is an sshd in the host's namespace.
+    p=$(cat "$STATE/h$k/sshd.pid" 2>/dev/null || true)
+    if [ -n "$p" ] && alive "$p" && grep -qF "$STATE/h$k/sshd_config" "/proc/$p/cmdline"; then
+        pids+=("$p")
+    fi
+    for p in $(ip netns pids "nxtb-h$k" 2>/dev/null); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sshd ] && pids+=("$p")
+    done
+    if [ ${#pids[@]} -gt 0 ]; then
+        printf '%s\n' "${pids[@]}" | sort -u | kill_all KILL
+        wait_gone 10 "${pids[@]}" || die "$h: sshd did not stop"
+    fi
+    rm -f "$STATE/h$k/sshd.pid"
+    say "$h: sshd stopped ($(printf '%s\n' "${pids[@]}" | sed '/^$/d' | sort -u | wc -l) processes)"
+}
+
+cmd_start_sshd() {
+    local h=${1:-} k p
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) sshd_usage start-sshd ;; esac
+    check_state_path
+    if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    take_lock
+    p=$(cat "$STATE/h$k/sshd.pid" 2>/dev/null || true)
+    if [ -n "$p" ] && alive "$p" && grep -qF "$STATE/h$k/sshd_config" "/proc/$p/cmdline"; then
+        wait_sshd "$k" 20 || die "$h: sshd $p runs but does not answer"
+        say "$h: sshd already running"
+        return 0
+    fi
+    rm -f "$STATE/h$k/sshd.pid"
+    start_sshd "$k"
+    wait_sshd "$k" 20 || die "$h: sshd did not start"
+    say "$h: sshd started"
+}
+
 usage() {
     sed -n '2,/^set -euo/p' "$SCRIPT" | grep '^#' | sed 's/^# \{0,1\}//'
 }
@@ -829,6 +878,8 @@ case ${1:-} in
     status) cmd_status ;;
     check) cmd_check ;;
     rekey) shift; cmd_rekey "$@" ;;
+    stop-sshd) shift; cmd_stop_sshd "$@" ;;
+    start-sshd) shift; cmd_start_sshd "$@" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
 esac

@@ -1,0 +1,1003 @@
+//! `nxinfra sync` under faults, end to end on the testbed (a real sshd per host in its own
+//! network namespace): sshd killed in the middle of a large sync, one host down among six, a
+//! full disk, an unwritable base dir, two syncs at once on one host, secrets in every output.
+//!
+//! Every test uses its own base dirs (`fault-*`), so they run in parallel; the two that stop
+//! h6's sshd take [`H6_SSHD`] so that they never overlap, and restart it in a `Drop` guard.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use nxinfra::render::OutFile;
+use nxinfra::sync::manifest::Manifest;
+
+use common::{Fleet, SECRET, Testbed, snapshot, texts};
+
+/// Held by the tests that stop h6's sshd.
+static H6_SSHD: Mutex<()> = Mutex::new(());
+
+/// Where the tests keep their files in the fleet: the `testbed` group's folder.
+const GROUP_DIR: &str = "templates/config/testbed";
+
+type Tree = BTreeMap<String, OutFile>;
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// A fleet whose inventory is the testbed with the base dirs of `test`, without templates, with
+/// one secret ([`SECRET`], checked in every run's output); the test's base dirs are removed from
+/// every host.
+fn fleet(tb: &Testbed, test: &str) -> Fleet {
+    let fleet = Fleet::new();
+    std::fs::remove_dir_all(fleet.path("templates")).unwrap();
+    // Without Fleet::new's three-character `db.user`, which every run would warn about.
+    fleet.set_secrets(&format!("db:\n  password: {SECRET}\n"));
+    fleet.write("inventory/inventory.yml", &tb.inventory(test, ""));
+    for (host, _) in &tb.hosts {
+        let _ = std::fs::remove_dir_all(tb.base_dir(host, test));
+    }
+    fleet
+}
+
+/// One finished `nxinfra` run.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn of(out: &Output) -> Run {
+        let (stdout, stderr) = texts(out);
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "a secret was printed"
+        );
+        Run {
+            code: out.status.code(),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    /// `host=status` of every host in the JSON summary.
+    fn statuses(&self) -> Vec<String> {
+        let json = self.json();
+        json["hosts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no hosts in {json}"))
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}={}",
+                    h["host"].as_str().unwrap(),
+                    h["status"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    /// The JSON summary's entry of `host`.
+    fn host(&self, host: &str) -> serde_json::Value {
+        let json = self.json();
+        json["hosts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["host"] == host).cloned())
+            .unwrap_or_else(|| panic!("{host} missing from {json}"))
+    }
+}
+
+fn sync_args<'a>(tb: &'a Testbed, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["sync", "--ssh-config", tb.ssh_config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all
+}
+
+/// `nxinfra sync --ssh-config <testbed> ARGS`.
+fn sync(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> Run {
+    Run::of(&fleet.nxinfra(&sync_args(tb, args)))
+}
+
+/// The same, started in the background.
+fn spawn_sync(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> Child {
+    fleet
+        .command(&sync_args(tb, args))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nxinfra")
+}
+
+/// Waits for `child` (its output read on the side, so a full pipe never blocks it); kills it
+/// and fails after `limit`: a sync must never hang.
+fn finish(mut child: Child, limit: Duration, what: &str) -> Run {
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().unwrap()));
+    let stderr = reader(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run::of(&Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    })
+}
+
+/// Polls `done` until it holds; fails with `what` after `limit`.
+fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `tests/testbed/testbed.sh ARGS` on this testbed.
+fn testbed(tb: &Testbed, args: &[&str]) -> Output {
+    Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/testbed/testbed.sh"
+    ))
+    .args(args)
+    .env("NXTB_STATE", &tb.state)
+    .output()
+    .expect("run testbed.sh")
+}
+
+/// A host whose sshd is stopped (`testbed.sh stop-sshd`) until [`SshdDown::start`] or drop: a
+/// failing test still leaves the host up for the others.
+struct SshdDown<'a> {
+    tb: &'a Testbed,
+    host: &'a str,
+    down: bool,
+}
+
+impl<'a> SshdDown<'a> {
+    fn stop(tb: &'a Testbed, host: &'a str) -> SshdDown<'a> {
+        let mut guard = SshdDown {
+            tb,
+            host,
+            down: true,
+        };
+        let out = testbed(tb, &["stop-sshd", host]);
+        if !out.status.success() {
+            guard.start();
+            panic!("stop-sshd {host}: {}", texts(&out).1);
+        }
+        guard
+    }
+
+    fn start(&mut self) {
+        let out = testbed(self.tb, &["start-sshd", self.host]);
+        self.down = false;
+        assert!(
+            out.status.success(),
+            "start-sshd {}: {}",
+            self.host,
+            texts(&out).1
+        );
+    }
+}
+
+impl Drop for SshdDown<'_> {
+    fn drop(&mut self) {
+        if self.down {
+            let out = testbed(self.tb, &["start-sshd", self.host]);
+            if !out.status.success() {
+                eprintln!("start-sshd {} failed: {}", self.host, texts(&out).1);
+            }
+        }
+    }
+}
+
+/// `count` files of `size` bytes in folders of 50, every byte depending on `version` and the
+/// path, so that each version of each file is unique.
+fn tree(count: usize, size: usize, version: &str) -> Tree {
+    let mut seed = version.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    (0..count)
+        .map(|i| {
+            let path = format!("d{:02}/f{i:05}.dat", i / 50);
+            let mut data = format!("{version} {path}\n").into_bytes();
+            while data.len() < size {
+                // xorshift64
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                data.extend_from_slice(&seed.to_le_bytes());
+            }
+            data.truncate(size);
+            (path, OutFile { data, mode: 0o644 })
+        })
+        .collect()
+}
+
+/// Puts `tree` in the fleet as plain files (copied byte for byte), instead of what was there.
+fn put_tree(fleet: &Fleet, tree: &Tree) {
+    let _ = std::fs::remove_dir_all(fleet.path(GROUP_DIR));
+    for (path, file) in tree {
+        fleet.write_bytes(&format!("{GROUP_DIR}/{path}"), &file.data);
+    }
+}
+
+fn total_size(tree: &Tree) -> usize {
+    tree.values().map(|f| f.data.len()).sum()
+}
+
+/// The files nxinfra manages under `base`: everything but its own `.nxinfra/`.
+fn host_files(base: &Path) -> Tree {
+    snapshot(base)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".nxinfra/"))
+        .collect()
+}
+
+/// Up to ten lines naming the files that differ (never their contents: trees are large).
+fn tree_differences(want: &Tree, have: &Tree) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, w) in want {
+        match have.get(path) {
+            None => out.push(format!("{path}: missing")),
+            Some(h) if h.data != w.data => out.push(format!(
+                "{path}: other content ({} bytes, {} expected)",
+                h.data.len(),
+                w.data.len()
+            )),
+            Some(h) if h.mode != w.mode => out.push(format!(
+                "{path}: mode {:04o}, {:04o} expected",
+                h.mode, w.mode
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in have.keys().filter(|p| !want.contains_key(*p)) {
+        out.push(format!("{path}: not expected"));
+    }
+    let n = out.len();
+    if n > 10 {
+        out.truncate(10);
+        out.push(format!("... {} more", n - 10));
+    }
+    out
+}
+
+fn staging(base: &Path) -> PathBuf {
+    base.join(".nxinfra/staging")
+}
+
+/// Asserts that `base` holds exactly `want` (content and mode), a manifest of exactly that,
+/// and no staging folder.
+fn assert_synced(base: &Path, want: &Tree, what: &str) {
+    let diffs = tree_differences(want, &host_files(base));
+    assert!(
+        diffs.is_empty(),
+        "{what}: the host's tree differs:\n{}",
+        diffs.join("\n")
+    );
+    let manifest = std::fs::read_to_string(base.join(".nxinfra/manifest"))
+        .unwrap_or_else(|e| panic!("{what}: manifest: {e}"));
+    assert!(
+        manifest == Manifest::of_files(want).to_text(),
+        "{what}: the manifest does not describe the tree:\n{manifest}"
+    );
+    assert!(
+        !staging(base).exists(),
+        "{what}: staging folder left behind"
+    );
+}
+
+/// Asserts that every file under `base` is exactly its `old` or its `new` version (never
+/// partial, never missing, nothing else), and the manifest is the old or the new one. Returns
+/// how many files are new and whether the manifest is.
+fn assert_old_or_new(base: &Path, old: &Tree, new: &Tree, what: &str) -> (usize, bool) {
+    let have = host_files(base);
+    let mut bad = Vec::new();
+    let mut newer = 0;
+    for (path, o) in old {
+        let n = &new[path];
+        match have.get(path) {
+            None => bad.push(format!("{path}: missing")),
+            Some(h) if h.data == o.data && h.mode == o.mode => {}
+            Some(h) if h.data == n.data && h.mode == n.mode => newer += 1,
+            Some(h) => bad.push(format!(
+                "{path}: neither old nor new ({} bytes, mode {:04o})",
+                h.data.len(),
+                h.mode
+            )),
+        }
+    }
+    for path in have.keys().filter(|p| !old.contains_key(*p)) {
+        bad.push(format!("{path}: not expected"));
+    }
+    assert!(
+        bad.is_empty(),
+        "{what}:\n{}",
+        bad[..bad.len().min(10)].join("\n")
+    );
+    let manifest = std::fs::read_to_string(base.join(".nxinfra/manifest"))
+        .unwrap_or_else(|e| panic!("{what}: manifest: {e}"));
+    let manifest_new = manifest == Manifest::of_files(new).to_text();
+    assert!(
+        manifest_new || manifest == Manifest::of_files(old).to_text(),
+        "{what}: the manifest is neither the old nor the new one"
+    );
+    (newer, manifest_new)
+}
+
+/// Pids of live processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Bytes under `dir` (0 when it does not exist).
+fn du(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => du(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. sshd killed in the middle of a large sync
+
+/// The tree of the kill test: 3000 files of 10 KiB, 30 MiB per version.
+const KILL_FILES: usize = 3000;
+const KILL_SIZE: usize = 10 << 10;
+
+#[test]
+fn sshd_killed_mid_sync_leaves_each_file_old_or_new_and_the_next_sync_converges() {
+    let Some(tb) = Testbed::get() else { return };
+    let _h6 = H6_SSHD.lock().unwrap_or_else(|e| e.into_inner());
+    let (host, test) = ("h6", "fault-kill");
+    let fleet = fleet(&tb, test);
+    let base = tb.base_dir(host, test);
+    let v1 = tree(KILL_FILES, KILL_SIZE, "v1");
+    let v2 = tree(KILL_FILES, KILL_SIZE, "v2");
+
+    put_tree(&fleet, &v1);
+    let run = sync(&fleet, &tb, &["--limit", host]);
+    assert_eq!(run.code, Some(0), "first sync: {}", run.stderr);
+    assert_synced(&base, &v1, "after the first sync");
+
+    // Every file changes; kill the host's sshd as soon as the upload lands in staging.
+    put_tree(&fleet, &v2);
+    let mut child = spawn_sync(&fleet, &tb, &["--json", "--limit", host]);
+    let staging = staging(&base);
+    wait_for(
+        Duration::from_secs(120),
+        "the upload to reach staging",
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the sync ended ({status}) before its upload was seen in staging");
+            }
+            std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
+        },
+    );
+    let mut sshd = SshdDown::stop(&tb, host);
+    let run = finish(child, Duration::from_secs(60), "sync whose sshd was killed");
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses(), [format!("{host}=failed")]);
+    let error = run.host(host)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!error.is_empty(), "no reason given: {}", run.stdout);
+    assert!(
+        run.stderr
+            .contains(&format!("sync failed on 1 of 1 hosts: {host}")),
+        "{}",
+        run.stderr
+    );
+
+    // The remote commands of the killed sessions may still run (no tty, no SIGHUP): let them
+    // end before judging the host and before the next sync.
+    let needle = base.display().to_string();
+    wait_for(
+        Duration::from_secs(60),
+        "the orphaned remote commands to end",
+        || processes_mentioning(&needle).is_empty(),
+    );
+    let (newer, manifest_new) = assert_old_or_new(&base, &v1, &v2, "after the kill");
+    eprintln!(
+        "after the kill: {newer} of {} files new, manifest {}, staging {} bytes ({error})",
+        v1.len(),
+        if manifest_new { "new" } else { "old" },
+        du(&staging)
+    );
+
+    sshd.start();
+    let run = sync(&fleet, &tb, &["--json", "--limit", host]);
+    assert_eq!(run.code, Some(0), "sync after the restart: {}", run.stderr);
+    assert_synced(&base, &v2, "after the sync that followed the restart");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. one host down among six
+
+#[test]
+fn one_host_down_fails_alone_and_is_named() {
+    let Some(tb) = Testbed::get() else { return };
+    let _h6 = H6_SSHD.lock().unwrap_or_else(|e| e.into_inner());
+    let test = "fault-down";
+    let hosts: Vec<&str> = tb.hosts.iter().map(|(h, _)| h.as_str()).collect();
+    assert!(hosts.contains(&"h6"), "the testbed needs h6: {hosts:?}");
+    let fleet = fleet(&tb, test);
+    fleet.write(
+        &format!("{GROUP_DIR}/app/app.conf.j2"),
+        "host={{ inventory_hostname }}\n",
+    );
+    let _down = SshdDown::stop(&tb, "h6");
+
+    let run = sync(&fleet, &tb, &["--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let want: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("{h}={}", if *h == "h6" { "failed" } else { "changed" }))
+        .collect();
+    assert_eq!(run.statuses(), want);
+    assert_eq!(run.json()["failed"], 1);
+    let error = run.host("h6")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        error.contains("connect") && error.contains("refused"),
+        "h6's reason: {error:?}"
+    );
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("sync failed on 1 of {} hosts: h6", hosts.len())),
+        "{}",
+        run.stderr
+    );
+    for h in hosts.iter().filter(|h| **h != "h6") {
+        let conf = tb.base_dir(h, test).join("app/app.conf");
+        assert_eq!(
+            std::fs::read_to_string(&conf).unwrap_or_default(),
+            format!("host={h}"),
+            "{}",
+            conf.display()
+        );
+    }
+    assert!(!tb.base_dir("h6", test).exists());
+
+    // The text summary: the others unchanged now, h6 failed with its reason.
+    let run = sync(&fleet, &tb, &[]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("h6 "))
+        .unwrap_or_else(|| panic!("no line for h6:\n{}", run.stderr));
+    assert!(
+        line.contains("FAILED") && line.to_lowercase().contains("refused"),
+        "{line}"
+    );
+    for h in hosts.iter().filter(|h| **h != "h6") {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{h} ")) && l.contains("unchanged")),
+            "{h} not reported unchanged:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr
+            .contains(&format!("{} hosts: 0 changed, 1 failed", hosts.len())),
+        "{}",
+        run.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. a full disk
+
+/// A small tmpfs mounted on `dir` in a host's mount namespace (the one its sshd runs in: the
+/// root namespace's mounts are private here, they would not reach the host), unmounted on drop.
+/// The test sees the host's view of it through `/proc/PID/root`.
+struct HostTmpfs {
+    sshd_pid: u32,
+    dir: PathBuf,
+}
+
+impl HostTmpfs {
+    fn mount(tb: &Testbed, host: &str, dir: &Path, size: &str) -> HostTmpfs {
+        let pid: u32 = std::fs::read_to_string(tb.state.join(host).join("sshd.pid"))
+            .expect("sshd.pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        // Owned like the host's home: by the login user.
+        let home = std::fs::metadata(tb.state.join(host).join("home")).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let disk = HostTmpfs {
+            sshd_pid: pid,
+            dir: dir.to_path_buf(),
+        };
+        disk.umount(); // the remains of a killed run, if any
+        let out = disk
+            .nsenter()
+            .args(["mount", "-t", "tmpfs", "-o"])
+            .arg(format!(
+                "size={size},mode=0755,uid={},gid={}",
+                home.uid(),
+                home.gid()
+            ))
+            .arg("nxtb-fault")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount: {}", texts(&out).1);
+        disk
+    }
+
+    fn nsenter(&self) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--mount=/proc/{}/ns/mnt", self.sshd_pid));
+        cmd
+    }
+
+    /// `dir` as the host sees it.
+    fn view(&self) -> PathBuf {
+        Path::new(&format!("/proc/{}/root", self.sshd_pid))
+            .join(self.dir.strip_prefix("/").unwrap())
+    }
+
+    fn mounted(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/mountinfo", self.sshd_pid))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == self.dir.to_str())
+    }
+
+    fn umount(&self) {
+        for _ in 0..5 {
+            if !self.mounted() {
+                return;
+            }
+            let _ = self.nsenter().arg("umount").arg(&self.dir).output();
+        }
+        if self.mounted() {
+            let _ = self
+                .nsenter()
+                .args(["umount", "-l"])
+                .arg(&self.dir)
+                .output();
+        }
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        self.umount();
+        if self.mounted() {
+            eprintln!("could not unmount {} on the host", self.dir.display());
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_a_tree_that_fits_then_syncs() {
+    let Some(tb) = Testbed::get() else { return };
+    let (host, test) = ("h3", "fault-full");
+    let fleet = fleet(&tb, test);
+    let disk = HostTmpfs::mount(&tb, host, &tb.base_dir(host, test), "1m");
+    let base = disk.view();
+    assert!(disk.mounted() && base.is_dir());
+
+    // 256 KiB fit on the 1 MiB disk.
+    let v1 = tree(16, 16 << 10, "v1");
+    put_tree(&fleet, &v1);
+    let run = sync(&fleet, &tb, &["--limit", host]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_synced(&base, &v1, "first sync");
+
+    // 1.5 MiB do not.
+    let v2 = tree(16, 96 << 10, "v2");
+    assert!(total_size(&v2) > 1 << 20);
+    put_tree(&fleet, &v2);
+    let run = sync(&fleet, &tb, &["--limit", host]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    // The host's error (it may span several lines: tar's, one per file).
+    let block = run
+        .stderr
+        .split_once(&format!("  {host}"))
+        .and_then(|(_, rest)| rest.split_once("\n1 hosts:"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("no error for {host}:\n{}", run.stderr));
+    assert!(
+        block.trim_start().starts_with("FAILED") && block.to_lowercase().contains("no space left"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("sync failed on 1 of 1 hosts: {host}")),
+        "{}",
+        run.stderr
+    );
+    let (newer, manifest_new) = assert_old_or_new(&base, &v1, &v2, "after the full disk");
+    assert_eq!((newer, manifest_new), (0, false), "nothing may be placed");
+    let staging_left = du(&staging(&base));
+
+    // 384 KiB fit beside the 256 KiB in place.
+    let v3 = tree(16, 24 << 10, "v3");
+    put_tree(&fleet, &v3);
+    let run = sync(&fleet, &tb, &["--limit", host]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a tree that fits must sync after the failure (the failed sync left {staging_left} \
+         bytes in staging):\n{}",
+        run.stderr
+    );
+    assert_synced(&base, &v3, "after the tree that fits");
+    assert_eq!(
+        staging_left, 0,
+        "the failed sync left {staging_left} bytes of staging on the full disk"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. an unwritable base dir
+
+#[test]
+fn an_unwritable_base_dir_fails_clearly_and_creates_nothing() {
+    let Some(tb) = Testbed::get() else { return };
+    let (host, test) = ("h4", "fault-readonly");
+    let fleet = fleet(&tb, test);
+    fleet.write(
+        &format!("{GROUP_DIR}/app/app.conf.j2"),
+        "host={{ inventory_hostname }}\n",
+    );
+    // Made by root (the tests run as root), 0755: the login user cannot write.
+    let base = tb.base_dir(host, test);
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(
+        std::fs::metadata(&base).unwrap().uid(),
+        0,
+        "the tests run as root"
+    );
+
+    let run = sync(&fleet, &tb, &["--limit", host]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{host} ")))
+        .unwrap_or_else(|| panic!("no line for {host}:\n{}", run.stderr));
+    assert!(
+        line.contains("FAILED")
+            && line.to_lowercase().contains("permission denied")
+            && line.contains(&base.display().to_string()),
+        "{line}"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("sync failed on 1 of 1 hosts: {host}")),
+        "{}",
+        run.stderr
+    );
+    let run = sync(&fleet, &tb, &["--json", "--limit", host]);
+    assert_eq!(run.code, Some(1));
+    let error = run.host(host)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(error.contains("permission denied"), "{error}");
+    let left: Vec<_> = std::fs::read_dir(&base)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "created in an unwritable base dir: {left:?}"
+    );
+    assert_eq!(mode(&base), 0o755);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. two syncs at once on one host
+
+/// `flock` processes waiting for the lock of `base`: their parent's command line (the
+/// lock-and-read script) names the base dir.
+fn lock_waiters(base: &Path) -> usize {
+    let needle = format!("{}", base.display());
+    let mut n = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "flock\n" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        else {
+            continue;
+        };
+        let parent = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&parent).contains(&needle) {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn two_syncs_at_once_on_one_host_are_serialised_by_the_lock() {
+    let Some(tb) = Testbed::get() else { return };
+    let (host, test) = ("h5", "fault-twice");
+    let fleet = fleet(&tb, test);
+    let base = tb.base_dir(host, test);
+    let files = tree(300, 4 << 10, "v1");
+    put_tree(&fleet, &files);
+
+    // The test holds the host's lock first, so that both syncs are certain to be waiting for
+    // it at the same time; then it lets go and they race.
+    let script = nxinfra::sync::remote::lock_and_read(base.to_str().unwrap(), "the test", 30);
+    let mut holder = Command::new("ssh")
+        .arg("-F")
+        .arg(&tb.ssh_config)
+        .arg(host)
+        .arg(format!("sh -c {}", nxinfra::shell::quote(&script)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = holder.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(nxinfra::sync::remote::END_MARKER) {
+        let mut buf = [0u8; 512];
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "the test's lock holder ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let args = ["--json", "--limit", host, "--lock-timeout", "120"];
+    let mut a = Some(spawn_sync(&fleet, &tb, &args));
+    let mut b = Some(spawn_sync(&fleet, &tb, &args));
+    wait_for(
+        Duration::from_secs(60),
+        "both syncs to wait for the lock",
+        || {
+            for c in [&mut a, &mut b] {
+                if let Ok(Some(status)) = c.as_mut().unwrap().try_wait() {
+                    let run = finish(c.take().unwrap(), Duration::from_secs(1), "sync");
+                    panic!(
+                        "a sync ended ({status}) while the lock was held: {}",
+                        run.stderr
+                    );
+                }
+            }
+            lock_waiters(&base) == 2
+        },
+    );
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+
+    let a = finish(a.unwrap(), Duration::from_secs(120), "first sync");
+    let b = finish(b.unwrap(), Duration::from_secs(120), "second sync");
+    assert_eq!(
+        (a.code, b.code),
+        (Some(0), Some(0)),
+        "{}\n{}",
+        a.stderr,
+        b.stderr
+    );
+    let mut statuses = [a.statuses(), b.statuses()].concat();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [format!("{host}=changed"), format!("{host}=unchanged")],
+        "the second sync must read the manifest the first wrote"
+    );
+    for run in [&a, &b] {
+        let plan = &run.host(host)["plan"];
+        let uploaded = plan["upload"].as_array().map_or(0, |u| u.len());
+        let unchanged = plan["unchanged"].as_u64().unwrap_or_default() as usize;
+        assert!(
+            (uploaded, unchanged) == (files.len(), 0) || (uploaded, unchanged) == (0, files.len()),
+            "{plan}"
+        );
+    }
+    assert_synced(&base, &files, "after both syncs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. secrets never leak
+
+/// Secret values (24 characters: their base64 has no padding) of two generations.
+const DB_V1: &str = "Zebra-Quokka-7731-pw-one";
+const TOKEN_V1: &str = "Narwhal-Lynx-4417-tk-one";
+const DB_V2: &str = "Ibex-Marmot-2958-pw-two!";
+const TOKEN_V2: &str = "Okapi-Tapir-6620-tk-two!";
+
+fn secrets_yaml(db: &str, token: &str) -> String {
+    format!("db:\n  password: \"{db}\"\napi:\n  token: \"{token}\"\n")
+}
+
+/// Every form of every secret value (plain, base64) found in `text`.
+fn leaks(what: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in [DB_V1, TOKEN_V1, DB_V2, TOKEN_V2] {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        for (form, s) in [("value", value.to_string()), ("base64 of", b64)] {
+            if text.contains(&s) {
+                out.push(format!("{what}: {form} {value:?}"));
+            }
+        }
+    }
+    out
+}
+
+fn run_leaks(what: &str, run: &Run) -> Vec<String> {
+    [
+        leaks(&format!("{what} stdout"), &run.stdout),
+        leaks(&format!("{what} stderr"), &run.stderr),
+    ]
+    .concat()
+}
+
+#[test]
+fn secret_values_never_reach_any_output_and_secret_files_are_private() {
+    let Some(tb) = Testbed::get() else { return };
+    let (host, test) = ("h1", "fault-secrets");
+    let fleet = fleet(&tb, test);
+    let base = tb.base_dir(host, test);
+    fleet.set_secrets(&secrets_yaml(DB_V1, TOKEN_V1));
+    fleet.write(
+        &format!("{GROUP_DIR}/app/db.conf.j2"),
+        "host={{ inventory_hostname }}\npassword={{ secrets.db.password }}\n",
+    );
+    fleet.write(
+        &format!("{GROUP_DIR}/app/token.env.j2"),
+        "TOKEN_B64={{ secrets.api.token | b64encode }}\n",
+    );
+    fleet.write(
+        &format!("{GROUP_DIR}/app/plain.conf.j2"),
+        "version=1\nhost={{ inventory_hostname }}\n",
+    );
+    fleet.write(&format!("{GROUP_DIR}/bin/run.sh"), "#!/bin/sh\necho run\n");
+    let mut found = Vec::new();
+    let check_modes = |when: &str| {
+        for (file, want) in [
+            ("app/db.conf", 0o600),
+            ("app/token.env", 0o600),
+            ("app/plain.conf", 0o644),
+            ("bin/run.sh", 0o755),
+        ] {
+            assert_eq!(mode(&base.join(file)), want, "{when}: mode of {file}");
+        }
+    };
+
+    let run = sync(&fleet, &tb, &["--json", "--limit", host]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    found.extend(run_leaks("first sync --json", &run));
+    check_modes("first sync");
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    assert_eq!(
+        std::fs::read_to_string(base.join("app/token.env")).unwrap(),
+        format!("TOKEN_B64={}", b64(TOKEN_V1)),
+        "the host holds the transformed secret"
+    );
+
+    // New values, and a visible non-secret change so that the diffs are not empty.
+    fleet.set_secrets(&secrets_yaml(DB_V2, TOKEN_V2));
+    fleet.write(
+        &format!("{GROUP_DIR}/app/plain.conf.j2"),
+        "version=2\nhost={{ inventory_hostname }}\n",
+    );
+    let run = sync(
+        &fleet,
+        &tb,
+        &["--json", "--dry-run", "--diff", "--limit", host],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    found.extend(run_leaks("--dry-run --diff --json", &run));
+    let diff = run.host(host)["diff"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        diff.contains("+version=2\n"),
+        "no diff in the JSON: {}",
+        run.stdout
+    );
+    for file in ["app/db.conf", "app/token.env"] {
+        assert!(
+            diff.contains(&format!("+++ {host}:{file}\n")),
+            "{file} not in the diff"
+        );
+    }
+
+    let run = sync(&fleet, &tb, &["--dry-run", "--diff", "--limit", host]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    found.extend(run_leaks("--dry-run --diff", &run));
+    let text_diff_shown = format!("{}{}", run.stdout, run.stderr).contains("+version=2\n");
+
+    let run = sync(&fleet, &tb, &["--limit", host]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    found.extend(run_leaks("sync", &run));
+    let run = sync(&fleet, &tb, &["--json", "--diff", "--limit", host]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    found.extend(run_leaks("no-op sync --json --diff", &run));
+    check_modes("after the change");
+    assert_eq!(
+        std::fs::read_to_string(base.join("app/db.conf")).unwrap(),
+        format!("host={host}\npassword={DB_V2}")
+    );
+
+    if !text_diff_shown {
+        found.push("--dry-run --diff without --json printed no diff (nothing to check)".into());
+    }
+    assert!(found.is_empty(), "secrets:\n{}", found.join("\n"));
+}
