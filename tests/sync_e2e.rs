@@ -132,7 +132,10 @@ fn sync_places_changes_removes_and_never_touches_foreign_files() {
         diff.contains("--- h1:bin/run.sh\n+++ /dev/null\n"),
         "{diff}"
     );
-    assert!(diff.contains("password=<secret:db.password>"), "{diff}");
+    assert!(
+        diff.contains("# h1:app/secret.conf holds secrets: content not shown"),
+        "{diff}"
+    );
     assert_eq!(
         std::fs::read_to_string(h1.join("app/app.conf")).unwrap(),
         "host=h1"

@@ -5,48 +5,47 @@ use std::collections::BTreeMap;
 
 use similar::TextDiff;
 
+use super::manifest::Manifest;
 use super::plan::SyncPlan;
-use super::system_files::Placed;
+use super::system_files::{Placed, holds_secret};
 use crate::render::OutFile;
 use crate::secrets::Redactor;
 
 /// The diff of `plan` on `host`: `old` holds the host's current content of the changed and
-/// removed files (a file missing there is new; system files by absolute path), `new` the
-/// rendered files, `system` the system files.
+/// removed files (a file missing there is new; system files by absolute path), `remote` the
+/// host's manifest, `new` the rendered files, `system` the system files.
+///
+/// A file that holds a secret on either side shows no content at all, only that it changed:
+/// the redactor knows today's values, not the ones on the host, nor their encodings.
 pub fn plan_diff(
     host: &str,
     plan: &SyncPlan,
     old: &BTreeMap<String, Vec<u8>>,
+    remote: &Manifest,
     new: &BTreeMap<String, OutFile>,
     system: &[Placed],
     redactor: &Redactor,
 ) -> String {
     let mut out = String::new();
     let empty: &[u8] = &[];
+    let was_secret = |path: &str| remote.files.get(path).is_some_and(|e| holds_secret(e.mode));
     for path in &plan.upload {
         let before = old.get(path).map(Vec::as_slice);
-        let after = new.get(path).map(|f| f.data.as_slice()).unwrap_or(empty);
-        let from = if before.is_some() {
-            format!("{host}:{path}")
-        } else {
-            "/dev/null".into()
-        };
-        file_diff(
-            &mut out,
-            &from,
-            &format!("{host}:{path}"),
-            before.unwrap_or(empty),
-            after,
-        );
+        let file = new.get(path);
+        let secret = was_secret(path) || file.is_some_and(|f| holds_secret(f.mode));
+        let after = file.map(|f| f.data.as_slice()).unwrap_or(empty);
+        let label = format!("{host}:{path}");
+        file_diff(&mut out, &label, before, after, true, secret);
     }
     for path in &plan.remove {
         let before = old.get(path).map(Vec::as_slice).unwrap_or(empty);
         file_diff(
             &mut out,
             &format!("{host}:{path}"),
-            "/dev/null",
-            before,
+            Some(before),
             empty,
+            false,
+            was_secret(path),
         );
     }
     for (path, mode) in &plan.chmod {
@@ -56,17 +55,15 @@ pub fn plan_diff(
         let Some(p) = system.iter().find(|p| &p.entry.dest == dest) else {
             continue;
         };
+        let secret = p.secret || remote.system.get(dest).is_some_and(|e| e.secret);
         let before = old.get(dest).map(Vec::as_slice);
-        let from = match before {
-            Some(_) => format!("{host}:{dest}"),
-            None => "/dev/null".into(),
-        };
         file_diff(
             &mut out,
-            &from,
             &format!("{host}:{dest}"),
-            before.unwrap_or(empty),
+            before,
             &p.file.data,
+            true,
+            secret,
         );
         out.push_str(&format!(
             "{host}:{dest} is placed as {}:{} {:04o}\n",
@@ -75,12 +72,14 @@ pub fn plan_diff(
     }
     for dest in &plan.system_remove {
         let before = old.get(dest).map(Vec::as_slice).unwrap_or(empty);
+        let secret = remote.system.get(dest).is_none_or(|e| e.secret);
         file_diff(
             &mut out,
             &format!("{host}:{dest}"),
-            "/dev/null",
-            before,
+            Some(before),
             empty,
+            false,
+            secret,
         );
     }
     for reload in &plan.reloads {
@@ -89,7 +88,24 @@ pub fn plan_diff(
     redactor.redact(&out).into_owned()
 }
 
-fn file_diff(out: &mut String, from: &str, to: &str, before: &[u8], after: &[u8]) {
+/// One file's diff: `before` is `None` for a new file; `exists` is false for a removal.
+fn file_diff(
+    out: &mut String,
+    label: &str,
+    before: Option<&[u8]>,
+    after: &[u8],
+    exists: bool,
+    secret: bool,
+) {
+    let from = if before.is_some() { label } else { "/dev/null" };
+    let to = if exists { label } else { "/dev/null" };
+    if secret {
+        out.push_str(&format!(
+            "--- {from}\n+++ {to}\n# {label} holds secrets: content not shown\n"
+        ));
+        return;
+    }
+    let before = before.unwrap_or_default();
     match (std::str::from_utf8(before), std::str::from_utf8(after)) {
         (Ok(a), Ok(b)) => {
             let diff = TextDiff::from_lines(a, b);
@@ -117,26 +133,38 @@ mod tests {
     }
 
     #[test]
-    fn changed_new_removed_and_chmod_with_secrets_redacted() {
+    fn changed_new_removed_and_chmod_with_known_secrets_redacted() {
         let plan = SyncPlan {
             upload: vec!["a.conf".into(), "new.conf".into(), "blob".into()],
             chmod: vec![("s.conf".into(), 0o600)],
             remove: vec!["old.conf".into()],
-            system_install: vec!["/etc/wg0.conf".into()],
-            reloads: vec!["systemctl restart wg-quick@wg0".into()],
             ..Default::default()
         };
         let mut old = BTreeMap::new();
+        // A copied (not rendered) file may hold a known value literally.
         old.insert(
             "a.conf".to_string(),
-            b"x=1\npassword=hunter2-old-value\n".to_vec(),
+            b"x=1
+token=hunter2-value
+"
+            .to_vec(),
         );
-        old.insert("old.conf".to_string(), b"bye\n".to_vec());
+        old.insert(
+            "old.conf".to_string(),
+            b"bye
+"
+            .to_vec(),
+        );
         old.insert("blob".to_string(), vec![0xff, 0x00]);
         let mut new = BTreeMap::new();
         new.insert(
             "a.conf".to_string(),
-            f("x=2\npassword=hunter2-new-value\n", 0o600),
+            f(
+                "x=2
+token=hunter2-value
+",
+                0o644,
+            ),
         );
         new.insert("new.conf".to_string(), f("hello\n", 0o644));
         new.insert(
@@ -146,29 +174,19 @@ mod tests {
                 mode: 0o644,
             },
         );
-        let redactor = Redactor::new([
-            ("db.old", "hunter2-old-value"),
-            ("db.new", "hunter2-new-value"),
-        ]);
-        old.insert(
-            "/etc/wg0.conf".to_string(),
-            b"PrivateKey = hunter2-old-value\n".to_vec(),
+        let redactor = Redactor::new([("api.token", "hunter2-value")]);
+        let d = plan_diff(
+            "h1",
+            &plan,
+            &old,
+            &Manifest::default(),
+            &new,
+            &[],
+            &redactor,
         );
-        let system = crate::sync::system_files::parse(Some(&serde_json::json!([
-            {"src": "wg0.conf", "dest": "/etc/wg0.conf", "reload": "systemctl restart wg-quick@wg0"}
-        ])))
-        .unwrap();
-        let mut tree = BTreeMap::new();
-        tree.insert(
-            "wg0.conf".to_string(),
-            f("PrivateKey = hunter2-new-value\n", 0o600),
-        );
-        let (_, system) = crate::sync::system_files::split("h1", tree, &system, "/home/u").unwrap();
-        let d = plan_diff("h1", &plan, &old, &new, &system, &redactor);
         assert!(d.contains("--- h1:a.conf\n+++ h1:a.conf\n"), "{d}");
         assert!(d.contains("-x=1\n") && d.contains("+x=2\n"), "{d}");
-        assert!(d.contains("-password=<secret:db.old>\n"), "{d}");
-        assert!(d.contains("+password=<secret:db.new>\n"), "{d}");
+        assert!(d.contains(" token=<secret:api.token>\n"), "{d}");
         assert!(!d.contains("hunter2"), "{d}");
         assert!(
             d.contains("--- /dev/null\n+++ h1:new.conf\n") && d.contains("+hello\n"),
@@ -180,13 +198,88 @@ mod tests {
         );
         assert!(d.contains("Binary files h1:blob and h1:blob differ"), "{d}");
         assert!(d.contains("mode of h1:s.conf becomes 0600"), "{d}");
+    }
+
+    #[test]
+    fn files_holding_secrets_on_either_side_show_no_content() {
+        use crate::sync::manifest::{Entry, SystemEntry};
+        // Values the redactor cannot know: the host's old ones, and encodings of new ones.
+        let plan = SyncPlan {
+            upload: vec!["now-secret".into(), "was-secret".into()],
+            remove: vec!["gone-secret".into()],
+            system_install: vec!["/etc/wg0.conf".into()],
+            system_remove: vec!["/etc/old-wg.conf".into()],
+            reloads: vec!["systemctl restart wg-quick@wg0".into()],
+            ..Default::default()
+        };
+        let mut old = BTreeMap::new();
+        for (path, text) in [
+            ("now-secret", "plain\n"),
+            ("was-secret", "key=OLD-VALUE-1\n"),
+            ("gone-secret", "key=OLD-VALUE-2\n"),
+            ("/etc/wg0.conf", "PrivateKey = OLD-VALUE-3\n"),
+            ("/etc/old-wg.conf", "PrivateKey = OLD-VALUE-4\n"),
+        ] {
+            old.insert(path.to_string(), text.as_bytes().to_vec());
+        }
+        let mut remote = Manifest::default();
+        let entry = |mode| Entry {
+            sha256: "0".repeat(64),
+            mode,
+        };
+        remote.files.insert("now-secret".into(), entry(0o644));
+        remote.files.insert("was-secret".into(), entry(0o600));
+        remote.files.insert("gone-secret".into(), entry(0o600));
+        remote.system.insert(
+            "/etc/old-wg.conf".into(),
+            SystemEntry {
+                sha256: "0".repeat(64),
+                mode: 0o640,
+                owner: "root".into(),
+                group: "root".into(),
+                secret: true,
+            },
+        );
+        let mut new = BTreeMap::new();
+        new.insert("now-secret".to_string(), f("key=TmV3VmFsdWU=\n", 0o600));
+        new.insert("was-secret".to_string(), f("no secret now\n", 0o644));
+        let system = crate::sync::system_files::parse(Some(&serde_json::json!([
+            {"src": "wg0.conf", "dest": "/etc/wg0.conf", "mode": "0640",
+             "reload": "systemctl restart wg-quick@wg0"}
+        ])))
+        .unwrap();
+        let tree = [("wg0.conf".to_string(), f("PrivateKey = TmV3\n", 0o600))].into();
+        let (_, system) = crate::sync::system_files::split("h1", tree, &system, "/home/u").unwrap();
+        let d = plan_diff(
+            "h1",
+            &plan,
+            &old,
+            &remote,
+            &new,
+            &system,
+            &Redactor::new([]),
+        );
+        for hidden in ["OLD-VALUE", "TmV3", "plain", "no secret now"] {
+            assert!(!d.contains(hidden), "{hidden} shown:\n{d}");
+        }
+        for label in ["now-secret", "was-secret", "/etc/wg0.conf"] {
+            assert!(
+                d.contains(&format!(
+                    "--- h1:{label}\n+++ h1:{label}\n# h1:{label} holds secrets: content not shown\n"
+                )),
+                "{d}"
+            );
+        }
         assert!(
-            d.contains("--- h1:/etc/wg0.conf\n+++ h1:/etc/wg0.conf\n")
-                && d.contains("+PrivateKey = <secret:db.new>\n"),
+            d.contains("--- h1:gone-secret\n+++ /dev/null\n# h1:gone-secret holds"),
             "{d}"
         );
         assert!(
-            d.contains("h1:/etc/wg0.conf is placed as root:root 0600\n"),
+            d.contains("--- h1:/etc/old-wg.conf\n+++ /dev/null\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("h1:/etc/wg0.conf is placed as root:root 0640\n"),
             "{d}"
         );
         assert!(

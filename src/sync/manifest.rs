@@ -5,11 +5,11 @@
 //! ```text
 //! # nxinfra manifest v1
 //! 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 0644 proxy/config/Caddyfile
-//! system 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 0640 root:bird /etc/bird/bird.conf
+//! system 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 0640 root:bird - /etc/bird/bird.conf
 //! ```
 //!
 //! Lines starting with `system` are the system files (`nxinfra_system_files`), placed outside
-//! the base dir with an owner.
+//! the base dir with an owner; `secret` instead of `-` marks one that holds a secret.
 //!
 //! A manifest read back from a host is untrusted input: a path that could leave the base dir
 //! (`..`, absolute, empty components) or a malformed line is an error naming the line, never
@@ -26,6 +26,8 @@ use crate::render::OutFile;
 pub const HEADER: &str = "# nxinfra manifest v1";
 /// First word of a system file's line.
 const SYSTEM: &str = "system";
+/// The flag of a system file that holds a secret (`-` otherwise).
+const SECRET: &str = "secret";
 
 /// What nxinfra knows of one placed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub struct SystemEntry {
     pub mode: u32,
     pub owner: String,
     pub group: String,
+    /// It holds a secret (its content is never shown in a diff).
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +97,7 @@ impl Manifest {
                     mode: p.file.mode,
                     owner: p.entry.owner.clone(),
                     group: p.entry.group.clone(),
+                    secret: p.secret,
                 };
                 (p.entry.dest.clone(), entry)
             })
@@ -110,8 +115,12 @@ impl Manifest {
         }
         for (dest, e) in &self.system {
             out.push_str(&format!(
-                "{SYSTEM} {} {:04o} {}:{} {dest}\n",
-                e.sha256, e.mode, e.owner, e.group
+                "{SYSTEM} {} {:04o} {}:{} {} {dest}\n",
+                e.sha256,
+                e.mode,
+                e.owner,
+                e.group,
+                if e.secret { SECRET } else { "-" }
             ));
         }
         out
@@ -143,11 +152,22 @@ impl Manifest {
                 reason,
             };
             if let Some(rest) = line.strip_prefix(&format!("{SYSTEM} ")) {
-                let mut parts = rest.splitn(4, ' ');
-                let (Some(sha), Some(mode), Some(owner), Some(dest)) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(bad("expected `system SHA256 MODE OWNER:GROUP DEST`".into()));
+                let mut parts = rest.splitn(5, ' ');
+                let (Some(sha), Some(mode), Some(owner), Some(flag), Some(dest)) = (
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                    parts.next(),
+                ) else {
+                    return Err(bad(
+                        "expected `system SHA256 MODE OWNER:GROUP secret|- DEST`".into(),
+                    ));
+                };
+                let secret = match flag {
+                    SECRET => true,
+                    "-" => false,
+                    other => return Err(bad(format!("invalid flag {other:?}"))),
                 };
                 let (owner, group) = owner
                     .split_once(':')
@@ -162,6 +182,7 @@ impl Manifest {
                     mode: parse_mode(mode).map_err(bad)?,
                     owner: owner.to_string(),
                     group: group.to_string(),
+                    secret,
                 };
                 if system.insert(dest.to_string(), entry).is_some() {
                     return Err(bad(format!("{dest} is listed twice")));
@@ -272,7 +293,7 @@ mod tests {
         assert!(
             text.ends_with(
                 "system e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0600 \
-             root:bird /etc/wireguard/wg 0.conf\n"
+             root:bird secret /etc/wireguard/wg 0.conf\n"
             ),
             "{text}"
         );
@@ -305,24 +326,29 @@ mod tests {
             (format!("{HEADER}\n{sha} 9999 a\n"), 2, "invalid mode"),
             (format!("{HEADER}\n{sha} 0644\n"), 2, "SHA256 MODE PATH"),
             (
-                format!("{HEADER}\nsystem {sha} 0644 root:root etc/x\n"),
+                format!("{HEADER}\nsystem {sha} 0644 root:root - etc/x\n"),
                 2,
                 "not absolute",
             ),
             (
-                format!("{HEADER}\nsystem {sha} 0644 root:root /etc/../x\n"),
+                format!("{HEADER}\nsystem {sha} 0644 root:root - /etc/../x\n"),
                 2,
                 "leaves the base dir",
             ),
             (
-                format!("{HEADER}\nsystem {sha} 0644 root /etc/x\n"),
+                format!("{HEADER}\nsystem {sha} 0644 root - /etc/x\n"),
                 2,
                 "invalid owner",
             ),
             (
-                format!("{HEADER}\nsystem {sha} 0644 root:root\n"),
+                format!("{HEADER}\nsystem {sha} 0644 root:root -\n"),
                 2,
-                "system SHA256 MODE OWNER:GROUP DEST",
+                "system SHA256 MODE OWNER:GROUP secret|- DEST",
+            ),
+            (
+                format!("{HEADER}\nsystem {sha} 0644 root:root yes /etc/x\n"),
+                2,
+                "invalid flag",
             ),
         ];
         for (text, line, reason) in cases {

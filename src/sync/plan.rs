@@ -185,6 +185,7 @@ mod tests {
             mode: 0o640,
             owner: "root".into(),
             group: group.into(),
+            secret: false,
         };
         let mut remote = Manifest::default();
         remote

@@ -171,6 +171,7 @@ async fn sync_host(
                 &target.host,
                 &p,
                 &old,
+                &remote_manifest,
                 files,
                 system,
                 redactor,

@@ -403,6 +403,10 @@ fn last_lines(text: &str, n: usize) -> String {
 /// An error with its causes, on one line (ssh's own message is usually in a source).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
+    if out.contains("remote process has terminated") {
+        // What openssh says when the channel closes without an exit status.
+        out = format!("the connection to the host was lost, or the command killed ({out})");
+    }
     let mut source = e.source();
     while let Some(s) = source {
         out.push_str(": ");

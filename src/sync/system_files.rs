@@ -41,6 +41,14 @@ pub struct SystemFile {
 pub struct Placed {
     pub entry: SystemFile,
     pub file: OutFile,
+    /// The rendered file read a secret (it was rendered private): its content is never shown.
+    pub secret: bool,
+}
+
+/// Render gives exactly the files that read a secret a private mode (0600, or 0700 for
+/// scripts).
+pub fn holds_secret(rendered_mode: u32) -> bool {
+    rendered_mode & 0o077 == 0
 }
 
 /// Parses `nxinfra_system_files`; the error says which entry and key are wrong.
@@ -178,7 +186,7 @@ pub fn split(
         let mode = e.mode.unwrap_or(file.mode);
         // A file that holds a secret is rendered 0600; its system copy may open it to a group
         // (`root:bird`, 0640), never to everyone.
-        if file.mode & 0o077 == 0 && mode & 0o007 != 0 {
+        if holds_secret(file.mode) && mode & 0o007 != 0 {
             return Err(format!(
                 "host {host}: {VARIABLE}: {} holds a secret, so its mode {mode:04o} must not \
                  give others access (use 0600 or 0640 with a group)",
@@ -187,6 +195,7 @@ pub fn split(
         }
         placed.push(Placed {
             entry: e.clone(),
+            secret: holds_secret(file.mode),
             file: OutFile {
                 data: file.data,
                 mode,
