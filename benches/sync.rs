@@ -12,9 +12,10 @@
 //! memory. nxinfra's figures are end to end: they include rendering the fleet.
 //!
 //! The shipped inventory is rewritten to reach the testbed: coreams01 → h1, ixpams01 → h2, …,
-//! base dir `/srv/home/nxinfra-bench` (each host's own), system files under
-//! `/srv/nxinfra-bench-etc/` with `reload: "true"` (the testbed hosts share this machine's
-//! /etc: the real paths must not be written).
+//! base dir `/srv/home/nxinfra-bench` (each host's own). Like the baseline, the main scenarios
+//! put every file in the base dir; "first sync + sys files" also places the system files
+//! through sudo, under `/srv/nxinfra-bench-etc/` with `reload: "true"` (the testbed hosts
+//! share this machine's /etc: the real paths must not be written).
 
 mod common;
 
@@ -84,12 +85,17 @@ fn main() {
     let runtime = dir.path().join("run");
     std::fs::create_dir_all(&runtime).expect("mkdir");
     copy_fleet(&root);
-    retarget_inventory(&root, &tb);
+    retarget_inventory(&root, &tb, false);
+    // The same fleet with its system files (through sudo), measured apart: the baseline has
+    // no equivalent.
+    let root_sys = dir.path().join("fleet-system");
+    copy_fleet(&root_sys);
+    retarget_inventory(&root_sys, &tb, true);
     let identity = Path::new(REPO).join("demo/identity.DEMO-ONLY.txt");
-    let nxinfra = |persist: bool| {
+    let nxinfra_in = |root: &Path, persist: bool| {
         let mut c = Command::new(BIN);
         c.arg("--root")
-            .arg(&root)
+            .arg(root)
             .arg("--identity")
             .arg(&identity)
             .args(["sync", "--json", "--ssh-config"])
@@ -100,6 +106,7 @@ fn main() {
         }
         c
     };
+    let nxinfra = |persist: bool| nxinfra_in(&root, persist);
     // Render once, so the baseline has the trees to send.
     let status = Command::new(BIN)
         .arg("--root")
@@ -206,10 +213,12 @@ fn main() {
                 }))
             },
         );
+        let with_system = measure_prepared(RUNS, || tb.clean(), || nxinfra_in(&root_sys, warm));
         for (name, nx, base) in [
             ("first sync", &first, &first_base),
             ("no-op sync", &noop, &noop_base),
             ("one file changed", &one, &one_base),
+            ("first sync + sys files", &with_system, &first_base),
         ] {
             let ratio = nx.wall.as_secs_f64() / base.wall.as_secs_f64();
             println!(
@@ -341,7 +350,7 @@ fn stop_masters(tb: &Testbed, runtime: &Path) {
 }
 
 /// Points the shipped inventory at the testbed (see the module comment).
-fn retarget_inventory(root: &Path, tb: &Testbed) {
+fn retarget_inventory(root: &Path, tb: &Testbed, system_files: bool) {
     let path = root.join("inventory/inventory.yml");
     let inventory = nxinfra::inventory::load(&path).expect("shipped inventory");
     let mut text = std::fs::read_to_string(&path).expect("inventory");
@@ -364,6 +373,9 @@ fn retarget_inventory(root: &Path, tb: &Testbed) {
             format!("{indent}dest: /srv/nxinfra-bench-etc/{dest}")
         } else if trimmed.starts_with("reload:") {
             format!("{indent}reload: \"true\"")
+        } else if !system_files && trimmed.starts_with("nxinfra_system_files:") {
+            // Every file to the base dir, as the tar baseline does.
+            format!("{indent}bench_system_files_off:")
         } else {
             line.to_string()
         };

@@ -85,6 +85,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                     "diff": s.diff,
                     "unlocked": s.unlocked,
                     "remote_commands": s.remote_commands,
+                    "elapsed_ms": s.elapsed.as_millis() as u64,
                 }),
                 Err(e) => json!({ "host": o.host, "status": "failed", "error": e }),
             })

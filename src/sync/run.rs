@@ -44,8 +44,10 @@ pub struct HostSync {
     pub diff: Option<String>,
     /// With `--force-unlock`: who held the lock that was broken.
     pub unlocked: Option<String>,
-    /// Remote commands run on the host (1 for a no-op, 2 with changes, +1 for `--diff`).
+    /// Remote commands run on the host: 1, or 2 with `--diff`.
     pub remote_commands: usize,
+    /// From connecting to the end of the host's command.
+    pub elapsed: Duration,
 }
 
 /// Syncs every host's files; returns one outcome per host, in the given order.
@@ -131,6 +133,7 @@ async fn sync_host(
             },
         )?;
     let (files, system) = (&files, &system[..]);
+    let start = std::time::Instant::now();
     phase("connecting");
     let session = HostSession::connect(target, &opts.ssh).await?;
     let result = async {
@@ -200,6 +203,7 @@ async fn sync_host(
             diff,
             unlocked,
             remote_commands: 0,
+            elapsed: Duration::ZERO,
         })
     }
     .await;
@@ -207,6 +211,7 @@ async fn sync_host(
     session.close().await;
     result.map(|s| HostSync {
         remote_commands: commands,
+        elapsed: start.elapsed(),
         ..s
     })
 }
