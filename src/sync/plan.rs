@@ -21,6 +21,10 @@ pub struct SyncPlan {
     pub system_remove: Vec<String>,
     /// The `reload` commands of the installed system files, each once, in inventory order.
     pub reloads: Vec<String>,
+    /// The top-most folders of the uploads that hold no file of the host's manifest: on a host
+    /// where they do not exist yet, each moves into place with one rename.
+    #[serde(skip)]
+    pub new_dirs: Vec<String>,
 }
 
 impl SyncPlan {
@@ -99,6 +103,37 @@ pub fn plan(local: &Manifest, remote: &Manifest, system: &[SystemFile]) -> SyncP
         .filter(|dest| !local.system.contains_key(*dest))
         .cloned()
         .collect();
+    let mut known_dirs = std::collections::HashSet::new();
+    for path in remote.files.keys() {
+        let mut dir = path.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if !known_dirs.insert(parent) {
+                break;
+            }
+            dir = parent;
+        }
+    }
+    for path in &p.upload {
+        // The top-most ancestor the manifest knows nothing of.
+        let mut end = 0;
+        let top = loop {
+            match path[end..].find('/') {
+                None => break None,
+                Some(i) => {
+                    end += i;
+                    if !known_dirs.contains(&path[..end]) {
+                        break Some(&path[..end]);
+                    }
+                    end += 1;
+                }
+            }
+        };
+        if let Some(dir) = top
+            && p.new_dirs.last().map(String::as_str) != Some(dir)
+        {
+            p.new_dirs.push(dir.to_string());
+        }
+    }
     for entry in system {
         if let Some(reload) = &entry.reload
             && p.system_install.contains(&entry.dest)
@@ -160,6 +195,26 @@ mod tests {
         assert_eq!(p.remove, ["gone"]);
         assert_eq!(p.unchanged, 1);
         assert!(!p.is_noop());
+    }
+
+    #[test]
+    fn new_dirs_are_the_top_most_folders_the_host_manifest_does_not_know() {
+        let remote = m(&[
+            ("a/x", "1", 0o644),
+            ("run.sh", "2", 0o755),
+            ("top", "3", 0o644),
+        ]);
+        let local = m(&[
+            ("a/x", "9", 0o644),
+            ("a/b/c/y", "4", 0o644),
+            ("a/b/z", "5", 0o644),
+            ("new/deep/f", "6", 0o644),
+            ("new/g", "7", 0o644),
+            ("run.sh/inner", "8", 0o644),
+            ("top2", "3", 0o644),
+        ]);
+        let p = plan(&local, &remote, &[]);
+        assert_eq!(p.new_dirs, ["a/b", "new", "run.sh"]);
     }
 
     #[test]

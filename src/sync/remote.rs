@@ -221,30 +221,30 @@ fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, S
         parents.iter().map(|p| quote(p)),
         " 2>/dev/null || true",
     );
-    let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // A folder new to the host moves with one rename (its whole subtree appears at once);
+    // should it exist after all (made by hand), its files move one folder at a time.
+    let under = |dir: &str, path: &str| {
+        path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+    };
+    let mut rest: Vec<&str> = Vec::new();
+    let mut in_new_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for path in &plan.upload {
-        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-        by_dir.entry(dir).or_default().push(path);
+        match plan.new_dirs.iter().find(|d| under(d, path)) {
+            Some(dir) => in_new_dir.entry(dir).or_default().push(path),
+            None => rest.push(path),
+        }
     }
-    batch(
-        &mut out,
-        "mkdir -p --",
-        by_dir.keys().filter(|d| !d.is_empty()).map(|d| quote(d)),
-        "",
-    );
-    for (dir, paths) in &by_dir {
-        let target = if dir.is_empty() {
-            ".".into()
-        } else {
-            quote(dir)
-        };
-        batch(
-            &mut out,
-            "mv -f --",
-            paths.iter().map(|p| format!("{s}/{}", quote(p))),
-            &format!(" {target}"),
-        );
+    for (dir, paths) in &in_new_dir {
+        let d = quote(dir);
+        if let Some((parent, _)) = dir.rsplit_once('/') {
+            let p = quote(parent);
+            out.push_str(&format!("[ -d {p} ] || mkdir -p -- {p}\n"));
+        }
+        out.push_str(&format!("if [ -e {d} ]; then\n"));
+        moves(&mut out, &s, paths);
+        out.push_str(&format!("else\nmv -f -- {s}/{d} {d}\nfi\n"));
     }
+    moves(&mut out, &s, &rest);
     let mut by_mode: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
     for (path, mode) in &plan.chmod {
         by_mode.entry(*mode).or_default().push(path);
@@ -262,6 +262,34 @@ fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, S
     }
     out.push_str(&format!("mv -f {s}/{TAR_MANIFEST} {STATE_DIR}/manifest\n"));
     Ok(out)
+}
+
+/// Moves staged files into place: one `mkdir -p` for their folders, one `mv` per folder.
+fn moves(out: &mut String, staging: &str, paths: &[&str]) {
+    let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for path in paths {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        by_dir.entry(dir).or_default().push(path);
+    }
+    batch(
+        out,
+        "mkdir -p --",
+        by_dir.keys().filter(|d| !d.is_empty()).map(|d| quote(d)),
+        "",
+    );
+    for (dir, paths) in &by_dir {
+        let target = if dir.is_empty() {
+            ".".into()
+        } else {
+            quote(dir)
+        };
+        batch(
+            out,
+            "mv -f --",
+            paths.iter().map(|p| format!("{staging}/{}", quote(p))),
+            &format!(" {target}"),
+        );
+    }
 }
 
 /// Appends `command ARGS... suffix` lines, at most [`ARGS_PER_LINE`] arguments each (far below
@@ -462,15 +490,29 @@ mod tests {
         let base = dir.path().join("home with space");
         std::fs::create_dir_all(&base).unwrap();
         std::fs::write(base.join("foreign.txt"), "not ours").unwrap();
+        // A folder the manifest does not know, but that exists on the host, made by hand.
+        std::fs::create_dir_all(base.join("made/by")).unwrap();
+        std::fs::write(base.join("made/by/hand.txt"), "also not ours").unwrap();
 
         let v1 = tree(&[
             ("a/x.conf", "one", 0o644),
             ("a/secret", "s", 0o600),
             ("gone/b", "b", 0o644),
             ("run.sh", "#!/bin/sh", 0o755),
+            ("made/by/nxinfra.conf", "ours", 0o644),
+            ("made/new/deep.conf", "ours too", 0o644),
         ]);
         let p = sync(&base, &v1);
-        assert_eq!(p.upload.len(), 4);
+        assert_eq!(p.upload.len(), 6);
+        assert_eq!(p.new_dirs, ["a", "gone", "made"]);
+        assert_eq!(
+            std::fs::read_to_string(base.join("made/by/hand.txt")).unwrap(),
+            "also not ours"
+        );
+        assert_eq!(
+            std::fs::read_to_string(base.join("made/new/deep.conf")).unwrap(),
+            "ours too"
+        );
         assert_eq!(
             std::fs::read_to_string(base.join("a/x.conf")).unwrap(),
             "one"
@@ -492,7 +534,20 @@ mod tests {
         let p = sync(&base, &v2);
         assert_eq!(p.upload, ["a/x.conf", "run.sh/inner"]);
         assert_eq!(p.chmod, [("a/secret".to_string(), 0o640)]);
-        assert_eq!(p.remove, ["gone/b", "run.sh"]);
+        assert_eq!(
+            p.remove,
+            [
+                "gone/b",
+                "made/by/nxinfra.conf",
+                "made/new/deep.conf",
+                "run.sh"
+            ]
+        );
+        assert!(!base.join("made/new").exists(), "emptied, so removed");
+        assert!(
+            base.join("made/by/hand.txt").exists(),
+            "foreign: kept, with its folder"
+        );
         assert_eq!(
             std::fs::read_to_string(base.join("a/x.conf")).unwrap(),
             "two"
