@@ -283,7 +283,22 @@ fn rewrite(message: &str) -> String {
             candidates.join(", ")
         );
     }
-    message.to_string()
+    plain_expectations(message)
+}
+
+/// serde names Rust types in "expected ..." (`struct RawService`, `u16`): say what to write.
+fn plain_expectations(message: &str) -> String {
+    let Some((head, expected)) = message.split_once(", expected ") else {
+        return message.to_string();
+    };
+    let plain = if expected.starts_with("struct ") {
+        "a mapping"
+    } else if ["u8", "u16", "u32", "u64", "i64"].contains(&expected) {
+        "a whole number"
+    } else {
+        expected
+    };
+    format!("{head}, expected {plain}")
 }
 
 /// The candidate nearest to `name` when it is a likely misspelling of it.
@@ -345,6 +360,14 @@ mod tests {
                 "unknown key \"zzz\" (expected one of: test)",
             ),
             ("missing field `image`", "missing key \"image\""),
+            (
+                "invalid type: unit value, expected struct RawService",
+                "invalid type: unit value, expected a mapping",
+            ),
+            (
+                "invalid type: string \"80\", expected u16",
+                "invalid type: string \"80\", expected a whole number",
+            ),
             (
                 "unknown variant `sometimes`, expected one of `missing`, `always`",
                 "unknown value \"sometimes\" (expected one of: missing, always)",

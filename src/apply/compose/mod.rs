@@ -1,15 +1,24 @@
 //! The loader of `rendered/<host>/compose.yml`: nxinfra's subset of the Compose Specification
 //! (docs/compose.md), parsed into a typed model, checked, and normalised for the reconciler.
 //!
-//! - [`model`]: the file as written (serde, `deny_unknown_fields` everywhere; extension keys
-//!   `x-*` skipped, `x-nxinfra` read on services);
-//! - [`normal`]: the normalised form ([`Compose`], [`Service`], [`ContainerSpec`]) whose
-//!   canonical JSON the reconciler hashes;
-//! - [`validate`]: checks across the file; [`order`]: dependency order.
+//! How it reads, in order:
+//!
+//! - `de`: a deserializer wrapped around serde_norway's, which records the key path of an
+//!   error, refuses duplicate keys, unescapes `$$` (and refuses other `$`: no interpolation)
+//!   and skips `x-*` keys;
+//! - `model`: the file as written (serde, `deny_unknown_fields` everywhere), with the short and
+//!   long syntaxes parsed as they are read (`forms`, `ports`, `mounts`, `options`, `net`,
+//!   `duration`, `words`), so their errors carry their line;
+//! - `build` and `service`: the normalised form (`normal`: [`Compose`], [`Service`],
+//!   [`ContainerSpec`], whose canonical JSON the reconciler hashes), with the checks that
+//!   concern one service, network or volume;
+//! - `validate`: checks across the file (references, addresses, unique names and ports,
+//!   cycles), located by `report` through [`crate::yaml::KeyLines`]; `order`: dependency order.
 //!
 //! Every error names the file, the line when known, the service (network, volume) and the
 //! key, and never quotes an environment value.
 
+mod build;
 mod de;
 mod duration;
 mod error;
@@ -21,6 +30,8 @@ mod normal;
 mod options;
 mod order;
 mod ports;
+mod report;
+mod service;
 mod validate;
 mod words;
 
@@ -63,8 +74,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Compose, ComposeError> {
         )]));
     };
     let lines = crate::yaml::KeyLines::new(text);
-    let mut report = normal::Report::new(&lines);
-    let compose = normal::build(file, raw, &mut report);
+    let mut report = report::Report::new(&lines);
+    let compose = build::build(file, raw, &mut report);
     validate::check(&compose, &mut report);
     if report.problems.is_empty() {
         return Ok(compose);

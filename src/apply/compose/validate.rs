@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::mounts::MountKind;
-use super::normal::{Attachment, Compose, Network, Report};
+use super::normal::{Attachment, Compose, Network};
 use super::options::NetworkMode;
 use super::order::find_cycle;
 use super::ports::PortBinding;
+use super::report::Report;
 
 pub fn check(compose: &Compose, report: &mut Report) {
     references(compose, report);
