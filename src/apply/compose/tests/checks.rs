@@ -239,6 +239,16 @@ fn top_level_network_and_volume_checks() {
             "rendered/h1/compose.yml:11: volume w: name: ",
             "Docker name \"x\" is also volume v's",
         ),
+        (
+            format!("{}volumes:\n  v:\n", net("")),
+            "rendered/h1/compose.yml:8: volume v: ",
+            "invalid volume name \"v\": Docker wants [a-zA-Z0-9][a-zA-Z0-9_.-]+",
+        ),
+        (
+            net("").replace("  n:\n", "  n:\n  \"bad net\":\n"),
+            "rendered/h1/compose.yml:7: network bad net: ",
+            "invalid network name \"bad net\"",
+        ),
     ];
     for (text, prefix, fragment) in cases {
         assert_problem(&text, prefix, fragment);

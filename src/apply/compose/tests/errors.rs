@@ -223,6 +223,11 @@ fn bad_values_name_file_line_and_key() {
             "must be written \"$$\"",
         ),
         (
+            svc("    healthcheck: 5\n"),
+            format!("{l5}healthcheck: "),
+            "invalid type: integer `5`, expected a mapping",
+        ),
+        (
             svc("    healthcheck: [\"CMD\", \"true\"]\n"),
             format!("{l5}healthcheck: "),
             "invalid type: sequence",
@@ -231,6 +236,31 @@ fn bad_values_name_file_line_and_key() {
             svc("    labels: !tag {a: b}\n"),
             format!("{l5}labels: "),
             "YAML tags",
+        ),
+        (
+            "services:\n  app:\n".to_string(),
+            "rendered/h1/compose.yml:2: service app: ".to_string(),
+            "missing key \"image\"",
+        ),
+        (
+            svc("    ports:\n      - target: \"80\"\n"),
+            format!("{l6}ports[0].target: "),
+            "expected a whole number",
+        ),
+        (
+            svc("    depends_on: [db, db]\n"),
+            format!("{l5}depends_on: "),
+            "service db is listed twice",
+        ),
+        (
+            file("    networks: [net, net]\n"),
+            "rendered/h1/compose.yml:4: service app: networks: ".to_string(),
+            "network net is listed twice",
+        ),
+        (
+            svc("    healthcheck:\n      test: \"  \"\n"),
+            format!("{l6}healthcheck.test: "),
+            "an empty test",
         ),
         (
             svc("    logging:\n      options:\n        max-size: 1.5\n"),
