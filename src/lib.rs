@@ -4,6 +4,7 @@
 //! (manifest, plan, then the SSH work); the command line in [`cli`] and [`commands`], shared
 //! per-host [`progress`].
 
+pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod inventory;

@@ -1,0 +1,337 @@
+//! One service, raw → normalised, with the checks that concern it alone.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::build::{image_reference, valid_container_name, valid_hostname, valid_key};
+use super::model::{RawHealthcheck, RawService};
+use super::normal::{
+    Attachment, Check, ContainerSpec, DEFAULT_INTERVAL, DEFAULT_RETRIES, DEFAULT_STOP_GRACE_PERIOD,
+    DEFAULT_TIMEOUT, Environment, Healthcheck, Logging, Service,
+};
+use super::options::NetworkMode;
+use super::ports::PortBinding;
+use super::report::Report;
+
+/// Normalises one service, reporting what is wrong in it.
+pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
+    let mut problem = |key: &[&str], message: String| report.service(name, key, message);
+    if !valid_key(name) {
+        problem(
+            &[],
+            format!("invalid service name {name:?}: use [a-zA-Z0-9._-]"),
+        );
+    }
+    let container_name = raw.container_name.unwrap_or_else(|| name.to_string());
+    if !valid_container_name(&container_name) {
+        problem(
+            &["container_name"],
+            format!(
+                "invalid container name {container_name:?}: Docker wants \
+                 [a-zA-Z0-9][a-zA-Z0-9_.-]+ (set container_name when the service name does \
+                 not fit)"
+            ),
+        );
+    }
+    let image = image_reference(&raw.image).unwrap_or_else(|why| {
+        problem(&["image"], why);
+        raw.image.clone()
+    });
+    if let Some(hostname) = &raw.hostname
+        && !valid_hostname(hostname)
+    {
+        problem(&["hostname"], format!("invalid hostname {hostname:?}"));
+    }
+    let user = raw.user.map(|u| u.0);
+    if user.as_deref() == Some("") {
+        problem(&["user"], "empty user".into());
+    }
+
+    let networks: BTreeMap<String, Attachment> = raw
+        .networks
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(net, a)| {
+            let mut aliases = a.aliases.unwrap_or_default();
+            aliases.sort();
+            aliases.dedup();
+            let attachment = Attachment {
+                ipv4_address: a.ipv4_address.map(|ip| ip.0),
+                ipv6_address: a.ipv6_address.map(|ip| ip.0),
+                aliases,
+            };
+            (net, attachment)
+        })
+        .collect();
+    let mut ports: Vec<PortBinding> = raw
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|p| p.bindings())
+        .collect();
+    ports.sort();
+    let stack_keys = [
+        ("hostname", raw.hostname.is_some()),
+        ("dns", raw.dns.is_some()),
+    ];
+    check_network_mode(
+        &raw.network_mode,
+        &networks,
+        &ports,
+        stack_keys,
+        &mut problem,
+    );
+    for pair in ports.windows(2) {
+        if pair[0] == pair[1] {
+            problem(
+                &["ports"],
+                format!(
+                    "container port {}/{} is published twice the same way",
+                    pair[0].container_port, pair[0].protocol
+                ),
+            );
+        }
+    }
+    ports.dedup();
+
+    let mut mounts = raw.volumes.unwrap_or_default();
+    mounts.sort();
+    for pair in mounts.windows(2) {
+        if pair[0].target == pair[1].target {
+            problem(
+                &["volumes"],
+                format!("two volumes are mounted on {}", pair[0].target),
+            );
+        }
+    }
+    let mut devices = raw.devices.unwrap_or_default();
+    devices.sort_by(|a, b| (&a.container, &a.host).cmp(&(&b.container, &b.host)));
+    for pair in devices.windows(2) {
+        if pair[0].container == pair[1].container {
+            problem(
+                &["devices"],
+                format!("two devices are mapped to {}", pair[0].container),
+            );
+        }
+    }
+
+    let caps = |list: Option<Vec<super::options::Capability>>| {
+        let mut out: Vec<String> = list.unwrap_or_default().into_iter().map(|c| c.0).collect();
+        out.sort();
+        out.dedup();
+        out
+    };
+    let cap_add = caps(raw.cap_add);
+    let cap_drop = caps(raw.cap_drop);
+    for cap in cap_add.iter().filter(|c| cap_drop.contains(c)) {
+        problem(
+            &["cap_drop"],
+            format!("capability {cap} is both added and dropped"),
+        );
+    }
+
+    let labels: BTreeMap<String, String> = raw
+        .labels
+        .map(|l| l.0.into_iter().collect())
+        .unwrap_or_default();
+    for label in labels.keys().filter(|l| l.starts_with("nxinfra.")) {
+        problem(
+            &["labels", label],
+            format!("label {label}: the nxinfra. prefix is reserved for nxinfra's own labels"),
+        );
+    }
+
+    let logging = raw.logging.map(|l| Logging {
+        driver: l.driver,
+        options: l
+            .options
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect(),
+    });
+    if let Some(Logging {
+        driver: Some(driver),
+        ..
+    }) = &logging
+        && (driver.is_empty() || driver.chars().any(char::is_whitespace))
+    {
+        problem(
+            &["logging", "driver"],
+            format!("invalid logging driver {driver:?}"),
+        );
+    }
+
+    let healthcheck = raw
+        .healthcheck
+        .and_then(|h| healthcheck(h).map_err(|(key, why)| problem(&key, why)).ok());
+
+    let on_config_change = raw
+        .x_nxinfra
+        .and_then(|x| x.on_config_change)
+        .unwrap_or_default();
+
+    Service {
+        name: name.to_string(),
+        line: report.line_of(&["services", name]),
+        spec: ContainerSpec {
+            container_name,
+            image,
+            command: raw.command.map(|c| c.0),
+            entrypoint: raw.entrypoint.map(|c| c.0),
+            environment: Environment(
+                raw.environment
+                    .map(|e| e.0.into_iter().collect())
+                    .unwrap_or_default(),
+            ),
+            user,
+            hostname: raw.hostname,
+            restart: raw.restart.unwrap_or_default(),
+            network_mode: raw.network_mode,
+            networks,
+            ports,
+            mounts,
+            devices,
+            cap_add,
+            cap_drop,
+            privileged: raw.privileged.unwrap_or(false),
+            pid: raw.pid,
+            ulimits: raw
+                .ulimits
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.0, v))
+                .collect(),
+            sysctls: raw
+                .sysctls
+                .map(|s| s.0.into_iter().collect())
+                .unwrap_or_default(),
+            dns: raw.dns.map(|d| d.0).unwrap_or_default(),
+            logging,
+            labels,
+            healthcheck,
+            stop_grace_period: raw
+                .stop_grace_period
+                .map(|d| d.0)
+                .unwrap_or(DEFAULT_STOP_GRACE_PERIOD),
+        },
+        depends_on: raw
+            .depends_on
+            .map(|d| d.0.into_iter().collect())
+            .unwrap_or_default(),
+        pull_policy: raw.pull_policy.unwrap_or_default(),
+        on_config_change,
+    }
+}
+
+/// `network_mode` and `networks` exclude each other; one of them says where the container
+/// connects (nxinfra has no implicit `default` network: Compose's would be named after the
+/// project, which nxinfra does not have).
+fn check_network_mode(
+    mode: &Option<NetworkMode>,
+    networks: &BTreeMap<String, Attachment>,
+    ports: &[PortBinding],
+    stack_keys: [(&str, bool); 2],
+    problem: &mut impl FnMut(&[&str], String),
+) {
+    let Some(mode) = mode else {
+        if networks.is_empty() {
+            problem(
+                &[],
+                "neither `networks` nor `network_mode`: say where the container connects \
+                 (nxinfra has no implicit default network)"
+                    .into(),
+            );
+        }
+        return;
+    };
+    if !networks.is_empty() {
+        problem(
+            &["network_mode"],
+            format!("network_mode {mode} cannot be combined with `networks`"),
+        );
+    }
+    let no_ports = matches!(mode, NetworkMode::Host | NetworkMode::None) || !mode.owns_stack();
+    if no_ports && !ports.is_empty() {
+        problem(
+            &["network_mode"],
+            format!(
+                "network_mode {mode} cannot be combined with `ports` (with host networking \
+                 the container's ports are the host's already)"
+            ),
+        );
+    }
+    if !mode.owns_stack() {
+        for (key, set) in stack_keys {
+            if set {
+                problem(
+                    &["network_mode"],
+                    format!("network_mode {mode} cannot be combined with `{key}`"),
+                );
+            }
+        }
+    }
+}
+
+fn healthcheck(raw: RawHealthcheck) -> Result<Healthcheck, (Vec<&'static str>, String)> {
+    let has_settings = raw.interval.is_some()
+        || raw.timeout.is_some()
+        || raw.retries.is_some()
+        || raw.start_period.is_some();
+    if raw.disable == Some(true) {
+        if raw.test.as_ref().is_some_and(|t| !t.is_none()) || has_settings {
+            return Err((
+                vec!["healthcheck", "disable"],
+                "disable: true takes no other healthcheck settings".into(),
+            ));
+        }
+        return Ok(Healthcheck::Disabled);
+    }
+    let Some(test) = raw.test else {
+        return Err((
+            vec!["healthcheck"],
+            "a healthcheck needs a `test` (nxinfra gates rollouts on it; inheriting the \
+             image's test is not supported)"
+                .into(),
+        ));
+    };
+    if test.is_none() {
+        if has_settings {
+            return Err((
+                vec!["healthcheck", "test"],
+                "test: [\"NONE\"] takes no other healthcheck settings".into(),
+            ));
+        }
+        return Ok(Healthcheck::Disabled);
+    }
+    let duration = |key: &'static str, d: Option<super::duration::ComposeDuration>, default| {
+        let d = d.map(|d| d.0).unwrap_or(default);
+        // The Docker API refuses non-zero durations under a millisecond.
+        if d != Duration::ZERO && d < Duration::from_millis(1) {
+            return Err((
+                vec!["healthcheck", key],
+                format!("{key} must be 0 or at least 1ms"),
+            ));
+        }
+        Ok(d)
+    };
+    let interval = duration("interval", raw.interval, DEFAULT_INTERVAL)?;
+    let timeout = duration("timeout", raw.timeout, DEFAULT_TIMEOUT)?;
+    let start_period = duration("start_period", raw.start_period, Duration::ZERO)?;
+    for (key, d) in [("interval", interval), ("timeout", timeout)] {
+        if d == Duration::ZERO {
+            return Err((
+                vec!["healthcheck", key],
+                format!("{key} must be at least 1ms"),
+            ));
+        }
+    }
+    Ok(Healthcheck::Check(Check {
+        test: test.0,
+        interval,
+        timeout,
+        retries: raw.retries.unwrap_or(DEFAULT_RETRIES),
+        start_period,
+    }))
+}

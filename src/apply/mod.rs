@@ -1,0 +1,5 @@
+//! Apply: the desired containers of each host, from its rendered `compose.yml`.
+//!
+//! [`compose`] loads and checks the file (pure logic: no Docker, no network).
+
+pub mod compose;
