@@ -41,21 +41,22 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
          [ -d \"$D\" ] || mkdir -p \"$D\"\n\
          exec 9>>\"$D/lock\"\n\
          if ! flock -w {timeout_secs} 9; then\n\
-         \x20 echo \"locked by $(cat \"$D/lock.holder\" 2>/dev/null || echo 'an unknown holder')\" >&2\n\
+         \x20 h=$(cat \"$D/lock.holder\" 2>/dev/null || true)\n\
+         \x20 echo \"locked by ${{h:-an unknown holder}}\" >&2\n\
          \x20 exit {LOCKED_EXIT}\n\
          fi\n\
          S=\"$D/staging\"\n\
-         trap 'rm -rf \"$S\"; rm -f \"$D/lock.holder\"' EXIT\n\
+         trap '[ ! -e \"$S\" ] || rm -rf \"$S\"; : > \"$D/lock.holder\"' EXIT\n\
          trap 'exit 1' HUP INT TERM PIPE\n\
          printf '%s (remote pid %s)\\n' {holder} \"$$\" > \"$D/lock.holder\"\n\
          if [ -f \"$D/manifest\" ]; then cat \"$D/manifest\" 9>&-; fi\n\
          echo {END_MARKER}\n\
          IFS= read -r action || exit 0\n\
          [ \"$action\" = apply ] || exit 0\n\
-         rm -rf \"$S\"\n\
+         [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
          mkdir -m 700 \"$S\"\n\
          tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
-         sh \"$S/{TAR_SCRIPT}\" 9>&- >/dev/null\n"
+         . \"$S/{TAR_SCRIPT}\" >/dev/null\n"
     )
 }
 
@@ -68,12 +69,12 @@ pub const APPLY_LINE: &[u8] = b"apply\n";
 pub fn force_unlock(base_dir: &str) -> String {
     let f = format!("{}/{STATE_DIR}/lock.holder", quote(base_dir));
     format!(
-        "if [ -f {f} ]; then\n\
+        "if [ -s {f} ]; then\n\
          \x20 cat {f}\n\
          \x20 pid=$(sed -n 's/.*(remote pid \\([0-9]*\\)).*/\\1/p' {f})\n\
          \x20 if [ -n \"$pid\" ]; then kill \"$pid\" 2>/dev/null || true; fi\n\
          \x20 for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done\n\
-         \x20 rm -f {f}\n\
+         \x20 : > {f}\n\
          fi\n"
     )
 }
