@@ -235,15 +235,45 @@ fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, S
             None => rest.push(path),
         }
     }
+    // New folders side by side (all of a first sync's top-level folders) move with one `mv`
+    // when none of them exists; otherwise each as above.
+    let mut by_parent: BTreeMap<&str, Vec<(&str, &Vec<&str>)>> = BTreeMap::new();
     for (dir, paths) in &in_new_dir {
-        let d = quote(dir);
-        if let Some((parent, _)) = dir.rsplit_once('/') {
+        let parent = dir.rsplit_once('/').map_or("", |(p, _)| p);
+        by_parent.entry(parent).or_default().push((dir, paths));
+    }
+    for (parent, dirs) in &by_parent {
+        if !parent.is_empty() {
             let p = quote(parent);
             out.push_str(&format!("[ -d {p} ] || mkdir -p -- {p}\n"));
         }
-        out.push_str(&format!("if [ -e {d} ]; then\n"));
-        moves(&mut out, &s, paths);
-        out.push_str(&format!("else\nmv -f -- {s}/{d} {d}\nfi\n"));
+        let target = if parent.is_empty() {
+            ".".to_string()
+        } else {
+            quote(parent)
+        };
+        for chunk in dirs.chunks(ARGS_PER_LINE) {
+            let none_exists: Vec<String> = chunk
+                .iter()
+                .map(|(d, _)| format!("[ ! -e {} ]", quote(d)))
+                .collect();
+            let sources: Vec<String> = chunk
+                .iter()
+                .map(|(d, _)| format!("{s}/{}", quote(d)))
+                .collect();
+            out.push_str(&format!(
+                "if {}; then\nmv -f -- {} {target}\nelse\n",
+                none_exists.join(" && "),
+                sources.join(" ")
+            ));
+            for (dir, paths) in chunk {
+                let d = quote(dir);
+                out.push_str(&format!("if [ -e {d} ]; then\n"));
+                moves(&mut out, &s, paths);
+                out.push_str(&format!("else\nmv -f -- {s}/{d} {d}\nfi\n"));
+            }
+            out.push_str("fi\n");
+        }
     }
     moves(&mut out, &s, &rest);
     let mut by_mode: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
