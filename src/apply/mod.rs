@@ -3,3 +3,6 @@
 //! [`compose`] loads and checks the file (pure logic: no Docker, no network).
 
 pub mod compose;
+pub mod hash;
+pub mod observe;
+pub mod plan;

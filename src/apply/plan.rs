@@ -1,0 +1,623 @@
+//! Where containers are compared: what apply will do to one host's networks and containers,
+//! with the reason of every change, computed as data before anything is done.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::compose::{Compose, Network, OnConfigChange};
+use super::hash::Identity;
+use super::observe::Observed;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Recreate,
+    Restart,
+    /// Exists and is right, but is not running.
+    Start,
+    Remove,
+    Unchanged,
+}
+
+/// One network's step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkStep {
+    pub name: String,
+    pub action: Action,
+    pub reasons: Vec<String>,
+}
+
+/// One container's step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerStep {
+    /// The container's name.
+    pub name: String,
+    /// The service, `None` for a managed container no longer in compose.yml.
+    pub service: Option<String>,
+    pub action: Action,
+    pub reasons: Vec<String>,
+    /// The identity it will have (create, recreate, restart).
+    #[serde(skip)]
+    pub desired: Option<Identity>,
+}
+
+/// An image to pull first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageStep {
+    pub image: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyPlan {
+    pub images: Vec<ImageStep>,
+    pub networks: Vec<NetworkStep>,
+    /// Desired services in start order, then removals.
+    pub containers: Vec<ContainerStep>,
+}
+
+impl ApplyPlan {
+    pub fn is_noop(&self) -> bool {
+        self.images.is_empty()
+            && self.networks.iter().all(|n| n.action == Action::Unchanged)
+            && self
+                .containers
+                .iter()
+                .all(|c| c.action == Action::Unchanged)
+    }
+
+    /// Networks and containers that change.
+    pub fn changes(&self) -> usize {
+        self.networks
+            .iter()
+            .filter(|n| n.action != Action::Unchanged)
+            .count()
+            + self
+                .containers
+                .iter()
+                .filter(|c| c.action != Action::Unchanged)
+                .count()
+    }
+}
+
+/// What a restarted container was last started with (kept in the host's manifest: a restart
+/// cannot change a container's labels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restarted {
+    pub container_id: String,
+    pub identity: Identity,
+}
+
+/// A problem that stops the host's apply before anything is done.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error(
+        "a container named {0} exists and nxinfra did not create it; rename or remove it (nxinfra never touches containers it does not manage)"
+    )]
+    Unmanaged(String),
+    #[error(
+        "network {name} exists, was not created by nxinfra, and differs from compose.yml: {reason}"
+    )]
+    UnmanagedNetwork { name: String, reason: String },
+    #[error("image {image} is not on the host and pull_policy is never")]
+    MissingImage { image: String },
+    #[error("external network {0} does not exist on the host")]
+    MissingExternal(String),
+    #[error("service {service}: {reason}")]
+    Identity { service: String, reason: String },
+}
+
+/// The inputs of a host's plan.
+pub struct Desired<'a> {
+    pub compose: &'a Compose,
+    /// The host's rendered files (what its bind mounts hold).
+    pub tree: &'a BTreeMap<String, crate::render::OutFile>,
+    pub base_dir: &'a str,
+}
+
+/// The plan for one host. `network_matches` compares a desired network with the engine's
+/// (Err says what differs); `restarted` comes from the host's manifest.
+pub fn plan(
+    desired: &Desired,
+    observed: &Observed,
+    restarted: &BTreeMap<String, Restarted>,
+    network_matches: &dyn Fn(&Network, &bollard::models::Network) -> Result<(), String>,
+) -> Result<ApplyPlan, PlanError> {
+    let compose = desired.compose;
+    let mut out = ApplyPlan::default();
+
+    // Images.
+    let mut pulls = BTreeSet::new();
+    for service in compose.services.values() {
+        let image = &service.spec.image;
+        let present = observed.images.contains_key(image);
+        use super::compose::PullPolicy;
+        match service.pull_policy {
+            PullPolicy::Always => {
+                pulls.insert((image.clone(), "pull_policy: always".to_string()));
+            }
+            PullPolicy::Missing if !present => {
+                pulls.insert((image.clone(), "not on the host".to_string()));
+            }
+            PullPolicy::Never if !present => {
+                return Err(PlanError::MissingImage {
+                    image: image.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+    out.images = pulls
+        .into_iter()
+        .map(|(image, reason)| ImageStep { image, reason })
+        .collect();
+
+    // Networks.
+    let mut recreated_networks = BTreeSet::new();
+    for net in compose.networks.values() {
+        let have = observed.networks.get(&net.name);
+        if net.external {
+            if have.is_none() {
+                return Err(PlanError::MissingExternal(net.name.clone()));
+            }
+            continue;
+        }
+        let step = |action, reasons| NetworkStep {
+            name: net.name.clone(),
+            action,
+            reasons,
+        };
+        let Some(have) = have else {
+            out.networks
+                .push(step(Action::Create, vec!["new network".into()]));
+            continue;
+        };
+        let managed = have
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(super::hash::MANAGED))
+            .is_some_and(|v| v == "true");
+        match network_matches(net, have) {
+            Ok(()) => out.networks.push(step(Action::Unchanged, vec![])),
+            Err(reason) if !managed => {
+                return Err(PlanError::UnmanagedNetwork {
+                    name: net.name.clone(),
+                    reason,
+                });
+            }
+            Err(reason) => {
+                recreated_networks.insert(net.name.clone());
+                out.networks.push(step(
+                    Action::Recreate,
+                    vec![format!("settings changed: {reason}")],
+                ));
+            }
+        }
+    }
+    let wanted_networks: BTreeSet<&str> =
+        compose.networks.values().map(|n| n.name.as_str()).collect();
+    for (name, net) in &observed.networks {
+        let managed = net
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(super::hash::MANAGED))
+            .is_some_and(|v| v == "true");
+        if managed && !wanted_networks.contains(name.as_str()) {
+            out.networks.push(NetworkStep {
+                name: name.clone(),
+                action: Action::Remove,
+                reasons: vec!["no longer in compose.yml".into()],
+            });
+        }
+    }
+
+    // Containers, in start order.
+    for service in compose.start_order() {
+        let name = &service.spec.container_name;
+        let network_names: Vec<&str> = service
+            .spec
+            .networks
+            .keys()
+            .filter_map(|k| compose.networks.get(k).map(|n| n.name.as_str()))
+            .collect();
+        let image_id = observed.images.get(&service.spec.image).cloned();
+        let want = match &image_id {
+            Some(id) => Some(
+                Identity::desired(service, id, desired.tree, desired.base_dir).map_err(|e| {
+                    PlanError::Identity {
+                        service: service.name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let step = |action, reasons: Vec<String>| ContainerStep {
+            name: name.clone(),
+            service: Some(service.name.clone()),
+            action,
+            reasons,
+            desired: want.clone(),
+        };
+        let Some(have) = observed.container(name) else {
+            out.containers
+                .push(step(Action::Create, vec!["new service".into()]));
+            continue;
+        };
+        if !have.managed() {
+            return Err(PlanError::Unmanaged(name.clone()));
+        }
+        let on_recreated: Vec<String> = network_names
+            .iter()
+            .filter(|n| recreated_networks.contains(**n))
+            .map(|n| format!("network {n} is recreated"))
+            .collect();
+        if !on_recreated.is_empty() {
+            out.containers.push(step(Action::Recreate, on_recreated));
+            continue;
+        }
+        let Some(want) = &want else {
+            out.containers.push(step(
+                Action::Recreate,
+                vec![format!("image {} is pulled first", service.spec.image)],
+            ));
+            continue;
+        };
+        // What it runs: the last restart's identity if it is that container's, else its
+        // labels.
+        let current = match restarted.get(name) {
+            Some(r) if r.container_id == have.id => Some(r.identity.clone()),
+            _ => Identity::from_labels(&have.labels),
+        };
+        let Some(current) = current else {
+            out.containers.push(step(
+                Action::Recreate,
+                vec!["its nxinfra labels are missing or damaged".into()],
+            ));
+            continue;
+        };
+        if current.hash == want.hash {
+            if have.running {
+                out.containers.push(step(Action::Unchanged, vec![]));
+            } else {
+                out.containers
+                    .push(step(Action::Start, vec!["not running".into()]));
+            }
+            continue;
+        }
+        let fields = want.changed_fields(&current);
+        if !fields.is_empty() {
+            let reasons = fields
+                .iter()
+                .map(|f| match f.as_str() {
+                    "image_id" => "image changed (another image id)".to_string(),
+                    other => format!("{} changed", other.replace('_', " ")),
+                })
+                .collect();
+            out.containers.push(step(Action::Recreate, reasons));
+            continue;
+        }
+        let mounts: Vec<String> = want
+            .changed_mounts(&current)
+            .into_iter()
+            .map(|m| format!("mount content changed: {m}"))
+            .collect();
+        let (action, mut reasons) = match service.on_config_change {
+            OnConfigChange::Recreate => (Action::Recreate, mounts),
+            OnConfigChange::Restart => (Action::Restart, mounts),
+            OnConfigChange::Ignore => (Action::Unchanged, vec![]),
+        };
+        if reasons.is_empty() && action != Action::Unchanged {
+            reasons.push("mount content changed".into());
+        }
+        out.containers.push(step(action, reasons));
+    }
+    let wanted: BTreeSet<&str> = compose
+        .services
+        .values()
+        .map(|s| s.spec.container_name.as_str())
+        .collect();
+    for c in &observed.containers {
+        if c.managed() && !wanted.contains(c.name.as_str()) {
+            out.containers.push(ContainerStep {
+                name: c.name.clone(),
+                service: c.labels.get(super::hash::SERVICE).cloned(),
+                action: Action::Remove,
+                reasons: vec!["no longer in compose.yml".into()],
+                desired: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::compose::parse;
+    use super::super::observe::Container;
+    use super::*;
+    use crate::render::OutFile;
+
+    const COMPOSE: &str = "services:
+  web:
+    image: busybox:1
+    environment:
+      MODE: \"a\"
+    networks: [backend]
+    volumes:
+      - /home/u/web/conf:/etc/web:ro
+  worker:
+    image: busybox:1
+    depends_on: [web]
+    networks: [backend]
+    volumes:
+      - /home/u/worker/conf:/etc/worker:ro
+    x-nxinfra:
+      on_config_change: restart
+networks:
+  backend:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: fd00:1::/64
+";
+
+    fn tree(web: &str, worker: &str) -> BTreeMap<String, OutFile> {
+        let f = |s: &str| OutFile {
+            data: s.as_bytes().to_vec(),
+            mode: 0o644,
+        };
+        BTreeMap::from([
+            ("web/conf/web.conf".to_string(), f(web)),
+            ("worker/conf/w.conf".to_string(), f(worker)),
+        ])
+    }
+
+    fn compose(text: &str) -> Compose {
+        parse(std::path::Path::new("compose.yml"), text).unwrap()
+    }
+
+    fn same(_: &Network, _: &bollard::models::Network) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The engine after a successful apply of `text` with `tree`.
+    fn applied(text: &str, tree: &BTreeMap<String, OutFile>) -> Observed {
+        let c = compose(text);
+        let mut o = Observed::default();
+        o.images.insert("busybox:1".into(), "sha256:b1".into());
+        for net in c.networks.values() {
+            o.networks.insert(
+                net.name.clone(),
+                bollard::models::Network {
+                    name: Some(net.name.clone()),
+                    labels: Some(
+                        [(super::super::hash::MANAGED.to_string(), "true".to_string())].into(),
+                    ),
+                    ..Default::default()
+                },
+            );
+        }
+        for s in c.services.values() {
+            let id = Identity::desired(s, "sha256:b1", tree, "/home/u").unwrap();
+            o.containers.push(Container {
+                id: format!("id-{}", s.name),
+                name: s.spec.container_name.clone(),
+                labels: id.labels(&s.name, "sha256:b1"),
+                running: true,
+                image_id: "sha256:b1".into(),
+                networks: vec!["backend".into()],
+            });
+        }
+        o
+    }
+
+    fn run(text: &str, tree: &BTreeMap<String, OutFile>, o: &Observed) -> ApplyPlan {
+        let c = compose(text);
+        let d = Desired {
+            compose: &c,
+            tree,
+            base_dir: "/home/u",
+        };
+        plan(&d, o, &BTreeMap::new(), &same).unwrap()
+    }
+
+    fn actions(p: &ApplyPlan) -> Vec<String> {
+        p.networks
+            .iter()
+            .map(|n| format!("net {}={:?}", n.name, n.action))
+            .chain(
+                p.containers
+                    .iter()
+                    .map(|c| format!("{}={:?} {}", c.name, c.action, c.reasons.join("; "))),
+            )
+            .collect()
+    }
+
+    #[test]
+    fn first_apply_creates_in_dependency_order_and_second_touches_nothing() {
+        let t = tree("a", "b");
+        let mut empty = Observed::default();
+        empty.images.insert("busybox:1".into(), "sha256:b1".into());
+        let p = run(COMPOSE, &t, &empty);
+        assert_eq!(
+            actions(&p),
+            [
+                "net backend=Create",
+                "web=Create new service",
+                "worker=Create new service"
+            ]
+        );
+        assert!(p.images.is_empty(), "present: nothing to pull");
+        let p = run(COMPOSE, &t, &applied(COMPOSE, &t));
+        assert!(p.is_noop(), "{:?}", actions(&p));
+    }
+
+    #[test]
+    fn each_change_recreates_or_restarts_exactly_what_it_affects() {
+        let t = tree("a", "b");
+        let o = applied(COMPOSE, &t);
+        // Environment.
+        let p = run(&COMPOSE.replace("MODE: \"a\"", "MODE: \"b\""), &t, &o);
+        assert_eq!(
+            actions(&p),
+            [
+                "net backend=Unchanged",
+                "web=Recreate environment changed",
+                "worker=Unchanged "
+            ]
+        );
+        // A mounted file: web recreates (default), worker restarts (x-nxinfra).
+        let p = run(COMPOSE, &tree("a2", "b"), &o);
+        assert_eq!(
+            actions(&p)[1],
+            "web=Recreate mount content changed: web/conf"
+        );
+        assert_eq!(actions(&p)[2], "worker=Unchanged ");
+        let p = run(COMPOSE, &tree("a", "b2"), &o);
+        assert_eq!(actions(&p)[1], "web=Unchanged ");
+        assert_eq!(
+            actions(&p)[2],
+            "worker=Restart mount content changed: worker/conf"
+        );
+        // Ignore: nothing to do.
+        let ignore = COMPOSE.replace("on_config_change: restart", "on_config_change: ignore");
+        assert!(run(&ignore, &tree("a", "b2"), &applied(&ignore, &t)).is_noop());
+        // A new image id for the same reference.
+        let mut o2 = o.clone();
+        o2.images.insert("busybox:1".into(), "sha256:b2".into());
+        let p = run(COMPOSE, &t, &o2);
+        assert_eq!(
+            actions(&p)[1],
+            "web=Recreate image changed (another image id)"
+        );
+        assert_eq!(
+            actions(&p)[2],
+            "worker=Recreate image changed (another image id)"
+        );
+    }
+
+    #[test]
+    fn a_restart_is_remembered_through_the_manifest_record() {
+        let t = tree("a", "b");
+        let o = applied(COMPOSE, &t);
+        let t2 = tree("a", "b2");
+        let c = compose(COMPOSE);
+        let worker = &c.services["worker"];
+        let record = Restarted {
+            container_id: "id-worker".into(),
+            identity: Identity::desired(worker, "sha256:b1", &t2, "/home/u").unwrap(),
+        };
+        let d = Desired {
+            compose: &c,
+            tree: &t2,
+            base_dir: "/home/u",
+        };
+        let restarted = BTreeMap::from([("worker".to_string(), record.clone())]);
+        assert!(plan(&d, &o, &restarted, &same).unwrap().is_noop());
+        // A record of another container (it was recreated since) does not count.
+        let stale = BTreeMap::from([(
+            "worker".to_string(),
+            Restarted {
+                container_id: "id-old".into(),
+                ..record
+            },
+        )]);
+        let p = plan(&d, &o, &stale, &same).unwrap();
+        assert_eq!(p.containers[1].action, Action::Restart);
+    }
+
+    #[test]
+    fn removals_starts_and_recreated_networks() {
+        let t = tree("a", "b");
+        let mut o = applied(COMPOSE, &t);
+        o.containers[0].running = false;
+        // A managed container of a service that is gone; an unmanaged one is never listed.
+        o.containers.push(Container {
+            id: "x".into(),
+            name: "old".into(),
+            labels: [(super::super::hash::MANAGED.to_string(), "true".to_string())].into(),
+            ..Default::default()
+        });
+        o.containers.push(Container {
+            id: "y".into(),
+            name: "someone-elses".into(),
+            ..Default::default()
+        });
+        let p = run(COMPOSE, &t, &o);
+        assert_eq!(
+            actions(&p),
+            [
+                "net backend=Unchanged",
+                "web=Start not running",
+                "worker=Unchanged ",
+                "old=Remove no longer in compose.yml"
+            ]
+        );
+        let c = compose(COMPOSE);
+        let d = Desired {
+            compose: &c,
+            tree: &t,
+            base_dir: "/home/u",
+        };
+        let differs = |_: &Network, _: &bollard::models::Network| {
+            Err("subnet fd00:1::/64 missing".to_string())
+        };
+        let p = plan(&d, &applied(COMPOSE, &t), &BTreeMap::new(), &differs).unwrap();
+        assert_eq!(
+            actions(&p),
+            [
+                "net backend=Recreate",
+                "web=Recreate network backend is recreated",
+                "worker=Recreate network backend is recreated"
+            ]
+        );
+        assert_eq!(
+            p.networks[0].reasons,
+            ["settings changed: subnet fd00:1::/64 missing"]
+        );
+    }
+
+    #[test]
+    fn what_nxinfra_does_not_own_stops_the_host() {
+        let t = tree("a", "b");
+        let c = compose(COMPOSE);
+        let d = Desired {
+            compose: &c,
+            tree: &t,
+            base_dir: "/home/u",
+        };
+        let mut o = applied(COMPOSE, &t);
+        o.containers[0].labels.clear();
+        let err = plan(&d, &o, &BTreeMap::new(), &same).unwrap_err();
+        assert_eq!(err, PlanError::Unmanaged("web".into()));
+        let mut o = applied(COMPOSE, &t);
+        o.networks.get_mut("backend").unwrap().labels = None;
+        let differs = |_: &Network, _: &bollard::models::Network| {
+            Err("driver macvlan, want bridge".to_string())
+        };
+        let err = plan(&d, &o, &BTreeMap::new(), &differs).unwrap_err();
+        assert!(
+            err.to_string().contains("was not created by nxinfra"),
+            "{err}"
+        );
+        let never = compose(&COMPOSE.replace(
+            "    image: busybox:1\n    environment",
+            "    image: busybox:2\n    pull_policy: never\n    environment",
+        ));
+        let d = Desired {
+            compose: &never,
+            tree: &t,
+            base_dir: "/home/u",
+        };
+        let err = plan(&d, &applied(COMPOSE, &t), &BTreeMap::new(), &same).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::MissingImage {
+                image: "busybox:2".into()
+            }
+        );
+    }
+}
