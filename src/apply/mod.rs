@@ -3,6 +3,7 @@
 //! [`compose`] loads and checks the file (pure logic: no Docker, no network).
 
 pub mod compose;
+pub mod engine;
 pub mod hash;
 pub mod observe;
 pub mod plan;

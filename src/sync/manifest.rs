@@ -26,6 +26,8 @@ use crate::render::OutFile;
 pub const HEADER: &str = "# nxinfra manifest v1";
 /// First word of a system file's line.
 const SYSTEM: &str = "system";
+/// First word of a restart record's line.
+const CONTAINER: &str = "container";
 /// The flag of a system file that holds a secret (`-` otherwise).
 const SECRET: &str = "secret";
 
@@ -49,12 +51,24 @@ pub struct SystemEntry {
     pub secret: bool,
 }
 
+/// What `nxinfra apply` last restarted a container with (a restart cannot change the
+/// container's labels). The parts are opaque here: apply encodes and reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub hash: String,
+    pub fields: String,
+    pub mounts: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
     /// Files in the base dir, by relative path.
     pub files: BTreeMap<String, Entry>,
     /// System files, by absolute path.
     pub system: BTreeMap<String, SystemEntry>,
+    /// Restart records, by container name.
+    pub containers: BTreeMap<String, ContainerRecord>,
 }
 
 /// Lower-case hex sha256.
@@ -84,7 +98,14 @@ impl Manifest {
                 })
                 .collect(),
             system: BTreeMap::new(),
+            containers: BTreeMap::new(),
         }
+    }
+
+    /// Keeps the restart records of `other` (the host's manifest): a sync does not change them.
+    pub fn with_containers(mut self, records: BTreeMap<String, ContainerRecord>) -> Self {
+        self.containers = records;
+        self
     }
 
     /// Adds the system files to the manifest.
@@ -123,6 +144,22 @@ impl Manifest {
                 if e.secret { SECRET } else { "-" }
             ));
         }
+        for (name, r) in &self.containers {
+            let dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            out.push_str(&format!(
+                "{CONTAINER} {name} {} {} {} {}\n",
+                r.id,
+                r.hash,
+                dash(&r.fields),
+                dash(&r.mounts)
+            ));
+        }
         out
     }
 
@@ -146,11 +183,39 @@ impl Manifest {
             }
         }
         let mut system = BTreeMap::new();
+        let mut containers = BTreeMap::new();
         for (idx, line) in lines {
             let bad = |reason: String| ManifestError {
                 line: idx + 1,
                 reason,
             };
+            if let Some(rest) = line.strip_prefix(&format!("{CONTAINER} ")) {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let [name, id, hash, fields, mounts] = parts[..] else {
+                    return Err(bad("expected `container NAME ID HASH FIELDS MOUNTS`".into()));
+                };
+                let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic());
+                if ![name, id, hash, fields, mounts].iter().all(|p| ok(p)) {
+                    return Err(bad("invalid container record".into()));
+                }
+                let undash = |s: &str| {
+                    if s == "-" {
+                        String::new()
+                    } else {
+                        s.to_string()
+                    }
+                };
+                let record = ContainerRecord {
+                    id: id.to_string(),
+                    hash: hash.to_string(),
+                    fields: undash(fields),
+                    mounts: undash(mounts),
+                };
+                if containers.insert(name.to_string(), record).is_some() {
+                    return Err(bad(format!("container {name} is listed twice")));
+                }
+                continue;
+            }
             if let Some(rest) = line.strip_prefix(&format!("{SYSTEM} ")) {
                 let mut parts = rest.splitn(5, ' ');
                 let (Some(sha), Some(mode), Some(owner), Some(flag), Some(dest)) = (
@@ -202,7 +267,11 @@ impl Manifest {
                 return Err(bad(format!("{path} is listed twice")));
             }
         }
-        Ok(Manifest { files, system })
+        Ok(Manifest {
+            files,
+            system,
+            containers,
+        })
     }
 }
 

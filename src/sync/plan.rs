@@ -162,7 +162,7 @@ mod tests {
                     (p.to_string(), e)
                 })
                 .collect(),
-            system: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -2,12 +2,15 @@
 //! be tested locally with a real `sh`, GNU `tar` and `flock` (Debian's defaults), no SSH needed.
 //!
 //! [`lock_and_read`] takes the host's lock, prints the manifest, then reads one line from its
-//! stdin. End of input (a no-op, or `--dry-run`) ends it; `apply` is followed by the
-//! [`upload_tar`] stream, which it unpacks into a staging folder beside the tree (same
+//! stdin. End of input (a no-op, or `--dry-run`) ends it; `apply N` is followed by the
+//! [`upload_tar`] stream of N bytes, which it unpacks into a staging folder beside the tree (same
 //! filesystem) and whose `.nxinfra/apply.sh` (built by [`apply`]) it runs: removals, moves
 //! (atomic renames), chmods, system files, reloads, and the manifest last. Interrupted at any
 //! point, every file is its old or its new version, and the next sync converges (the old
-//! manifest makes it redo the work). The lock is held by that one shell from start to end.
+//! manifest makes it redo the work). Then it prints [`APPLIED_MARKER`] and reads again: end of
+//! input ends it, `manifest N` replaces the manifest (apply records restarts there). The lock
+//! is held by that one shell from start to end: `nxinfra apply` reconciles the containers
+//! while it holds it.
 
 use std::collections::BTreeMap;
 
@@ -51,17 +54,38 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
          printf '%s (remote pid %s)\\n' {holder} \"$$\" > \"$D/lock.holder\"\n\
          if [ -f \"$D/manifest\" ]; then cat \"$D/manifest\" 9>&-; fi\n\
          echo {END_MARKER}\n\
-         IFS= read -r action || exit 0\n\
-         [ \"$action\" = apply ] || exit 0\n\
-         [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
-         mkdir -m 700 \"$S\"\n\
-         tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
-         . \"$S/{TAR_SCRIPT}\" >/dev/null\n"
+         read -r action size || exit 0\n\
+         if [ \"$action\" = apply ]; then\n\
+         \x20 [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
+         \x20 mkdir -m 700 \"$S\"\n\
+         \x20 head -c \"$size\" | tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
+         \x20 . \"$S/{TAR_SCRIPT}\" >/dev/null\n\
+         \x20 echo {APPLIED_MARKER}\n\
+         \x20 read -r action size || exit 0\n\
+         fi\n\
+         if [ \"$action\" = manifest ]; then\n\
+         \x20 head -c \"$size\" > \"$D/manifest.new\" 9>&-\n\
+         \x20 mv -f \"$D/manifest.new\" \"$D/manifest\"\n\
+         fi\n"
     )
 }
 
-/// What nxinfra writes on the stdin of [`lock_and_read`] before the tar stream, to apply.
-pub const APPLY_LINE: &[u8] = b"apply\n";
+/// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
+/// bytes, to apply it. `head -c` passes exactly that many bytes to tar, so more messages can
+/// follow on the same stdin.
+pub fn apply_line(len: usize) -> String {
+    format!("apply {len}\n")
+}
+
+/// The line before a new manifest of `len` bytes (the restarts apply records): written over
+/// the host's manifest, last.
+pub fn manifest_line(len: usize) -> String {
+    format!("manifest {len}\n")
+}
+
+/// Printed by [`lock_and_read`] once the files are in place; the lock stays held until its
+/// stdin closes.
+pub const APPLIED_MARKER: &str = "--nxinfra-applied--";
 
 /// `--force-unlock`: ends the process holding the host's lock (the remote shell whose pid
 /// [`lock_and_read`] recorded), and prints who held it. Only that shell holds the lock's file
@@ -493,7 +517,7 @@ mod tests {
         };
         let mut stdin = child.stdin.take().unwrap();
         if let Some(tar) = decide(manifest) {
-            stdin.write_all(APPLY_LINE).unwrap();
+            stdin.write_all(apply_line(tar.len()).as_bytes()).unwrap();
             stdin.write_all(&tar).unwrap();
         }
         drop(stdin);
@@ -797,6 +821,75 @@ mod tests {
         assert!(
             base.join("bird/peers.conf").exists(),
             "now an ordinary file"
+        );
+    }
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+
+    use super::super::plan::plan;
+    use super::*;
+
+    #[test]
+    fn apply_holds_the_lock_until_the_manifest_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().to_str().unwrap().to_string();
+        let files: BTreeMap<String, OutFile> = [(
+            "a.conf".to_string(),
+            OutFile {
+                data: b"one".to_vec(),
+                mode: 0o644,
+            },
+        )]
+        .into();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "holder", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while line.trim_end() != END_MARKER {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0);
+        }
+        let local = Manifest::of_files(&files);
+        let p = plan(&local, &Manifest::default(), &[]);
+        let tar = upload_tar(&b, &files, &[], &p, &local).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(apply_line(tar.len()).as_bytes()).unwrap();
+        stdin.write_all(&tar).unwrap();
+        stdin.flush().unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim_end(), APPLIED_MARKER);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.conf")).unwrap(),
+            "one"
+        );
+        // Still locked: the files are in place, the containers would be reconciled now.
+        let other = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "other", 0))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(other.status.code(), Some(LOCKED_EXIT));
+        let text = format!("{}# extra record\n", local.to_text());
+        stdin
+            .write_all(manifest_line(text.len()).as_bytes())
+            .unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".nxinfra/manifest")).unwrap(),
+            text
         );
     }
 }

@@ -149,7 +149,9 @@ async fn sync_host(
         let (remote_manifest, lock) = session
             .lock_and_read(&opts.holder, opts.lock_timeout)
             .await?;
-        let local = Manifest::of_files(files).with_system(system);
+        let local = Manifest::of_files(files)
+            .with_system(system)
+            .with_containers(remote_manifest.containers.clone());
         let p = plan(&local, &remote_manifest, &target.system_files);
         let diff = if opts.diff && !p.is_noop() {
             let wanted: Vec<String> = p

@@ -212,7 +212,21 @@ impl HostSession {
             return Err(fail(format!("{} ({})", stderr, out.status)));
         }
         let manifest = Manifest::parse(&text)?;
-        Ok((manifest, LockGuard { child: Some(child) }))
+        let stderr = child.stderr().take().map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut text).await;
+                text
+            })
+        });
+        Ok((
+            manifest,
+            LockGuard {
+                child: Some(child),
+                stdout: Some(lines),
+                stderr,
+            },
+        ))
     }
 
     /// The host's current content of `paths` (missing files are absent from the result).
@@ -328,53 +342,86 @@ impl Forward<'_> {
 /// Holds a host's lock (the remote `flock` lives as long as this command's stdin is open).
 pub struct LockGuard<'s> {
     child: Option<openssh::Child<&'s Session>>,
+    stdout: Option<tokio::io::Lines<BufReader<openssh::ChildStdout>>>,
+    /// The command's stderr, read as it comes: a host that complains about every file (a full
+    /// disk) must not block on a full pipe while nxinfra is still writing.
+    stderr: Option<tokio::task::JoinHandle<Vec<u8>>>,
 }
 
 impl LockGuard<'_> {
     /// Releases the lock (a no-op or a dry run) and waits for the remote command to end.
     pub async fn release(self) -> Result<(), SessionError> {
-        self.finish(None, "releasing the lock").await
+        self.finish("releasing the lock", Ok(())).await
     }
 
     /// Sends `tar` (from [`remote::upload_tar`]) to the waiting command, which unpacks it and
     /// applies it under the lock, then ends.
-    pub async fn apply(self, tar: &[u8]) -> Result<(), SessionError> {
-        self.finish(Some(tar), "uploading and applying the changes")
+    pub async fn apply(mut self, tar: &[u8]) -> Result<(), SessionError> {
+        let written = self.send(&remote::apply_line(tar.len()), tar).await;
+        self.finish("uploading and applying the changes", written)
             .await
     }
 
-    async fn finish(mut self, tar: Option<&[u8]>, what: &'static str) -> Result<(), SessionError> {
+    /// Like [`Self::apply`], but keeps the lock: returns once the files are in place.
+    pub async fn apply_and_hold(&mut self, tar: &[u8]) -> Result<(), SessionError> {
+        let what = "uploading and applying the changes";
+        let fail = |reason: String| SessionError::Command { what, reason };
+        self.send(&remote::apply_line(tar.len()), tar)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(lines) = &mut self.stdout {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line == remote::APPLIED_MARKER {
+                    return Ok(());
+                }
+            }
+        }
+        // The command ended without applying: its status and stderr say why.
+        let guard = LockGuard {
+            child: self.child.take(),
+            stdout: self.stdout.take(),
+            stderr: self.stderr.take(),
+        };
+        guard.finish(what, Ok(())).await?;
+        Err(fail("the host did not confirm the changes".into()))
+    }
+
+    /// Replaces the host's manifest with `text`, then releases the lock.
+    pub async fn write_manifest_and_release(mut self, text: &str) -> Result<(), SessionError> {
+        let written = self
+            .send(&remote::manifest_line(text.len()), text.as_bytes())
+            .await;
+        self.finish("writing the manifest", written).await
+    }
+
+    async fn send(&mut self, header: &str, data: &[u8]) -> std::io::Result<()> {
+        let Some(child) = &mut self.child else {
+            return Ok(());
+        };
+        let Some(stdin) = child.stdin() else {
+            return Err(std::io::Error::other("no stdin"));
+        };
+        stdin.write_all(header.as_bytes()).await?;
+        stdin.write_all(data).await?;
+        stdin.flush().await
+    }
+
+    async fn finish(
+        mut self,
+        what: &'static str,
+        written: std::io::Result<()>,
+    ) -> Result<(), SessionError> {
         let fail = |reason: String| SessionError::Command { what, reason };
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let mut stdin = child.stdin().take();
-        let mut stderr = child.stderr().take();
-        // Write and read at once: a host that complains about every file (a full disk) must
-        // not block on a full stderr pipe while nxinfra is still writing.
-        let write = async {
-            let result = match (&mut stdin, tar) {
-                (Some(pipe), Some(tar)) => {
-                    let r = pipe.write_all(remote::APPLY_LINE).await;
-                    match r {
-                        Ok(()) => pipe.write_all(tar).await,
-                        Err(e) => Err(e),
-                    }
-                }
-                _ => Ok(()),
-            };
-            drop(stdin.take());
-            result
-        };
-        let read = async {
-            let mut text = Vec::new();
-            if let Some(pipe) = &mut stderr {
-                let _ = tokio::io::AsyncReadExt::read_to_end(pipe, &mut text).await;
-            }
-            text
-        };
-        let (written, errors) = tokio::join!(write, read);
+        drop(child.stdin().take());
+        drop(self.stdout.take());
         let status = child.wait().await.map_err(|e| fail(error_chain(&e)))?;
+        let errors = match self.stderr.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
         let errors = String::from_utf8_lossy(&errors).trim().to_string();
         if !status.success() {
             return Err(fail(if errors.is_empty() {

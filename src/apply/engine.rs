@@ -1,0 +1,224 @@
+//! One host's Docker engine, through bollard over the socket forwarded by the host's SSH
+//! connection. Every API call goes through here and is counted (reads and writes apart): a
+//! second apply of an unchanged fleet must make no write call at all.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkConnectRequest,
+    NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, RestartContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+
+use super::observe::Observed;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct EngineError {
+    pub what: String,
+    pub reason: String,
+}
+
+pub struct Engine {
+    docker: Docker,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    let what = what.into();
+    move |e| EngineError {
+        what,
+        reason: match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+            other => other.to_string(),
+        },
+    }
+}
+
+impl Engine {
+    /// Connects to the engine at the local socket `path` and negotiates the API version (one
+    /// call, not counted: it belongs to the connection).
+    pub async fn connect(path: &str) -> Result<Engine, EngineError> {
+        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(fail("connecting to the Docker engine"))?
+            .negotiate_version()
+            .await
+            .map_err(fail("negotiating the Docker API version"))?;
+        Ok(Engine {
+            docker,
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// (read calls, write calls) so far.
+    pub fn calls(&self) -> (usize, usize) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Containers (all, running or not), networks and images: three calls.
+    pub async fn observe(&self) -> Result<Observed, EngineError> {
+        self.read();
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+            .await
+            .map_err(fail("listing containers"))?;
+        self.read();
+        let networks = self
+            .docker
+            .list_networks(None)
+            .await
+            .map_err(fail("listing networks"))?;
+        self.read();
+        let images = self
+            .docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(fail("listing images"))?;
+        Ok(Observed::from_engine(containers, networks, images))
+    }
+
+    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+        self.write();
+        let options = CreateImageOptionsBuilder::new().from_image(image).build();
+        self.docker
+            .create_image(Some(options), None, None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(fail(format!("pulling {image}")))?;
+        Ok(())
+    }
+
+    pub async fn create_network(&self, request: NetworkCreateRequest) -> Result<(), EngineError> {
+        self.write();
+        let name = request.name.clone();
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(fail(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        self.write();
+        self.docker
+            .remove_network(name)
+            .await
+            .map_err(fail(format!("removing network {name}")))
+    }
+
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<(), EngineError> {
+        self.write();
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(fail(format!("creating container {name}")))?;
+        Ok(())
+    }
+
+    pub async fn connect_network(
+        &self,
+        container: &str,
+        network: &str,
+        endpoint: EndpointSettings,
+    ) -> Result<(), EngineError> {
+        self.write();
+        let request = NetworkConnectRequest {
+            container: container.to_string(),
+            endpoint_config: Some(endpoint),
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(fail(format!("attaching {container} to network {network}")))
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), EngineError> {
+        self.write();
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(fail(format!("starting {name}")))
+    }
+
+    pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.write();
+        let options = StopContainerOptionsBuilder::new()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        match self.docker.stop_container(name, Some(options)).await {
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(fail(format!("stopping {name}"))),
+        }
+    }
+
+    pub async fn restart(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.write();
+        let options = RestartContainerOptionsBuilder::new()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        self.docker
+            .restart_container(name, Some(options))
+            .await
+            .map_err(fail(format!("restarting {name}")))
+    }
+
+    /// Removes a stopped (or, with `force`, running) container.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        self.write();
+        let options = RemoveContainerOptionsBuilder::new().force(force).build();
+        self.docker
+            .remove_container(name, Some(options))
+            .await
+            .map_err(fail(format!("removing {name}")))
+    }
+
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), EngineError> {
+        self.write();
+        let options = RenameContainerOptionsBuilder::new().name(to).build();
+        self.docker
+            .rename_container(from, options)
+            .await
+            .map_err(fail(format!("renaming {from} to {to}")))
+    }
+
+    pub async fn inspect(&self, name: &str) -> Result<ContainerInspectResponse, EngineError> {
+        self.read();
+        self.docker
+            .inspect_container(name, None)
+            .await
+            .map_err(fail(format!("inspecting {name}")))
+    }
+}

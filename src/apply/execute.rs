@@ -1,0 +1,302 @@
+//! Carries out a host's [`ApplyPlan`] on its engine: images, networks, then containers in
+//! dependency order, each (re)created container health-gated, the previous one restored when
+//! the new one fails.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::compose::{Compose, Healthcheck, NetworkMode, Service};
+use super::convert;
+use super::engine::{Engine, EngineError};
+use super::hash::{Identity, MANAGED};
+use super::plan::{Action, ApplyPlan, ContainerStep};
+
+/// A step that failed, and what state it left.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(
+        "{name}: the new container did not become healthy ({why}); the previous container was restored and runs"
+    )]
+    RolledBack { name: String, why: String },
+    #[error("{name}: the new container did not become healthy ({why}); it was removed")]
+    Unhealthy { name: String, why: String },
+    #[error("{name}: {why}")]
+    Step { name: String, why: String },
+}
+
+/// What was done; `restarted` goes to the host's manifest (see [`super::plan::Restarted`]).
+#[derive(Debug, Default)]
+pub struct Done {
+    pub restarted: BTreeMap<String, (String, Identity)>,
+}
+
+/// Runs `plan` for `compose` on `engine`. Stops at the first failure.
+pub async fn execute(
+    engine: &Engine,
+    compose: &Compose,
+    plan: &ApplyPlan,
+    progress: &dyn Fn(&str),
+) -> Result<Done, ExecError> {
+    let mut done = Done::default();
+    for image in &plan.images {
+        progress(&format!("pulling {}", image.image));
+        engine.pull(&image.image).await?;
+    }
+    let service_of = |step: &ContainerStep| {
+        step.service
+            .as_ref()
+            .and_then(|s| compose.services.get(s))
+    };
+    // Managed containers that are going away, and those on networks that are recreated.
+    for step in &plan.containers {
+        let on_recreated_network = step.action == Action::Recreate
+            && step.reasons.iter().any(|r| r.starts_with("network "));
+        if step.action == Action::Remove || on_recreated_network {
+            progress(&format!("removing {}", step.name));
+            let grace = service_of(step)
+                .map(|s| s.spec.stop_grace_period)
+                .unwrap_or(Duration::from_secs(10));
+            engine.stop(&step.name, grace).await?;
+            engine.remove(&step.name, false).await?;
+        }
+    }
+    let managed = BTreeMap::from([(MANAGED.to_string(), "true".to_string())]);
+    for step in &plan.networks {
+        let net = compose.networks.values().find(|n| n.name == step.name);
+        match step.action {
+            Action::Recreate => {
+                progress(&format!("recreating network {}", step.name));
+                engine.remove_network(&step.name).await?;
+                if let Some(net) = net {
+                    engine
+                        .create_network(convert::network(net, &managed))
+                        .await?;
+                }
+            }
+            Action::Create => {
+                if let Some(net) = net {
+                    progress(&format!("creating network {}", step.name));
+                    engine
+                        .create_network(convert::network(net, &managed))
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+    }
+    for step in &plan.containers {
+        let Some(service) = service_of(step) else {
+            continue;
+        };
+        let identity = || {
+            step.desired.clone().ok_or_else(|| ExecError::Step {
+                name: step.name.clone(),
+                why: "its image id is unknown".into(),
+            })
+        };
+        match step.action {
+            Action::Create => {
+                progress(&format!("creating {}", step.name));
+                create_started(engine, compose, service, &identity()?, &step.name).await?;
+                if let Err(why) = wait_healthy(engine, service, &step.name).await {
+                    let _ = engine.remove(&step.name, true).await;
+                    return Err(ExecError::Unhealthy {
+                        name: step.name.clone(),
+                        why,
+                    });
+                }
+            }
+            Action::Recreate if step.reasons.iter().any(|r| r.starts_with("network ")) => {
+                // Already removed with its network.
+                progress(&format!("creating {}", step.name));
+                create_started(engine, compose, service, &identity()?, &step.name).await?;
+                if let Err(why) = wait_healthy(engine, service, &step.name).await {
+                    let _ = engine.remove(&step.name, true).await;
+                    return Err(ExecError::Unhealthy {
+                        name: step.name.clone(),
+                        why,
+                    });
+                }
+            }
+            Action::Recreate => {
+                progress(&format!("recreating {}", step.name));
+                replace(engine, compose, service, &identity()?, &step.name).await?;
+            }
+            Action::Restart => {
+                progress(&format!("restarting {}", step.name));
+                engine
+                    .restart(&step.name, service.spec.stop_grace_period)
+                    .await?;
+                if let Err(why) = wait_healthy(engine, service, &step.name).await {
+                    return Err(ExecError::Step {
+                        name: step.name.clone(),
+                        why: format!("restarted, but not healthy: {why}"),
+                    });
+                }
+                let id = engine.inspect(&step.name).await?.id.unwrap_or_default();
+                done.restarted
+                    .insert(step.name.clone(), (id, identity()?));
+            }
+            Action::Start => {
+                progress(&format!("starting {}", step.name));
+                engine.start(&step.name).await?;
+            }
+            Action::Remove | Action::Unchanged => {}
+        }
+    }
+    for step in &plan.networks {
+        if step.action == Action::Remove {
+            progress(&format!("removing network {}", step.name));
+            engine.remove_network(&step.name).await?;
+        }
+    }
+    Ok(done)
+}
+
+/// Creates the container of `service` as `name`, attaches its other networks, starts it.
+async fn create_started(
+    engine: &Engine,
+    compose: &Compose,
+    service: &Service,
+    identity: &Identity,
+    name: &str,
+) -> Result<(), ExecError> {
+    let image_id = identity
+        .fields
+        .get("image_id")
+        .cloned()
+        .unwrap_or_default();
+    let labels = identity.labels(&service.name, &image_id);
+    let request = convert::container(compose, service, &labels);
+    engine.create_container(name, request.body).await?;
+    for (network, endpoint) in request.extra_networks {
+        engine.connect_network(name, &network, endpoint).await?;
+    }
+    engine.start(name).await?;
+    Ok(())
+}
+
+/// Can the new container run beside the old one while it proves healthy? Not with fixed
+/// addresses, host networking or published ports: those belong to one container at a time.
+fn side_by_side(service: &Service) -> bool {
+    let spec = &service.spec;
+    !matches!(spec.network_mode, Some(NetworkMode::Host))
+        && spec.network_mode.is_none()
+        && spec.ports.is_empty()
+        && spec
+            .networks
+            .values()
+            .all(|a| a.ipv4_address.is_none() && a.ipv6_address.is_none())
+}
+
+/// Replaces the running container `name` by a new one, health-gated.
+async fn replace(
+    engine: &Engine,
+    compose: &Compose,
+    service: &Service,
+    identity: &Identity,
+    name: &str,
+) -> Result<(), ExecError> {
+    let grace = service.spec.stop_grace_period;
+    if side_by_side(service) {
+        // The new one starts beside the old one; the old one stops only once the new one is
+        // healthy.
+        let new = format!("{name}--nxinfra-new");
+        let _ = engine.remove(&new, true).await;
+        create_started(engine, compose, service, identity, &new).await?;
+        if let Err(why) = wait_healthy(engine, service, &new).await {
+            let _ = engine.remove(&new, true).await;
+            return Err(ExecError::RolledBack {
+                name: name.to_string(),
+                why,
+            });
+        }
+        engine.stop(name, grace).await?;
+        engine.remove(name, false).await?;
+        engine.rename(&new, name).await?;
+        return Ok(());
+    }
+    // Fixed addresses, host networking, published ports: the old one steps aside first, and
+    // comes back if the new one fails.
+    let old = format!("{name}--nxinfra-old");
+    let _ = engine.remove(&old, true).await;
+    engine.rename(name, &old).await?;
+    engine.stop(&old, grace).await?;
+    let created = create_started(engine, compose, service, identity, name).await;
+    let outcome = match created {
+        Ok(()) => wait_healthy(engine, service, name).await,
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(()) => {
+            engine.remove(&old, false).await?;
+            Ok(())
+        }
+        Err(why) => {
+            let _ = engine.remove(name, true).await;
+            engine.rename(&old, name).await?;
+            engine.start(name).await?;
+            Err(ExecError::RolledBack {
+                name: name.to_string(),
+                why,
+            })
+        }
+    }
+}
+
+/// Waits until `name` is healthy (services with a healthcheck) or at least still running a
+/// moment after its start (the others). Err says why, with the last healthcheck output.
+async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<(), String> {
+    let check = match &service.spec.healthcheck {
+        Some(Healthcheck::Check(c)) => Some(c),
+        _ => None,
+    };
+    let deadline = match check {
+        Some(c) => {
+            c.start_period
+                + (c.interval + c.timeout) * (c.retries + 1)
+                + Duration::from_secs(5)
+        }
+        None => Duration::from_millis(0),
+    };
+    let start = Instant::now();
+    loop {
+        let inspect = engine.inspect(name).await.map_err(|e| e.to_string())?;
+        let state = inspect.state.unwrap_or_default();
+        if state.running != Some(true) {
+            return Err(format!(
+                "it exited with status {}",
+                state.exit_code.unwrap_or_default()
+            ));
+        }
+        let Some(_) = check else {
+            return Ok(());
+        };
+        let health = state.health.unwrap_or_default();
+        let status = health.status.map(|s| s.to_string()).unwrap_or_default();
+        let last_output = || {
+            health
+                .log
+                .as_ref()
+                .and_then(|l| l.last())
+                .and_then(|r| r.output.clone())
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .unwrap_or_else(|| "no output".into())
+        };
+        match status.as_str() {
+            "healthy" => return Ok(()),
+            "unhealthy" => return Err(format!("unhealthy: {}", last_output())),
+            _ if start.elapsed() > deadline => {
+                return Err(format!(
+                    "not healthy after {} s: {}",
+                    deadline.as_secs(),
+                    last_output()
+                ));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
