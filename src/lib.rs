@@ -8,6 +8,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod inventory;
+pub mod parallel;
 pub mod progress;
 pub mod render;
 pub mod secrets;

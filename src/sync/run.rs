@@ -8,7 +8,7 @@ use super::diff;
 use super::manifest::Manifest;
 use super::plan::{SyncPlan, plan};
 use super::remote;
-use super::session::{HostSession, SessionError, SshOptions};
+use super::session::{HostSession, LockGuard, SessionError, SshOptions};
 use super::system_files;
 use super::target::Target;
 use crate::progress::Progress;
@@ -56,154 +56,56 @@ pub fn sync_all(
     opts: &SyncOptions,
     progress: Arc<Progress>,
 ) -> Vec<HostOutcome> {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return hosts
-                .into_iter()
-                .map(|(t, _)| HostOutcome {
-                    host: t.host,
-                    result: Err(format!("cannot start the async runtime: {e}")),
-                })
-                .collect();
-        }
-    };
     let opts = Arc::new(opts.clone());
-    runtime.block_on(async {
-        let permits = Arc::new(tokio::sync::Semaphore::new(opts.forks.max(1)));
-        let mut set = tokio::task::JoinSet::new();
-        let names: Vec<String> = hosts.iter().map(|(t, _)| t.host.clone()).collect();
-        for (i, (target, files)) in hosts.into_iter().enumerate() {
-            let permits = permits.clone();
-            let opts = opts.clone();
-            let progress = progress.clone();
-            set.spawn(async move {
-                let _permit = permits.acquire().await;
-                let result = sync_host(&target, files, &opts, |what| progress.phase(i, what))
-                    .await
-                    .map_err(|e| e.to_string());
-                let verb = if opts.dry_run {
-                    "would change"
-                } else {
-                    "changed"
-                };
-                progress.finish(
-                    i,
-                    &match &result {
-                        Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
-                        Ok(s) => format!("{verb} {}", s.plan.summary()),
-                        Err(e) => format!("FAILED: {e}"),
-                    },
-                );
-                (i, result)
-            });
+    let items = hosts
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    crate::parallel::for_hosts(items, opts.forks, move |i, (target, files)| {
+        let opts = opts.clone();
+        let progress = progress.clone();
+        async move {
+            let result = sync_host(&target, files, &opts, |what| progress.phase(i, what))
+                .await
+                .map_err(|e| e.to_string());
+            let verb = if opts.dry_run {
+                "would change"
+            } else {
+                "changed"
+            };
+            progress.finish(
+                i,
+                &match &result {
+                    Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
+                    Ok(s) => format!("{verb} {}", s.plan.summary()),
+                    Err(e) => format!("FAILED: {e}"),
+                },
+            );
+            result
         }
-        let mut results: Vec<Option<Result<HostSync, String>>> =
-            names.iter().map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                results[i] = Some(r);
-            }
-        }
-        names
-            .into_iter()
-            .zip(results)
-            .map(|(host, r)| HostOutcome {
-                host,
-                result: r.unwrap_or_else(|| Err("the sync task ended abnormally".into())),
-            })
-            .collect()
     })
+    .into_iter()
+    .map(|(host, result)| HostOutcome { host, result })
+    .collect()
 }
 
 async fn sync_host(
     target: &Target,
     files: BTreeMap<String, OutFile>,
     opts: &SyncOptions,
-    phase: impl Fn(&str),
+    phase: impl Fn(&str) + Sync,
 ) -> Result<HostSync, SessionError> {
-    let (files, system) =
-        system_files::split(&target.host, files, &target.system_files, &target.base_dir).map_err(
-            |reason| SessionError::Command {
-                what: "placing system files",
-                reason,
-            },
-        )?;
-    let (files, system) = (&files, &system[..]);
+    let (files, system) = split(target, files)?;
     let start = std::time::Instant::now();
     phase("connecting");
     let session = HostSession::connect(target, &opts.ssh).await?;
     let result = async {
-        let unlocked = if opts.force_unlock {
-            let out = session
-                .run(&remote::force_unlock(&target.base_dir), "breaking the lock")
-                .await?;
-            Some(String::from_utf8_lossy(&out).trim().to_string()).filter(|s| !s.is_empty())
-        } else {
-            None
-        };
-        phase("taking the lock, reading the manifest");
-        let (remote_manifest, lock) = session
-            .lock_and_read(&opts.holder, opts.lock_timeout)
-            .await?;
-        let local = Manifest::of_files(files)
-            .with_system(system)
-            .with_containers(remote_manifest.containers.clone());
-        let p = plan(&local, &remote_manifest, &target.system_files);
-        let diff = if opts.diff && !p.is_noop() {
-            let wanted: Vec<String> = p
-                .upload
-                .iter()
-                .filter(|f| remote_manifest.files.contains_key(*f))
-                .chain(&p.remove)
-                .cloned()
-                .collect();
-            let wanted_system: Vec<String> = p
-                .system_install
-                .iter()
-                .filter(|f| remote_manifest.system.contains_key(*f))
-                .chain(&p.system_remove)
-                .cloned()
-                .collect();
-            phase("reading the files to diff");
-            let old = session.fetch(&wanted, &wanted_system).await?;
-            let none = Redactor::new([]);
-            let redactor = redact::global().unwrap_or(&none);
-            Some(diff::plan_diff(
-                &target.host,
-                &p,
-                &old,
-                &remote_manifest,
-                files,
-                system,
-                redactor,
-            ))
-        } else {
-            None
-        };
-        if !p.is_noop() && !opts.dry_run {
-            let tar = remote::upload_tar(&target.base_dir, files, system, &p, &local).map_err(
-                |reason| SessionError::Command {
-                    what: "preparing the upload",
-                    reason,
-                },
-            )?;
-            phase(&format!(
-                "uploading {} ({} KiB), applying",
-                p.summary(),
-                tar.len().div_ceil(1024)
-            ));
-            lock.apply(&tar).await?;
-        } else {
-            lock.release().await?;
-        }
+        let synced = sync_locked(&session, &files, &system, opts, &phase).await?;
+        synced.lock.release().await?;
         Ok(HostSync {
-            plan: p,
-            diff,
-            unlocked,
+            plan: synced.plan,
+            diff: synced.diff,
+            unlocked: synced.unlocked,
             remote_commands: 0,
             elapsed: Duration::ZERO,
         })
@@ -215,5 +117,111 @@ async fn sync_host(
         remote_commands: commands,
         elapsed: start.elapsed(),
         ..s
+    })
+}
+
+/// The host's rendered tree split into the base dir's files and the system files.
+pub fn split(
+    target: &Target,
+    files: BTreeMap<String, OutFile>,
+) -> Result<(BTreeMap<String, OutFile>, Vec<system_files::Placed>), SessionError> {
+    system_files::split(&target.host, files, &target.system_files, &target.base_dir).map_err(
+        |reason| SessionError::Command {
+            what: "placing system files",
+            reason,
+        },
+    )
+}
+
+/// A host whose files are synced and whose lock is still held.
+pub struct Synced<'s> {
+    pub plan: SyncPlan,
+    pub diff: Option<String>,
+    pub unlocked: Option<String>,
+    /// The manifest now on the host (the old one after a dry run).
+    pub manifest: Manifest,
+    pub lock: LockGuard<'s>,
+}
+
+/// Takes the host's lock, plans, diffs and (unless `--dry-run`) applies the files, and returns
+/// with the lock held: `apply` reconciles the containers under it, `sync` releases it.
+pub async fn sync_locked<'s>(
+    session: &'s HostSession,
+    files: &BTreeMap<String, OutFile>,
+    system: &[system_files::Placed],
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<Synced<'s>, SessionError> {
+    let target = &session.target;
+    let unlocked = if opts.force_unlock {
+        let out = session
+            .run(&remote::force_unlock(&target.base_dir), "breaking the lock")
+            .await?;
+        Some(String::from_utf8_lossy(&out).trim().to_string()).filter(|s| !s.is_empty())
+    } else {
+        None
+    };
+    phase("taking the lock, reading the manifest");
+    let (remote_manifest, mut lock) = session
+        .lock_and_read(&opts.holder, opts.lock_timeout)
+        .await?;
+    let local = Manifest::of_files(files)
+        .with_system(system)
+        .with_containers(remote_manifest.containers.clone());
+    let p = plan(&local, &remote_manifest, &target.system_files);
+    let diff = if opts.diff && !p.is_noop() {
+        let wanted: Vec<String> = p
+            .upload
+            .iter()
+            .filter(|f| remote_manifest.files.contains_key(*f))
+            .chain(&p.remove)
+            .cloned()
+            .collect();
+        let wanted_system: Vec<String> = p
+            .system_install
+            .iter()
+            .filter(|f| remote_manifest.system.contains_key(*f))
+            .chain(&p.system_remove)
+            .cloned()
+            .collect();
+        phase("reading the files to diff");
+        let old = session.fetch(&wanted, &wanted_system).await?;
+        let none = Redactor::new([]);
+        let redactor = redact::global().unwrap_or(&none);
+        Some(diff::plan_diff(
+            &target.host,
+            &p,
+            &old,
+            &remote_manifest,
+            files,
+            system,
+            redactor,
+        ))
+    } else {
+        None
+    };
+    let manifest = if !p.is_noop() && !opts.dry_run {
+        let tar = remote::upload_tar(&target.base_dir, files, system, &p, &local).map_err(
+            |reason| SessionError::Command {
+                what: "preparing the upload",
+                reason,
+            },
+        )?;
+        phase(&format!(
+            "uploading {} ({} KiB), applying",
+            p.summary(),
+            tar.len().div_ceil(1024)
+        ));
+        lock.apply_and_hold(&tar).await?;
+        local
+    } else {
+        remote_manifest
+    };
+    Ok(Synced {
+        plan: p,
+        diff,
+        unlocked,
+        manifest,
+        lock,
     })
 }
