@@ -85,6 +85,22 @@ Exit status: 0 all hosts synced (or --dry-run found nothing to do), 1 any host f
 --dry-run found changes."
     )]
     Sync(SyncArgs),
+    /// Render, sync, then reconcile each host's Docker containers with its compose.yml
+    #[command(
+        long_about = "Render, sync (as `nxinfra sync`), then reconcile each selected host's \
+Docker containers with its rendered compose.yml, through the engine's socket forwarded over \
+the host's SSH connection, while holding the host's lock.\n\n\
+Networks, images and containers are compared with what the engine runs (labels nxinfra.hash: \
+the normalised service, the image id, the content of every rendered file it mounts); only \
+what differs is touched, in dependency order: created, recreated, restarted (x-nxinfra \
+on_config_change: restart) or removed, each with its reason. A service with a healthcheck must \
+become healthy, or its previous container is restored and the host fails. Containers nxinfra \
+did not create are never touched. See docs/apply.md.",
+        after_help = "Examples:\n  nxinfra apply --limit coreams01 --dry-run\n  \
+nxinfra apply --json\n\n\
+Exit status: 0 nothing to do or all applied, 1 any host failed, 2 --dry-run found changes."
+    )]
+    Apply(SyncArgs),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,

@@ -37,18 +37,15 @@ pub async fn execute(
     engine: &Engine,
     compose: &Compose,
     plan: &ApplyPlan,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Done, ExecError> {
     let mut done = Done::default();
     for image in &plan.images {
         progress(&format!("pulling {}", image.image));
         engine.pull(&image.image).await?;
     }
-    let service_of = |step: &ContainerStep| {
-        step.service
-            .as_ref()
-            .and_then(|s| compose.services.get(s))
-    };
+    let service_of =
+        |step: &ContainerStep| step.service.as_ref().and_then(|s| compose.services.get(s));
     // Managed containers that are going away, and those on networks that are recreated.
     for step in &plan.containers {
         let on_recreated_network = step.action == Action::Recreate
@@ -136,8 +133,7 @@ pub async fn execute(
                     });
                 }
                 let id = engine.inspect(&step.name).await?.id.unwrap_or_default();
-                done.restarted
-                    .insert(step.name.clone(), (id, identity()?));
+                done.restarted.insert(step.name.clone(), (id, identity()?));
             }
             Action::Start => {
                 progress(&format!("starting {}", step.name));
@@ -163,11 +159,7 @@ async fn create_started(
     identity: &Identity,
     name: &str,
 ) -> Result<(), ExecError> {
-    let image_id = identity
-        .fields
-        .get("image_id")
-        .cloned()
-        .unwrap_or_default();
+    let image_id = identity.fields.get("image_id").cloned().unwrap_or_default();
     let labels = identity.labels(&service.name, &image_id);
     let request = convert::container(compose, service, &labels);
     engine.create_container(name, request.body).await?;
@@ -255,9 +247,7 @@ async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<
     };
     let deadline = match check {
         Some(c) => {
-            c.start_period
-                + (c.interval + c.timeout) * (c.retries + 1)
-                + Duration::from_secs(5)
+            c.start_period + (c.interval + c.timeout) * (c.retries + 1) + Duration::from_secs(5)
         }
         None => Duration::from_millis(0),
     };

@@ -3,7 +3,10 @@
 //! [`compose`] loads and checks the file (pure logic: no Docker, no network).
 
 pub mod compose;
+pub mod convert;
 pub mod engine;
+pub mod execute;
 pub mod hash;
 pub mod observe;
 pub mod plan;
+pub mod run;

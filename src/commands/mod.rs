@@ -1,5 +1,6 @@
 //! Command implementations: the edge where library errors get their context (anyhow).
 
+mod apply;
 mod inventory;
 mod render;
 mod secrets;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(&ctx, &args),
         Command::Sync(args) => sync::run(&ctx, &args),
+        Command::Apply(args) => apply::run(&ctx, &args),
         Command::Inventory(cmd) => inventory::run(&ctx, cmd),
         Command::Secrets(cmd) => secrets::run(&ctx, cmd),
     }

@@ -17,7 +17,21 @@ use crate::sync::target::Target;
 
 use super::{Ctx, Outcome};
 
-pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
+/// The hosts' targets and rendered trees, and the options: what sync and apply start from.
+pub struct Prepared {
+    pub hosts: Vec<String>,
+    pub work: Vec<(
+        Target,
+        std::collections::BTreeMap<String, crate::render::OutFile>,
+    )>,
+    pub opts: SyncOptions,
+}
+
+/// Selects the hosts, checks their connection settings, renders them (updating `rendered/`).
+pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prepared> {
+    if args.forks == 0 {
+        bail!("--forks must be at least 1");
+    }
     let inventory = ctx.inventory()?;
     let hosts = limit::select(&inventory, args.limit.limit.as_deref())?;
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
@@ -48,19 +62,17 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         lock_timeout: Duration::from_secs(args.lock_timeout),
         ssh: SshOptions::from(&args.ssh),
         holder: format!(
-            "{user}@{} pid {} ({})",
+            "{user}@{} pid {} ({command}{})",
             machine.trim(),
             std::process::id(),
-            if args.dry_run {
-                "sync --dry-run"
-            } else {
-                "sync"
-            }
+            if args.dry_run { " --dry-run" } else { "" }
         ),
     };
-    if args.forks == 0 {
-        bail!("--forks must be at least 1");
-    }
+    Ok(Prepared { hosts, work, opts })
+}
+
+pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
+    let Prepared { hosts, work, opts } = prepare(ctx, args, "sync")?;
     let mode = if args.json {
         progress::Mode::TerminalOnly
     } else {

@@ -201,12 +201,13 @@ pub async fn sync_locked<'s>(
         None
     };
     let manifest = if !p.is_noop() && !opts.dry_run {
-        let tar = remote::upload_tar(&target.base_dir, files, system, &p, &local).map_err(
-            |reason| SessionError::Command {
-                what: "preparing the upload",
-                reason,
-            },
-        )?;
+        let tar =
+            remote::upload_tar(&target.base_dir, files, system, &p, &local).map_err(|reason| {
+                SessionError::Command {
+                    what: "preparing the upload",
+                    reason,
+                }
+            })?;
         phase(&format!(
             "uploading {} ({} KiB), applying",
             p.summary(),

@@ -1,0 +1,262 @@
+//! `nxinfra apply` on many hosts: per host, sync its files and keep its lock, reach its engine
+//! through the same SSH connection, plan, and (unless `--dry-run`) carry the plan out.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::compose::{self, Compose};
+use super::engine::Engine;
+use super::execute;
+use super::hash::{self, Identity};
+use super::plan::{self, Action, ApplyPlan, Desired, Restarted};
+use crate::progress::Progress;
+use crate::render::OutFile;
+use crate::sync::manifest::ContainerRecord;
+use crate::sync::plan::SyncPlan;
+use crate::sync::run::{SyncOptions, split, sync_locked};
+use crate::sync::session::HostSession;
+use crate::sync::target::Target;
+
+/// What happened on a host that did not fail.
+#[derive(Debug)]
+pub struct HostApply {
+    pub sync: SyncPlan,
+    pub diff: Option<String>,
+    pub plan: ApplyPlan,
+    /// Docker API calls made after connecting: (reads, writes).
+    pub api_calls: (usize, usize),
+    pub api_version: String,
+    pub elapsed: Duration,
+}
+
+impl HostApply {
+    pub fn is_noop(&self) -> bool {
+        self.sync.is_noop() && self.plan.is_noop()
+    }
+
+    /// `2 files; create web, recreate db (environment changed)`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sync.is_noop() {
+            parts.push(self.sync.summary());
+        }
+        for n in &self.plan.networks {
+            if n.action != Action::Unchanged {
+                parts.push(format!("{} network {}", verb(n.action), n.name));
+            }
+        }
+        for c in &self.plan.containers {
+            if c.action != Action::Unchanged {
+                let why = if c.reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.reasons.join(", "))
+                };
+                parts.push(format!("{} {}{why}", verb(c.action), c.name));
+            }
+        }
+        if parts.is_empty() {
+            "unchanged".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+pub fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Recreate => "recreate",
+        Action::Restart => "restart",
+        Action::Start => "start",
+        Action::Remove => "remove",
+        Action::Unchanged => "unchanged",
+    }
+}
+
+/// Applies every host; one outcome per host, in the given order.
+pub fn apply_all(
+    hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
+    opts: &SyncOptions,
+    progress: Arc<Progress>,
+) -> Vec<(String, Result<HostApply, String>)> {
+    let opts = Arc::new(opts.clone());
+    let items = hosts
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    crate::parallel::for_hosts(items, opts.forks, move |i, (target, files)| {
+        let opts = opts.clone();
+        let progress = progress.clone();
+        async move {
+            let result =
+                apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
+            progress.finish(
+                i,
+                &match &result {
+                    Ok(a) if a.is_noop() => "unchanged".to_string(),
+                    Ok(a) if opts.dry_run => format!("would {}", a.summary()),
+                    Ok(a) => a.summary(),
+                    Err(e) => format!("FAILED: {e}"),
+                },
+            );
+            result
+        }
+    })
+}
+
+async fn apply_host(
+    target: &Target,
+    files: BTreeMap<String, OutFile>,
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostApply, String> {
+    let start = Instant::now();
+    let host = &target.host;
+    // compose.yml first: a bad file stops the host before anything is touched.
+    let compose_path = format!("rendered/{host}/compose.yml");
+    let compose = match files.get("compose.yml") {
+        Some(f) => {
+            let text = String::from_utf8_lossy(&f.data);
+            compose::parse(Path::new(&compose_path), &text).map_err(|e| e.to_string())?
+        }
+        None => return Err(format!("{compose_path} is not rendered: nothing to apply")),
+    };
+    let (files, system) = split(target, files).map_err(|e| e.to_string())?;
+    phase("connecting");
+    let session = HostSession::connect(target, &opts.ssh)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        let synced = sync_locked(&session, &files, &system, opts, phase)
+            .await
+            .map_err(|e| e.to_string())?;
+        let lock = synced.lock;
+        phase("connecting to the Docker engine");
+        let forward = session
+            .forward_unix(&target.docker_socket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let reconciled = reconcile(
+            &forward.local.to_string_lossy(),
+            &compose,
+            &files,
+            &target.base_dir,
+            &synced.manifest.containers,
+            opts.dry_run,
+            phase,
+        )
+        .await;
+        forward.close().await;
+        let (plan, records, api_calls, api_version) = match reconciled {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = lock.release().await;
+                return Err(e);
+            }
+        };
+        if records != synced.manifest.containers && !opts.dry_run {
+            let manifest = synced.manifest.clone().with_containers(records);
+            lock.write_manifest_and_release(&manifest.to_text())
+                .await
+                .map_err(|e| e.to_string())?;
+        } else {
+            lock.release().await.map_err(|e| e.to_string())?;
+        }
+        Ok(HostApply {
+            sync: synced.plan,
+            diff: synced.diff,
+            plan,
+            api_calls,
+            api_version,
+            elapsed: Duration::ZERO,
+        })
+    }
+    .await;
+    session.close().await;
+    result.map(|a| HostApply {
+        elapsed: start.elapsed(),
+        ..a
+    })
+}
+
+type Reconciled = (
+    ApplyPlan,
+    BTreeMap<String, ContainerRecord>,
+    (usize, usize),
+    String,
+);
+
+/// Plans (and unless `dry_run` carries out) the containers of one host; returns the plan,
+/// the restart records to keep, the API calls made, and the negotiated API version.
+async fn reconcile(
+    socket: &str,
+    compose: &Compose,
+    files: &BTreeMap<String, OutFile>,
+    base_dir: &str,
+    records: &BTreeMap<String, ContainerRecord>,
+    dry_run: bool,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<Reconciled, String> {
+    let engine = Engine::connect(socket).await.map_err(|e| e.to_string())?;
+    phase("reading the engine's state");
+    let observed = engine.observe().await.map_err(|e| e.to_string())?;
+    let restarted: BTreeMap<String, Restarted> = records
+        .iter()
+        .filter_map(|(name, r)| {
+            let identity = Identity::from_parts(hash::decode(&r.fields)?, hash::decode(&r.mounts)?);
+            (identity.hash == r.hash).then(|| {
+                (
+                    name.clone(),
+                    Restarted {
+                        container_id: r.id.clone(),
+                        identity,
+                    },
+                )
+            })
+        })
+        .collect();
+    let desired = Desired {
+        compose,
+        tree: files,
+        base_dir,
+    };
+    let plan = plan::plan(
+        &desired,
+        &observed,
+        &restarted,
+        &super::convert::network_matches,
+    )
+    .map_err(|e| e.to_string())?;
+    // Keep the records of containers that are still the same container.
+    let mut kept: BTreeMap<String, ContainerRecord> = records
+        .iter()
+        .filter(|(name, r)| {
+            observed.container(name).is_some_and(|c| c.id == r.id)
+                && plan
+                    .containers
+                    .iter()
+                    .any(|s| &s.name == *name && s.action == Action::Unchanged)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !dry_run && !plan.is_noop() {
+        let done = execute::execute(&engine, compose, &plan, phase)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (name, (id, identity)) in done.restarted {
+            kept.insert(
+                name,
+                ContainerRecord {
+                    id,
+                    hash: identity.hash.clone(),
+                    fields: hash::encode(&identity.fields),
+                    mounts: hash::encode(&identity.mounts),
+                },
+            );
+        }
+    }
+    Ok((plan, kept, engine.calls(), engine.api_version()))
+}
