@@ -51,9 +51,11 @@ pub fn measure_prepared(runs: usize, prepare: impl Fn(), make: impl Fn() -> Comm
         if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
             use std::io::{Read, Seek};
             let mut log = log;
-            let mut text = String::new();
+            let (mut text, mut output) = (String::new(), String::new());
             let _ = log.rewind().and_then(|_| log.read_to_string(&mut text));
-            panic!("benchmark command failed: {text}");
+            let mut out = out;
+            let _ = out.rewind().and_then(|_| out.read_to_string(&mut output));
+            panic!("benchmark command failed: {text}\n{output}");
         }
         walls.push(wall);
         {

@@ -29,6 +29,9 @@ pub struct HostApply {
     pub api_calls: (usize, usize),
     pub api_version: String,
     pub elapsed: Duration,
+    /// From the engine connection being up (API version negotiated) to the end of the
+    /// reconcile: reading the engine, planning, carrying the plan out.
+    pub reconcile: Duration,
 }
 
 impl HostApply {
@@ -150,7 +153,7 @@ async fn apply_host(
         )
         .await;
         forward.close().await;
-        let (plan, records, api_calls, api_version) = match reconciled {
+        let (plan, records, api_calls, api_version, reconcile_time) = match reconciled {
             Ok(r) => r,
             Err(e) => {
                 let _ = lock.release().await;
@@ -172,6 +175,7 @@ async fn apply_host(
             api_calls,
             api_version,
             elapsed: Duration::ZERO,
+            reconcile: reconcile_time,
         })
     }
     .await;
@@ -187,6 +191,7 @@ type Reconciled = (
     BTreeMap<String, ContainerRecord>,
     (usize, usize),
     String,
+    Duration,
 );
 
 /// Plans (and unless `dry_run` carries out) the containers of one host; returns the plan,
@@ -201,6 +206,7 @@ async fn reconcile(
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<Reconciled, String> {
     let engine = Engine::connect(socket).await.map_err(|e| e.to_string())?;
+    let start = Instant::now();
     phase("reading the engine's state");
     let observed = engine.observe().await.map_err(|e| e.to_string())?;
     let restarted: BTreeMap<String, Restarted> = records
@@ -258,5 +264,11 @@ async fn reconcile(
             );
         }
     }
-    Ok((plan, kept, engine.calls(), engine.api_version()))
+    Ok((
+        plan,
+        kept,
+        engine.calls(),
+        engine.api_version(),
+        start.elapsed(),
+    ))
 }

@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                     "api_calls": {"reads": a.api_calls.0, "writes": a.api_calls.1},
                     "api_version": a.api_version,
                     "elapsed_ms": a.elapsed.as_millis() as u64,
+                    "reconcile_ms": a.reconcile.as_secs_f64() * 1000.0,
                 }),
                 Err(e) => json!({"host": host, "status": "failed", "error": e}),
             })
