@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Fleet, Testbed, texts};
+use common::engine::{self, apply, docker, id, steps};
+use common::{Down, Fleet, Testbed, texts};
 
 const COMPOSE: &str = r#"services:
   web:
@@ -21,6 +20,20 @@ const COMPOSE: &str = r#"services:
       - {{ nxinfra_base_dir }}/web/www:/www:ro
     healthcheck:
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/{{ health_path }}"]
+      interval: 1s
+      timeout: 1s
+      retries: 2
+  # A fixed address: the old container steps aside before the new one starts.
+  pinned:
+    image: nxtb-app:1
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    networks:
+      front:
+        ipv4_address: 172.31.{{ subnet }}.30
+    volumes:
+      - {{ nxinfra_base_dir }}/web/www:/www:ro
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/{{ pinned_health }}"]
       interval: 1s
       timeout: 1s
       retries: 2
@@ -43,110 +56,47 @@ const COMPOSE: &str = r#"services:
 {% endif %}
 networks:
   front:
+    driver_opts:
+      com.docker.network.driver.mtu: "{{ mtu }}"
     ipam:
       config:
         - subnet: 172.31.{{ subnet }}.0/24
 "#;
 
-/// A fleet of one testbed host with the compose file above; `vars` are extra host vars.
-fn fleet(tb: &Testbed, host: &str, test: &str, vars: &str) -> Fleet {
-    let fleet = Fleet::new();
-    std::fs::remove_dir_all(fleet.path("templates")).unwrap();
-    let ip = &tb.hosts.iter().find(|(h, _)| h == host).unwrap().1;
-    let base = tb.base_dir(host, test);
-    let _ = std::fs::remove_dir_all(&base);
-    fleet.write(
-        "inventory/inventory.yml",
-        &format!(
-            "testbed:\n  hosts:\n    {host}:\n      ansible_host: {ip}\n      \
-             nxinfra_base_dir: {}\n      nxinfra_docker_socket: {}\n{vars}  vars:\n    \
-             ansible_user: nxtb\n    mode: one\n    health_path: index.html\n    \
-             with_extra: false\n    subnet: {}\n",
-            base.display(),
-            tb.state.join(host).join("run/docker.sock").display(),
-            &host[1..],
-        ),
-    );
-    fleet.write("templates/config/testbed/compose.yml.j2", COMPOSE);
+const VARS: &str = "    mode: one\n    health_path: index.html\n    pinned_health: index.html\n    \
+                    with_extra: false\n    mtu: 1500\n";
+
+/// A fleet of one testbed host with the compose file above; `host_vars` go to the host.
+fn fleet(tb: &Testbed, host: &str, test: &str, more_hosts: &str) -> Fleet {
+    let vars = format!("{VARS}    subnet: {}\n", &host[1..]);
+    let fleet = engine::fleet_with_hosts(tb, host, test, COMPOSE, &vars, more_hosts);
     fleet.write("templates/config/testbed/web/www/index.html", "hello\n");
     fleet.write("templates/config/testbed/worker/conf/worker.conf", "v=1\n");
     fleet
 }
 
-fn docker(tb: &Testbed, host: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .arg("-H")
-        .arg(format!(
-            "unix://{}",
-            tb.state.join(host).join("run/docker.sock").display()
-        ))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-            + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// Removes what an earlier run of a test left on `host`'s engine.
 fn clean_engine(tb: &Testbed, host: &str) {
-    let (_, ids) = docker(tb, host, &["ps", "-aq"]);
-    for id in ids.split_whitespace() {
-        docker(tb, host, &["rm", "-f", id]);
-    }
-    docker(tb, host, &["network", "rm", "front"]);
-    docker(tb, host, &["tag", "nxtb-busybox:1", "nxtb-app:1"]);
+    engine::clean_engine(tb, host, &["front"]);
 }
 
-fn apply(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let mut all = vec![
-        "apply",
-        "--json",
-        "--ssh-config",
-        tb.ssh_config.to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    let out = fleet.nxinfra(&all);
-    let (stdout, stderr) = texts(&out);
-    assert!(
-        !stdout.contains(common::SECRET) && !stderr.contains(common::SECRET),
-        "a secret was printed:\n{stdout}\n{stderr}"
-    );
-    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-    (out.status.code(), json, stderr)
+/// Replaces `from` by `to` in the fleet's inventory (a group variable's new value).
+fn set_var(fleet: &Fleet, from: &str, to: &str) {
+    let inventory = fleet.read("inventory/inventory.yml");
+    assert!(inventory.contains(from), "{from} not in the inventory");
+    fleet.write("inventory/inventory.yml", &inventory.replacen(from, to, 1));
 }
 
-/// `name=action (reasons)` of every container step of the first host.
-fn steps(json: &serde_json::Value) -> Vec<String> {
-    json["hosts"][0]["containers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| {
-                    let reasons: Vec<&str> = c["reasons"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.as_str().unwrap())
-                        .collect();
-                    format!(
-                        "{}={} {}",
-                        c["name"].as_str().unwrap(),
-                        c["action"].as_str().unwrap(),
-                        reasons.join("; ")
-                    )
-                    .trim_end()
-                    .to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// `docker inspect -f FORMAT NAME` on `host`.
+fn field(tb: &Testbed, host: &str, name: &str, format: &str) -> String {
+    docker(tb, host, &["inspect", "-f", format, name]).1
 }
 
-fn id(tb: &Testbed, host: &str, name: &str) -> String {
-    docker(tb, host, &["inspect", "-f", "{{.Id}}", name]).1
+/// Fetches `path` from the httpd in container `name`, from inside it.
+fn answers(tb: &Testbed, host: &str, name: &str, path: &str) -> String {
+    let url = format!("http://127.0.0.1:8080/{path}");
+    let (ok, out) = docker(tb, host, &["exec", name, "wget", "-q", "-O", "-", &url]);
+    assert!(ok, "{name} does not answer: {out}");
+    out
 }
 
 #[test]
@@ -171,24 +121,53 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     );
     assert!(ok, "{out}");
 
-    // First apply: the network and both containers, in dependency order, healthy.
+    // First apply: the network and the containers, in dependency order, healthy.
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
     assert_eq!(
         steps(&json),
-        ["web=create new service", "worker=create new service"]
+        [
+            "pinned=create new service",
+            "web=create new service",
+            "worker=create new service"
+        ]
     );
-    assert_eq!(json["hosts"][0]["networks"][0]["action"], "create");
-    assert_eq!(
-        docker(
+    assert_eq!(engine::network_steps(&json), ["front=create new network"]);
+    for name in ["web", "pinned"] {
+        assert_eq!(
+            field(&tb, host, name, "{{.State.Health.Status}}"),
+            "healthy"
+        );
+    }
+    for (name, label) in [
+        ("web", "nxinfra.managed"),
+        ("web", "nxinfra.hash"),
+        ("worker", "nxinfra.service"),
+    ] {
+        let value = field(
             &tb,
             host,
-            &["inspect", "-f", "{{.State.Health.Status}}", "web"]
-        )
-        .1,
-        "healthy"
+            name,
+            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+        );
+        assert!(!value.is_empty() && value != "<no value>", "{name} {label}");
+    }
+    let image = field(&tb, host, "web", "{{.Image}}");
+    assert_eq!(
+        field(
+            &tb,
+            host,
+            "web",
+            "{{index .Config.Labels \"nxinfra.image\"}}"
+        ),
+        image,
+        "the image id that ran is recorded"
     );
-    let (web, worker) = (id(&tb, host, "web"), id(&tb, host, "worker"));
+    let (web, worker, pinned) = (
+        id(&tb, host, "web"),
+        id(&tb, host, "worker"),
+        id(&tb, host, "pinned"),
+    );
 
     // Nothing changed: nothing touched, and no write call to the engine at all.
     let (code, json, _) = apply(&fleet, &tb, &[]);
@@ -199,28 +178,28 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     assert_eq!(json["hosts"][0]["api_version"], "1.41");
 
     // An environment variable: web only.
-    let inventory = fleet.read("inventory/inventory.yml");
-    fleet.write(
-        "inventory/inventory.yml",
-        &inventory.replace("mode: one", "mode: two"),
-    );
+    set_var(&fleet, "mode: one", "mode: two");
     let (code, json, _) = apply(&fleet, &tb, &["--dry-run"]);
     assert_eq!(code, Some(2));
     assert_eq!(
         steps(&json),
-        ["web=recreate environment changed", "worker=unchanged"]
+        [
+            "pinned=unchanged",
+            "web=recreate environment changed",
+            "worker=unchanged"
+        ]
     );
+    assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(id(&tb, host, "web"), web, "a dry run changes nothing");
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
     assert_ne!(id(&tb, host, "web"), web);
-    assert_eq!(id(&tb, host, "worker"), worker);
-    let web = id(&tb, host, "web");
-    assert!(
-        docker(&tb, host, &["inspect", "-f", "{{.Config.Env}}", "web"])
-            .1
-            .contains("MODE=two")
+    assert_eq!(
+        (id(&tb, host, "worker"), id(&tb, host, "pinned")),
+        (worker.clone(), pinned.clone())
     );
+    let web = id(&tb, host, "web");
+    assert!(field(&tb, host, "web", "{{.Config.Env}}").contains("MODE=two"));
 
     // A mounted file: the container that mounts it, only.
     fleet.write("templates/config/testbed/worker/conf/worker.conf", "v=2\n");
@@ -229,16 +208,47 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     assert_eq!(
         steps(&json),
         [
+            "pinned=unchanged",
             "web=unchanged",
             "worker=recreate mount content changed: worker/conf"
         ]
     );
-    assert_eq!(id(&tb, host, "web"), web);
+    assert_eq!(
+        (id(&tb, host, "web"), id(&tb, host, "pinned")),
+        (web, pinned)
+    );
     assert_ne!(id(&tb, host, "worker"), worker);
     let (_, conf) = docker(&tb, host, &["exec", "worker", "cat", "/conf/worker.conf"]);
     assert_eq!(conf.trim(), "v=2");
+    assert_eq!(
+        field(
+            &tb,
+            host,
+            "worker",
+            "{{.NetworkSettings.Networks.front.IPAddress}}"
+        ),
+        format!("172.31.{}.20", &host[1..]),
+        "the recreated container has its fixed address"
+    );
 
-    // A new image id behind the same tag: both.
+    // A file mounted by two services: both.
+    fleet.write(
+        "templates/config/testbed/web/www/index.html",
+        "hello again\n",
+    );
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        steps(&json),
+        [
+            "pinned=recreate mount content changed: web/www",
+            "web=recreate mount content changed: web/www",
+            "worker=unchanged"
+        ]
+    );
+    assert_eq!(answers(&tb, host, "pinned", "index.html"), "hello again");
+
+    // A new image id behind the same tag: every service of that image.
     let (ok, out) = docker(&tb, host, &["commit", "foreign", "nxtb-app:1"]);
     assert!(ok, "{out}");
     let (code, json, _) = apply(&fleet, &tb, &[]);
@@ -246,32 +256,66 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     assert_eq!(
         steps(&json),
         [
+            "pinned=recreate image changed (another image id)",
             "web=recreate image changed (another image id)",
             "worker=recreate image changed (another image id)"
         ]
     );
 
-    // A service added, then removed: its container goes; someone else's stays.
-    let inventory = fleet.read("inventory/inventory.yml");
-    fleet.write(
-        "inventory/inventory.yml",
-        &inventory.replace("with_extra: false", "with_extra: true"),
+    // The network's settings: it is recreated, and so is every container on it.
+    set_var(&fleet, "mtu: 1500", "mtu: 1400");
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let networks = engine::network_steps(&json);
+    assert_eq!(networks.len(), 1);
+    assert!(
+        networks[0].starts_with("front=recreate settings changed: ")
+            && networks[0].contains("com.docker.network.driver.mtu"),
+        "{networks:?}"
     );
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
-    assert!(steps(&json).contains(&"extra=create new service".to_string()));
-    fleet.write("inventory/inventory.yml", &inventory);
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
-    assert!(steps(&json).contains(&"extra=remove no longer in compose.yml".to_string()));
-    assert!(!docker(&tb, host, &["inspect", "extra"]).0, "removed");
+    assert_eq!(
+        steps(&json),
+        [
+            "pinned=recreate network front is recreated",
+            "web=recreate network front is recreated",
+            "worker=recreate network front is recreated"
+        ]
+    );
     assert_eq!(
         docker(
             &tb,
             host,
-            &["inspect", "-f", "{{.State.Running}}", "foreign"]
+            &[
+                "network",
+                "inspect",
+                "-f",
+                "{{index .Options \"com.docker.network.driver.mtu\"}}",
+                "front"
+            ]
         )
         .1,
+        "1400"
+    );
+    assert_eq!(field(&tb, host, "worker", "{{.State.Running}}"), "true");
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(
+        (code, json["hosts"][0]["status"].as_str()),
+        (Some(0), Some("unchanged")),
+        "{json}"
+    );
+
+    // A service added, then removed: its container goes; someone else's stays.
+    set_var(&fleet, "with_extra: false", "with_extra: true");
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0));
+    assert!(steps(&json).contains(&"extra=create new service".to_string()));
+    set_var(&fleet, "with_extra: true", "with_extra: false");
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0));
+    assert!(steps(&json).contains(&"extra=remove no longer in compose.yml".to_string()));
+    assert!(engine::inspect(&tb, host, "extra").is_null(), "removed");
+    assert_eq!(
+        field(&tb, host, "foreign", "{{.State.Running}}"),
         "true",
         "never touched"
     );
@@ -286,37 +330,86 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
     let fleet = fleet(&tb, host, test, "");
     let (code, _, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    let web = id(&tb, host, "web");
-    // The new web would answer 404 on its health path: it never becomes healthy.
-    let inventory = fleet.read("inventory/inventory.yml");
-    fleet.write(
-        "inventory/inventory.yml",
-        &inventory.replace("health_path: index.html", "health_path: missing.html"),
+    let (web, pinned) = (id(&tb, host, "web"), id(&tb, host, "pinned"));
+
+    // Side by side (web has no fixed address): the new web would answer 404 on its health
+    // path, it never becomes healthy, and the old one never stopped.
+    set_var(
+        &fleet,
+        "health_path: index.html",
+        "health_path: missing.html",
     );
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(1), "{stderr}\n{json}");
     let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("web") && error.contains("restored") && error.contains("unhealthy"),
+        error.contains("web")
+            && error.contains("restored")
+            && error.contains("unhealthy")
+            && error.contains("404"),
+        "the error names the service and gives the healthcheck's output: {error}"
+    );
+    assert!(
+        stderr.contains("apply failed on 1 of 1 hosts: h2"),
+        "{stderr}"
+    );
+    assert_eq!(id(&tb, host, "web"), web, "the previous container is back");
+    assert_eq!(answers(&tb, host, "web", "index.html"), "hello");
+    assert!(engine::inspect(&tb, host, "web--nxinfra-new").is_null());
+    // pinned comes after web in start order: never reached.
+    assert_eq!(id(&tb, host, "pinned"), pinned);
+    set_var(
+        &fleet,
+        "health_path: missing.html",
+        "health_path: index.html",
+    );
+
+    // Old one first (pinned has a fixed address): it is stopped, the new one fails, and the
+    // old one gets its name and its address back and runs again.
+    set_var(
+        &fleet,
+        "pinned_health: index.html",
+        "pinned_health: missing.html",
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("pinned") && error.contains("restored") && error.contains("404"),
         "{error}"
     );
-    // The previous container is back under its name, and still answers.
-    assert_eq!(id(&tb, host, "web"), web);
-    let (ok, out) = docker(
-        &tb,
-        host,
-        &[
-            "exec",
-            "web",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            "http://127.0.0.1:8080/index.html",
-        ],
+    assert_eq!(
+        id(&tb, host, "pinned"),
+        pinned,
+        "the previous container is back"
     );
-    assert!(ok && out.contains("hello"), "{out}");
-    assert!(!docker(&tb, host, &["inspect", "web--nxinfra-new"]).0);
+    assert_eq!(field(&tb, host, "pinned", "{{.State.Running}}"), "true");
+    assert_eq!(
+        field(
+            &tb,
+            host,
+            "pinned",
+            "{{.NetworkSettings.Networks.front.IPAddress}}"
+        ),
+        format!("172.31.{}.30", &host[1..])
+    );
+    assert_eq!(answers(&tb, host, "pinned", "index.html"), "hello");
+    assert!(engine::inspect(&tb, host, "pinned--nxinfra-old").is_null());
+    assert_eq!(id(&tb, host, "web"), web, "web was not touched");
+
+    // Fixed, the next apply converges: the files go back (compose.yml), no container moves.
+    set_var(
+        &fleet,
+        "pinned_health: missing.html",
+        "pinned_health: index.html",
+    );
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        steps(&json),
+        ["pinned=unchanged", "web=unchanged", "worker=unchanged"]
+    );
+    assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     clean_engine(&tb, host);
 }
 
@@ -325,14 +418,15 @@ fn one_engine_down_fails_its_host_alone() {
     let Some(tb) = Testbed::get() else { return };
     let test = "apply-down";
     clean_engine(&tb, "h5");
-    // h6's engine socket points nowhere, as when its dockerd is stopped.
-    let ghost = format!(
+    let h6 = format!(
         "    h6:\n      ansible_host: {}\n      nxinfra_base_dir: {}\n      \
-         nxinfra_docker_socket: /nonexistent/docker.sock\n",
+         nxinfra_docker_socket: {}\n",
         tb.hosts[5].1,
-        tb.base_dir("h6", test).display()
+        tb.base_dir("h6", test).display(),
+        tb.docker_socket("h6").display()
     );
-    let fleet = fleet(&tb, "h5", test, &ghost);
+    let fleet = fleet(&tb, "h5", test, &h6);
+    let _down = Down::stop(&tb, "dockerd", "h6");
     let out = fleet.nxinfra(&[
         "apply",
         "--json",
@@ -353,13 +447,18 @@ fn one_engine_down_fails_its_host_alone() {
         ("changed".into(), "failed".into()),
         "{json}"
     );
+    let error = json["hosts"][1]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "the Docker engine at {} does not answer",
+            tb.docker_socket("h6").display()
+        )),
+        "{error}"
+    );
     assert!(
         stderr.contains("apply failed on 1 of 2 hosts: h6"),
         "{stderr}"
     );
-    assert_eq!(
-        docker(&tb, "h5", &["inspect", "-f", "{{.State.Running}}", "web"]).1,
-        "true"
-    );
+    assert_eq!(field(&tb, "h5", "web", "{{.State.Running}}"), "true");
     clean_engine(&tb, "h5");
 }

@@ -19,7 +19,7 @@ use base64::Engine as _;
 use nxinfra::render::OutFile;
 use nxinfra::sync::manifest::Manifest;
 
-use common::{Fleet, SECRET, Testbed, snapshot, texts};
+use common::{Down, Fleet, SECRET, Testbed, snapshot, texts};
 
 /// Held by the tests that stop h6's sshd.
 static H6_SSHD: Mutex<()> = Mutex::new(());
@@ -162,64 +162,6 @@ fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
             "gave up after {limit:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// `tests/testbed/testbed.sh ARGS` on this testbed.
-fn testbed(tb: &Testbed, args: &[&str]) -> Output {
-    Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/testbed/testbed.sh"
-    ))
-    .args(args)
-    .env("NXTB_STATE", &tb.state)
-    .output()
-    .expect("run testbed.sh")
-}
-
-/// A host whose sshd is stopped (`testbed.sh stop-sshd`) until [`SshdDown::start`] or drop: a
-/// failing test still leaves the host up for the others.
-struct SshdDown<'a> {
-    tb: &'a Testbed,
-    host: &'a str,
-    down: bool,
-}
-
-impl<'a> SshdDown<'a> {
-    fn stop(tb: &'a Testbed, host: &'a str) -> SshdDown<'a> {
-        let mut guard = SshdDown {
-            tb,
-            host,
-            down: true,
-        };
-        let out = testbed(tb, &["stop-sshd", host]);
-        if !out.status.success() {
-            guard.start();
-            panic!("stop-sshd {host}: {}", texts(&out).1);
-        }
-        guard
-    }
-
-    fn start(&mut self) {
-        let out = testbed(self.tb, &["start-sshd", self.host]);
-        self.down = false;
-        assert!(
-            out.status.success(),
-            "start-sshd {}: {}",
-            self.host,
-            texts(&out).1
-        );
-    }
-}
-
-impl Drop for SshdDown<'_> {
-    fn drop(&mut self) {
-        if self.down {
-            let out = testbed(self.tb, &["start-sshd", self.host]);
-            if !out.status.success() {
-                eprintln!("start-sshd {} failed: {}", self.host, texts(&out).1);
-            }
-        }
     }
 }
 
@@ -436,7 +378,7 @@ fn sshd_killed_mid_sync_leaves_each_file_old_or_new_and_the_next_sync_converges(
             std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some())
         },
     );
-    let mut sshd = SshdDown::stop(&tb, host);
+    let mut sshd = Down::stop(&tb, "sshd", host);
     let run = finish(child, Duration::from_secs(60), "sync whose sshd was killed");
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.statuses(), [format!("{host}=failed")]);
@@ -489,7 +431,7 @@ fn one_host_down_fails_alone_and_is_named() {
         &format!("{GROUP_DIR}/app/app.conf.j2"),
         "host={{ inventory_hostname }}\n",
     );
-    let _down = SshdDown::stop(&tb, "h6");
+    let _down = Down::stop(&tb, "sshd", "h6");
 
     let run = sync(&fleet, &tb, &["--json"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);

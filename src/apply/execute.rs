@@ -9,7 +9,7 @@ use super::compose::{Compose, Healthcheck, NetworkMode, Service};
 use super::convert;
 use super::engine::{Engine, EngineError};
 use super::hash::{Identity, MANAGED};
-use super::plan::{Action, ApplyPlan, ContainerStep};
+use super::plan::{Action, ApplyPlan, ContainerStep, ImageStep};
 
 /// A step that failed, and what state it left.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,22 @@ pub struct Done {
     pub restarted: BTreeMap<String, (String, Identity)>,
 }
 
-/// Runs `plan` for `compose` on `engine`. Stops at the first failure.
+/// Pulls the plan's images. The containers' identities include the image id, which is known
+/// only once the image is there: the caller plans again after this.
+pub async fn pull(
+    engine: &Engine,
+    images: &[ImageStep],
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), ExecError> {
+    for image in images {
+        progress(&format!("pulling {}", image.image));
+        engine.pull(&image.image).await?;
+    }
+    Ok(())
+}
+
+/// Runs `plan` for `compose` on `engine`, its images already pulled ([`pull`]). Stops at the
+/// first failure.
 pub async fn execute(
     engine: &Engine,
     compose: &Compose,
@@ -40,10 +55,6 @@ pub async fn execute(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Done, ExecError> {
     let mut done = Done::default();
-    for image in &plan.images {
-        progress(&format!("pulling {}", image.image));
-        engine.pull(&image.image).await?;
-    }
     let service_of =
         |step: &ContainerStep| step.service.as_ref().and_then(|s| compose.services.get(s));
     // Managed containers that are going away, and those on networks that are recreated.
@@ -87,11 +98,12 @@ pub async fn execute(
         let Some(service) = service_of(step) else {
             continue;
         };
-        let identity = || {
-            step.desired.clone().ok_or_else(|| ExecError::Step {
+        let identity = || match (&step.desired, &step.image_id) {
+            (Some(identity), Some(image_id)) => Ok((identity.clone(), image_id.clone())),
+            _ => Err(ExecError::Step {
                 name: step.name.clone(),
                 why: "its image id is unknown".into(),
-            })
+            }),
         };
         match step.action {
             Action::Create => {
@@ -133,7 +145,8 @@ pub async fn execute(
                     });
                 }
                 let id = engine.inspect(&step.name).await?.id.unwrap_or_default();
-                done.restarted.insert(step.name.clone(), (id, identity()?));
+                done.restarted
+                    .insert(step.name.clone(), (id, identity()?.0));
             }
             Action::Start => {
                 progress(&format!("starting {}", step.name));
@@ -156,11 +169,10 @@ async fn create_started(
     engine: &Engine,
     compose: &Compose,
     service: &Service,
-    identity: &Identity,
+    (identity, image_id): &(Identity, String),
     name: &str,
 ) -> Result<(), ExecError> {
-    let image_id = identity.fields.get("image_id").cloned().unwrap_or_default();
-    let labels = identity.labels(&service.name, &image_id);
+    let labels = identity.labels(&service.name, image_id);
     let request = convert::container(compose, service, &labels);
     engine.create_container(name, request.body).await?;
     for (network, endpoint) in request.extra_networks {
@@ -188,7 +200,7 @@ async fn replace(
     engine: &Engine,
     compose: &Compose,
     service: &Service,
-    identity: &Identity,
+    identity: &(Identity, String),
     name: &str,
 ) -> Result<(), ExecError> {
     let grace = service.spec.stop_grace_period;

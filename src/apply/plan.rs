@@ -41,6 +41,10 @@ pub struct ContainerStep {
     /// The identity it will have (create, recreate, restart).
     #[serde(skip)]
     pub desired: Option<Identity>,
+    /// The id of the image it will run, when the engine has the image (else it is pulled
+    /// first); recorded on the container as `nxinfra.image`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 /// An image to pull first.
@@ -240,6 +244,7 @@ pub fn plan(
             action,
             reasons,
             desired: want.clone(),
+            image_id: image_id.clone(),
         };
         let Some(have) = observed.container(name) else {
             out.containers
@@ -327,6 +332,7 @@ pub fn plan(
                 action: Action::Remove,
                 reasons: vec!["no longer in compose.yml".into()],
                 desired: None,
+                image_id: None,
             });
         }
     }

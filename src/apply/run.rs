@@ -10,6 +10,7 @@ use super::compose::{self, Compose};
 use super::engine::Engine;
 use super::execute;
 use super::hash::{self, Identity};
+use super::observe::Observed;
 use super::plan::{self, Action, ApplyPlan, Desired, Restarted};
 use crate::progress::Progress;
 use crate::render::OutFile;
@@ -144,6 +145,7 @@ async fn apply_host(
             .map_err(|e| e.to_string())?;
         let reconciled = reconcile(
             &forward.local.to_string_lossy(),
+            &target.docker_socket,
             &compose,
             &files,
             &target.base_dir,
@@ -198,6 +200,7 @@ type Reconciled = (
 /// the restart records to keep, the API calls made, and the negotiated API version.
 async fn reconcile(
     socket: &str,
+    remote_socket: &str,
     compose: &Compose,
     files: &BTreeMap<String, OutFile>,
     base_dir: &str,
@@ -205,10 +208,16 @@ async fn reconcile(
     dry_run: bool,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<Reconciled, String> {
-    let engine = Engine::connect(socket).await.map_err(|e| e.to_string())?;
+    let engine = Engine::connect(socket).await.map_err(|e| {
+        format!(
+            "the Docker engine at {remote_socket} does not answer through the SSH connection \
+             (is it running, and may the login user use its socket? set nxinfra_docker_socket \
+             if it is elsewhere): {e}"
+        )
+    })?;
     let start = Instant::now();
     phase("reading the engine's state");
-    let observed = engine.observe().await.map_err(|e| e.to_string())?;
+    let mut observed = engine.observe().await.map_err(|e| e.to_string())?;
     let restarted: BTreeMap<String, Restarted> = records
         .iter()
         .filter_map(|(name, r)| {
@@ -229,13 +238,27 @@ async fn reconcile(
         tree: files,
         base_dir,
     };
-    let plan = plan::plan(
-        &desired,
-        &observed,
-        &restarted,
-        &super::convert::network_matches,
-    )
-    .map_err(|e| e.to_string())?;
+    let planned = |observed: &Observed| {
+        plan::plan(
+            &desired,
+            observed,
+            &restarted,
+            &super::convert::network_matches,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let mut plan = planned(&observed)?;
+    if !dry_run && !plan.images.is_empty() {
+        // The identities include the image ids: plan again with the images there.
+        execute::pull(&engine, &plan.images, phase)
+            .await
+            .map_err(|e| e.to_string())?;
+        phase("reading the engine's state");
+        observed = engine.observe().await.map_err(|e| e.to_string())?;
+        let pulled = std::mem::take(&mut plan.images);
+        plan = planned(&observed)?;
+        plan.images = pulled;
+    }
     // Keep the records of containers that are still the same container.
     let mut kept: BTreeMap<String, ContainerRecord> = records
         .iter()

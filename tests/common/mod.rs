@@ -2,6 +2,8 @@
 //! binary, snapshots of trees.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -238,6 +240,24 @@ impl Testbed {
         self.state.join(host).join("home").join(test)
     }
 
+    /// The engine socket of `host` (the same path on the host and here: the testbed's hosts
+    /// share this machine's file system).
+    pub fn docker_socket(&self, host: &str) -> PathBuf {
+        self.state.join(host).join("run/docker.sock")
+    }
+
+    /// `tests/testbed/testbed.sh ARGS` on this testbed.
+    pub fn control(&self, args: &[&str]) -> Output {
+        Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/testbed/testbed.sh"
+        ))
+        .args(args)
+        .env("NXTB_STATE", &self.state)
+        .output()
+        .expect("run testbed.sh")
+    }
+
     /// An inventory of the testbed hosts (group `testbed`) with per-test base dirs.
     pub fn inventory(&self, test: &str, extra_hosts: &str) -> String {
         let mut out = String::from("testbed:\n  hosts:\n");
@@ -250,5 +270,63 @@ impl Testbed {
         out.push_str(extra_hosts);
         out.push_str("  vars:\n    ansible_user: nxtb\n");
         out
+    }
+}
+
+/// A testbed host whose daemon (`sshd` or `dockerd`) is stopped (`testbed.sh stop-DAEMON`)
+/// until [`Down::start`] or drop: a failing test still leaves the host up for the others.
+pub struct Down<'a> {
+    tb: &'a Testbed,
+    daemon: &'static str,
+    host: &'a str,
+    down: bool,
+}
+
+impl<'a> Down<'a> {
+    pub fn stop(tb: &'a Testbed, daemon: &'static str, host: &'a str) -> Down<'a> {
+        let mut guard = Down {
+            tb,
+            daemon,
+            host,
+            down: true,
+        };
+        let out = tb.control(&[&format!("stop-{daemon}"), host]);
+        if !out.status.success() {
+            guard.start();
+            panic!("stop-{daemon} {host}: {}", texts(&out).1);
+        }
+        guard
+    }
+
+    pub fn start(&mut self) {
+        let out = self
+            .tb
+            .control(&[&format!("start-{}", self.daemon), self.host]);
+        self.down = false;
+        assert!(
+            out.status.success(),
+            "start-{} {}: {}",
+            self.daemon,
+            self.host,
+            texts(&out).1
+        );
+    }
+}
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        if self.down {
+            let out = self
+                .tb
+                .control(&[&format!("start-{}", self.daemon), self.host]);
+            if !out.status.success() {
+                eprintln!(
+                    "start-{} {} failed: {}",
+                    self.daemon,
+                    self.host,
+                    texts(&out).1
+                );
+            }
+        }
     }
 }

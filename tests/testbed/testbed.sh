@@ -13,6 +13,11 @@
 #                       fault tests); the session's commands keep running, as on a real host
 #   testbed.sh start-sshd hK
 #                       start hK's sshd again as up does and wait until it answers
+#   testbed.sh stop-dockerd hK
+#                       stop hK's Docker engine (SIGTERM, by PID; its containers stop with it),
+#                       the socket goes away: a host whose engine is down
+#   testbed.sh start-dockerd hK
+#                       start hK's engine again as up does and wait until it answers
 #
 # Environment: NXTB_STATE (state dir, default /tmp/nxtb), CI=true (a missing prerequisite is a
 # failure, exit 1; elsewhere exit 77 = "skip"), NXTB_KEEP_ON_FAILURE=1 (a failed up leaves
@@ -868,6 +873,42 @@ cmd_start_sshd() {
     say "$h: sshd started"
 }
 
+# stop-dockerd / start-dockerd: one host's engine down and up again
+
+cmd_stop_dockerd() {
+    local h=${1:-} k p
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh stop-dockerd hK" ;; esac
+    check_state_path
+    if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    take_lock
+    p=$(cat "$STATE/h$k/docker/dockerd.pid" 2>/dev/null || true)
+    if [ -n "$p" ] && alive "$p" && grep -qF "$STATE/h$k/docker" "/proc/$p/cmdline"; then
+        kill -TERM "$p"
+        wait_gone 30 "$p" || die "$h: dockerd $p did not stop"
+    fi
+    rm -f "$STATE/h$k/docker/dockerd.pid" "$STATE/h$k/run/docker.sock"
+    say "$h: dockerd stopped"
+}
+
+cmd_start_dockerd() {
+    local h=${1:-} k p t
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh start-dockerd hK" ;; esac
+    check_state_path
+    if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    take_lock
+    p=$(cat "$STATE/h$k/docker/dockerd.pid" 2>/dev/null || true)
+    if ! { [ -n "$p" ] && alive "$p"; }; then
+        start_dockerd "$k"
+    fi
+    t=$(($(date +%s) + 60))
+    until [ -S "$STATE/h$k/run/docker.sock" ] &&
+        docker -H "unix://$STATE/h$k/run/docker.sock" version >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$t" ] || die "$h: dockerd not ready after 60 s"
+        sleep 0.2
+    done
+    say "$h: dockerd running"
+}
+
 usage() {
     sed -n '2,/^set -euo/p' "$SCRIPT" | grep '^#' | sed 's/^# \{0,1\}//'
 }
@@ -880,6 +921,8 @@ case ${1:-} in
     rekey) shift; cmd_rekey "$@" ;;
     stop-sshd) shift; cmd_stop_sshd "$@" ;;
     start-sshd) shift; cmd_start_sshd "$@" ;;
+    stop-dockerd) shift; cmd_stop_dockerd "$@" ;;
+    start-dockerd) shift; cmd_start_dockerd "$@" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
 esac
