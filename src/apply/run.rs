@@ -145,17 +145,22 @@ async fn apply_host(
             .map_err(|e| e.to_string())?;
         let reconciled = reconcile(
             &forward.local.to_string_lossy(),
-            &target.docker_socket,
+            target,
             &compose,
             &files,
-            &target.base_dir,
             &synced.manifest.containers,
             opts.dry_run,
             phase,
         )
         .await;
         forward.close().await;
-        let (plan, records, api_calls, api_version, reconcile_time) = match reconciled {
+        let Reconciled {
+            plan,
+            records,
+            api_calls,
+            api_version,
+            elapsed: reconcile_time,
+        } = match reconciled {
             Ok(r) => r,
             Err(e) => {
                 let _ = lock.release().await;
@@ -188,31 +193,34 @@ async fn apply_host(
     })
 }
 
-type Reconciled = (
-    ApplyPlan,
-    BTreeMap<String, ContainerRecord>,
-    (usize, usize),
-    String,
-    Duration,
-);
+/// What [`reconcile`] did on one host's engine.
+struct Reconciled {
+    plan: ApplyPlan,
+    /// The restart records to keep in the host's manifest.
+    records: BTreeMap<String, ContainerRecord>,
+    /// (reads, writes) after the version negotiation.
+    api_calls: (usize, usize),
+    api_version: String,
+    /// From the connection being up to the end.
+    elapsed: Duration,
+}
 
-/// Plans (and unless `dry_run` carries out) the containers of one host; returns the plan,
-/// the restart records to keep, the API calls made, and the negotiated API version.
+/// Plans (and unless `dry_run` carries out) the containers of one host.
 async fn reconcile(
     socket: &str,
-    remote_socket: &str,
+    target: &Target,
     compose: &Compose,
     files: &BTreeMap<String, OutFile>,
-    base_dir: &str,
     records: &BTreeMap<String, ContainerRecord>,
     dry_run: bool,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<Reconciled, String> {
     let engine = Engine::connect(socket).await.map_err(|e| {
         format!(
-            "the Docker engine at {remote_socket} does not answer through the SSH connection \
+            "the Docker engine at {} does not answer through the SSH connection \
              (is it running, and may the login user use its socket? set nxinfra_docker_socket \
-             if it is elsewhere): {e}"
+             if it is elsewhere): {e}",
+            target.docker_socket
         )
     })?;
     let start = Instant::now();
@@ -236,7 +244,7 @@ async fn reconcile(
     let desired = Desired {
         compose,
         tree: files,
-        base_dir,
+        base_dir: &target.base_dir,
     };
     let planned = |observed: &Observed| {
         plan::plan(
@@ -287,11 +295,11 @@ async fn reconcile(
             );
         }
     }
-    Ok((
+    Ok(Reconciled {
         plan,
-        kept,
-        engine.calls(),
-        engine.api_version(),
-        start.elapsed(),
-    ))
+        records: kept,
+        api_calls: engine.calls(),
+        api_version: engine.api_version(),
+        elapsed: start.elapsed(),
+    })
 }
