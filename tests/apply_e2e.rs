@@ -459,6 +459,10 @@ fn one_engine_down_fails_its_host_alone() {
         stderr.contains("apply failed on 1 of 2 hosts: h6"),
         "{stderr}"
     );
+    assert!(
+        !tb.base_dir("h6", test).join("compose.yml").exists(),
+        "a host whose engine does not answer gets no files either"
+    );
     assert_eq!(field(&tb, "h5", "web", "{{.State.Running}}"), "true");
     clean_engine(&tb, "h5");
 }

@@ -285,8 +285,12 @@ pub fn network_matches(want: &Network, have: &bollard::models::Network) -> Resul
                 }
             }
         }
+        // A family compose.yml gives no subnet for gets one from the engine's pools (Docker
+        // always gives a network an IPv4 subnet): only the other families must match exactly.
+        let given = |v4: bool| want.ipam.iter().any(|p| p.subnet.addr.is_ipv4() == v4);
         for (s, _) in &pools {
-            if !want.ipam.iter().any(|p| &p.subnet.to_string() == s) {
+            let v4 = !s.contains(':');
+            if given(v4) && !want.ipam.iter().any(|p| &p.subnet.to_string() == s) {
                 return Err(format!("subnet {s} is not in compose.yml"));
             }
         }
@@ -429,6 +433,37 @@ networks:
         assert_eq!(
             network_matches(want, &other),
             Err("enable_ipv6 false, want true".into())
+        );
+        // The IPv4 subnet the engine chose itself, compose.yml giving only an IPv6 one.
+        let mut auto = have.clone();
+        auto.ipam
+            .as_mut()
+            .unwrap()
+            .config
+            .as_mut()
+            .unwrap()
+            .push(IpamConfig {
+                subnet: Some("172.21.0.0/16".into()),
+                gateway: Some("172.21.0.1".into()),
+                ..Default::default()
+            });
+        assert_eq!(network_matches(want, &auto), Ok(()));
+        // An IPv6 subnet that compose.yml does not have, beside the one it has.
+        let mut extra = have.clone();
+        extra
+            .ipam
+            .as_mut()
+            .unwrap()
+            .config
+            .as_mut()
+            .unwrap()
+            .push(IpamConfig {
+                subnet: Some("fd00:b::/64".into()),
+                ..Default::default()
+            });
+        assert_eq!(
+            network_matches(want, &extra),
+            Err("subnet fd00:b::/64 is not in compose.yml".into())
         );
         let mut other = have;
         other.ipam = None;

@@ -175,10 +175,18 @@ async fn create_started(
     let labels = identity.labels(&service.name, image_id);
     let request = convert::container(compose, service, &labels);
     engine.create_container(name, request.body).await?;
-    for (network, endpoint) in request.extra_networks {
-        engine.connect_network(name, &network, endpoint).await?;
+    let started = async {
+        for (network, endpoint) in request.extra_networks {
+            engine.connect_network(name, &network, endpoint).await?;
+        }
+        engine.start(name).await
     }
-    engine.start(name).await?;
+    .await;
+    if let Err(e) = started {
+        // Not left behind half made: the next apply starts from what was there before.
+        let _ = engine.remove(name, true).await;
+        return Err(e.into());
+    }
     Ok(())
 }
 

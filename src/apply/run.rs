@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::render::OutFile;
 use crate::sync::manifest::ContainerRecord;
 use crate::sync::plan::SyncPlan;
-use crate::sync::run::{SyncOptions, split, sync_locked};
+use crate::sync::run::{SyncOptions, lock_and_plan, split};
 use crate::sync::session::HostSession;
 use crate::sync::target::Target;
 
@@ -134,56 +134,24 @@ async fn apply_host(
         .await
         .map_err(|e| e.to_string())?;
     let result = async {
-        let synced = sync_locked(&session, &files, &system, opts, phase)
-            .await
-            .map_err(|e| e.to_string())?;
-        let lock = synced.lock;
+        // The engine before the lock: a host whose engine does not answer fails untouched.
         phase("connecting to the Docker engine");
         let forward = session
             .forward_unix(&target.docker_socket)
             .await
             .map_err(|e| e.to_string())?;
-        let reconciled = reconcile(
-            &forward.local.to_string_lossy(),
-            target,
-            &compose,
-            &files,
-            &synced.manifest.containers,
-            opts.dry_run,
-            phase,
-        )
-        .await;
-        forward.close().await;
-        let Reconciled {
-            plan,
-            records,
-            api_calls,
-            api_version,
-            elapsed: reconcile_time,
-        } = match reconciled {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = lock.release().await;
-                return Err(e);
-            }
-        };
-        if records != synced.manifest.containers && !opts.dry_run {
-            let manifest = synced.manifest.clone().with_containers(records);
-            lock.write_manifest_and_release(&manifest.to_text())
+        let engine = connect_engine(&forward.local.to_string_lossy(), target).await;
+        let result = match engine {
+            Ok(engine) => {
+                locked(
+                    &session, &engine, target, &compose, &files, &system, opts, phase,
+                )
                 .await
-                .map_err(|e| e.to_string())?;
-        } else {
-            lock.release().await.map_err(|e| e.to_string())?;
-        }
-        Ok(HostApply {
-            sync: synced.plan,
-            diff: synced.diff,
-            plan,
-            api_calls,
-            api_version,
-            elapsed: Duration::ZERO,
-            reconcile: reconcile_time,
-        })
+            }
+            Err(e) => Err(e),
+        };
+        forward.close().await;
+        result
     }
     .await;
     session.close().await;
@@ -193,37 +161,111 @@ async fn apply_host(
     })
 }
 
-/// What [`reconcile`] did on one host's engine.
-struct Reconciled {
-    plan: ApplyPlan,
-    /// The restart records to keep in the host's manifest.
-    records: BTreeMap<String, ContainerRecord>,
-    /// (reads, writes) after the version negotiation.
-    api_calls: (usize, usize),
-    api_version: String,
-    /// From the connection being up to the end.
-    elapsed: Duration,
-}
-
-/// Plans (and unless `dry_run` carries out) the containers of one host.
-async fn reconcile(
-    socket: &str,
-    target: &Target,
-    compose: &Compose,
-    files: &BTreeMap<String, OutFile>,
-    records: &BTreeMap<String, ContainerRecord>,
-    dry_run: bool,
-    phase: &(dyn Fn(&str) + Sync),
-) -> Result<Reconciled, String> {
-    let engine = Engine::connect(socket).await.map_err(|e| {
+async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
+    Engine::connect(local_socket).await.map_err(|e| {
         format!(
             "the Docker engine at {} does not answer through the SSH connection \
              (is it running, and may the login user use its socket? set nxinfra_docker_socket \
              if it is elsewhere): {e}",
             target.docker_socket
         )
-    })?;
-    let start = Instant::now();
+    })
+}
+
+/// Under the host's lock: plan the files and the containers, pull, then (unless `--dry-run`)
+/// place the files and carry the containers' plan out. Anything found wrong before the files
+/// move (a container nxinfra does not own in the way, an image that cannot be had) leaves
+/// the host as it was.
+#[allow(clippy::too_many_arguments)]
+async fn locked(
+    session: &HostSession,
+    engine: &Engine,
+    target: &Target,
+    compose: &Compose,
+    files: &BTreeMap<String, OutFile>,
+    system: &[crate::sync::system_files::Placed],
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostApply, String> {
+    let sync = lock_and_plan(session, files, system, opts, phase)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reconcile_start = Instant::now();
+    let records = sync.remote.containers.clone();
+    let planned = plan_containers(
+        engine,
+        target,
+        compose,
+        files,
+        &records,
+        opts.dry_run,
+        phase,
+    )
+    .await;
+    let (plan, mut kept) = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = sync.lock.release().await;
+            return Err(e);
+        }
+    };
+    let synced = sync
+        .upload(session, files, system, opts, phase)
+        .await
+        .map_err(|e| e.to_string())?;
+    let lock = synced.lock;
+    if !opts.dry_run && !plan.is_noop() {
+        let done = execute::execute(engine, compose, &plan, phase).await;
+        let done = match done {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = lock.release().await;
+                return Err(e.to_string());
+            }
+        };
+        for (name, (id, identity)) in done.restarted {
+            kept.insert(
+                name,
+                ContainerRecord {
+                    id,
+                    hash: identity.hash.clone(),
+                    fields: hash::encode(&identity.fields),
+                    mounts: hash::encode(&identity.mounts),
+                },
+            );
+        }
+    }
+    if kept != synced.manifest.containers && !opts.dry_run {
+        let manifest = synced.manifest.clone().with_containers(kept);
+        lock.write_manifest_and_release(&manifest.to_text())
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        lock.release().await.map_err(|e| e.to_string())?;
+    }
+    Ok(HostApply {
+        sync: synced.plan,
+        diff: synced.diff,
+        plan,
+        api_calls: engine.calls(),
+        api_version: engine.api_version(),
+        elapsed: Duration::ZERO,
+        reconcile: reconcile_start.elapsed(),
+    })
+}
+
+/// Reads the engine and plans its containers; unless `dry_run`, pulls what the plan pulls and
+/// plans again (a container's identity includes its image id, known once the image is there).
+/// Also returns the restart records still valid: those of containers that stay as they are.
+async fn plan_containers(
+    engine: &Engine,
+    target: &Target,
+    compose: &Compose,
+    files: &BTreeMap<String, OutFile>,
+    records: &BTreeMap<String, ContainerRecord>,
+    dry_run: bool,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<(ApplyPlan, BTreeMap<String, ContainerRecord>), String> {
     phase("reading the engine's state");
     let mut observed = engine.observe().await.map_err(|e| e.to_string())?;
     let restarted: BTreeMap<String, Restarted> = records
@@ -257,8 +299,7 @@ async fn reconcile(
     };
     let mut plan = planned(&observed)?;
     if !dry_run && !plan.images.is_empty() {
-        // The identities include the image ids: plan again with the images there.
-        execute::pull(&engine, &plan.images, phase)
+        execute::pull(engine, &plan.images, phase)
             .await
             .map_err(|e| e.to_string())?;
         phase("reading the engine's state");
@@ -267,8 +308,7 @@ async fn reconcile(
         plan = planned(&observed)?;
         plan.images = pulled;
     }
-    // Keep the records of containers that are still the same container.
-    let mut kept: BTreeMap<String, ContainerRecord> = records
+    let kept = records
         .iter()
         .filter(|(name, r)| {
             observed.container(name).is_some_and(|c| c.id == r.id)
@@ -279,27 +319,5 @@ async fn reconcile(
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if !dry_run && !plan.is_noop() {
-        let done = execute::execute(&engine, compose, &plan, phase)
-            .await
-            .map_err(|e| e.to_string())?;
-        for (name, (id, identity)) in done.restarted {
-            kept.insert(
-                name,
-                ContainerRecord {
-                    id,
-                    hash: identity.hash.clone(),
-                    fields: hash::encode(&identity.fields),
-                    mounts: hash::encode(&identity.mounts),
-                },
-            );
-        }
-    }
-    Ok(Reconciled {
-        plan,
-        records: kept,
-        api_calls: engine.calls(),
-        api_version: engine.api_version(),
-        elapsed: start.elapsed(),
-    })
+    Ok((plan, kept))
 }

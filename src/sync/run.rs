@@ -143,6 +143,20 @@ pub struct Synced<'s> {
     pub lock: LockGuard<'s>,
 }
 
+/// A host whose lock is held and whose sync is planned (and diffed), nothing changed yet:
+/// [`Locked::upload`] carries the plan out. In between, `apply` plans the containers, so that
+/// a problem found there stops the host before any file moves.
+pub struct Locked<'s> {
+    pub plan: SyncPlan,
+    pub diff: Option<String>,
+    pub unlocked: Option<String>,
+    /// The manifest on the host now.
+    pub remote: Manifest,
+    /// The manifest once the files are placed.
+    local: Manifest,
+    pub lock: LockGuard<'s>,
+}
+
 /// Takes the host's lock, plans, diffs and (unless `--dry-run`) applies the files, and returns
 /// with the lock held: `apply` reconciles the containers under it, `sync` releases it.
 pub async fn sync_locked<'s>(
@@ -152,6 +166,20 @@ pub async fn sync_locked<'s>(
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<Synced<'s>, SessionError> {
+    lock_and_plan(session, files, system, opts, phase)
+        .await?
+        .upload(session, files, system, opts, phase)
+        .await
+}
+
+/// Takes the host's lock, reads its manifest, plans and (with `--diff`) diffs the sync.
+pub async fn lock_and_plan<'s>(
+    session: &'s HostSession,
+    files: &BTreeMap<String, OutFile>,
+    system: &[system_files::Placed],
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<Locked<'s>, SessionError> {
     let target = &session.target;
     let unlocked = if opts.force_unlock {
         let out = session
@@ -162,7 +190,7 @@ pub async fn sync_locked<'s>(
         None
     };
     phase("taking the lock, reading the manifest");
-    let (remote_manifest, mut lock) = session
+    let (remote_manifest, lock) = session
         .lock_and_read(&opts.holder, opts.lock_timeout)
         .await?;
     let local = Manifest::of_files(files)
@@ -185,7 +213,14 @@ pub async fn sync_locked<'s>(
             .cloned()
             .collect();
         phase("reading the files to diff");
-        let old = session.fetch(&wanted, &wanted_system).await?;
+        let fetched = session.fetch(&wanted, &wanted_system).await;
+        let old = match fetched {
+            Ok(old) => old,
+            Err(e) => {
+                let _ = lock.release().await;
+                return Err(e);
+            }
+        };
         let none = Redactor::new([]);
         let redactor = redact::global().unwrap_or(&none);
         Some(diff::plan_diff(
@@ -200,29 +235,63 @@ pub async fn sync_locked<'s>(
     } else {
         None
     };
-    let manifest = if !p.is_noop() && !opts.dry_run {
-        let tar =
-            remote::upload_tar(&target.base_dir, files, system, &p, &local).map_err(|reason| {
-                SessionError::Command {
-                    what: "preparing the upload",
-                    reason,
-                }
-            })?;
-        phase(&format!(
-            "uploading {} ({} KiB), applying",
-            p.summary(),
-            tar.len().div_ceil(1024)
-        ));
-        lock.apply_and_hold(&tar).await?;
-        local
-    } else {
-        remote_manifest
-    };
-    Ok(Synced {
+    Ok(Locked {
         plan: p,
         diff,
         unlocked,
-        manifest,
+        remote: remote_manifest,
+        local,
         lock,
     })
+}
+
+impl<'s> Locked<'s> {
+    /// Places the files (unless `--dry-run` or nothing changes); the lock stays held. On
+    /// failure the lock is released.
+    pub async fn upload(
+        self,
+        session: &HostSession,
+        files: &BTreeMap<String, OutFile>,
+        system: &[system_files::Placed],
+        opts: &SyncOptions,
+        phase: &(dyn Fn(&str) + Sync),
+    ) -> Result<Synced<'s>, SessionError> {
+        let Locked {
+            plan: p,
+            diff,
+            unlocked,
+            remote: remote_manifest,
+            local,
+            mut lock,
+        } = self;
+        let manifest = if !p.is_noop() && !opts.dry_run {
+            let target = &session.target;
+            let tar = match remote::upload_tar(&target.base_dir, files, system, &p, &local) {
+                Ok(tar) => tar,
+                Err(reason) => {
+                    let _ = lock.release().await;
+                    return Err(SessionError::Command {
+                        what: "preparing the upload",
+                        reason,
+                    });
+                }
+            };
+            phase(&format!(
+                "uploading {} ({} KiB), applying",
+                p.summary(),
+                tar.len().div_ceil(1024)
+            ));
+            lock.apply_and_hold(&tar).await?;
+            local
+        } else {
+            remote_manifest
+        };
+        Ok(Synced {
+            plan: p,
+            diff,
+            unlocked,
+            manifest,
+            lock,
+        })
+    }
 }
