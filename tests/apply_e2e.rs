@@ -425,6 +425,7 @@ fn one_engine_down_fails_its_host_alone() {
         tb.base_dir("h6", test).display(),
         tb.docker_socket("h6").display()
     );
+    let _ = std::fs::remove_dir_all(tb.base_dir("h6", test));
     let fleet = fleet(&tb, "h5", test, &h6);
     let _down = Down::stop(&tb, "dockerd", "h6");
     let out = fleet.nxinfra(&[
