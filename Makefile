@@ -3,7 +3,8 @@
 #   make render   render the shipped fleet into rendered/ (demo identity by default)
 #   make test     install/check test prerequisites, then fmt, clippy and every test, the
 #                 end-to-end ones on a testbed of 6 hosts (needs root: network namespaces)
-#   make bench    render and sync benchmarks, each against a plain baseline measured in the same run
+#   make bench    render, sync and apply benchmarks, each against a plain baseline measured in
+#                 the same run
 
 CARGO    ?= cargo
 # The shipped secrets are encrypted to a demo identity. Once you run `nxinfra secrets init`
@@ -48,11 +49,12 @@ test: prereqs lint
 	$(CARGO) test --locked
 
 # Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
-# fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm).
+# fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply
+# of 30 containers on one testbed host (first, no-op, one file changed) against docker-compose.
 bench:
 	$(CARGO) bench --locked --bench render
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
-	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync
+	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply
 
 clean:
 	$(CARGO) clean

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+
 use super::compose::{Compose, Healthcheck, NetworkMode, Service};
 use super::convert;
 use super::engine::{Engine, EngineError};
@@ -59,9 +61,7 @@ pub async fn execute(
         |step: &ContainerStep| step.service.as_ref().and_then(|s| compose.services.get(s));
     // Managed containers that are going away, and those on networks that are recreated.
     for step in &plan.containers {
-        let on_recreated_network = step.action == Action::Recreate
-            && step.reasons.iter().any(|r| r.starts_with("network "));
-        if step.action == Action::Remove || on_recreated_network {
+        if step.action == Action::Remove || on_recreated_network(step) {
             progress(&format!("removing {}", step.name));
             let grace = service_of(step)
                 .map(|s| s.spec.stop_grace_period)
@@ -94,65 +94,40 @@ pub async fn execute(
             _ => {}
         }
     }
-    for step in &plan.containers {
-        let Some(service) = service_of(step) else {
-            continue;
-        };
-        let identity = || match (&step.desired, &step.image_id) {
-            (Some(identity), Some(image_id)) => Ok((identity.clone(), image_id.clone())),
-            _ => Err(ExecError::Step {
-                name: step.name.clone(),
-                why: "its image id is unknown".into(),
-            }),
-        };
-        match step.action {
-            Action::Create => {
-                progress(&format!("creating {}", step.name));
-                create_started(engine, compose, service, &identity()?, &step.name).await?;
-                if let Err(why) = wait_healthy(engine, service, &step.name).await {
-                    let _ = engine.remove(&step.name, true).await;
-                    return Err(ExecError::Unhealthy {
-                        name: step.name.clone(),
-                        why,
-                    });
+    // Containers in waves: each wave's services depend only on earlier waves, and run at
+    // once (at most PARALLEL at a time). A wave whose step failed ends the run once the rest
+    // of that wave is done: a step is never cut off halfway.
+    let steps: BTreeMap<&str, &ContainerStep> = plan
+        .containers
+        .iter()
+        .filter(|step| step.action != Action::Remove)
+        .filter_map(|step| Some((step.service.as_deref()?, step)))
+        .collect();
+    for wave in compose.start_waves() {
+        let mut runs = Vec::new();
+        for service in wave {
+            if let Some(step) = steps.get(service.name.as_str()) {
+                runs.push(container_step(engine, compose, service, step, progress));
+            }
+        }
+        let results: Vec<_> = futures_util::stream::iter(runs)
+            .buffered(PARALLEL)
+            .collect()
+            .await;
+        let mut failed = None;
+        for result in results {
+            match result {
+                Ok(Some((name, record))) => {
+                    done.restarted.insert(name, record);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
                 }
             }
-            Action::Recreate if step.reasons.iter().any(|r| r.starts_with("network ")) => {
-                // Already removed with its network.
-                progress(&format!("creating {}", step.name));
-                create_started(engine, compose, service, &identity()?, &step.name).await?;
-                if let Err(why) = wait_healthy(engine, service, &step.name).await {
-                    let _ = engine.remove(&step.name, true).await;
-                    return Err(ExecError::Unhealthy {
-                        name: step.name.clone(),
-                        why,
-                    });
-                }
-            }
-            Action::Recreate => {
-                progress(&format!("recreating {}", step.name));
-                replace(engine, compose, service, &identity()?, &step.name).await?;
-            }
-            Action::Restart => {
-                progress(&format!("restarting {}", step.name));
-                engine
-                    .restart(&step.name, service.spec.stop_grace_period)
-                    .await?;
-                if let Err(why) = wait_healthy(engine, service, &step.name).await {
-                    return Err(ExecError::Step {
-                        name: step.name.clone(),
-                        why: format!("restarted, but not healthy: {why}"),
-                    });
-                }
-                let id = engine.inspect(&step.name).await?.id.unwrap_or_default();
-                done.restarted
-                    .insert(step.name.clone(), (id, identity()?.0));
-            }
-            Action::Start => {
-                progress(&format!("starting {}", step.name));
-                engine.start(&step.name).await?;
-            }
-            Action::Remove | Action::Unchanged => {}
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
     }
     for step in &plan.networks {
@@ -162,6 +137,70 @@ pub async fn execute(
         }
     }
     Ok(done)
+}
+
+/// Containers (re)created, restarted or started at once.
+const PARALLEL: usize = 8;
+
+/// Carries out one container's step; a restart returns its record (name, (id, identity)).
+async fn container_step(
+    engine: &Engine,
+    compose: &Compose,
+    service: &Service,
+    step: &ContainerStep,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Option<(String, (String, Identity))>, ExecError> {
+    let identity = || match (&step.desired, &step.image_id) {
+        (Some(identity), Some(image_id)) => Ok((identity.clone(), image_id.clone())),
+        _ => Err(ExecError::Step {
+            name: step.name.clone(),
+            why: "its image id is unknown".into(),
+        }),
+    };
+    let name = &step.name;
+    // A container on a recreated network was removed with it: it is created anew.
+    if step.action == Action::Create || on_recreated_network(step) {
+        progress(&format!("creating {name}"));
+        create_started(engine, compose, service, &identity()?, name).await?;
+        if let Err(why) = wait_healthy(engine, service, name).await {
+            let _ = engine.remove(name, true).await;
+            return Err(ExecError::Unhealthy {
+                name: name.clone(),
+                why,
+            });
+        }
+        return Ok(None);
+    }
+    match step.action {
+        Action::Recreate => {
+            progress(&format!("recreating {name}"));
+            replace(engine, compose, service, &identity()?, name).await?;
+        }
+        Action::Restart => {
+            progress(&format!("restarting {name}"));
+            engine.restart(name, service.spec.stop_grace_period).await?;
+            if let Err(why) = wait_healthy(engine, service, name).await {
+                return Err(ExecError::Step {
+                    name: name.clone(),
+                    why: format!("restarted, but not healthy: {why}"),
+                });
+            }
+            let id = engine.inspect(name).await?.id.unwrap_or_default();
+            return Ok(Some((name.clone(), (id, identity()?.0))));
+        }
+        Action::Start => {
+            progress(&format!("starting {name}"));
+            engine.start(name).await?;
+        }
+        // Create: done above; Remove: before the networks.
+        Action::Create | Action::Remove | Action::Unchanged => {}
+    }
+    Ok(None)
+}
+
+/// Is `step` a recreation because a network it is on is recreated?
+fn on_recreated_network(step: &ContainerStep) -> bool {
+    step.action == Action::Recreate && step.reasons.iter().any(|r| r.starts_with("network "))
 }
 
 /// Creates the container of `service` as `name`, attaches its other networks, starts it.

@@ -30,6 +30,40 @@ impl Compose {
             .collect()
     }
 
+    /// The services in waves: the first wave depends on nothing, each later one only on the
+    /// waves before it (a service is in the wave after its deepest dependency). Each wave by
+    /// name. Services in a cycle come in a last wave of their own.
+    pub fn start_waves(&self) -> Vec<Vec<&Service>> {
+        let (order, rest) = kahn(self);
+        let mut wave_of: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut waves: Vec<Vec<&Service>> = Vec::new();
+        for name in order {
+            let Some(service) = self.services.get(name) else {
+                continue;
+            };
+            let wave = service
+                .dependencies()
+                .iter()
+                .filter_map(|d| wave_of.get(d))
+                .map(|w| w + 1)
+                .max()
+                .unwrap_or(0);
+            wave_of.insert(name, wave);
+            if waves.len() <= wave {
+                waves.resize_with(wave + 1, Vec::new);
+            }
+            waves[wave].push(service);
+        }
+        let cycle: Vec<&Service> = rest.iter().filter_map(|n| self.services.get(*n)).collect();
+        if !cycle.is_empty() {
+            waves.push(cycle);
+        }
+        for wave in &mut waves {
+            wave.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        waves
+    }
+
     /// The reverse of [`Compose::start_order`]: dependents stop before what they depend on.
     pub fn stop_order(&self) -> Vec<&Service> {
         let mut order = self.start_order();

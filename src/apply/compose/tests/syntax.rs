@@ -317,6 +317,20 @@ fn depends_on_forms_and_order() {
     assert_eq!(order, ["aaa", "db", "cache", "init", "web", "sidecar"]);
     let stop: Vec<&str> = c.stop_order().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(stop, ["sidecar", "web", "init", "cache", "db", "aaa"]);
+    let waves: Vec<Vec<&str>> = c
+        .start_waves()
+        .iter()
+        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
+        .collect();
+    assert_eq!(
+        waves,
+        [
+            vec!["aaa", "db", "init"],
+            vec!["cache"],
+            vec!["web"],
+            vec!["sidecar"]
+        ]
+    );
 }
 
 #[test]
