@@ -171,7 +171,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
 
     // Nothing changed: nothing touched, and no write call to the engine at all.
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["reads"], 3, "{json}");
@@ -204,7 +204,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     // A mounted file: the container that mounts it, only.
     fleet.write("templates/config/testbed/worker/conf/worker.conf", "v=2\n");
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(
         steps(&json),
         [
@@ -237,7 +237,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
         "hello again\n",
     );
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(
         steps(&json),
         [
@@ -249,10 +249,23 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     assert_eq!(answers(&tb, host, "pinned", "index.html"), "hello again");
 
     // A new image id behind the same tag: every service of that image.
-    let (ok, out) = docker(&tb, host, &["commit", "foreign", "nxtb-app:1"]);
+    let rootfs = tb.state.join("image/rootfs.tar");
+    let (ok, out) = docker(
+        &tb,
+        host,
+        &[
+            "import",
+            "-c",
+            "ENV PATH=/bin",
+            "-c",
+            "ENV REVISION=2",
+            rootfs.to_str().unwrap(),
+            "nxtb-app:1",
+        ],
+    );
     assert!(ok, "{out}");
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(
         steps(&json),
         [
@@ -307,11 +320,11 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     // A service added, then removed: its container goes; someone else's stays.
     set_var(&fleet, "with_extra: false", "with_extra: true");
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert!(steps(&json).contains(&"extra=create new service".to_string()));
     set_var(&fleet, "with_extra: true", "with_extra: false");
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert!(steps(&json).contains(&"extra=remove no longer in compose.yml".to_string()));
     assert!(engine::inspect(&tb, host, "extra").is_null(), "removed");
     assert_eq!(
@@ -427,7 +440,7 @@ fn one_engine_down_fails_its_host_alone() {
     );
     let _ = std::fs::remove_dir_all(tb.base_dir("h6", test));
     let fleet = fleet(&tb, "h5", test, &h6);
-    let _down = Down::stop(&tb, "dockerd", "h6");
+    let _down = Down::stop(&tb, "engine", "h6");
     let out = fleet.nxinfra(&[
         "apply",
         "--json",

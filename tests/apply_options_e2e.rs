@@ -89,10 +89,10 @@ fn http_get(address: &str, path: &str) -> String {
     response
 }
 
-/// The hard limit of open files of `host`'s dockerd.
+/// The hard limit of open files of `host`'s engine.
 fn engine_nofile(tb: &Testbed, host: &str) -> u64 {
-    let pid = std::fs::read_to_string(tb.state.join(host).join("docker/dockerd.pid"))
-        .expect("dockerd.pid");
+    let pid = std::fs::read_to_string(tb.state.join(host).join("docker/engine.pid"))
+        .expect("the engine's pid file");
     let limits =
         std::fs::read_to_string(format!("/proc/{}/limits", pid.trim())).expect("dockerd limits");
     limits
@@ -249,7 +249,7 @@ fn every_option_of_the_fleet_is_what_the_engine_runs() {
 
     // All of it compares equal on the next apply: nothing is touched.
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
 
@@ -350,7 +350,7 @@ fn on_config_change_restart_keeps_the_container_and_ignore_leaves_it_alone() {
     assert_eq!(exec(&tb, host, "restarted", "cat /conf/app.conf").1, "v=2");
     // Its labels still tell the old content: the host's manifest remembers the restart.
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
 
@@ -358,7 +358,7 @@ fn on_config_change_restart_keeps_the_container_and_ignore_leaves_it_alone() {
     fleet.write("templates/config/testbed/ignored/conf/app.conf", "v=2\n");
     let started = started_at(&tb, host, "ignored");
     let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{json}");
     assert_eq!(steps(&json), ["ignored=unchanged", "restarted=unchanged"]);
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use super::compose::{Compose, Healthcheck, NetworkMode, Service};
 use super::convert;
 use super::engine::{Engine, EngineError};
-use super::hash::{Identity, MANAGED};
+use super::hash::{Identity, network_labels};
 use super::plan::{Action, ApplyPlan, ContainerStep, ImageStep};
 
 /// A step that failed, and what state it left.
@@ -70,7 +70,6 @@ pub async fn execute(
             engine.remove(&step.name, false).await?;
         }
     }
-    let managed = BTreeMap::from([(MANAGED.to_string(), "true".to_string())]);
     for step in &plan.networks {
         let net = compose.networks.values().find(|n| n.name == step.name);
         match step.action {
@@ -79,7 +78,7 @@ pub async fn execute(
                 engine.remove_network(&step.name).await?;
                 if let Some(net) = net {
                     engine
-                        .create_network(convert::network(net, &managed))
+                        .create_network(convert::network(net, &network_labels(net)))
                         .await?;
                 }
             }
@@ -87,7 +86,7 @@ pub async fn execute(
                 if let Some(net) = net {
                     progress(&format!("creating network {}", step.name));
                     engine
-                        .create_network(convert::network(net, &managed))
+                        .create_network(convert::network(net, &network_labels(net)))
                         .await?;
                 }
             }
@@ -339,11 +338,20 @@ async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<
             "healthy" => return Ok(()),
             "unhealthy" => return Err(format!("unhealthy: {}", last_output())),
             _ if start.elapsed() > deadline => {
-                return Err(format!(
-                    "not healthy after {} s: {}",
-                    deadline.as_secs(),
-                    last_output()
-                ));
+                let ran = health.log.as_ref().is_some_and(|l| !l.is_empty());
+                return Err(if ran {
+                    format!(
+                        "not healthy after {} s: {}",
+                        deadline.as_secs(),
+                        last_output()
+                    )
+                } else {
+                    format!(
+                        "no healthcheck result after {} s: the engine never ran the check \
+                         (Podman runs healthchecks from systemd timers, so not without systemd)",
+                        deadline.as_secs()
+                    )
+                });
             }
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::render::OutFile;
 use crate::sync::manifest::sha256_hex;
 
-use super::compose::Service;
+use super::compose::{Network, Service};
 
 pub const MANAGED: &str = "nxinfra.managed";
 pub const SERVICE: &str = "nxinfra.service";
@@ -103,7 +103,52 @@ impl Identity {
     }
 }
 
-fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+/// A network's settings as short hashes, one per field (`driver`, `enable_ipv6`, `ipam`, and
+/// `driver_opts.KEY` per driver option): what nxinfra created it with, kept in its labels.
+/// Engines report settings their own way (Podman keeps no Docker driver options), so a network
+/// nxinfra created is compared by these, not by what the engine reports.
+pub fn network_fields(net: &Network) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::from([
+        ("driver".to_string(), json_short(&net.driver)),
+        ("enable_ipv6".to_string(), json_short(&net.enable_ipv6)),
+        ("ipam".to_string(), json_short(&net.ipam)),
+    ]);
+    for (key, value) in &net.driver_opts {
+        fields.insert(format!("driver_opts.{key}"), short(value.as_bytes()));
+    }
+    fields
+}
+
+/// Short hash of `value`'s JSON. Serialising strings, booleans and plain structs cannot fail.
+fn json_short<T: serde::Serialize>(value: &T) -> String {
+    short(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The labels nxinfra puts on a network it creates.
+pub fn network_labels(net: &Network) -> BTreeMap<String, String> {
+    let fields = network_fields(net);
+    BTreeMap::from([
+        (MANAGED.to_string(), "true".to_string()),
+        (HASH.to_string(), fields_hash(&fields)),
+        (FIELDS.to_string(), encode(&fields)),
+    ])
+}
+
+/// The fields a network nxinfra created was created with, from its labels; `None` when they
+/// are missing or damaged (a network made before nxinfra labelled them).
+pub fn network_fields_from_labels(
+    labels: &BTreeMap<String, String>,
+) -> Option<BTreeMap<String, String>> {
+    let fields = decode(labels.get(FIELDS)?)?;
+    (labels.get(HASH) == Some(&fields_hash(&fields))).then_some(fields)
+}
+
+fn fields_hash(fields: &BTreeMap<String, String>) -> String {
+    sha256_hex(encode(fields).as_bytes())[..16].to_string()
+}
+
+/// The keys whose values differ between `a` and `b`, or that only one has.
+pub fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     let mut keys: Vec<String> = a
         .iter()
         .filter(|(k, v)| b.get(*k) != Some(v))

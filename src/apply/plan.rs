@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::compose::{Compose, Network, OnConfigChange};
-use super::hash::Identity;
+use super::hash::{self, Identity};
 use super::observe::Observed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,7 +136,7 @@ pub fn plan(
     let mut pulls = BTreeSet::new();
     for service in compose.services.values() {
         let image = &service.spec.image;
-        let present = observed.images.contains_key(image);
+        let present = observed.image_id(image).is_some();
         use super::compose::PullPolicy;
         match service.pull_policy {
             PullPolicy::Always => {
@@ -178,12 +178,34 @@ pub fn plan(
                 .push(step(Action::Create, vec!["new network".into()]));
             continue;
         };
-        let managed = have
+        let labels: BTreeMap<String, String> = have
             .labels
-            .as_ref()
-            .and_then(|l| l.get(super::hash::MANAGED))
-            .is_some_and(|v| v == "true");
-        match network_matches(net, have) {
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let managed = labels.get(hash::MANAGED).is_some_and(|v| v == "true");
+        // What nxinfra created it with, if it did (and labelled it); else what the engine says.
+        let recorded = hash::network_fields_from_labels(&labels).filter(|_| managed);
+        let verdict = match recorded {
+            Some(created) => {
+                let changed = hash::changed(&hash::network_fields(net), &created);
+                if changed.is_empty() {
+                    Ok(())
+                } else {
+                    Err(changed
+                        .iter()
+                        .map(|f| match f.strip_prefix("driver_opts.") {
+                            Some(option) => format!("driver option {option}"),
+                            None => f.replace('_', " "),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                }
+            }
+            None => network_matches(net, have),
+        };
+        match verdict {
             Ok(()) => out.networks.push(step(Action::Unchanged, vec![])),
             Err(reason) if !managed => {
                 return Err(PlanError::UnmanagedNetwork {
@@ -226,7 +248,7 @@ pub fn plan(
             .keys()
             .filter_map(|k| compose.networks.get(k).map(|n| n.name.as_str()))
             .collect();
-        let image_id = observed.images.get(&service.spec.image).cloned();
+        let image_id = observed.image_id(&service.spec.image).cloned();
         let want = match &image_id {
             Some(id) => Some(
                 Identity::desired(service, id, desired.tree, desired.base_dir).map_err(|e| {
@@ -393,7 +415,7 @@ networks:
     fn applied(text: &str, tree: &BTreeMap<String, OutFile>) -> Observed {
         let c = compose(text);
         let mut o = Observed::default();
-        o.images.insert("busybox:1".into(), "sha256:b1".into());
+        o.insert_image("busybox:1", "sha256:b1");
         for net in c.networks.values() {
             o.networks.insert(
                 net.name.clone(),
@@ -446,7 +468,7 @@ networks:
     fn first_apply_creates_in_dependency_order_and_second_touches_nothing() {
         let t = tree("a", "b");
         let mut empty = Observed::default();
-        empty.images.insert("busybox:1".into(), "sha256:b1".into());
+        empty.insert_image("busybox:1", "sha256:b1");
         let p = run(COMPOSE, &t, &empty);
         assert_eq!(
             actions(&p),
@@ -493,7 +515,7 @@ networks:
         assert!(run(&ignore, &tree("a", "b2"), &applied(&ignore, &t)).is_noop());
         // A new image id for the same reference.
         let mut o2 = o.clone();
-        o2.images.insert("busybox:1".into(), "sha256:b2".into());
+        o2.insert_image("busybox:1", "sha256:b2");
         let p = run(COMPOSE, &t, &o2);
         assert_eq!(
             actions(&p)[1],
@@ -533,6 +555,38 @@ networks:
         )]);
         let p = plan(&d, &o, &stale, &same).unwrap();
         assert_eq!(p.containers[1].action, Action::Restart);
+    }
+
+    #[test]
+    fn a_network_nxinfra_labelled_is_compared_by_its_labels() {
+        let t = tree("a", "b");
+        let c = compose(COMPOSE);
+        let d = Desired {
+            compose: &c,
+            tree: &t,
+            base_dir: "/home/u",
+        };
+        // Labelled as created from this compose.yml: unchanged, whatever the engine reports
+        // (Podman reports no driver options, for one).
+        let mut o = applied(COMPOSE, &t);
+        let labels = hash::network_labels(&c.networks["backend"]);
+        o.networks.get_mut("backend").unwrap().labels = Some(labels.into_iter().collect());
+        let differs = |_: &Network, _: &bollard::models::Network| Err("not asked".to_string());
+        let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
+        assert_eq!(actions(&p)[0], "net backend=Unchanged");
+        // Created with other settings: recreated, the reason names them.
+        let other = compose(&COMPOSE.replace(
+            "    enable_ipv6: true\n",
+            "    enable_ipv6: true\n    driver_opts:\n      com.docker.network.driver.mtu: \"1400\"\n",
+        ));
+        let labels = hash::network_labels(&other.networks["backend"]);
+        o.networks.get_mut("backend").unwrap().labels = Some(labels.into_iter().collect());
+        let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
+        assert_eq!(
+            p.networks[0].reasons,
+            ["settings changed: driver option com.docker.network.driver.mtu"]
+        );
+        assert_eq!(actions(&p)[1], "web=Recreate network backend is recreated");
     }
 
     #[test]

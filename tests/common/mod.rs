@@ -273,7 +273,7 @@ impl Testbed {
     }
 }
 
-/// A testbed host whose daemon (`sshd` or `dockerd`) is stopped (`testbed.sh stop-DAEMON`)
+/// A testbed host whose daemon (`sshd` or `engine`) is stopped (`testbed.sh stop-DAEMON`)
 /// until [`Down::start`] or drop: a failing test still leaves the host up for the others.
 pub struct Down<'a> {
     tb: &'a Testbed,

@@ -13,15 +13,17 @@
 #                       fault tests); the session's commands keep running, as on a real host
 #   testbed.sh start-sshd hK
 #                       start hK's sshd again as up does and wait until it answers
-#   testbed.sh stop-dockerd hK
-#                       stop hK's Docker engine (SIGTERM, by PID; its containers stop with it),
-#                       the socket goes away: a host whose engine is down
-#   testbed.sh start-dockerd hK
+#   testbed.sh stop-engine hK
+#                       stop hK's container engine (SIGTERM, by PID) and remove its socket: a
+#                       host whose engine is down (dockerd's containers stop with it)
+#   testbed.sh start-engine hK
 #                       start hK's engine again as up does and wait until it answers
 #
 # Environment: NXTB_STATE (state dir, default /tmp/nxtb), CI=true (a missing prerequisite is a
 # failure, exit 1; elsewhere exit 77 = "skip"), NXTB_KEEP_ON_FAILURE=1 (a failed up leaves
-# everything in place for debugging; run `down` afterwards).
+# everything in place for debugging; run `down` afterwards), NXTB_ENGINE=podman (up: each host
+# runs Podman's Docker-compatible API service on the same socket instead of dockerd; the
+# compatibility run of docs/podman.md).
 #
 # Names are fixed, so there is one testbed per machine: namespaces nxtb-hK, bridge nxtb0, root-side
 # veths nxtb-hK, user and group nxtb, cgroup parents nxtb-hK, addresses 10.200.0.0/24 and
@@ -38,7 +40,10 @@ IMAGE=nxtb-busybox:1
 NET4=10.200.0
 NET6=fd42:200:
 MARKER=.nxtb-state
+ENGINE=${NXTB_ENGINE:-docker}
+case $ENGINE in docker | podman) ;; *) echo "testbed: NXTB_ENGINE must be docker or podman" >&2; exit 2 ;; esac
 APT_PKGS="openssh-server docker.io busybox-static iproute2 sudo"
+[ "$ENGINE" = docker ] || APT_PKGS="$APT_PKGS podman containernetworking-plugins"
 # nxinfra places system files with `sudo -n`: the test user may run anything as root, on the
 # testbed only (this drop-in is made by up and removed by down).
 SUDOERS=/etc/sudoers.d/nxtb-testbed
@@ -283,8 +288,14 @@ teardown() {
     #    unmount their layers.
     for d in "$STATE"/h*/docker; do
         [ -d "$d" ] || continue
-        p=$(cat "$d/dockerd.pid" 2>/dev/null || true)
-        [ -n "$p" ] && alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = dockerd ] && pids+=("$p")
+        # Podman's containers outlive its API service (each has its own conmon): remove them
+        # through the service while it runs.
+        if [ -f "$d/storage.conf" ] && [ -S "$d/../run/docker.sock" ]; then
+            timeout 30 docker -H "unix://$d/../run/docker.sock" ps -aq 2>/dev/null |
+                xargs -r timeout 30 docker -H "unix://$d/../run/docker.sock" rm -f >/dev/null 2>&1 || true
+        fi
+        p=$(cat "$d/engine.pid" 2>/dev/null || true)
+        case $(cat "/proc/$p/comm" 2>/dev/null) in dockerd | podman) alive "$p" && pids+=("$p") ;; esac
     done
     for ns in $nss; do
         for p in $(ip netns pids "$ns" 2>/dev/null); do
@@ -490,10 +501,55 @@ start_dockerd() { # K
         exec setsid nsenter --net="/run/netns/nxtb-h$k" unshare --uts \
             sh -c 'hostname "$1" && shift && exec "$@"' sh "h$k" \
             dockerd --config-file "$d/daemon.json" --data-root "$d/root" --exec-root "$d/exec" \
-            --pidfile "$d/dockerd.pid" -H "unix://$h/run/docker.sock" -G "$TB_USER" \
+            --pidfile "$d/engine.pid" -H "unix://$h/run/docker.sock" -G "$TB_USER" \
             --cgroup-parent "nxtb-h$k" --shutdown-timeout 1
     ) </dev/null >>"$d/dockerd.log" 2>&1 &
     disown $! 2>/dev/null || true
+}
+
+start_podman() { # K
+    local k=$1 h="$STATE/h$1" d="$STATE/h$1/docker"
+    mkdir -p "$d/root" "$d/run" "$d/tmp" "$d/cni"
+    # Everything of its own under d (storage, runtime state, CNI network configs); the ulimits
+    # podman would otherwise take from its own (unraisable here) limits.
+    cat >"$d/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$d/tmp"
+[network]
+network_backend = "cni"
+network_config_dir = "$d/cni"
+EOF
+    cat >"$d/storage.conf" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$d/root"
+runroot = "$d/run"
+EOF
+    # shellcheck disable=SC2016 # $1.. expand in the inner sh
+    (
+        close_fds
+        export CONTAINERS_CONF="$d/containers.conf" CONTAINERS_STORAGE_CONF="$d/storage.conf" TMPDIR="$d/tmp"
+        exec setsid nsenter --net="/run/netns/nxtb-h$k" unshare --uts \
+            sh -c 'hostname "$1" && shift && exec "$@"' sh "h$k" \
+            podman --tmpdir "$d/tmp" system service --time=0 "unix://$h/run/docker.sock"
+    ) </dev/null >>"$d/podman.log" 2>&1 &
+    echo $! >"$d/engine.pid"
+    disown $! 2>/dev/null || true
+}
+
+start_engine() { # K
+    if [ "$ENGINE" = podman ]; then start_podman "$1"; else start_dockerd "$1"; fi
+}
+
+engine_ready() { # K: the engine answers (podman's socket made usable by the test user first)
+    local s="$STATE/h$1/run/docker.sock"
+    [ -S "$s" ] || return 1
+    if [ "$ENGINE" = podman ]; then chgrp "$TB_USER" "$s" && chmod 0660 "$s" || return 1; fi
+    docker -H "unix://$s" version >/dev/null 2>&1
 }
 
 build_rootfs() {
@@ -578,6 +634,7 @@ write_env() { # N
         echo "NXTB_HOSTS='$hosts'"
         echo "NXTB_USER='$TB_USER'"
         echo "NXTB_IMAGE='$IMAGE'"
+        echo "NXTB_ENGINE='$ENGINE'"
         echo "NXTB_BRIDGE='$BRIDGE'"
         echo "NXTB_SSH_CONFIG='$STATE/ssh_config'"
         echo "NXTB_KNOWN_HOSTS='$STATE/known_hosts'"
@@ -598,7 +655,7 @@ write_env() { # N
 
 dump_logs() { # the error lines of the daemons' logs (the state dir goes away with teardown)
     local f l
-    for f in "$STATE"/h*/sshd.log "$STATE"/h*/sshd.out "$STATE"/h*/docker/dockerd.log \
+    for f in "$STATE"/h*/sshd.log "$STATE"/h*/sshd.out "$STATE"/h*/docker/dockerd.log "$STATE"/h*/docker/podman.log \
         "$STATE"/h*/docker/import.log; do
         [ -s "$f" ] || continue
         l=$(grep -iE 'error|fatal|fail|denied|refused|cannot|unable' "$f" | tail -n 3 || true)
@@ -648,10 +705,11 @@ is_up() { # N: the testbed is up with N hosts and every host answers
     local n=$1 k
     [ -f "$STATE/env" ] || return 1
     [ "$(sed -n "s/^NXTB_N='\(.*\)'$/\1/p" "$STATE/env")" = "$n" ] || return 1
+    [ "$(sed -n "s/^NXTB_ENGINE='\(.*\)'$/\1/p" "$STATE/env")" = "$ENGINE" ] || return 1
     ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
     for k in $(seq 1 "$n"); do
         alive "$(cat "$STATE/h$k/sshd.pid" 2>/dev/null)" || return 1
-        alive "$(cat "$STATE/h$k/docker/dockerd.pid" 2>/dev/null)" || return 1
+        alive "$(cat "$STATE/h$k/docker/engine.pid" 2>/dev/null)" || return 1
         docker -H "unix://$STATE/h$k/run/docker.sock" image inspect "$IMAGE" >/dev/null 2>&1 || return 1
     done
     ! probe_ssh "$n" | grep -q FAIL
@@ -725,7 +783,7 @@ cmd_up() {
         write_sshd_config "$k"
         /usr/sbin/sshd -t -f "$p/sshd_config" || die "sshd -t rejected $p/sshd_config"
         start_sshd "$k"
-        start_dockerd "$k"
+        start_engine "$k"
     done
     write_client_files "$n"
     build_rootfs
@@ -734,10 +792,8 @@ cmd_up() {
     t=$(($(date +%s) + 60))
     for k in $(seq 1 "$n"); do
         p="$STATE/h$k"
-        until [ -S "$p/run/docker.sock" ] &&
-            docker -H "unix://$p/run/docker.sock" version >/dev/null 2>&1 &&
-            wait_sshd "$k" 0; do
-            [ "$(date +%s)" -lt "$t" ] || die "h$k: sshd or dockerd not ready after 60 s"
+        until engine_ready "$k" && wait_sshd "$k" 0; do
+            [ "$(date +%s)" -lt "$t" ] || die "h$k: sshd or $ENGINE not ready after 60 s"
             sleep 0.2
         done
     done
@@ -873,40 +929,42 @@ cmd_start_sshd() {
     say "$h: sshd started"
 }
 
-# stop-dockerd / start-dockerd: one host's engine down and up again
+# stop-engine / start-engine: one host's engine down and up again
 
-cmd_stop_dockerd() {
+cmd_stop_engine() {
     local h=${1:-} k p
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh stop-dockerd hK" ;; esac
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh stop-engine hK" ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
     take_lock
-    p=$(cat "$STATE/h$k/docker/dockerd.pid" 2>/dev/null || true)
-    if [ -n "$p" ] && alive "$p" && grep -qF "$STATE/h$k/docker" "/proc/$p/cmdline"; then
-        kill -TERM "$p"
-        wait_gone 30 "$p" || die "$h: dockerd $p did not stop"
-    fi
-    rm -f "$STATE/h$k/docker/dockerd.pid" "$STATE/h$k/run/docker.sock"
-    say "$h: dockerd stopped"
+    p=$(cat "$STATE/h$k/docker/engine.pid" 2>/dev/null || true)
+    case $(cat "/proc/$p/comm" 2>/dev/null) in
+        dockerd | podman)
+            kill -TERM "$p"
+            wait_gone 30 "$p" || die "$h: engine $p did not stop"
+            ;;
+    esac
+    rm -f "$STATE/h$k/docker/engine.pid" "$STATE/h$k/run/docker.sock"
+    say "$h: engine stopped"
 }
 
-cmd_start_dockerd() {
+cmd_start_engine() {
     local h=${1:-} k p t
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh start-dockerd hK" ;; esac
+    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh start-engine hK" ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    ENGINE=$(sed -n "s/^NXTB_ENGINE='\(.*\)'$/\1/p" "$STATE/env")
     take_lock
-    p=$(cat "$STATE/h$k/docker/dockerd.pid" 2>/dev/null || true)
+    p=$(cat "$STATE/h$k/docker/engine.pid" 2>/dev/null || true)
     if ! { [ -n "$p" ] && alive "$p"; }; then
-        start_dockerd "$k"
+        start_engine "$k"
     fi
     t=$(($(date +%s) + 60))
-    until [ -S "$STATE/h$k/run/docker.sock" ] &&
-        docker -H "unix://$STATE/h$k/run/docker.sock" version >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$t" ] || die "$h: dockerd not ready after 60 s"
+    until engine_ready "$k"; do
+        [ "$(date +%s)" -lt "$t" ] || die "$h: $ENGINE not ready after 60 s"
         sleep 0.2
     done
-    say "$h: dockerd running"
+    say "$h: $ENGINE running"
 }
 
 usage() {
@@ -921,8 +979,8 @@ case ${1:-} in
     rekey) shift; cmd_rekey "$@" ;;
     stop-sshd) shift; cmd_stop_sshd "$@" ;;
     start-sshd) shift; cmd_start_sshd "$@" ;;
-    stop-dockerd) shift; cmd_stop_dockerd "$@" ;;
-    start-dockerd) shift; cmd_start_dockerd "$@" ;;
+    stop-engine) shift; cmd_stop_engine "$@" ;;
+    start-engine) shift; cmd_start_engine "$@" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
 esac
