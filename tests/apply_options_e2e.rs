@@ -404,3 +404,99 @@ fn on_config_change_restart_keeps_the_container_and_ignore_leaves_it_alone() {
     assert!(inspect(&tb, host, "missing").is_null());
     engine::clean_engine(&tb, host, &[]);
 }
+
+const PULLED: &str = r#"services:
+  pinned:
+    image: 10.200.0.1:5000/nxtb/pinned:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    stop_grace_period: 1s
+  floating:
+    image: 10.200.0.1:5000/nxtb/floating:main
+    pull_policy: always
+    command: ["sleep", "3600"]
+    network_mode: none
+    stop_grace_period: 1s
+"#;
+
+#[test]
+fn images_are_pulled_when_missing_and_always_follows_a_moving_tag() {
+    let Some(tb) = Testbed::get() else { return };
+    let (host, test) = ("h5", "apply-pull");
+    engine::clean_engine(&tb, host, &[]);
+    for image in ["pinned:1", "floating:main"] {
+        docker(
+            &tb,
+            host,
+            &["rmi", "-f", &format!("10.200.0.1:5000/nxtb/{image}")],
+        );
+    }
+    let registry = common::registry::Registry::start();
+    let rootfs = tb.state.join("image/rootfs.tar");
+    let pinned = registry.publish("nxtb/pinned", "1", &rootfs, &["PATH=/bin", "REV=1"]);
+    let main1 = registry.publish("nxtb/floating", "main", &rootfs, &["PATH=/bin", "MAIN=1"]);
+    let fleet = engine::fleet(&tb, host, test, PULLED, "");
+    let image_of = |name: &str| text(&inspect(&tb, host, name)["Image"]).to_string();
+
+    // Neither is on the host: the dry run says so and pulls nothing.
+    let (code, json, _) = apply(&fleet, &tb, &["--dry-run"]);
+    assert_eq!(code, Some(2), "{json}");
+    assert_eq!(
+        json["hosts"][0]["images"],
+        serde_json::json!([
+            {"image": "10.200.0.1:5000/nxtb/floating:main", "reason": "not on the host"},
+            {"image": "10.200.0.1:5000/nxtb/pinned:1", "reason": "not on the host"}
+        ])
+    );
+    assert_eq!(registry.manifest_requests("nxtb/pinned"), 0);
+    // Pulled, then created from exactly the pulled images.
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert_eq!(
+        steps(&json),
+        ["floating=create new service", "pinned=create new service"]
+    );
+    assert_eq!(
+        (image_of("pinned"), image_of("floating")),
+        (pinned.clone(), main1.clone())
+    );
+    assert_eq!(
+        text(&inspect(&tb, host, "floating")["Config"]["Labels"]["nxinfra.image"]),
+        main1
+    );
+    let pinned_pulls = registry.manifest_requests("nxtb/pinned");
+    assert!(pinned_pulls > 0);
+
+    // Again: the pinned image is there (no pull); `always` asks the registry, gets the same
+    // image, and nothing else happens.
+    let floating_pulls = registry.manifest_requests("nxtb/floating");
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
+    assert_eq!(
+        json["hosts"][0]["images"],
+        serde_json::json!([{"image": "10.200.0.1:5000/nxtb/floating:main", "reason": "pull_policy: always"}])
+    );
+    assert_eq!(
+        json["hosts"][0]["api_calls"]["writes"], 1,
+        "the pull: {json}"
+    );
+    assert_eq!(registry.manifest_requests("nxtb/pinned"), pinned_pulls);
+    assert!(registry.manifest_requests("nxtb/floating") > floating_pulls);
+
+    // The tag moves (a new :main is pushed): the next apply runs it, and only that service
+    // is recreated.
+    let main2 = registry.publish("nxtb/floating", "main", &rootfs, &["PATH=/bin", "MAIN=2"]);
+    assert_ne!(main1, main2);
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        steps(&json),
+        [
+            "floating=recreate image changed (another image id)",
+            "pinned=unchanged"
+        ]
+    );
+    assert_eq!((image_of("pinned"), image_of("floating")), (pinned, main2));
+    engine::clean_engine(&tb, host, &[]);
+}

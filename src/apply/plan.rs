@@ -52,6 +52,11 @@ pub struct ContainerStep {
 pub struct ImageStep {
     pub image: String,
     pub reason: String,
+    /// The engine does not have it: a change. A pull of an image the engine has
+    /// (`pull_policy: always`) changes something only if it brings another image id, which
+    /// the containers' plan then shows.
+    #[serde(skip)]
+    pub absent: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -64,7 +69,7 @@ pub struct ApplyPlan {
 
 impl ApplyPlan {
     pub fn is_noop(&self) -> bool {
-        self.images.is_empty()
+        self.images.iter().all(|i| !i.absent)
             && self.networks.iter().all(|n| n.action == Action::Unchanged)
             && self
                 .containers
@@ -133,30 +138,32 @@ pub fn plan(
     let mut out = ApplyPlan::default();
 
     // Images.
-    let mut pulls = BTreeSet::new();
+    // Each image once, whatever the number of services using it.
+    let mut pulls: BTreeMap<&str, ImageStep> = BTreeMap::new();
     for service in compose.services.values() {
         let image = &service.spec.image;
-        let present = observed.image_id(image).is_some();
+        let absent = observed.image_id(image).is_none();
         use super::compose::PullPolicy;
-        match service.pull_policy {
-            PullPolicy::Always => {
-                pulls.insert((image.clone(), "pull_policy: always".to_string()));
-            }
-            PullPolicy::Missing if !present => {
-                pulls.insert((image.clone(), "not on the host".to_string()));
-            }
-            PullPolicy::Never if !present => {
+        let reason = match service.pull_policy {
+            PullPolicy::Never if absent => {
                 return Err(PlanError::MissingImage {
                     image: image.clone(),
                 });
             }
-            _ => {}
-        }
+            _ if absent => "not on the host",
+            PullPolicy::Always => "pull_policy: always",
+            _ => continue,
+        };
+        pulls.insert(
+            image,
+            ImageStep {
+                image: image.clone(),
+                reason: reason.to_string(),
+                absent,
+            },
+        );
     }
-    out.images = pulls
-        .into_iter()
-        .map(|(image, reason)| ImageStep { image, reason })
-        .collect();
+    out.images = pulls.into_values().collect();
 
     // Networks.
     let mut recreated_networks = BTreeSet::new();

@@ -493,7 +493,8 @@ start_sshd() { # K
 
 start_dockerd() { # K
     local k=$1 h="$STATE/h$1" d="$STATE/h$1/docker"
-    echo '{}' >"$d/daemon.json"
+    # The pull tests' registry (tests/common/registry.rs) serves plain HTTP on the bridge.
+    echo "{\"insecure-registries\": [\"$NET4.1:5000\"]}" >"$d/daemon.json"
     # nsenter (not ip netns exec, which hides the cgroup mounts from dockerd).
     # shellcheck disable=SC2016 # $1.. expand in the inner sh
     (
