@@ -423,6 +423,40 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
         ["pinned=unchanged", "web=unchanged", "worker=unchanged"]
     );
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
+
+    // What a run killed halfway through a replacement leaves (the new container, named
+    // aside) is removed by the next one.
+    let (ok, out) = docker(
+        &tb,
+        host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web--nxinfra-new",
+            "--label",
+            "nxinfra.managed=true",
+            "--label",
+            "nxinfra.service=web",
+            "nxtb-app:1",
+            "sleep",
+            "3600",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(
+        steps(&json),
+        [
+            "pinned=unchanged",
+            "web=unchanged",
+            "worker=unchanged",
+            "web--nxinfra-new=remove left over from an interrupted apply"
+        ]
+    );
+    assert!(engine::inspect(&tb, host, "web--nxinfra-new").is_null());
+    assert_eq!(id(&tb, host, "web"), web);
     clean_engine(&tb, host);
 }
 

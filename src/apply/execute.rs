@@ -11,7 +11,7 @@ use super::compose::{Compose, Healthcheck, NetworkMode, Service};
 use super::convert;
 use super::engine::{Engine, EngineError};
 use super::hash::{Identity, network_labels};
-use super::plan::{Action, ApplyPlan, ContainerStep, ImageStep};
+use super::plan::{Action, ApplyPlan, ContainerStep, ImageStep, NEW_SUFFIX, OLD_SUFFIX};
 
 /// A step that failed, and what state it left.
 #[derive(Debug, thiserror::Error)]
@@ -253,10 +253,14 @@ async fn replace(
     if side_by_side(service) {
         // The new one starts beside the old one; the old one stops only once the new one is
         // healthy.
-        let new = format!("{name}--nxinfra-new");
-        let _ = engine.remove(&new, true).await;
-        create_started(engine, compose, service, identity, &new).await?;
-        if let Err(why) = wait_healthy(engine, service, &new).await {
+        // (A leftover of an interrupted run under that name was removed with the plan's
+        // removals.)
+        let new = format!("{name}{NEW_SUFFIX}");
+        let healthy = match create_started(engine, compose, service, identity, &new).await {
+            Ok(()) => wait_healthy(engine, service, &new).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = healthy {
             let _ = engine.remove(&new, true).await;
             return Err(ExecError::RolledBack {
                 name: name.to_string(),
@@ -270,8 +274,7 @@ async fn replace(
     }
     // Fixed addresses, host networking, published ports: the old one steps aside first, and
     // comes back if the new one fails.
-    let old = format!("{name}--nxinfra-old");
-    let _ = engine.remove(&old, true).await;
+    let old = format!("{name}{OLD_SUFFIX}");
     engine.rename(name, &old).await?;
     engine.stop(&old, grace).await?;
     let created = create_started(engine, compose, service, identity, name).await;

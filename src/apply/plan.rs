@@ -21,6 +21,11 @@ pub enum Action {
     Unchanged,
 }
 
+/// The name of a new container while it proves healthy beside the old one (suffix).
+pub const NEW_SUFFIX: &str = "--nxinfra-new";
+/// The name of an old container stepped aside while its successor proves healthy (suffix).
+pub const OLD_SUFFIX: &str = "--nxinfra-old";
+
 /// One network's step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkStep {
@@ -355,11 +360,17 @@ pub fn plan(
         .collect();
     for c in &observed.containers {
         if c.managed() && !wanted.contains(c.name.as_str()) {
+            let leftover = c.name.ends_with(NEW_SUFFIX) || c.name.ends_with(OLD_SUFFIX);
+            let reason = if leftover {
+                "left over from an interrupted apply"
+            } else {
+                "no longer in compose.yml"
+            };
             out.containers.push(ContainerStep {
                 name: c.name.clone(),
                 service: c.labels.get(super::hash::SERVICE).cloned(),
                 action: Action::Remove,
-                reasons: vec!["no longer in compose.yml".into()],
+                reasons: vec![reason.into()],
                 desired: None,
                 image_id: None,
             });
