@@ -179,8 +179,12 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
 
     // An environment variable: web only.
     set_var(&fleet, "mode: one", "mode: two");
-    let (code, json, _) = apply(&fleet, &tb, &["--dry-run"]);
+    let (code, json, _) = apply(&fleet, &tb, &["--dry-run", "--diff"]);
     assert_eq!(code, Some(2));
+    // compose.yml holds a secret (DB_PASSWORD): its diff shows no content (and `apply`
+    // checks that the secret appears nowhere in the output).
+    let diff = json["hosts"][0]["diff"].as_str().unwrap_or_default();
+    assert!(diff.contains("compose.yml"), "{json}");
     assert_eq!(
         steps(&json),
         [

@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 Ok(a) => {
                     eprintln!("  {host:<12}");
                     if !a.sync.is_noop() {
-                        eprintln!("    files: {}", a.sync.summary());
+                        eprintln!("    {}", a.sync.summary());
                     }
                     for i in &a.plan.images {
                         eprintln!("    pull {} ({})", i.image, i.reason);
