@@ -164,16 +164,7 @@ fn main() {
             .output();
     }
     clean();
-    for socket in walk(&runtime) {
-        if socket.file_name().is_some_and(|n| n == "master") {
-            let _ = Command::new("ssh")
-                .arg("-S")
-                .arg(&socket)
-                .args(["-O", "exit", "x"])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
+    common::stop_persisted_masters(&runtime);
     println!();
     println!("targets (issue 4): no-op reconcile of 30 containers under 300 ms once the");
     println!(
@@ -278,20 +269,4 @@ fn baseline_compose() -> String {
         "networks:\n  bench:\n    ipam:\n      config:\n        - subnet: 172.28.0.0/24\n",
     );
     compose
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

@@ -127,7 +127,7 @@ fn main() {
     let change_one_file = || {
         // One file per host: every host's compose.yml.
         bump.set(bump.get() + 1);
-        for entry in walk(&root.join("templates/config")) {
+        for entry in common::walk(&root.join("templates/config")) {
             if entry.file_name().is_some_and(|n| n == "compose.yml.j2") {
                 let mut text = std::fs::read_to_string(&entry).expect("template");
                 text.push_str(&format!("# bench {}\n", bump.get()));
@@ -337,16 +337,7 @@ fn stop_masters(tb: &Testbed, runtime: &Path) {
             .stderr(std::process::Stdio::null())
             .status();
     }
-    for socket in walk(runtime) {
-        if socket.file_name().is_some_and(|n| n == "master") {
-            let _ = Command::new("ssh")
-                .arg("-S")
-                .arg(&socket)
-                .args(["-O", "exit", "x"])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
+    common::stop_persisted_masters(runtime);
 }
 
 /// Points the shipped inventory at the testbed (see the module comment).
@@ -383,20 +374,4 @@ fn retarget_inventory(root: &Path, tb: &Testbed, system_files: bool) {
         out.push('\n');
     }
     std::fs::write(&path, out).expect("inventory");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

@@ -106,20 +106,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     clean_engine(&tb, host);
     let fleet = fleet(&tb, host, test, "");
     // Someone else's container on the same engine.
-    let (ok, out) = docker(
-        &tb,
-        host,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "foreign",
-            "nxtb-busybox:1",
-            "sleep",
-            "3600",
-        ],
-    );
-    assert!(ok, "{out}");
+    engine::run_sleeper(&tb, host, "foreign", "nxtb-busybox:1", &[]);
 
     // First apply: the network and the containers, in dependency order, healthy.
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
@@ -430,24 +417,13 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
 
     // What a run killed halfway through a replacement leaves (the new container, named
     // aside) is removed by the next one.
-    let (ok, out) = docker(
+    engine::run_sleeper(
         &tb,
         host,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web--nxinfra-new",
-            "--label",
-            "nxinfra.managed=true",
-            "--label",
-            "nxinfra.service=web",
-            "nxtb-app:1",
-            "sleep",
-            "3600",
-        ],
+        "web--nxinfra-new",
+        "nxtb-app:1",
+        &["nxinfra.managed=true", "nxinfra.service=web"],
     );
-    assert!(ok, "{out}");
     let (code, json, _) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{json}");
     assert_eq!(

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -104,5 +104,37 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn copy_fleet(root: &Path) {
     for dir in ["inventory", "templates", "secrets"] {
         copy_dir(&Path::new(REPO).join(dir), &root.join(dir));
+    }
+}
+
+/// Every file under `dir`, recursively (nothing if it cannot be read).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Ends the SSH masters that `nxinfra --ssh-persist` left under `runtime` (its
+/// `XDG_RUNTIME_DIR`).
+pub fn stop_persisted_masters(runtime: &Path) {
+    for socket in walk(runtime) {
+        if socket.file_name().is_some_and(|n| n == "master") {
+            let _ = Command::new("ssh")
+                .arg("-S")
+                .arg(&socket)
+                .args(["-O", "exit", "x"])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }

@@ -434,33 +434,22 @@ networks:
             network_matches(want, &other),
             Err("enable_ipv6 false, want true".into())
         );
+        let with_pool = |subnet: &str, gateway: Option<&str>| {
+            let mut net = have.clone();
+            if let Some(config) = net.ipam.as_mut().and_then(|i| i.config.as_mut()) {
+                config.push(IpamConfig {
+                    subnet: Some(subnet.into()),
+                    gateway: gateway.map(Into::into),
+                    ..Default::default()
+                });
+            }
+            net
+        };
         // The IPv4 subnet the engine chose itself, compose.yml giving only an IPv6 one.
-        let mut auto = have.clone();
-        auto.ipam
-            .as_mut()
-            .unwrap()
-            .config
-            .as_mut()
-            .unwrap()
-            .push(IpamConfig {
-                subnet: Some("172.21.0.0/16".into()),
-                gateway: Some("172.21.0.1".into()),
-                ..Default::default()
-            });
+        let auto = with_pool("172.21.0.0/16", Some("172.21.0.1"));
         assert_eq!(network_matches(want, &auto), Ok(()));
         // An IPv6 subnet that compose.yml does not have, beside the one it has.
-        let mut extra = have.clone();
-        extra
-            .ipam
-            .as_mut()
-            .unwrap()
-            .config
-            .as_mut()
-            .unwrap()
-            .push(IpamConfig {
-                subnet: Some("fd00:b::/64".into()),
-                ..Default::default()
-            });
+        let extra = with_pool("fd00:b::/64", None);
         assert_eq!(
             network_matches(want, &extra),
             Err("subnet fd00:b::/64 is not in compose.yml".into())

@@ -61,6 +61,18 @@ pub fn docker(tb: &Testbed, host: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Starts a sleeping container `name` of `image` on `host`'s engine, not through nxinfra,
+/// with `labels` (`key=value`).
+pub fn run_sleeper(tb: &Testbed, host: &str, name: &str, image: &str, labels: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name];
+    for label in labels {
+        args.extend(["--label", label]);
+    }
+    args.extend([image, "sleep", "3600"]);
+    let (ok, out) = docker(tb, host, &args);
+    assert!(ok, "docker run {name}: {out}");
+}
+
 /// `docker inspect NAME` as JSON (the first object), `Null` when there is no such container.
 pub fn inspect(tb: &Testbed, host: &str, name: &str) -> serde_json::Value {
     let (ok, out) = docker(tb, host, &["inspect", "--type", "container", name]);
