@@ -530,10 +530,17 @@ driver = "overlay"
 graphroot = "$d/root"
 runroot = "$d/run"
 EOF
+    # The pull tests' registry, plain HTTP on the bridge.
+    cat >"$d/registries.conf" <<EOF
+[[registry]]
+location = "$NET4.1:5000"
+insecure = true
+EOF
     # shellcheck disable=SC2016 # $1.. expand in the inner sh
     (
         close_fds
-        export CONTAINERS_CONF="$d/containers.conf" CONTAINERS_STORAGE_CONF="$d/storage.conf" TMPDIR="$d/tmp"
+        export CONTAINERS_CONF="$d/containers.conf" CONTAINERS_STORAGE_CONF="$d/storage.conf" \
+            CONTAINERS_REGISTRIES_CONF="$d/registries.conf" TMPDIR="$d/tmp"
         exec setsid nsenter --net="/run/netns/nxtb-h$k" unshare --uts \
             sh -c 'hostname "$1" && shift && exec "$@"' sh "h$k" \
             podman --tmpdir "$d/tmp" system service --time=0 "unix://$h/run/docker.sock"
