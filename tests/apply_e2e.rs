@@ -32,8 +32,9 @@ const COMPOSE: &str = r#"services:
         ipv4_address: 172.31.{{ subnet }}.30
     volumes:
       - {{ nxinfra_base_dir }}/web/www:/www:ro
+      - {{ nxinfra_base_dir }}/pinned/conf:/conf:ro
     healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/{{ pinned_health }}"]
+      test: ["CMD", "sh", "-c", "test -e /conf/ok && wget -q -O /dev/null http://127.0.0.1:8080/{{ pinned_health }}"]
       interval: 1s
       timeout: 1s
       retries: 2
@@ -72,6 +73,7 @@ fn fleet(tb: &Testbed, host: &str, test: &str, more_hosts: &str) -> Fleet {
     let fleet = engine::fleet_with_hosts(tb, host, test, COMPOSE, &vars, more_hosts);
     fleet.write("templates/config/testbed/web/www/index.html", "hello\n");
     fleet.write("templates/config/testbed/worker/conf/worker.conf", "v=1\n");
+    fleet.write("templates/config/testbed/pinned/conf/ok", "yes\n");
     fleet
 }
 
@@ -437,6 +439,48 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
     );
     assert!(engine::inspect(&tb, host, "web--nxinfra-new").is_null());
     assert_eq!(id(&tb, host, "web"), web);
+
+    // A broken config file (pinned's /conf/ok gone, a new file instead): the new container
+    // fails, and the previous one must not come back reading the broken files. They are put
+    // back as they were, and it is started again with them.
+    let conf = "templates/config/testbed/pinned/conf";
+    std::fs::remove_file(fleet.path(&format!("{conf}/ok"))).unwrap();
+    fleet.write(&format!("{conf}/note"), "new\n");
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("pinned: the new container did not become healthy")
+            && error.contains("restored")
+            && error
+                .ends_with("; the previous files were put back (pinned/conf/note, pinned/conf/ok)"),
+        "{error}"
+    );
+    assert_eq!(id(&tb, host, "pinned"), pinned);
+    assert_eq!(
+        field(&tb, host, "pinned", "{{.State.Health.Status}}"),
+        "healthy"
+    );
+    let (_, files) = docker(&tb, host, &["exec", "pinned", "ls", "/conf"]);
+    assert_eq!(files, "ok", "the previous files, exactly");
+    // The host's manifest says so too: the next apply tries the change again...
+    let (code, json, _) = apply(&fleet, &tb, &["--dry-run"]);
+    assert_eq!(code, Some(2), "{json}");
+    assert_eq!(
+        json["hosts"][0]["files"]["upload"],
+        serde_json::json!(["pinned/conf/note"])
+    );
+    assert_eq!(
+        json["hosts"][0]["files"]["remove"],
+        serde_json::json!(["pinned/conf/ok"])
+    );
+    // ... and once the file is fixed, there is nothing to do.
+    std::fs::remove_file(fleet.path(&format!("{conf}/note"))).unwrap();
+    fleet.write(&format!("{conf}/ok"), "yes\n");
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
+    assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     clean_engine(&tb, host);
 }
 

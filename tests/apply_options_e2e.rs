@@ -286,6 +286,11 @@ const ON_CHANGE: &str = r#"services:
     volumes:
       - {{ nxinfra_base_dir }}/restarted/conf:/conf:ro
     stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "grep", "-q", "^v=", "/conf/app.conf"]
+      interval: 1s
+      timeout: 1s
+      retries: 1
     x-nxinfra:
       on_config_change: restart
   ignored:
@@ -366,6 +371,28 @@ fn on_config_change_restart_keeps_the_container_and_ignore_leaves_it_alone() {
         (ignored, started)
     );
     assert_eq!(exec(&tb, host, "ignored", "cat /conf/app.conf").1, "v=2");
+
+    // restart with a broken file: unhealthy after the restart, so the previous file is put
+    // back and the container restarted with it.
+    fleet.write(
+        "templates/config/testbed/restarted/conf/app.conf",
+        "broken\n",
+    );
+    let (code, json, _) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{json}");
+    let error = text(&json["hosts"][0]["error"]);
+    assert!(
+        error.starts_with("restarted: restarted, but not healthy: ")
+            && error.ends_with("; the previous files were put back (restarted/conf/app.conf)"),
+        "{error}"
+    );
+    assert_eq!(id(&tb, host, "restarted"), restarted);
+    assert_eq!(exec(&tb, host, "restarted", "cat /conf/app.conf").1, "v=2");
+    assert_eq!(
+        text(&inspect(&tb, host, "restarted")["State"]["Health"]["Status"]),
+        "healthy"
+    );
+    fleet.write("templates/config/testbed/restarted/conf/app.conf", "v=2\n");
 
     // pull_policy never, image absent: the host fails before anything is done.
     let inventory = fleet.read("inventory/inventory.yml");

@@ -21,11 +21,40 @@ pub enum ExecError {
     #[error(
         "{name}: the new container did not become healthy ({why}); the previous container was restored and runs"
     )]
-    RolledBack { name: String, why: String },
+    RolledBack {
+        name: String,
+        why: String,
+        /// The previous container was stopped and started again (old one first): it read
+        /// its mounted files anew.
+        old_restarted: bool,
+    },
     #[error("{name}: the new container did not become healthy ({why}); it was removed")]
     Unhealthy { name: String, why: String },
+    #[error("{name}: restarted, but not healthy: {why}")]
+    RestartFailed { name: String, why: String },
     #[error("{name}: {why}")]
     Step { name: String, why: String },
+    /// Steps of one wave that failed side by side.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Several(Vec<ExecError>),
+}
+
+impl ExecError {
+    /// The containers whose previous state runs again but reads the new mounted files, each
+    /// with whether it must be restarted to read them again once they are put back: a
+    /// rollback (restarted if it was stopped first) or a failed restart (always).
+    pub fn restored(&self) -> Vec<(&str, bool)> {
+        match self {
+            ExecError::RolledBack {
+                name,
+                old_restarted,
+                ..
+            } => vec![(name, *old_restarted)],
+            ExecError::RestartFailed { name, .. } => vec![(name, true)],
+            ExecError::Several(all) => all.iter().flat_map(|e| e.restored()).collect(),
+            _ => vec![],
+        }
+    }
 }
 
 /// What was done; `restarted` goes to the host's manifest (see [`super::plan::Restarted`]).
@@ -113,20 +142,20 @@ pub async fn execute(
             .buffered(PARALLEL)
             .collect()
             .await;
-        let mut failed = None;
+        let mut failed = Vec::new();
         for result in results {
             match result {
                 Ok(Some((name, record))) => {
                     done.restarted.insert(name, record);
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    failed.get_or_insert(e);
-                }
+                Err(e) => failed.push(e),
             }
         }
-        if let Some(e) = failed {
-            return Err(e);
+        match failed.len() {
+            0 => {}
+            1 => return Err(failed.remove(0)),
+            _ => return Err(ExecError::Several(failed)),
         }
     }
     for step in &plan.networks {
@@ -179,9 +208,9 @@ async fn container_step(
             progress(&format!("restarting {name}"));
             engine.restart(name, service.spec.stop_grace_period).await?;
             if let Err(why) = wait_healthy(engine, service, name).await {
-                return Err(ExecError::Step {
+                return Err(ExecError::RestartFailed {
                     name: name.clone(),
-                    why: format!("restarted, but not healthy: {why}"),
+                    why,
                 });
             }
             let id = engine.inspect(name).await?.id.unwrap_or_default();
@@ -265,6 +294,7 @@ async fn replace(
             return Err(ExecError::RolledBack {
                 name: name.to_string(),
                 why,
+                old_restarted: false,
             });
         }
         engine.stop(name, grace).await?;
@@ -294,9 +324,19 @@ async fn replace(
             Err(ExecError::RolledBack {
                 name: name.to_string(),
                 why,
+                old_restarted: true,
             })
         }
     }
+}
+
+/// Restarts `name` and waits until it is healthy, as after a (re)creation.
+pub async fn restart_healthy(engine: &Engine, service: &Service, name: &str) -> Result<(), String> {
+    engine
+        .restart(name, service.spec.stop_grace_period)
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_healthy(engine, service, name).await
 }
 
 /// Waits until `name` is healthy (services with a healthcheck) or at least still running a

@@ -9,4 +9,5 @@ pub mod execute;
 pub mod hash;
 pub mod observe;
 pub mod plan;
+pub mod restore;
 pub mod run;

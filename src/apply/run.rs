@@ -12,6 +12,7 @@ use super::execute;
 use super::hash::{self, Identity};
 use super::observe::Observed;
 use super::plan::{self, Action, ApplyPlan, Desired, Restarted};
+use super::restore;
 use crate::progress::Progress;
 use crate::render::OutFile;
 use crate::sync::manifest::ContainerRecord;
@@ -209,18 +210,70 @@ async fn locked(
             return Err(e);
         }
     };
+    // The previous content of the changing files that services about to be recreated or
+    // restarted mount: put back if their service fails (restore.rs).
+    let at_risk = if opts.dry_run {
+        BTreeMap::new()
+    } else {
+        restore::at_risk(compose, &plan, &sync.plan, &target.base_dir)
+    };
+    let previous = match keep_previous(session, &sync.remote, &at_risk).await {
+        Ok(previous) => previous,
+        Err(e) => {
+            let _ = sync.lock.release().await;
+            return Err(e);
+        }
+    };
     let synced = sync
         .upload(session, files, system, opts, phase)
         .await
         .map_err(|e| e.to_string())?;
-    let lock = synced.lock;
+    let mut lock = synced.lock;
     if !opts.dry_run && !plan.is_noop() {
         let done = execute::execute(engine, compose, &plan, phase).await;
         let done = match done {
             Ok(done) => done,
             Err(e) => {
+                let mut message = e.to_string();
+                // Each failed container's own changed mounts, as they were, in one sync.
+                let mut paths: Vec<String> = Vec::new();
+                let mut restarts: Vec<&str> = Vec::new();
+                for (name, restart) in e.restored() {
+                    if let Some(p) = at_risk.get(name) {
+                        paths.extend(p.iter().cloned());
+                        if restart {
+                            restarts.push(name);
+                        }
+                    }
+                }
+                paths.sort();
+                paths.dedup();
+                if !paths.is_empty() {
+                    let tree = restore::restored_tree(files, &paths, &previous);
+                    let put_back = put_files_back(
+                        PutBack {
+                            session,
+                            lock: &mut lock,
+                            engine,
+                            compose,
+                            plan: &plan,
+                            system,
+                            now: &synced.manifest,
+                        },
+                        &tree,
+                        &restarts,
+                        phase,
+                    )
+                    .await;
+                    message.push_str(&match put_back {
+                        Ok(()) => {
+                            format!("; the previous files were put back ({})", paths.join(", "))
+                        }
+                        Err(why) => format!("; putting the previous files back failed: {why}"),
+                    });
+                }
                 let _ = lock.release().await;
-                return Err(e.to_string());
+                return Err(message);
             }
         };
         for (name, (id, identity)) in done.restarted {
@@ -320,4 +373,83 @@ async fn plan_containers(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok((plan, kept))
+}
+
+/// The current content (and mode, from the host's manifest) of the files in `at_risk` that
+/// exist on the host: one remote command, only when a service at risk mounts a changing file.
+async fn keep_previous(
+    session: &HostSession,
+    remote: &crate::sync::manifest::Manifest,
+    at_risk: &BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, OutFile>, String> {
+    let mut paths: Vec<String> = at_risk
+        .values()
+        .flatten()
+        .filter(|p| remote.files.contains_key(*p))
+        .cloned()
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let fetched = session
+        .fetch(&paths, &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(fetched
+        .into_iter()
+        .filter_map(|(path, data)| {
+            let mode = remote.files.get(&path)?.mode;
+            Some((path, OutFile { data, mode }))
+        })
+        .collect())
+}
+
+/// What putting a failed service's files back works with.
+struct PutBack<'a, 's> {
+    session: &'a HostSession,
+    lock: &'a mut crate::sync::session::LockGuard<'s>,
+    engine: &'a Engine,
+    compose: &'a Compose,
+    plan: &'a ApplyPlan,
+    system: &'a [crate::sync::system_files::Placed],
+    /// The host's manifest now (after the upload).
+    now: &'a crate::sync::manifest::Manifest,
+}
+
+/// Syncs `tree` (the synced files with the failed containers' mounts as they were) under the
+/// held lock, then restarts the `restarts` containers so that they read them.
+async fn put_files_back(
+    p: PutBack<'_, '_>,
+    tree: &BTreeMap<String, OutFile>,
+    restarts: &[&str],
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<(), String> {
+    use crate::sync::manifest::Manifest;
+    let target = &p.session.target;
+    let local = Manifest::of_files(tree)
+        .with_system(p.system)
+        .with_containers(p.now.containers.clone());
+    let back = crate::sync::plan::plan(&local, p.now, &target.system_files);
+    if !back.is_noop() {
+        phase("putting the previous files back");
+        let tar = crate::sync::remote::upload_tar(&target.base_dir, tree, p.system, &back, &local)?;
+        p.lock
+            .apply_and_hold(&tar)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for container in restarts {
+        let service = p
+            .plan
+            .containers
+            .iter()
+            .find(|s| s.name == *container)
+            .and_then(|s| s.service.as_ref())
+            .and_then(|s| p.compose.services.get(s))
+            .ok_or_else(|| format!("{container} is not a service of compose.yml"))?;
+        phase(&format!("restarting {container} with its previous files"));
+        execute::restart_healthy(p.engine, service, container)
+            .await
+            .map_err(|why| format!("{container} restarted with them, but: {why}"))?;
+    }
+    Ok(())
 }

@@ -54,25 +54,28 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
          printf '%s (remote pid %s)\\n' {holder} \"$$\" > \"$D/lock.holder\"\n\
          if [ -f \"$D/manifest\" ]; then cat \"$D/manifest\" 9>&-; fi\n\
          echo {END_MARKER}\n\
-         read -r action size || exit 0\n\
-         if [ \"$action\" = apply ]; then\n\
-         \x20 [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
-         \x20 mkdir -m 700 \"$S\"\n\
-         \x20 head -c \"$size\" | tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
-         \x20 . \"$S/{TAR_SCRIPT}\" >/dev/null\n\
-         \x20 echo {APPLIED_MARKER}\n\
-         \x20 read -r action size || exit 0\n\
-         fi\n\
-         if [ \"$action\" = manifest ]; then\n\
-         \x20 head -c \"$size\" > \"$D/manifest.new\" 9>&-\n\
-         \x20 mv -f \"$D/manifest.new\" \"$D/manifest\"\n\
-         fi\n"
+         while read -r action size; do\n\
+         \x20 if [ \"$action\" = apply ]; then\n\
+         \x20   [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
+         \x20   mkdir -m 700 \"$S\"\n\
+         \x20   head -c \"$size\" | tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
+         \x20   . \"$S/{TAR_SCRIPT}\" >/dev/null\n\
+         \x20   echo {APPLIED_MARKER}\n\
+         \x20 elif [ \"$action\" = manifest ]; then\n\
+         \x20   head -c \"$size\" > \"$D/manifest.new\" 9>&-\n\
+         \x20   mv -f \"$D/manifest.new\" \"$D/manifest\"\n\
+         \x20   exit 0\n\
+         \x20 else\n\
+         \x20   exit 1\n\
+         \x20 fi\n\
+         done\n"
     )
 }
 
 /// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
 /// bytes, to apply it. `head -c` passes exactly that many bytes to tar, so more messages can
-/// follow on the same stdin.
+/// follow on the same stdin: further applies (apply puts a failed service's files back with
+/// one), then at most one manifest, which ends the command.
 pub fn apply_line(len: usize) -> String {
     format!("apply {len}\n")
 }
