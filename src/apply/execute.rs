@@ -78,14 +78,14 @@ pub async fn pull(
 }
 
 /// Runs `plan` for `compose` on `engine`, its images already pulled ([`pull`]). Stops at the
-/// first failure.
+/// first failure; `done` says what was done up to there.
 pub async fn execute(
     engine: &Engine,
     compose: &Compose,
     plan: &ApplyPlan,
+    done: &mut Done,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<Done, ExecError> {
-    let mut done = Done::default();
+) -> Result<(), ExecError> {
     let service_of =
         |step: &ContainerStep| step.service.as_ref().and_then(|s| compose.services.get(s));
     // Managed containers that are going away, and those on networks that are recreated.
@@ -164,7 +164,7 @@ pub async fn execute(
             engine.remove_network(&step.name).await?;
         }
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Containers (re)created, restarted or started at once.

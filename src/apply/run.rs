@@ -229,53 +229,14 @@ async fn locked(
         .await
         .map_err(|e| e.to_string())?;
     let mut lock = synced.lock;
+    // What the host's manifest will say: the synced files (or those put back after a
+    // failure), with the restart records of the containers that are as they were or were
+    // restarted now, failure or not.
+    let mut on_host = synced.manifest.clone();
+    let mut failure = None;
     if !opts.dry_run && !plan.is_noop() {
-        let done = execute::execute(engine, compose, &plan, phase).await;
-        let done = match done {
-            Ok(done) => done,
-            Err(e) => {
-                let mut message = e.to_string();
-                // Each failed container's own changed mounts, as they were, in one sync.
-                let mut paths: Vec<String> = Vec::new();
-                let mut restarts: Vec<&str> = Vec::new();
-                for (name, restart) in e.restored() {
-                    if let Some(p) = at_risk.get(name) {
-                        paths.extend(p.iter().cloned());
-                        if restart {
-                            restarts.push(name);
-                        }
-                    }
-                }
-                paths.sort();
-                paths.dedup();
-                if !paths.is_empty() {
-                    let tree = restore::restored_tree(files, &paths, &previous);
-                    let put_back = put_files_back(
-                        PutBack {
-                            session,
-                            lock: &mut lock,
-                            engine,
-                            compose,
-                            plan: &plan,
-                            system,
-                            now: &synced.manifest,
-                        },
-                        &tree,
-                        &restarts,
-                        phase,
-                    )
-                    .await;
-                    message.push_str(&match put_back {
-                        Ok(()) => {
-                            format!("; the previous files were put back ({})", paths.join(", "))
-                        }
-                        Err(why) => format!("; putting the previous files back failed: {why}"),
-                    });
-                }
-                let _ = lock.release().await;
-                return Err(message);
-            }
-        };
+        let mut done = execute::Done::default();
+        let executed = execute::execute(engine, compose, &plan, &mut done, phase).await;
         for (name, (id, identity)) in done.restarted {
             kept.insert(
                 name,
@@ -287,15 +248,57 @@ async fn locked(
                 },
             );
         }
+        if let Err(e) = executed {
+            let mut message = e.to_string();
+            // Each failed container's own changed mounts, as they were, in one sync.
+            let mut paths: Vec<String> = Vec::new();
+            let mut restarts: Vec<&str> = Vec::new();
+            for (name, restart) in e.restored() {
+                if let Some(p) = at_risk.get(name) {
+                    paths.extend(p.iter().cloned());
+                    if restart {
+                        restarts.push(name);
+                    }
+                }
+            }
+            paths.sort();
+            paths.dedup();
+            if !paths.is_empty() {
+                let tree = restore::restored_tree(files, &paths, &previous);
+                let put_back = PutBack {
+                    session,
+                    lock: &mut lock,
+                    engine,
+                    compose,
+                    plan: &plan,
+                    system,
+                    now: &synced.manifest,
+                };
+                match put_files_back(put_back, &tree, &restarts, phase).await {
+                    Ok(manifest) => {
+                        on_host = manifest;
+                        message.push_str(&format!(
+                            "; the previous files were put back ({})",
+                            paths.join(", ")
+                        ));
+                    }
+                    Err(why) => message
+                        .push_str(&format!("; putting the previous files back failed: {why}")),
+                }
+            }
+            failure = Some(message);
+        }
     }
-    if kept != synced.manifest.containers && !opts.dry_run {
-        let manifest = synced.manifest.clone().with_containers(kept);
-        lock.write_manifest_and_release(&manifest.to_text())
-            .await
-            .map_err(|e| e.to_string())?;
+    let finished = if kept != on_host.containers && !opts.dry_run {
+        let manifest = on_host.with_containers(kept);
+        lock.write_manifest_and_release(&manifest.to_text()).await
     } else {
-        lock.release().await.map_err(|e| e.to_string())?;
+        lock.release().await
+    };
+    if let Some(message) = failure {
+        return Err(message);
     }
+    finished.map_err(|e| e.to_string())?;
     Ok(HostApply {
         sync: synced.plan,
         diff: synced.diff,
@@ -391,7 +394,7 @@ async fn keep_previous(
     paths.sort();
     paths.dedup();
     let fetched = session
-        .fetch(&paths, &[])
+        .fetch(&paths, &[], "keeping the files a rollback would put back")
         .await
         .map_err(|e| e.to_string())?;
     Ok(fetched
@@ -416,13 +419,14 @@ struct PutBack<'a, 's> {
 }
 
 /// Syncs `tree` (the synced files with the failed containers' mounts as they were) under the
-/// held lock, then restarts the `restarts` containers so that they read them.
+/// held lock, then restarts the `restarts` containers so that they read them. Returns the
+/// manifest now on the host.
 async fn put_files_back(
     p: PutBack<'_, '_>,
     tree: &BTreeMap<String, OutFile>,
     restarts: &[&str],
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<(), String> {
+) -> Result<crate::sync::manifest::Manifest, String> {
     use crate::sync::manifest::Manifest;
     let target = &p.session.target;
     let local = Manifest::of_files(tree)
@@ -451,5 +455,5 @@ async fn put_files_back(
             .await
             .map_err(|why| format!("{container} restarted with them, but: {why}"))?;
     }
-    Ok(())
+    Ok(local)
 }

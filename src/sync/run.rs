@@ -213,7 +213,9 @@ pub async fn lock_and_plan<'s>(
             .cloned()
             .collect();
         phase("reading the files to diff");
-        let fetched = session.fetch(&wanted, &wanted_system).await;
+        let fetched = session
+            .fetch(&wanted, &wanted_system, "reading the files to diff")
+            .await;
         let old = match fetched {
             Ok(old) => old,
             Err(e) => {

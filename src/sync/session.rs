@@ -234,19 +234,14 @@ impl HostSession {
         &self,
         paths: &[String],
         system: &[String],
+        what: &'static str,
     ) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
-        let fail = |reason: String| SessionError::Command {
-            what: "reading the files to diff",
-            reason,
-        };
+        let fail = |reason: String| SessionError::Command { what, reason };
         if paths.is_empty() && system.is_empty() {
             return Ok(BTreeMap::new());
         }
         let out = self
-            .run(
-                &remote::fetch(&self.target.base_dir, paths, system),
-                "reading the files to diff",
-            )
+            .run(&remote::fetch(&self.target.base_dir, paths, system), what)
             .await?;
         remote::read_tar(&out).map_err(fail)
     }
