@@ -202,7 +202,7 @@ fn report(name: &str, runs: usize, m: &common::Measure) {
         name,
         runs,
         ms(m.wall),
-        host["reconcile_ms"].as_f64().unwrap_or(f64::NAN),
+        median_reconcile_ms(m),
         format!(
             "{}/{}",
             host["api_calls"]["reads"], host["api_calls"]["writes"]
@@ -213,6 +213,18 @@ fn report(name: &str, runs: usize, m: &common::Measure) {
     if host["status"] == "failed" {
         println!("    FAILED: {}", host["error"]);
     }
+}
+
+/// The median over the runs of the `reconcile_ms` each reported.
+fn median_reconcile_ms(m: &common::Measure) -> f64 {
+    let mut all: Vec<f64> = m
+        .stdouts
+        .iter()
+        .filter_map(|out| serde_json::from_str::<serde_json::Value>(out).ok())
+        .filter_map(|json| json["hosts"][0]["reconcile_ms"].as_f64())
+        .collect();
+    all.sort_by(f64::total_cmp);
+    all.get(all.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn services_yaml(image: &str, mount: &dyn Fn(usize) -> String) -> String {

@@ -16,6 +16,8 @@ pub struct Measure {
     pub peak_kb: i64,
     /// stdout of the last run.
     pub stdout: String,
+    /// stdout of every run, in order.
+    pub stdouts: Vec<String>,
 }
 
 /// Runs the command `runs` times; medians of wall and CPU, maximum of peak RSS.
@@ -29,6 +31,7 @@ pub fn measure_prepared(runs: usize, prepare: impl Fn(), make: impl Fn() -> Comm
     let mut cpus = Vec::new();
     let mut peak = 0;
     let mut stdout = String::new();
+    let mut stdouts = Vec::new();
     for _ in 0..runs {
         prepare();
         let log = tempfile::tempfile().expect("log file");
@@ -63,6 +66,7 @@ pub fn measure_prepared(runs: usize, prepare: impl Fn(), make: impl Fn() -> Comm
             let mut out = out;
             stdout.clear();
             let _ = out.rewind().and_then(|_| out.read_to_string(&mut stdout));
+            stdouts.push(stdout.clone());
         }
         let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
         cpus.push(tv(usage.ru_utime) + tv(usage.ru_stime));
@@ -75,6 +79,7 @@ pub fn measure_prepared(runs: usize, prepare: impl Fn(), make: impl Fn() -> Comm
         cpu: cpus[runs / 2],
         peak_kb: peak,
         stdout,
+        stdouts,
     }
 }
 
