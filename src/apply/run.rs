@@ -31,8 +31,8 @@ pub struct HostApply {
     pub api_calls: (usize, usize),
     pub api_version: String,
     pub elapsed: Duration,
-    /// From the engine connection being up (API version negotiated) to the end of the
-    /// reconcile: reading the engine, planning, carrying the plan out.
+    /// From the lock taken and the files planned to the end: reading the engine, planning,
+    /// pulling, placing the files, carrying the plan out.
     pub reconcile: Duration,
 }
 
@@ -143,12 +143,7 @@ async fn apply_host(
             .map_err(|e| e.to_string())?;
         let engine = connect_engine(&forward.local.to_string_lossy(), target).await;
         let result = match engine {
-            Ok(engine) => {
-                locked(
-                    &session, &engine, target, &compose, &files, &system, opts, phase,
-                )
-                .await
-            }
+            Ok(engine) => locked(&session, &engine, &compose, &files, &system, opts, phase).await,
             Err(e) => Err(e),
         };
         forward.close().await;
@@ -177,17 +172,16 @@ async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, S
 /// place the files and carry the containers' plan out. Anything found wrong before the files
 /// move (a container nxinfra does not own in the way, an image that cannot be had) leaves
 /// the host as it was.
-#[allow(clippy::too_many_arguments)]
 async fn locked(
     session: &HostSession,
     engine: &Engine,
-    target: &Target,
     compose: &Compose,
     files: &BTreeMap<String, OutFile>,
     system: &[crate::sync::system_files::Placed],
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<HostApply, String> {
+    let target = &session.target;
     let sync = lock_and_plan(session, files, system, opts, phase)
         .await
         .map_err(|e| e.to_string())?;
