@@ -101,6 +101,14 @@ nxinfra apply --json\n\n\
 Exit status: 0 nothing to do or all applied, 1 any host failed, 2 --dry-run found changes."
     )]
     Apply(SyncArgs),
+    /// What sync and apply would do on each host, changing nothing anywhere
+    #[command(
+        long_about = "Render, then show per host what `nxinfra sync` would do to its files (added, changed, removed; system files and the reloads they would trigger) and what `nxinfra apply` would do to its networks and containers (create, recreate, restart, remove, each with its reason), without changing anything on any host: no lock is taken, no file written, no image pulled. Secret values never appear: diffs and JSON show <secret:PATH>.\n\n--json prints a document of the schema in docs/plan.schema.json (docs/plan.md).",
+        after_help = "Examples:\n  nxinfra plan\n  nxinfra plan --limit coreams01 --diff\n  \
+nxinfra plan --json | jq '.hosts[] | select(.changes)'\n\n\
+Exit status: 0 no changes, 2 changes, 1 any host failed (as terraform plan -detailed-exitcode)."
+    )]
+    Plan(PlanArgs),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,
@@ -121,7 +129,7 @@ printf %s \"$TOKEN\" | nxinfra secrets set dns.cloudflare.api_token\n  nxinfra s
     Secrets(SecretsCommand),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LimitArg {
     /// Hosts to act on: host or group names, globs (`ixp*`), comma-separated, `!x` excludes;
     /// a pattern that matches nothing is an error
@@ -168,8 +176,26 @@ pub struct SyncArgs {
     pub json: bool,
 }
 
-/// How nxinfra reaches hosts (every command that connects).
 #[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Print unified diffs of the files that would change (secret values shown as
+    /// <secret:PATH>; files holding secrets show no content)
+    #[arg(long)]
+    pub diff: bool,
+    /// Hosts read at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub forks: usize,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print the plan as JSON on stdout (docs/plan.schema.json)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How nxinfra reaches hosts (every command that connects).
+#[derive(Debug, Clone, Args)]
 pub struct SshArgs {
     /// ssh configuration file instead of ~/.ssh/config
     #[arg(long, env = "NXINFRA_SSH_CONFIG", value_name = "FILE")]

@@ -5,39 +5,89 @@ use std::sync::Arc;
 use anyhow::bail;
 use serde_json::json;
 
-use crate::apply::run::{apply_all, verb};
+use crate::apply::plan::Action;
+use crate::apply::run::{HostApply, apply_all, verb};
 use crate::cli::SyncArgs;
 use crate::progress::{self, Progress};
+use crate::sync::run::SyncOptions;
 
 use super::sync::{Prepared, prepare};
 use super::{Ctx, Outcome};
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let Prepared { hosts, work, opts } = prepare(ctx, args, "apply")?;
-    let mode = if args.json {
+    let outcomes = run_hosts(&hosts, work, &opts, args.json);
+    let report = Report {
+        outcomes: &outcomes,
+        would: args.dry_run,
+        changed_word: "changed",
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"dry_run": args.dry_run, "hosts": report.json_hosts(), "failed": report.failed().len()})
+        );
+    } else {
+        report.print();
+    }
+    report.finish("apply", args.dry_run)
+}
+
+/// Applies (or with `opts.dry_run` plans) every host, with progress unless `json` (then on
+/// a terminal only).
+pub(super) fn run_hosts(
+    hosts: &[String],
+    work: Vec<(
+        crate::sync::target::Target,
+        std::collections::BTreeMap<String, crate::render::OutFile>,
+    )>,
+    opts: &SyncOptions,
+    json: bool,
+) -> Vec<(String, Result<HostApply, String>)> {
+    let mode = if json {
         progress::Mode::TerminalOnly
     } else {
         progress::Mode::Auto
     };
-    let progress = Arc::new(Progress::new(&hosts, mode));
-    let outcomes = apply_all(work, &opts, progress.clone());
+    let progress = Arc::new(Progress::new(hosts, mode));
+    let outcomes = apply_all(work, opts, progress.clone());
     progress.clear();
-    let failed: Vec<&str> = outcomes
-        .iter()
-        .filter(|(_, r)| r.is_err())
-        .map(|(h, _)| h.as_str())
-        .collect();
-    let changed = outcomes
-        .iter()
-        .filter(|(_, r)| r.as_ref().is_ok_and(|a| !a.is_noop()))
-        .count();
-    if args.json {
-        let rows: Vec<_> = outcomes
+    outcomes
+}
+
+/// The outcomes of `apply` or `plan`, as text or JSON.
+pub(super) struct Report<'a> {
+    pub outcomes: &'a [(String, Result<HostApply, String>)],
+    /// Nothing was carried out (`--dry-run`, `plan`): "would change".
+    pub would: bool,
+    /// The JSON status of a host with changes.
+    pub changed_word: &'static str,
+}
+
+impl Report<'_> {
+    pub fn failed(&self) -> Vec<&str> {
+        self.outcomes
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(h, _)| h.as_str())
+            .collect()
+    }
+
+    pub fn changed(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_ok_and(|a| !a.is_noop()))
+            .count()
+    }
+
+    /// One object per host.
+    pub fn json_hosts(&self) -> Vec<serde_json::Value> {
+        self.outcomes
             .iter()
             .map(|(host, r)| match r {
                 Ok(a) => json!({
                     "host": host,
-                    "status": if a.is_noop() { "unchanged" } else { "changed" },
+                    "status": if a.is_noop() { "unchanged" } else { self.changed_word },
                     "files": a.sync,
                     "diff": a.diff,
                     "images": a.plan.images,
@@ -50,20 +100,19 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 }),
                 Err(e) => json!({"host": host, "status": "failed", "error": e}),
             })
-            .collect();
-        println!(
-            "{}",
-            json!({"dry_run": args.dry_run, "hosts": rows, "failed": failed.len()})
-        );
-    } else {
-        for (_, r) in &outcomes {
+            .collect()
+    }
+
+    /// Diffs on stdout, the per-host summary on stderr.
+    pub fn print(&self) {
+        for (_, r) in self.outcomes {
             if let Ok(a) = r
                 && let Some(diff) = &a.diff
             {
                 print!("{diff}");
             }
         }
-        for (host, r) in &outcomes {
+        for (host, r) in self.outcomes {
             match r {
                 Ok(a) if a.is_noop() => eprintln!("  {host:<12} unchanged"),
                 Ok(a) => {
@@ -75,7 +124,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                         eprintln!("    pull {} ({})", i.image, i.reason);
                     }
                     for n in &a.plan.networks {
-                        if n.action != crate::apply::plan::Action::Unchanged {
+                        if n.action != Action::Unchanged {
                             eprintln!(
                                 "    {} network {}: {}",
                                 verb(n.action),
@@ -85,7 +134,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                         }
                     }
                     for c in &a.plan.containers {
-                        if c.action != crate::apply::plan::Action::Unchanged {
+                        if c.action != Action::Unchanged {
                             eprintln!(
                                 "    {} {}: {}",
                                 verb(c.action),
@@ -98,28 +147,34 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 Err(e) => eprintln!("  {host:<12} FAILED: {e}"),
             }
         }
-        let verb = if args.dry_run {
+        let verb = if self.would {
             "would change"
         } else {
             "changed"
         };
         eprintln!(
-            "{} hosts: {changed} {verb}, {} failed",
-            outcomes.len(),
-            failed.len()
+            "{} hosts: {} {verb}, {} failed",
+            self.outcomes.len(),
+            self.changed(),
+            self.failed().len()
         );
     }
-    if !failed.is_empty() {
-        bail!(
-            "apply failed on {} of {} hosts: {}",
-            failed.len(),
-            outcomes.len(),
-            failed.join(", ")
-        );
+
+    /// Exit: 1 if any host failed, else 2 if `changes_exit` and anything (would) change.
+    pub fn finish(&self, command: &str, changes_exit: bool) -> anyhow::Result<Outcome> {
+        let failed = self.failed();
+        if !failed.is_empty() {
+            bail!(
+                "{command} failed on {} of {} hosts: {}",
+                failed.len(),
+                self.outcomes.len(),
+                failed.join(", ")
+            );
+        }
+        Ok(if changes_exit && self.changed() > 0 {
+            Outcome::Changes
+        } else {
+            Outcome::Done
+        })
     }
-    Ok(if args.dry_run && changed > 0 {
-        Outcome::Changes
-    } else {
-        Outcome::Done
-    })
 }

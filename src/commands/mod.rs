@@ -2,6 +2,7 @@
 
 mod apply;
 mod inventory;
+mod plan;
 mod render;
 mod secrets;
 mod sync;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Render(args) => render::run(&ctx, &args),
         Command::Sync(args) => sync::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
+        Command::Plan(args) => plan::run(&ctx, &args),
         Command::Inventory(cmd) => inventory::run(&ctx, cmd),
         Command::Secrets(cmd) => secrets::run(&ctx, cmd),
     }

@@ -57,6 +57,7 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
     let opts = SyncOptions {
         forks: args.forks,
         dry_run: args.dry_run,
+        read_only: false,
         diff: args.diff,
         force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),

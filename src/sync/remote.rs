@@ -72,6 +72,12 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
     )
 }
 
+/// Prints the host's manifest, if any, and nothing else: no lock, no folder made.
+pub fn read_manifest(base_dir: &str) -> String {
+    let m = format!("{}/{STATE_DIR}/manifest", quote(base_dir));
+    format!("if [ -f {m} ]; then cat {m}; fi\n")
+}
+
 /// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
 /// bytes, to apply it. `head -c` passes exactly that many bytes to tar, so more messages can
 /// follow on the same stdin: further applies (apply puts a failed service's files back with

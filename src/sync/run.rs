@@ -19,6 +19,8 @@ use crate::secrets::{Redactor, redact};
 pub struct SyncOptions {
     pub forks: usize,
     pub dry_run: bool,
+    /// Touch nothing on the hosts, not even the lock (`nxinfra plan`; implies `dry_run`).
+    pub read_only: bool,
     /// Compute unified diffs of what changes (one more remote command per changed host).
     pub diff: bool,
     /// End whatever holds each host's lock before taking it.
@@ -189,10 +191,15 @@ pub async fn lock_and_plan<'s>(
     } else {
         None
     };
-    phase("taking the lock, reading the manifest");
-    let (remote_manifest, lock) = session
-        .lock_and_read(&opts.holder, opts.lock_timeout)
-        .await?;
+    let (remote_manifest, lock) = if opts.read_only {
+        phase("reading the manifest");
+        session.read_only().await?
+    } else {
+        phase("taking the lock, reading the manifest");
+        session
+            .lock_and_read(&opts.holder, opts.lock_timeout)
+            .await?
+    };
     let local = Manifest::of_files(files)
         .with_system(system)
         .with_containers(remote_manifest.containers.clone());
@@ -266,7 +273,7 @@ impl<'s> Locked<'s> {
             local,
             mut lock,
         } = self;
-        let manifest = if !p.is_noop() && !opts.dry_run {
+        let manifest = if !p.is_noop() && !opts.dry_run && !opts.read_only {
             let target = &session.target;
             let tar = match remote::upload_tar(&target.base_dir, files, system, &p, &local) {
                 Ok(tar) => tar,
