@@ -109,6 +109,21 @@ nxinfra plan --json | jq '.hosts[] | select(.changes)'\n\n\
 Exit status: 0 no changes, 2 changes, 1 any host failed (as terraform plan -detailed-exitcode)."
     )]
     Plan(PlanArgs),
+    /// The rendered fleet at a git revision against the working tree, offline
+    #[command(
+        long_about = "Render the fleet as it is at REV (read from git, without touching the \
+working tree or the index) and as it is in the working tree, and print per host the unified \
+diffs of the rendered files and a per-service summary of compose.yml changes (service added, \
+removed, or which fields changed). Offline: no host is contacted.\n\n\
+Secret values never appear: both renders use <secret:PATH> placeholders. Without an identity \
+the values are unknown, any name that is not an inventory variable is taken for a secret, and \
+the diff says which secrets files changed; with one, it names the secret paths whose values \
+changed (never the values). This is the CI view of a pull request (docs/plan.md).",
+        after_help = "Examples:\n  nxinfra diff --base origin/main\n  nxinfra diff --base HEAD~1 --limit coreams01\n  \
+nxinfra diff --base v1.2 --json\n\n\
+Exit status: 0 nothing differs, 2 something differs, 1 error (such as an unknown REV)."
+    )]
+    Diff(DiffArgs),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,
@@ -190,6 +205,18 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub ssh: SshArgs,
     /// Print the plan as JSON on stdout (docs/plan.schema.json)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The revision to compare with: a branch, tag or commit (anything `git rev-parse` takes)
+    #[arg(long, value_name = "REV")]
+    pub base: String,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Print the differences as JSON on stdout (the diffs themselves are left out)
     #[arg(long)]
     pub json: bool,
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod inventory;
 pub mod parallel;
+pub mod preview;
 pub mod progress;
 pub mod render;
 pub mod secrets;

@@ -96,6 +96,16 @@ fn set_from_stdin_and_argument_then_view() {
     let (stdout, stderr) =
         texts(&fleet.nxinfra(&["secrets", "set", "db.password", "n3w-Passw0rd-xyz"]));
     assert!(!stdout.contains("n3w-Passw0rd-xyz") && !stderr.contains("n3w-Passw0rd-xyz"));
+    // Every write keeps the key index (for nxinfra diff without an identity): paths, no value.
+    let keys = fleet.read("secrets.keys.yml");
+    assert!(
+        keys.contains("token: <secret:dns.cloudflare.token>")
+            && keys.contains("password: <secret:db.password>"),
+        "{keys}"
+    );
+    for value in ["tok-from-stdin", "app2", "n3w-Passw0rd-xyz", SECRET] {
+        assert!(!keys.contains(value), "{keys}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Command implementations: the edge where library errors get their context (anyhow).
 
 mod apply;
+mod diff;
 mod inventory;
 mod plan;
 mod render;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sync(args) => sync::run(&ctx, &args),
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Plan(args) => plan::run(&ctx, &args),
+        Command::Diff(args) => diff::run(&ctx, &args),
         Command::Inventory(cmd) => inventory::run(&ctx, cmd),
         Command::Secrets(cmd) => secrets::run(&ctx, cmd),
     }

@@ -129,6 +129,14 @@ impl Secrets {
         out
     }
 
+    /// The same document with every leaf replaced by `<secret:PATH>`: renders show where each
+    /// secret goes, never its value.
+    pub fn as_placeholders(&self) -> Secrets {
+        Secrets {
+            doc: self.placeholders(),
+        }
+    }
+
     /// A redactor for every leaf value.
     pub fn redactor(&self) -> Redactor {
         let leaves = self.leaves();

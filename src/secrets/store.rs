@@ -11,6 +11,10 @@ pub const AGE_FILE: &str = "secrets/secrets.yml.age";
 pub const VAULT_FILE: &str = "secrets/secrets.yml";
 /// Public keys the secrets are encrypted to.
 pub const RECIPIENTS_FILE: &str = "secrets/recipients.txt";
+/// The key paths of the secrets, without values: every leaf as its `<secret:PATH>`
+/// placeholder. Written with every write of the secrets file; `nxinfra diff` renders with it
+/// when there is no identity. Outside `secrets/`: it holds nothing secret.
+pub const KEYS_FILE: &str = "secrets.keys.yml";
 
 /// How to unlock the secrets: from `--identity` / `NXINFRA_AGE_KEY_FILE` and
 /// `--vault-password-file` / `NXINFRA_VAULT_PASSWORD_FILE`.
@@ -131,7 +135,42 @@ pub fn write_age(root: &Path, plaintext: &[u8]) -> Result<PathBuf, SecretsError>
     let armored = age_file::encrypt(plaintext, &recipients)?;
     let file = root.join(AGE_FILE);
     write_atomic(&file, armored.as_bytes(), 0o644)?;
+    write_keys(root, &Secrets::from_yaml(&file, plaintext)?)?;
     Ok(file)
+}
+
+/// Writes [`KEYS_FILE`] for `secrets`.
+pub fn write_keys(root: &Path, secrets: &Secrets) -> Result<(), SecretsError> {
+    let file = root.join(KEYS_FILE);
+    let yaml =
+        serde_norway::to_string(&secrets.placeholders()).map_err(|e| SecretsError::Encrypt {
+            reason: format!("cannot write {KEYS_FILE}: {e}"),
+        })?;
+    let text = format!(
+        "# The key paths of {AGE_FILE}, without values: written by nxinfra with every change of\n\
+         # the secrets (do not edit). nxinfra diff renders with these placeholders when there is no\n\
+         # identity (docs/secrets.md).\n{}",
+        if secrets.doc.is_empty() {
+            "{}\n"
+        } else {
+            &yaml
+        }
+    );
+    write_atomic(&file, text.as_bytes(), 0o644)
+}
+
+/// The placeholders of [`KEYS_FILE`], if the repository has one.
+pub fn read_keys(root: &Path) -> Result<Option<Secrets>, SecretsError> {
+    let file = root.join(KEYS_FILE);
+    match std::fs::read(&file) {
+        Ok(data) => Secrets::from_yaml(&file, &data).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretsError::Io {
+            action: "read",
+            file,
+            source,
+        }),
+    }
 }
 
 /// Writes `data` to `file` through a temporary file in the same folder, then renames it.

@@ -89,7 +89,7 @@ pub fn plan_diff(
 }
 
 /// One file's diff: `before` is `None` for a new file; `exists` is false for a removal.
-fn file_diff(
+pub(crate) fn file_diff(
     out: &mut String,
     label: &str,
     before: Option<&[u8]>,

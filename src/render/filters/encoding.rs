@@ -44,6 +44,13 @@ pub(super) fn hash(value: String, algorithm: Option<String>) -> Result<String, E
 
 /// `wg_pubkey`: the base64 WireGuard public key of a base64 private key.
 pub(super) fn wg_pubkey(value: String) -> Result<String, Error> {
+    // A placeholder (`nxinfra diff`, where values are not known): the key it stands for.
+    if let Some(secret) = value
+        .strip_prefix("<secret:")
+        .and_then(|v| v.strip_suffix('>'))
+    {
+        return Ok(format!("<wg_pubkey of secret:{secret}>"));
+    }
     let invalid = || err("wg_pubkey", "not a base64-encoded 32-byte key");
     let bytes = STANDARD
         .decode(value.trim().as_bytes())

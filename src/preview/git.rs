@@ -1,0 +1,79 @@
+//! REV's fleet sources, read from git without touching the working tree or the index:
+//! `git archive` of the repository root's folder at REV, unpacked into a temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot run git: {0}")]
+    Spawn(std::io::Error),
+    #[error("{root} is not in a git repository: {detail}")]
+    NotARepository { root: PathBuf, detail: String },
+    #[error("{rev} is not a revision of this repository ({detail})")]
+    UnknownRevision { rev: String, detail: String },
+    #[error("reading {rev} from git: {detail}")]
+    Archive { rev: String, detail: String },
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<std::process::Output, GitError> {
+    Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .map_err(GitError::Spawn)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// The commit `rev` names, checked.
+pub fn resolve(root: &Path, rev: &str) -> Result<String, GitError> {
+    let inside = git(root, &["rev-parse", "--show-prefix"])?;
+    if !inside.status.success() {
+        return Err(GitError::NotARepository {
+            root: root.to_path_buf(),
+            detail: stderr(&inside),
+        });
+    }
+    let out = git(
+        root,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )?;
+    if !out.status.success() {
+        return Err(GitError::UnknownRevision {
+            rev: rev.to_string(),
+            detail: "git rev-parse --verify found no such commit".into(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Unpacks the fleet root's folder as it is at `commit` into `into`.
+pub fn export(root: &Path, commit: &str, into: &Path) -> Result<(), GitError> {
+    let prefix = git(root, &["rev-parse", "--show-prefix"])?;
+    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
+    let out = git(
+        root,
+        &["archive", "--format=tar", &format!("{commit}:{prefix}")],
+    )?;
+    if !out.status.success() {
+        return Err(GitError::Archive {
+            rev: commit.to_string(),
+            detail: stderr(&out),
+        });
+    }
+    tar::Archive::new(out.stdout.as_slice())
+        .unpack(into)
+        .map_err(|e| GitError::Archive {
+            rev: commit.to_string(),
+            detail: e.to_string(),
+        })
+}

@@ -1,0 +1,202 @@
+//! `nxinfra diff --base REV`: a fixture fleet in a git repository, changed in its working tree
+//! (a template, a host added and one removed, a secret, a compose service), compared offline
+//! with and without an identity. No value of any secret may appear, old or new.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Fleet, SECRET, texts};
+
+const NEW_SECRET: &str = "correct-horse-New-Value";
+
+const COMPOSE: &str = "services:
+  app:
+    image: busybox:1
+    network_mode: none
+    environment:
+      MODE: \"{{ mode }}\"
+      PASSWORD: \"{{ db.password }}\"
+";
+
+fn git(fleet: &Fleet, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(fleet.root())
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.net"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", texts(&out).1);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The fixture committed as the base, with the key index its secrets writes would keep.
+fn committed_fleet() -> Fleet {
+    let fleet = Fleet::new();
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory.replace("    asn: 215011\n", "    asn: 215011\n    mode: one\n"),
+    );
+    fleet.write("templates/config/core/core1/compose.yml.j2", COMPOSE);
+    write_keys(&fleet, common::SECRETS);
+    fleet.write(".gitignore", "rendered/\ntest-identity.key\nhome/\n");
+    git(&fleet, &["init", "-q"]);
+    git(&fleet, &["add", "-A"]);
+    git(&fleet, &["commit", "-q", "-m", "base"]);
+    fleet
+}
+
+fn write_keys(fleet: &Fleet, yaml: &str) {
+    let secrets =
+        nxinfra::secrets::Secrets::from_yaml(std::path::Path::new("s.yml"), yaml.as_bytes())
+            .unwrap();
+    nxinfra::secrets::store::write_keys(fleet.root(), &secrets).unwrap();
+}
+
+/// The working-tree changes: every kind the diff must show.
+fn change(fleet: &Fleet) {
+    // A template change (ixp hosts' bird.conf), a compose change (env) and a new service.
+    let bird = fleet.read("templates/config/ixp/bird/bird.conf.j2");
+    fleet.write(
+        "templates/config/ixp/bird/bird.conf.j2",
+        &format!("{bird}# filtered\n"),
+    );
+    fleet.write(
+        "templates/config/core/core1/compose.yml.j2",
+        &format!(
+            "{}  cache:\n    image: busybox:1\n    network_mode: none\n",
+            COMPOSE.replace("{{ mode }}", "{{ mode }}-2")
+        ),
+    );
+    // A host added (ixp3), one removed (ixp2).
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory.replace(
+            "    ixp2:\n      tailnet: 100.64.0.2\n",
+            "    ixp3:\n      tailnet: 100.64.0.3\n",
+        ),
+    );
+    // A secret's value.
+    let secrets = common::SECRETS.replace(SECRET, NEW_SECRET);
+    fleet.set_secrets(&secrets);
+    write_keys(fleet, &secrets);
+}
+
+fn diff(fleet: &Fleet, identity: bool, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["diff"];
+    all.extend_from_slice(args);
+    let mut cmd = fleet.command(&all);
+    if !identity {
+        cmd.env_remove("NXINFRA_AGE_KEY_FILE");
+    }
+    let out = cmd.output().expect("run nxinfra");
+    let (stdout, stderr) = texts(&out);
+    for value in [SECRET, NEW_SECRET] {
+        assert!(
+            !stdout.contains(value) && !stderr.contains(value),
+            "a secret value was printed:\n{stdout}\n{stderr}"
+        );
+    }
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn diff_without_an_identity_shows_every_change_and_no_value() {
+    let fleet = committed_fleet();
+    change(&fleet);
+    let status = git(&fleet, &["status", "--porcelain"]);
+    let (code, stdout, stderr) = diff(&fleet, false, &["--base", "HEAD"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    // The template change, on the hosts that have it.
+    assert!(
+        stdout.contains("## ixp1 (changed): 0 added, 0 removed, 1 changed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+++ ixp1:bird/bird.conf\n") && stdout.contains("+# filtered"),
+        "{stdout}"
+    );
+    // A host added, a host removed: all of their files.
+    assert!(stdout.contains("## ixp3 (added): 3 added"), "{stdout}");
+    assert!(
+        stdout.contains("## ixp2 (removed): 0 added, 3 removed"),
+        "{stdout}"
+    );
+    // compose.yml: per service, and the diff with placeholders.
+    assert!(
+        stdout.contains("service app: changed: environment"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("service cache: added"), "{stdout}");
+    assert!(
+        stdout.contains("PASSWORD: \"<secret:db.password>\""),
+        "{stdout}"
+    );
+    // The secret: which file changed, not which value.
+    assert!(
+        stdout.contains("secrets: secrets/secrets.yml.age changed; which values is not known"),
+        "{stdout}"
+    );
+    assert_eq!(
+        git(&fleet, &["status", "--porcelain"]),
+        status,
+        "the work tree and index are untouched"
+    );
+}
+
+#[test]
+fn diff_with_an_identity_names_the_secrets_whose_values_changed() {
+    let fleet = committed_fleet();
+    change(&fleet);
+    let (code, stdout, stderr) = diff(&fleet, true, &["--base", "HEAD", "--json"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["secrets"]["values_known"], true);
+    assert_eq!(
+        json["secrets"]["changed"],
+        serde_json::json!(["db.password"])
+    );
+    let hosts: Vec<&str> = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["core1", "ixp1", "ixp2", "ixp3"]);
+    // core1's app.conf reads the secret: it differs only by a value, so its placeholder
+    // render does not. Its peers.conf lists the ixp hosts (ixp2 gone, ixp3 new), its compose.yml
+    // changed.
+    assert_eq!(
+        json["hosts"][0]["changed"],
+        serde_json::json!(["app/peers.conf", "compose.yml"]),
+        "{json}"
+    );
+    // Nothing differs against the working tree itself, once committed.
+    git(&fleet, &["add", "-A"]);
+    git(&fleet, &["commit", "-q", "-m", "head"]);
+    let (code, stdout, _) = diff(&fleet, true, &["--base", "HEAD"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("no host's rendered files differ"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_revision_that_does_not_exist_is_a_clear_error() {
+    let fleet = committed_fleet();
+    let (code, _, stderr) = diff(&fleet, false, &["--base", "no-such-branch"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("error: no-such-branch is not a revision of this repository"),
+        "{stderr}"
+    );
+    // Outside a git repository.
+    let plain = Fleet::new();
+    let (code, _, stderr) = diff(&plain, true, &["--base", "HEAD"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is not in a git repository"), "{stderr}");
+}
