@@ -70,6 +70,8 @@ fn change(fleet: &Fleet) {
             COMPOSE.replace("{{ mode }}", "{{ mode }}-2")
         ),
     );
+    // A template new to the working tree.
+    fleet.write("templates/config/ixp/extra.conf", "extra\n");
     // A host added (ixp3), one removed (ixp2).
     let inventory = fleet.read("inventory/inventory.yml");
     fleet.write(
@@ -112,7 +114,11 @@ fn diff_without_an_identity_shows_every_change_and_no_value() {
     assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     // The template change, on the hosts that have it.
     assert!(
-        stdout.contains("## ixp1 (changed): 0 added, 0 removed, 1 changed"),
+        stdout.contains("## ixp1 (changed): 1 added, 0 removed, 1 changed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--- /dev/null\n+++ ixp1:extra.conf\n"),
         "{stdout}"
     );
     assert!(
@@ -120,7 +126,7 @@ fn diff_without_an_identity_shows_every_change_and_no_value() {
         "{stdout}"
     );
     // A host added, a host removed: all of their files.
-    assert!(stdout.contains("## ixp3 (added): 3 added"), "{stdout}");
+    assert!(stdout.contains("## ixp3 (added): 4 added"), "{stdout}");
     assert!(
         stdout.contains("## ixp2 (removed): 0 added, 3 removed"),
         "{stdout}"
@@ -174,7 +180,7 @@ fn diff_with_an_identity_names_the_secrets_whose_values_changed() {
         serde_json::json!(["app/peers.conf", "compose.yml"]),
         "{json}"
     );
-    // Nothing differs against the working tree itself, once committed.
+    // Committed: nothing differs from HEAD, and HEAD~1 shows the same changes as before.
     git(&fleet, &["add", "-A"]);
     git(&fleet, &["commit", "-q", "-m", "head"]);
     let (code, stdout, _) = diff(&fleet, true, &["--base", "HEAD"]);
@@ -183,6 +189,12 @@ fn diff_with_an_identity_names_the_secrets_whose_values_changed() {
         stdout.contains("no host's rendered files differ"),
         "{stdout}"
     );
+    assert!(stdout.contains("secrets: no change"), "{stdout}");
+    let (code, again, _) = diff(&fleet, true, &["--base", "HEAD~1", "--json"]);
+    assert_eq!(code, Some(2));
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["hosts"], json["hosts"]);
+    assert_eq!(again["secrets"], json["secrets"]);
 }
 
 #[test]
