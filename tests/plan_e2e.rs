@@ -139,6 +139,11 @@ fn plan_shows_what_would_change_and_touches_nothing() {
         h["files"]["upload"],
         serde_json::json!(["reader/conf/app.conf"])
     );
+    assert_eq!(
+        h["files"]["added"],
+        serde_json::json!([]),
+        "changed, not new"
+    );
     assert_eq!(h["files"]["remove"], serde_json::json!([]));
     assert_eq!(
         steps(&json),

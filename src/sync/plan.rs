@@ -8,6 +8,8 @@ use super::system_files::SystemFile;
 pub struct SyncPlan {
     /// Files that are new or whose content changed: they travel in the tar stream.
     pub upload: Vec<String>,
+    /// Of `upload`, the files new to the host (the others change).
+    pub added: Vec<String>,
     /// Files with the right content but another mode: only a chmod.
     pub chmod: Vec<(String, u32)>,
     /// Files nxinfra placed earlier that are gone from the render.
@@ -32,13 +34,14 @@ impl SyncPlan {
         self.changes() == 0
     }
 
-    /// `3 files: 2 uploaded, 1 removed; 1 system file; reload: birdc configure`
+    /// `3 files: 1 added, 1 changed, 1 removed; 1 system file; reload: birdc configure`
     pub fn summary(&self) -> String {
         let p = self;
         let files = p.upload.len() + p.chmod.len() + p.remove.len();
         let mut parts = Vec::new();
         for (n, what) in [
-            (p.upload.len(), "uploaded"),
+            (p.added.len(), "added"),
+            (p.upload.len() - p.added.len(), "changed"),
             (p.chmod.len(), "mode changes"),
             (p.remove.len(), "removed"),
         ] {
@@ -82,7 +85,11 @@ pub fn plan(local: &Manifest, remote: &Manifest, system: &[SystemFile]) -> SyncP
         match remote.files.get(path) {
             Some(have) if have.sha256 == want.sha256 && have.mode == want.mode => p.unchanged += 1,
             Some(have) if have.sha256 == want.sha256 => p.chmod.push((path.clone(), want.mode)),
-            _ => p.upload.push(path.clone()),
+            Some(_) => p.upload.push(path.clone()),
+            None => {
+                p.upload.push(path.clone());
+                p.added.push(path.clone());
+            }
         }
     }
     p.remove = remote
