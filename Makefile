@@ -12,7 +12,7 @@ CARGO    ?= cargo
 IDENTITY ?= demo/identity.DEMO-ONLY.txt
 NXINFRA  := target/release/nxinfra
 
-.PHONY: build render check test prereqs lint bench clean testbed-up testbed-down
+.PHONY: build render check diff test prereqs lint bench clean testbed-up testbed-down
 
 build:
 	$(CARGO) build --release --locked
@@ -23,6 +23,11 @@ render: build
 # CI: exit 2 when rendered/ is stale.
 check: build
 	$(NXINFRA) --identity $(IDENTITY) render --check
+
+# What the working tree changes against BASE, offline, without a key (exit 2 if anything).
+BASE ?= origin/main
+diff: build
+	$(NXINFRA) diff --base $(BASE)
 
 prereqs:
 	./tests/prereqs.sh

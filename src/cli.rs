@@ -14,14 +14,20 @@ use crate::secrets::redact::redact_global;
     version,
     about = "Deploy a fleet from a git repository: inventory + secrets + templates → hosts",
     long_about = "nxinfra turns a repository describing a fleet (inventory/inventory.yml, \
-secrets/secrets.yml.age, templates/) into per-host trees under rendered/<host>/.\n\n\
+secrets/secrets.yml.age, templates/) into per-host trees under rendered/<host>/ (render), \
+places them on the hosts over SSH (sync), and reconciles each host's Docker containers with its \
+rendered compose.yml (apply). plan shows what sync and apply would do, touching nothing; diff \
+shows offline what a change does to the rendered fleet.\n\n\
 The repository is found by looking for inventory/inventory.yml in the current folder and its \
 parents, or given with --root.",
     after_help = "Examples:\n  nxinfra render                      render every host into rendered/\n  \
 nxinfra render --limit ixp --check  exit 2 if rendered/ is stale for the ixp hosts\n  \
 nxinfra inventory show coreams01    the variables coreams01's templates see\n  \
-nxinfra secrets edit                edit the encrypted secrets in $EDITOR\n\n\
-Exit status: 0 success, 1 error, 2 changes found (render --check)."
+nxinfra secrets edit                edit the encrypted secrets in $EDITOR\n  \
+nxinfra diff --base origin/main     what this branch changes, offline\n  \
+nxinfra plan --limit coreams01      what sync and apply would do there\n  \
+nxinfra apply --limit coreams01     render, sync and reconcile its containers\n\n\
+Exit status: 0 success, 1 error, 2 changes found (render --check, --dry-run, plan, diff)."
 )]
 pub struct Cli {
     #[command(flatten)]
