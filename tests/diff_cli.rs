@@ -212,3 +212,30 @@ fn a_revision_that_does_not_exist_is_a_clear_error() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("is not in a git repository"), "{stderr}");
 }
+
+#[test]
+fn a_base_whose_secrets_the_identity_cannot_open_is_compared_by_key_paths() {
+    let fleet = committed_fleet();
+    // The working tree's secrets re-encrypted to a new identity only, one key added.
+    let (identity, public) = nxinfra::secrets::age_file::generate_identity();
+    fleet.write("test-identity.key", &identity);
+    fleet.write("secrets/recipients.txt", &format!("# new\n{public}\n"));
+    let secrets = format!("{}extra: another-Secret-Value\n", common::SECRETS);
+    fleet.set_secrets(&secrets);
+    write_keys(&fleet, &secrets);
+    let (code, stdout, stderr) = diff(&fleet, true, &["--base", "HEAD", "--json"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("another-Secret-Value"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let s = &json["secrets"];
+    assert_eq!(s["values_known"], false, "{s}");
+    assert_eq!(s["added"], serde_json::json!(["extra"]), "{s}");
+    assert!(s["changed"].is_null(), "no value is compared: {s}");
+    assert!(
+        s["why"][0]
+            .as_str()
+            .unwrap()
+            .contains("the values at HEAD are not known"),
+        "{s}"
+    );
+}

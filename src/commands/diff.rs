@@ -39,6 +39,10 @@ impl Known {
             Known::Values(s) | Known::Keys(s, _) => s.leaves().into_iter().collect(),
         }
     }
+
+    fn is_known(&self) -> bool {
+        matches!(self, Known::Values(_))
+    }
 }
 
 /// The working tree's secrets: decrypted if an identity (or vault password) is at hand, else
@@ -147,7 +151,17 @@ fn secret_changes(
     base: &Known,
     head: &Known,
 ) -> serde_json::Value {
-    let (b, h) = (base.leaves(), head.leaves());
+    // Values are compared only when both sides' are known; otherwise only the key paths
+    // (placeholders on both sides).
+    let both_known = base.is_known() && head.is_known();
+    let leaves = |k: &Known| -> BTreeMap<String, String> {
+        if both_known {
+            k.leaves()
+        } else {
+            k.for_render().leaves().into_iter().collect()
+        }
+    };
+    let (b, h) = (leaves(base), leaves(head));
     let keys: BTreeSet<&String> = b.keys().chain(h.keys()).collect();
     let (mut changed, mut added, mut removed) = (vec![], vec![], vec![]);
     for k in keys {
