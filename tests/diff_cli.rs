@@ -160,6 +160,7 @@ fn diff_with_an_identity_names_the_secrets_whose_values_changed() {
     let (code, stdout, stderr) = diff(&fleet, true, &["--base", "HEAD", "--json"]);
     assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    common::assert_schema(&json, "diff.schema.json");
     assert_eq!(json["secrets"]["values_known"], true);
     assert_eq!(
         json["secrets"]["changed"],
@@ -193,6 +194,7 @@ fn diff_with_an_identity_names_the_secrets_whose_values_changed() {
     let (code, again, _) = diff(&fleet, true, &["--base", "HEAD~1", "--json"]);
     assert_eq!(code, Some(2));
     let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    common::assert_schema(&again, "diff.schema.json");
     assert_eq!(again["hosts"], json["hosts"]);
     assert_eq!(again["secrets"], json["secrets"]);
 }
@@ -227,6 +229,7 @@ fn a_base_whose_secrets_the_identity_cannot_open_is_compared_by_key_paths() {
     assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     assert!(!stdout.contains("another-Secret-Value"), "{stdout}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    common::assert_schema(&json, "diff.schema.json");
     let s = &json["secrets"];
     assert_eq!(s["values_known"], false, "{s}");
     assert_eq!(s["added"], serde_json::json!(["extra"]), "{s}");

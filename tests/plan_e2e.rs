@@ -46,23 +46,7 @@ fn plan_json(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, serde_
     let (code, stdout, stderr) = plan(fleet, tb, &all);
     let json: serde_json::Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/plan.schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "not the documented schema: {errors:?}\n{json}"
-    );
+    common::assert_schema(&json, "plan.schema.json");
     (code, json)
 }
 

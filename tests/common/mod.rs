@@ -331,3 +331,24 @@ impl Drop for Down<'_> {
         }
     }
 }
+
+/// Fails the test unless `json` is valid under the JSON Schema in `docs/SCHEMA` (the documented
+/// output of `--json`).
+pub fn assert_schema(json: &serde_json::Value, schema: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(schema);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read the schema"))
+            .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not the schema of {}: {errors:?}\n{json}",
+        path.display()
+    );
+}
