@@ -90,7 +90,7 @@ pub async fn execute(
         |step: &ContainerStep| step.service.as_ref().and_then(|s| compose.services.get(s));
     // Managed containers that are going away, and those on networks that are recreated.
     for step in &plan.containers {
-        if step.action == Action::Remove || on_recreated_network(step) {
+        if step.action == Action::Remove || step.with_network {
             progress(&format!("removing {}", step.name));
             let grace = service_of(step)
                 .map(|s| s.spec.stop_grace_period)
@@ -187,7 +187,7 @@ async fn container_step(
     };
     let name = &step.name;
     // A container on a recreated network was removed with it: it is created anew.
-    if step.action == Action::Create || on_recreated_network(step) {
+    if step.fresh() {
         progress(&format!("creating {name}"));
         create_started(engine, compose, service, &identity()?, name).await?;
         if let Err(why) = wait_healthy(engine, service, name).await {
@@ -224,11 +224,6 @@ async fn container_step(
         Action::Create | Action::Remove | Action::Unchanged => {}
     }
     Ok(None)
-}
-
-/// Is `step` a recreation because a network it is on is recreated?
-fn on_recreated_network(step: &ContainerStep) -> bool {
-    step.action == Action::Recreate && step.reasons.iter().any(|r| r.starts_with("network "))
 }
 
 /// Creates the container of `service` as `name`, attaches its other networks, starts it.

@@ -50,6 +50,17 @@ pub struct ContainerStep {
     /// first); recorded on the container as `nxinfra.image`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// A recreation because a network it is on is recreated: the container goes with the
+    /// network and is created anew after it (no previous container to keep or restore).
+    #[serde(skip)]
+    pub with_network: bool,
+}
+
+impl ContainerStep {
+    /// Created from nothing: a new service, or one whose container went with its network.
+    pub fn fresh(&self) -> bool {
+        self.action == Action::Create || self.with_network
+    }
 }
 
 /// An image to pull first.
@@ -279,6 +290,7 @@ pub fn plan(
             reasons,
             desired: want.clone(),
             image_id: image_id.clone(),
+            with_network: false,
         };
         let Some(have) = observed.container(name) else {
             out.containers
@@ -294,7 +306,10 @@ pub fn plan(
             .map(|n| format!("network {n} is recreated"))
             .collect();
         if !on_recreated.is_empty() {
-            out.containers.push(step(Action::Recreate, on_recreated));
+            out.containers.push(ContainerStep {
+                with_network: true,
+                ..step(Action::Recreate, on_recreated)
+            });
             continue;
         }
         let Some(want) = &want else {
@@ -373,6 +388,7 @@ pub fn plan(
                 reasons: vec![reason.into()],
                 desired: None,
                 image_id: None,
+                with_network: false,
             });
         }
     }
@@ -655,6 +671,10 @@ networks:
         assert_eq!(
             p.networks[0].reasons,
             ["settings changed: subnet fd00:1::/64 missing"]
+        );
+        assert!(
+            p.containers.iter().all(|c| c.with_network && c.fresh()),
+            "they go with the network and are created anew"
         );
     }
 

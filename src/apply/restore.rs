@@ -32,8 +32,7 @@ pub fn at_risk(
         .collect();
     let mut out = BTreeMap::new();
     for step in &plan.containers {
-        let fresh = step.reasons.iter().any(|r| r.starts_with("network "));
-        if !matches!(step.action, Action::Recreate | Action::Restart) || fresh {
+        if !matches!(step.action, Action::Recreate | Action::Restart) || step.fresh() {
             continue;
         }
         let Some(service) = step.service.as_ref().and_then(|s| compose.services.get(s)) else {
@@ -106,6 +105,7 @@ mod tests {
             reasons: vec![reason.into()],
             desired: None,
             image_id: None,
+            with_network: reason.starts_with("network "),
         }
     }
 
