@@ -1,13 +1,13 @@
 #!/bin/sh
 # Installs (as root, from Debian, --no-install-recommends) or checks the external tools the tests
-# use: age (interop), and the validators run on the rendered fleet. Under CI=true a tool that is
+# use: age (interop), git (nxinfra diff), and the validators run on the rendered fleet. Under CI=true a tool that is
 # still missing afterwards fails the run; elsewhere the tests that need it say they are skipped.
 set -eu
 
 # command → Debian package
 TOOLS="age:age capnp:capnproto xmllint:libxml2-utils openssl:openssl bird:bird2 caddy:caddy promtool:prometheus amtool:prometheus-alertmanager \
 wg:wireguard-tools wg-quick:wireguard-tools wireguard-go:wireguard-go ip:iproute2 yamllint:yamllint shellcheck:shellcheck \
-docker-compose:docker-compose"
+docker-compose:docker-compose git:git"
 
 missing_packages() {
     for pair in $TOOLS; do
