@@ -476,14 +476,18 @@ networks:
         o
     }
 
-    fn run(text: &str, tree: &BTreeMap<String, OutFile>, o: &Observed) -> ApplyPlan {
-        let c = compose(text);
-        let d = Desired {
-            compose: &c,
+    /// The inputs of a plan of `c` with `tree`, landing in /home/u.
+    fn desired<'a>(c: &'a Compose, tree: &'a BTreeMap<String, OutFile>) -> Desired<'a> {
+        Desired {
+            compose: c,
             tree,
             base_dir: "/home/u",
-        };
-        plan(&d, o, &BTreeMap::new(), &same).unwrap()
+        }
+    }
+
+    fn run(text: &str, tree: &BTreeMap<String, OutFile>, o: &Observed) -> ApplyPlan {
+        let c = compose(text);
+        plan(&desired(&c, tree), o, &BTreeMap::new(), &same).unwrap()
     }
 
     fn actions(p: &ApplyPlan) -> Vec<String> {
@@ -572,11 +576,7 @@ networks:
             container_id: "id-worker".into(),
             identity: Identity::desired(worker, "sha256:b1", &t2, "/home/u").unwrap(),
         };
-        let d = Desired {
-            compose: &c,
-            tree: &t2,
-            base_dir: "/home/u",
-        };
+        let d = desired(&c, &t2);
         let restarted = BTreeMap::from([("worker".to_string(), record.clone())]);
         assert!(plan(&d, &o, &restarted, &same).unwrap().is_noop());
         // A record of another container (it was recreated since) does not count.
@@ -595,11 +595,7 @@ networks:
     fn a_network_nxinfra_labelled_is_compared_by_its_labels() {
         let t = tree("a", "b");
         let c = compose(COMPOSE);
-        let d = Desired {
-            compose: &c,
-            tree: &t,
-            base_dir: "/home/u",
-        };
+        let d = desired(&c, &t);
         // Labelled as created from this compose.yml: unchanged, whatever the engine reports
         // (Podman reports no driver options, for one).
         let mut o = applied(COMPOSE, &t);
@@ -651,11 +647,7 @@ networks:
             ]
         );
         let c = compose(COMPOSE);
-        let d = Desired {
-            compose: &c,
-            tree: &t,
-            base_dir: "/home/u",
-        };
+        let d = desired(&c, &t);
         let differs = |_: &Network, _: &bollard::models::Network| {
             Err("subnet fd00:1::/64 missing".to_string())
         };
@@ -682,11 +674,7 @@ networks:
     fn what_nxinfra_does_not_own_stops_the_host() {
         let t = tree("a", "b");
         let c = compose(COMPOSE);
-        let d = Desired {
-            compose: &c,
-            tree: &t,
-            base_dir: "/home/u",
-        };
+        let d = desired(&c, &t);
         let mut o = applied(COMPOSE, &t);
         o.containers[0].labels.clear();
         let err = plan(&d, &o, &BTreeMap::new(), &same).unwrap_err();
@@ -705,11 +693,7 @@ networks:
             "    image: busybox:1\n    environment",
             "    image: busybox:2\n    pull_policy: never\n    environment",
         ));
-        let d = Desired {
-            compose: &never,
-            tree: &t,
-            base_dir: "/home/u",
-        };
+        let d = desired(&never, &t);
         let err = plan(&d, &applied(COMPOSE, &t), &BTreeMap::new(), &same).unwrap_err();
         assert_eq!(
             err,
