@@ -243,42 +243,19 @@ async fn locked(
             );
         }
         if let Err(e) = executed {
-            let mut message = e.to_string();
-            // Each failed container's own changed mounts, as they were, in one sync.
-            let mut paths: Vec<String> = Vec::new();
-            let mut restarts: Vec<&str> = Vec::new();
-            for (name, restart) in e.restored() {
-                if let Some(p) = at_risk.get(name) {
-                    paths.extend(p.iter().cloned());
-                    if restart {
-                        restarts.push(name);
-                    }
-                }
-            }
-            paths.sort();
-            paths.dedup();
-            if !paths.is_empty() {
-                let tree = restore::restored_tree(files, &paths, &previous);
-                let put_back = PutBack {
-                    session,
-                    lock: &mut lock,
-                    engine,
-                    compose,
-                    plan: &plan,
-                    system,
-                    now: &synced.manifest,
-                };
-                match put_files_back(put_back, &tree, &restarts, phase).await {
-                    Ok(manifest) => {
-                        on_host = manifest;
-                        message.push_str(&format!(
-                            "; the previous files were put back ({})",
-                            paths.join(", ")
-                        ));
-                    }
-                    Err(why) => message
-                        .push_str(&format!("; putting the previous files back failed: {why}")),
-                }
+            let put_back = PutBack {
+                session,
+                lock: &mut lock,
+                engine,
+                compose,
+                plan: &plan,
+                system,
+                now: &synced.manifest,
+            };
+            let (message, manifest) =
+                after_failure(&e, put_back, files, &at_risk, &previous, phase).await;
+            if let Some(manifest) = manifest {
+                on_host = manifest;
             }
             failure = Some(message);
         }
@@ -398,6 +375,49 @@ async fn keep_previous(
             Some((path, OutFile { data, mode }))
         })
         .collect())
+}
+
+/// After `e`: syncs back, as they were, the changed mounts of every container it left running
+/// its previous version, restarting those that must read them again. Returns the host's
+/// error message (saying what was put back) and the manifest now on the host, if it changed.
+async fn after_failure(
+    e: &execute::ExecError,
+    put_back: PutBack<'_, '_>,
+    files: &BTreeMap<String, OutFile>,
+    at_risk: &BTreeMap<String, Vec<String>>,
+    previous: &BTreeMap<String, OutFile>,
+    phase: &(dyn Fn(&str) + Sync),
+) -> (String, Option<crate::sync::manifest::Manifest>) {
+    let mut message = e.to_string();
+    let mut paths: Vec<String> = Vec::new();
+    let mut restarts: Vec<&str> = Vec::new();
+    for (name, restart) in e.restored() {
+        if let Some(p) = at_risk.get(name) {
+            paths.extend(p.iter().cloned());
+            if restart {
+                restarts.push(name);
+            }
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    if paths.is_empty() {
+        return (message, None);
+    }
+    let tree = restore::restored_tree(files, &paths, previous);
+    match put_files_back(put_back, &tree, &restarts, phase).await {
+        Ok(manifest) => {
+            message.push_str(&format!(
+                "; the previous files were put back ({})",
+                paths.join(", ")
+            ));
+            (message, Some(manifest))
+        }
+        Err(why) => {
+            message.push_str(&format!("; putting the previous files back failed: {why}"));
+            (message, None)
+        }
+    }
 }
 
 /// What putting a failed service's files back works with.
