@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::shipped::{HOSTS, rendered_fleet};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,41 +14,6 @@ use nxinfra::apply::compose::{self, Compose, Healthcheck, NetworkMode, OnConfigC
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const BASE_DIR: &str = "/home/nxthdr";
-
-/// A copy of the shipped fleet, rendered with the demo identity (as in tests/fleet.rs).
-fn rendered_fleet() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["inventory", "templates", "secrets"] {
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(Path::new(REPO).join(sub))
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_nxinfra"))
-        .arg("--root")
-        .arg(dir.path())
-        .arg("--identity")
-        .arg(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt"))
-        .arg("render")
-        .output()
-        .unwrap();
-    let (_, stderr) = common::texts(&out);
-    assert!(out.status.success(), "{stderr}");
-    let rendered = dir.path().join("rendered");
-    (dir, rendered)
-}
-
-const HOSTS: [&str; 6] = [
-    "coreams01",
-    "ixpams01",
-    "ixpams02",
-    "ixpfra01",
-    "vltatl01",
-    "vltcdg01",
-];
 
 const CORE: &[&str] = &[
     "alertmanager",

@@ -3,53 +3,14 @@
 
 mod common;
 
+use common::shipped::{HOSTS, rendered_fleet};
+
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
-/// A copy of the shipped fleet, rendered with the demo identity.
-fn rendered_fleet() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["inventory", "templates", "secrets"] {
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(Path::new(REPO).join(sub))
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_nxinfra"))
-        .arg("--root")
-        .arg(dir.path())
-        .arg("--identity")
-        .arg(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt"))
-        .arg("render")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = common::texts(&out);
-    assert!(out.status.success(), "{stderr}");
-    // No demo secret value in what render printed.
-    let secrets = nxinfra::secrets::store::load(
-        dir.path(),
-        &nxinfra::secrets::store::Keys {
-            identity: Some(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt")),
-            vault_password_file: None,
-        },
-    )
-    .unwrap();
-    for (path, value) in secrets.leaves() {
-        assert!(
-            !stdout.contains(&value) && !stderr.contains(&value),
-            "{path} printed"
-        );
-    }
-    let rendered = dir.path().join("rendered");
-    (dir, rendered)
-}
 
 fn services(rendered: &Path, host: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(rendered.join(host).join("compose.yml")).unwrap();
@@ -69,19 +30,7 @@ fn the_shipped_fleet_renders_every_host_and_file() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        hosts,
-        [
-            "coreams01",
-            "ixpams01",
-            "ixpams02",
-            "ixpfra01",
-            "vltatl01",
-            "vltcdg01"
-        ]
-        .map(String::from)
-        .into()
-    );
+    assert_eq!(hosts, HOSTS.map(String::from).into());
     let expect = |host: &str, files: &[&str]| {
         for f in files {
             assert!(rendered.join(host).join(f).is_file(), "{host}: {f} missing");
@@ -268,7 +217,7 @@ fn wireguard_public_keys_are_derived_from_the_private_keys() {
     let secrets = nxinfra::secrets::store::load(
         &rendered.join(".."),
         &nxinfra::secrets::store::Keys {
-            identity: Some(Path::new(REPO).join("demo/identity.DEMO-ONLY.txt")),
+            identity: Some(common::shipped::demo_identity()),
             vault_password_file: None,
         },
     )

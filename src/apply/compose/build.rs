@@ -1,7 +1,10 @@
 //! Raw model → normalised form: defaults filled, lists sorted, and what is wrong inside one
 //! service, network or volume reported (references between them: [`super::validate`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use indexmap::IndexMap;
 
 use super::model::{RawCompose, RawNetwork, RawVolume};
 use super::normal::{Compose, Network, Pool, Volume};
@@ -11,39 +14,28 @@ use super::service::service;
 /// Normalises every part of the file, reporting what is wrong within a service, network or
 /// volume; references between them are checked by [`super::validate`].
 pub fn build(file: &Path, raw: RawCompose, report: &mut Report) -> Compose {
-    let networks = raw
-        .networks
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(key, n)| {
-            let n = network(&key, n, report);
-            (key, n)
-        })
-        .collect();
-    let volumes = raw
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(key, v)| {
-            let v = volume(&key, v, report);
-            (key, v)
-        })
-        .collect();
-    let services = raw
-        .services
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, s)| {
-            let s = service(&name, s, report);
-            (name, s)
-        })
-        .collect();
     Compose {
         file: file.to_path_buf(),
-        services,
-        networks,
-        volumes,
+        networks: each(raw.networks, report, network),
+        volumes: each(raw.volumes, report, volume),
+        services: each(raw.services, report, service),
     }
+}
+
+/// Normalises every entry of one top-level section (reported in the file's order).
+fn each<R, N>(
+    section: Option<IndexMap<String, R>>,
+    report: &mut Report,
+    normalise: impl Fn(&str, R, &mut Report) -> N,
+) -> BTreeMap<String, N> {
+    section
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, raw)| {
+            let n = normalise(&key, raw, report);
+            (key, n)
+        })
+        .collect()
 }
 
 /// Compose's pattern for service, network and volume keys.
