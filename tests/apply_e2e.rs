@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::engine::{self, apply, docker, id, steps};
+use common::engine::{self, applied, apply, docker, id, steps};
 use common::{Down, Fleet, Testbed, texts};
 
 const COMPOSE: &str = r#"services:
@@ -88,6 +88,14 @@ fn set_var(fleet: &Fleet, from: &str, to: &str) {
     fleet.write("inventory/inventory.yml", &inventory.replacen(from, to, 1));
 }
 
+/// Applies `fleet`, which must fail (exit 1) on its one host: that host's error, and stderr.
+fn apply_fails(fleet: &Fleet, tb: &Testbed) -> (String, String) {
+    let (code, json, stderr) = apply(fleet, tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    (error.to_string(), stderr)
+}
+
 /// `docker inspect -f FORMAT NAME` on `host`.
 fn field(tb: &Testbed, host: &str, name: &str, format: &str) -> String {
     docker(tb, host, &["inspect", "-f", format, name]).1
@@ -111,8 +119,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     engine::run_sleeper(&tb, host, "foreign", "nxtb-busybox:1", &[]);
 
     // First apply: the network and the containers, in dependency order, healthy.
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [
@@ -159,8 +166,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     );
 
     // Nothing changed: nothing touched, and no write call to the engine at all.
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["reads"], 3, "{json}");
@@ -184,8 +190,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
     );
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(id(&tb, host, "web"), web, "a dry run changes nothing");
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    applied(&fleet, &tb);
     assert_ne!(id(&tb, host, "web"), web);
     assert_eq!(
         (id(&tb, host, "worker"), id(&tb, host, "pinned")),
@@ -196,8 +201,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
 
     // A mounted file: the container that mounts it, only.
     fleet.write("templates/config/testbed/worker/conf/worker.conf", "v=2\n");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [
@@ -229,8 +233,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
         "templates/config/testbed/web/www/index.html",
         "hello again\n",
     );
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [
@@ -257,8 +260,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
         ],
     );
     assert!(ok, "{out}");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [
@@ -270,8 +272,7 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
 
     // The network's settings: it is recreated, and so is every container on it.
     set_var(&fleet, "mtu: 1500", "mtu: 1400");
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let json = applied(&fleet, &tb);
     let networks = engine::network_steps(&json);
     assert_eq!(networks.len(), 1);
     assert!(
@@ -312,12 +313,10 @@ fn apply_creates_then_changes_exactly_what_changed_and_never_touches_the_rest() 
 
     // A service added, then removed: its container goes; someone else's stays.
     set_var(&fleet, "with_extra: false", "with_extra: true");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert!(steps(&json).contains(&"extra=create new service".to_string()));
     set_var(&fleet, "with_extra: true", "with_extra: false");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert!(steps(&json).contains(&"extra=remove no longer in compose.yml".to_string()));
     assert!(engine::inspect(&tb, host, "extra").is_null(), "removed");
     assert_eq!(
@@ -345,9 +344,7 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
         "health_path: index.html",
         "health_path: missing.html",
     );
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(1), "{stderr}\n{json}");
-    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    let (error, stderr) = apply_fails(&fleet, &tb);
     assert!(
         error.contains("web")
             && error.contains("restored")
@@ -377,9 +374,7 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
         "pinned_health: index.html",
         "pinned_health: missing.html",
     );
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(1), "{stderr}\n{json}");
-    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    let (error, _) = apply_fails(&fleet, &tb);
     assert!(
         error.contains("pinned") && error.contains("restored") && error.contains("404"),
         "{error}"
@@ -409,8 +404,7 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
         "pinned_health: missing.html",
         "pinned_health: index.html",
     );
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         ["pinned=unchanged", "web=unchanged", "worker=unchanged"]
@@ -426,8 +420,7 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
         "nxtb-app:1",
         &["nxinfra.managed=true", "nxinfra.service=web"],
     );
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [
@@ -446,9 +439,7 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
     let conf = "templates/config/testbed/pinned/conf";
     std::fs::remove_file(fleet.path(&format!("{conf}/ok"))).unwrap();
     fleet.write(&format!("{conf}/note"), "new\n");
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(1), "{stderr}\n{json}");
-    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    let (error, _) = apply_fails(&fleet, &tb);
     assert!(
         error.contains("pinned: the new container did not become healthy")
             && error.contains("restored")
@@ -477,8 +468,7 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
     // ... and once the file is fixed, there is nothing to do.
     std::fs::remove_file(fleet.path(&format!("{conf}/note"))).unwrap();
     fleet.write(&format!("{conf}/ok"), "yes\n");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     clean_engine(&tb, host);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::engine::{self, apply, docker, id, inspect, steps};
+use common::engine::{self, applied, apply, docker, id, inspect, steps};
 use common::{Fleet, Testbed};
 
 const OPTIONS: &str = r#"services:
@@ -139,8 +139,7 @@ fn every_option_of_the_fleet_is_what_the_engine_runs() {
         &format!("    privileged: {privileged}\n    nofile: {nofile}\n"),
     );
     fleet.write("templates/config/testbed/edge/www/index.html", "edge\n");
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         ["agent=create new service", "edge=create new service"]
@@ -259,8 +258,7 @@ fn every_option_of_the_fleet_is_what_the_engine_runs() {
     assert!(ps.contains("dockerd"), "the host's processes: {ps}");
 
     // All of it compares equal on the next apply: nothing is touched.
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
 
@@ -345,15 +343,13 @@ fn on_config_change_restart_keeps_the_container_and_ignore_leaves_it_alone() {
     let (host, test) = ("h4", "apply-on-change");
     engine::clean_engine(&tb, host, &[]);
     let fleet = on_change_fleet(&tb, host, test);
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    applied(&fleet, &tb);
     let (restarted, ignored) = (id(&tb, host, "restarted"), id(&tb, host, "ignored"));
     let started = started_at(&tb, host, "restarted");
 
     // restart: the same container, started again, reading the new file.
     fleet.write("templates/config/testbed/restarted/conf/app.conf", "v=2\n");
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [
@@ -365,16 +361,14 @@ fn on_config_change_restart_keeps_the_container_and_ignore_leaves_it_alone() {
     assert_ne!(started_at(&tb, host, "restarted"), started, "restarted");
     assert_eq!(exec(&tb, host, "restarted", "cat /conf/app.conf").1, "v=2");
     // Its labels still tell the old content: the host's manifest remembers the restart.
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
 
     // ignore: untouched; it sees the new file through its mount.
     fleet.write("templates/config/testbed/ignored/conf/app.conf", "v=2\n");
     let started = started_at(&tb, host, "ignored");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(steps(&json), ["ignored=unchanged", "restarted=unchanged"]);
     assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
     assert_eq!(
@@ -488,8 +482,7 @@ fn images_are_pulled_when_missing_and_always_follows_a_moving_tag() {
     );
     assert_eq!(registry.manifest_requests("nxtb/pinned"), 0);
     // Pulled, then created from exactly the pulled images.
-    let (code, json, stderr) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         ["floating=create new service", "pinned=create new service"]
@@ -508,8 +501,7 @@ fn images_are_pulled_when_missing_and_always_follows_a_moving_tag() {
     // Again: the pinned image is there (no pull); `always` asks the registry, gets the same
     // image, and nothing else happens.
     let floating_pulls = registry.manifest_requests("nxtb/floating");
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(json["hosts"][0]["status"], "unchanged", "{json}");
     assert_eq!(
         json["hosts"][0]["images"],
@@ -526,8 +518,7 @@ fn images_are_pulled_when_missing_and_always_follows_a_moving_tag() {
     // is recreated.
     let main2 = registry.publish("nxtb/floating", "main", &rootfs, &["PATH=/bin", "MAIN=2"]);
     assert_ne!(main1, main2);
-    let (code, json, _) = apply(&fleet, &tb, &[]);
-    assert_eq!(code, Some(0), "{json}");
+    let json = applied(&fleet, &tb);
     assert_eq!(
         steps(&json),
         [

@@ -128,6 +128,13 @@ pub fn apply(
     (out.status.code(), json, stderr)
 }
 
+/// `nxinfra apply --json` of `fleet`, which must succeed (exit 0): its JSON.
+pub fn applied(fleet: &Fleet, tb: &Testbed) -> serde_json::Value {
+    let (code, json, stderr) = apply(fleet, tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    json
+}
+
 /// `name=action reasons` of every container step of the first host.
 pub fn steps(json: &serde_json::Value) -> Vec<String> {
     step_lines(&json["hosts"][0]["containers"])
