@@ -242,3 +242,95 @@ fn a_base_whose_secrets_the_identity_cannot_open_is_compared_by_key_paths() {
         "{s}"
     );
 }
+
+#[test]
+fn a_base_that_does_not_render_is_reported_per_host_and_the_rest_compared() {
+    let fleet = committed_fleet();
+    // At the base, the ixp hosts' bird.conf uses a variable nobody defines; the working tree
+    // fixes it and changes core1's compose.yml.
+    let path = "templates/config/ixp/bird/bird.conf.j2";
+    let bird = fleet.read(path);
+    fleet.write(path, &format!("{bird}{{{{ no_such_variable }}}}\n"));
+    git(&fleet, &["commit", "-qam", "broken bird.conf"]);
+    fleet.write(path, &bird);
+    let compose = "templates/config/core/core1/compose.yml.j2";
+    fleet.write(compose, &COMPOSE.replace("{{ mode }}", "{{ mode }}-2"));
+
+    let (code, stdout, stderr) = diff(&fleet, false, &["--base", "HEAD", "--json"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    common::assert_schema(&json, "diff.schema.json");
+    assert!(json["base"]["error"].is_null(), "{json}");
+    let hosts = json["hosts"].as_array().unwrap();
+    let status: Vec<(&str, &str)> = hosts
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap(), h["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("core1", "changed"),
+            ("ixp1", "unrenderable"),
+            ("ixp2", "unrenderable")
+        ]
+    );
+    assert_eq!(hosts[0]["changed"], serde_json::json!(["compose.yml"]));
+    let error = hosts[1]["base_error"].as_str().unwrap();
+    assert!(
+        error.contains("HEAD:templates/config/ixp/bird/bird.conf.j2")
+            && error.contains("no_such_variable")
+            && !error.contains("/tmp"),
+        "the error names REV's file, not the temporary checkout: {error}"
+    );
+    let (code, text, _) = diff(&fleet, false, &["--base", "HEAD"]);
+    assert_eq!(code, Some(2));
+    assert!(text.contains("## ixp1 (unrenderable at HEAD):\n"), "{text}");
+    assert!(text.contains("service app: changed: environment"), "{text}");
+}
+
+#[test]
+fn a_base_whose_inventory_does_not_load_makes_every_host_unrenderable() {
+    let fleet = committed_fleet();
+    let good = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!("{good}  - not: [closed\n"),
+    );
+    git(&fleet, &["commit", "-qam", "broken inventory"]);
+    fleet.write("inventory/inventory.yml", &good);
+
+    let (code, stdout, stderr) = diff(&fleet, false, &["--base", "HEAD", "--json"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    common::assert_schema(&json, "diff.schema.json");
+    let error = json["base"]["error"].as_str().unwrap();
+    let line = error
+        .strip_prefix("HEAD:inventory/inventory.yml:")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(
+        line.is_some(),
+        "the error names REV's file and line: {error}"
+    );
+    let unrenderable: Vec<&str> = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "unrenderable")
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(unrenderable, ["core1", "ixp1", "ixp2"]);
+    let (_, text, _) = diff(&fleet, false, &["--base", "HEAD"]);
+    assert!(
+        text.contains("HEAD does not render, so no host can be compared with it:\n"),
+        "{text}"
+    );
+    // The working tree broken instead: an error, as before (exit 1).
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!("{good}  - not: [closed\n"),
+    );
+    let (code, _, stderr) = diff(&fleet, false, &["--base", "HEAD~1"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("inventory/inventory.yml"), "{stderr}");
+}

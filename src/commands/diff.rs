@@ -65,22 +65,32 @@ fn head_secrets(ctx: &Ctx) -> anyhow::Result<Known> {
 }
 
 /// REV's secrets, as far as they can be known; its key paths default to the working tree's.
-fn base_secrets(root: &Path, ctx: &Ctx, rev: &str, head: &Known) -> anyhow::Result<Known> {
+fn base_secrets(root: &Path, ctx: &Ctx, rev: &str, head: &Known) -> Known {
     if let Known::Values(_) = head
         && let Ok(s) = store::load(root, &ctx.keys)
     {
-        return Ok(Known::Values(s));
+        return Known::Values(s);
     }
-    Ok(match store::read_keys(root)? {
-        Some(keys) => Known::Keys(keys, format!("the values at {rev} are not known")),
-        None => Known::Keys(
-            head.for_render(),
-            format!(
-                "{rev} has no {}: its renders use the working tree's key paths",
-                store::KEYS_FILE
-            ),
-        ),
-    })
+    let fallback = |why: String| Known::Keys(head.for_render(), why);
+    match store::read_keys(root) {
+        Ok(Some(keys)) => Known::Keys(keys, format!("the values at {rev} are not known")),
+        Ok(None) => fallback(format!(
+            "{rev} has no {}: its renders use the working tree's key paths",
+            store::KEYS_FILE
+        )),
+        Err(e) => fallback(format!(
+            "{rev}'s {} does not load ({}): its renders use the working tree's key paths",
+            store::KEYS_FILE,
+            at_rev(&e.to_string(), root, rev)
+        )),
+    }
+}
+
+/// An error about REV's checkout, with its files named `REV:path` (not the temporary
+/// folder they were exported to).
+fn at_rev(message: &str, root: &Path, rev: &str) -> String {
+    let message = message.replace(&format!("{}/", root.display()), &format!("{rev}:"));
+    redact::redact_global(&message).into_owned()
 }
 
 fn load_inventory(root: &Path) -> anyhow::Result<Option<Inventory>> {
@@ -98,31 +108,100 @@ fn selected(inv: Option<&Inventory>, pattern: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn render_side(
+/// Renders `hosts` of one side, each host's result on its own.
+fn render_hosts(
     root: &Path,
-    inv: Option<&Inventory>,
+    inventory: &Inventory,
     hosts: &[String],
     secrets: &Secrets,
-    side: &str,
-) -> anyhow::Result<BTreeMap<String, BTreeMap<String, render::OutFile>>> {
-    let Some(inventory) = inv else {
-        return Ok(BTreeMap::new());
-    };
+) -> Result<Vec<(String, render::HostResult)>, render::RenderFailed> {
     if hosts.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(Vec::new());
     }
-    let job = Job {
+    render::render_each(&Job {
         root,
         inventory,
         secrets,
         hosts,
         limited: true,
+    })
+}
+
+/// The working tree's hosts; any render error there is the command's error.
+fn render_head(
+    root: &Path,
+    inventory: &Inventory,
+    hosts: &[String],
+    secrets: &Secrets,
+) -> anyhow::Result<BTreeMap<String, BTreeMap<String, render::OutFile>>> {
+    let mut trees = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (host, r) in render_hosts(root, inventory, hosts, secrets)? {
+        match r {
+            Ok(t) => {
+                trees.insert(host, t.files);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(trees)
+    } else {
+        Err(render::RenderFailed(errors)).context("rendering the working tree")
+    }
+}
+
+/// REV's rendered hosts: each one's files, or why REV does not render it.
+type BaseTrees = BTreeMap<String, Result<BTreeMap<String, render::OutFile>, String>>;
+
+/// Renders REV's side, where nothing is fatal: a REV that does not render (the change under
+/// review may be its fix) makes its hosts `unrenderable`, with the reason. When nothing of
+/// REV renders (its inventory or its template tree is broken), that reason comes back too,
+/// and every host selected on either side is unrenderable.
+fn render_base(
+    root: &Path,
+    inventory: &anyhow::Result<Option<Inventory>>,
+    hosts: &[String],
+    head_hosts: &[String],
+    secrets: &Secrets,
+    rev: &str,
+) -> (BaseTrees, Option<String>) {
+    let inventory = match inventory {
+        Ok(Some(inventory)) => inventory,
+        Ok(None) => return (BTreeMap::new(), None),
+        Err(e) => return whole_failure(&format!("{e:#}"), root, rev, hosts, head_hosts),
     };
-    let trees = render::render_all(&job).with_context(|| format!("rendering {side}"))?;
-    Ok(trees
-        .into_iter()
-        .map(|t| (t.host.clone(), t.files))
-        .collect())
+    match render_hosts(root, inventory, hosts, secrets) {
+        Ok(results) => {
+            let trees = results
+                .into_iter()
+                .map(|(host, r)| {
+                    let r = r
+                        .map(|t| t.files)
+                        .map_err(|e| at_rev(&render::RenderFailed(e).to_string(), root, rev));
+                    (host, r)
+                })
+                .collect();
+            (trees, None)
+        }
+        Err(e) => whole_failure(&e.to_string(), root, rev, hosts, head_hosts),
+    }
+}
+
+fn whole_failure(
+    error: &str,
+    root: &Path,
+    rev: &str,
+    hosts: &[String],
+    head_hosts: &[String],
+) -> (BaseTrees, Option<String>) {
+    let error = at_rev(error, root, rev);
+    let trees = hosts
+        .iter()
+        .chain(head_hosts)
+        .map(|h| (h.clone(), Err(error.clone())))
+        .collect();
+    (trees, Some(error))
 }
 
 /// The files under `secrets/` of a side: path → content.
@@ -204,10 +283,9 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
     git::export(&ctx.root, &commit, base_root)?;
 
     let head_inv = ctx.inventory()?;
-    let base_inv =
-        load_inventory(base_root).with_context(|| format!("the inventory at {}", args.base))?;
+    let base_inv = load_inventory(base_root);
     let head = head_secrets(ctx)?;
-    let base = base_secrets(base_root, ctx, &args.base, &head)?;
+    let base = base_secrets(base_root, ctx, &args.base, &head);
     // No value may reach any output, error messages included: both sides' values redacted.
     let leaves: Vec<(String, String)> = [&base, &head]
         .iter()
@@ -223,36 +301,32 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
 
     let pattern = args.limit.limit.as_deref();
     let head_hosts = selected(Some(&head_inv), pattern);
-    let base_hosts = selected(base_inv.as_ref(), pattern);
+    let base_hosts = selected(base_inv.as_ref().ok().and_then(Option::as_ref), pattern);
     if head_hosts.is_empty() && base_hosts.is_empty() {
         // Neither side has it: the working tree's error says why.
         limit::select(&head_inv, pattern)?;
     }
-    let head_trees = render_side(
-        &ctx.root,
-        Some(&head_inv),
-        &head_hosts,
-        &head.for_render(),
-        "the working tree",
-    )?;
-    let base_trees = render_side(
+    let head_trees = render_head(&ctx.root, &head_inv, &head_hosts, &head.for_render())?;
+    let (base_trees, base_error) = render_base(
         base_root,
-        base_inv.as_ref(),
+        &base_inv,
         &base_hosts,
+        &head_hosts,
         &base.for_render(),
         &args.base,
-    )?;
+    );
     let hosts: BTreeSet<&String> = head_trees.keys().chain(base_trees.keys()).collect();
     let changes: Vec<HostChanges> = hosts
         .into_iter()
-        .filter_map(|host| {
-            preview::compare(
+        .filter_map(|host| match base_trees.get(host) {
+            Some(Err(error)) => Some(preview::unrenderable(host, error.clone())),
+            base => preview::compare(
                 host,
                 Sides {
-                    base: base_trees.get(host),
+                    base: base.and_then(|b| b.as_ref().ok()),
                     head: head_trees.get(host),
                 },
-            )
+            ),
         })
         .collect();
     let secrets = secret_changes(base_root, &ctx.root, &base, &head);
@@ -264,14 +338,20 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
         println!(
             "{}",
             json!({
-                "base": {"rev": args.base, "commit": commit},
+                "base": base_json(&args.base, &commit, base_error.as_deref()),
                 "changes": !changes.is_empty() || secrets_differ,
                 "hosts": changes,
                 "secrets": secrets,
             })
         );
     } else {
-        print_text(&args.base, &commit, &changes, &secrets);
+        print_text(
+            &args.base,
+            &commit,
+            base_error.as_deref(),
+            &changes,
+            &secrets,
+        );
     }
     Ok(if changes.is_empty() && !secrets_differ {
         Outcome::Done
@@ -280,10 +360,35 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-fn print_text(rev: &str, commit: &str, changes: &[HostChanges], secrets: &serde_json::Value) {
+fn base_json(rev: &str, commit: &str, error: Option<&str>) -> serde_json::Value {
+    let mut base = json!({"rev": rev, "commit": commit});
+    if let Some(error) = error {
+        base["error"] = json!(error);
+    }
+    base
+}
+
+fn print_text(
+    rev: &str,
+    commit: &str,
+    base_error: Option<&str>,
+    changes: &[HostChanges],
+    secrets: &serde_json::Value,
+) {
     let short = &commit[..commit.len().min(12)];
     println!("nxinfra diff: {rev} ({short}) -> working tree");
+    if let Some(error) = base_error {
+        println!("\n{rev} does not render, so no host can be compared with it:\n{error}");
+    }
     for c in changes {
+        if let Some(error) = &c.base_error {
+            if base_error.is_some() {
+                println!("\n## {} (unrenderable at {rev})", c.host);
+            } else {
+                println!("\n## {} (unrenderable at {rev}):\n{error}", c.host);
+            }
+            continue;
+        }
         println!(
             "\n## {} ({}): {} added, {} removed, {} changed{}",
             c.host,
@@ -357,6 +462,14 @@ fn print_text(rev: &str, commit: &str, changes: &[HostChanges], secrets: &serde_
     if changes.is_empty() {
         println!("no host's rendered files differ");
     } else {
-        println!("{} hosts differ", changes.len());
+        let n = changes.len();
+        println!(
+            "{n} {}",
+            if n == 1 {
+                "host differs"
+            } else {
+                "hosts differ"
+            }
+        );
     }
 }

@@ -22,7 +22,8 @@ pub struct Sides<'a> {
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct HostChanges {
     pub host: String,
-    /// `added` / `removed` (the whole host), or `changed`.
+    /// `added` / `removed` (the whole host), `changed`, or `unrenderable`: the host does not
+    /// render at the base revision ([`HostChanges::base_error`] says why; no file lists).
     pub status: &'static str,
     pub added: Vec<String>,
     pub removed: Vec<String>,
@@ -31,9 +32,22 @@ pub struct HostChanges {
     pub mode: Vec<(String, u32, u32)>,
     /// The compose.yml summary (empty when it did not change).
     pub services: Vec<compose::ServiceChange>,
+    /// Why the base revision does not render this host (status `unrenderable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_error: Option<String>,
     /// Unified diffs of every differing file.
     #[serde(skip)]
     pub diff: String,
+}
+
+/// A host the base revision does not render: nothing to compare its files with.
+pub fn unrenderable(host: &str, error: String) -> HostChanges {
+    HostChanges {
+        host: host.to_string(),
+        status: "unrenderable",
+        base_error: Some(error),
+        ..Default::default()
+    }
 }
 
 /// Compares one host's two sides; `None` when nothing differs.

@@ -146,21 +146,9 @@ fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R>
 
 /// Renders every host of the job in memory, in parallel. Nothing is written.
 pub fn render_all(job: &Job<'_>) -> Result<Vec<HostTree>, RenderFailed> {
-    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
-        .map_err(|e| RenderFailed(vec![e.into()]))?;
-    sources::check_layout(tree.config_files(), job.inventory, &tree.root)
-        .map_err(|e| RenderFailed(vec![e.into()]))?;
-    let shared = SharedContext::new(job.inventory, &job.secrets.doc)
-        .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
-    let redactor = job.secrets.redactor();
-    let tree = Arc::new(tree);
-    let env = engine::environment(tree.clone());
-    let results = parallel(job.hosts, |host| {
-        render_host(job, &tree, &env, &shared, &redactor, host)
-    });
     let mut trees = Vec::new();
     let mut errors = Vec::new();
-    for r in results {
+    for (_, r) in render_each(job)? {
         match r {
             Ok(t) => trees.push(t),
             Err(e) => errors.extend(e),
@@ -173,6 +161,28 @@ pub fn render_all(job: &Job<'_>) -> Result<Vec<HostTree>, RenderFailed> {
     }
 }
 
+/// Renders every host of the job in memory, in parallel, each host's result on its own (in
+/// the job's order); an error in what every host shares (the template tree's layout, the
+/// inventory's variables) fails the whole. Nothing is written.
+pub fn render_each(job: &Job<'_>) -> Result<Vec<(String, HostResult)>, RenderFailed> {
+    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
+        .map_err(|e| RenderFailed(vec![e.into()]))?;
+    sources::check_layout(tree.config_files(), job.inventory, &tree.root)
+        .map_err(|e| RenderFailed(vec![e.into()]))?;
+    let shared = SharedContext::new(job.inventory, &job.secrets.doc)
+        .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
+    let redactor = job.secrets.redactor();
+    let tree = Arc::new(tree);
+    let env = engine::environment(tree.clone());
+    let results = parallel(job.hosts, |host| {
+        render_host(job, &tree, &env, &shared, &redactor, host)
+    });
+    Ok(job.hosts.iter().cloned().zip(results).collect())
+}
+
+/// One host's render: its tree, or every error found in it.
+pub type HostResult = Result<HostTree, Vec<RenderError>>;
+
 fn render_host(
     job: &Job<'_>,
     tree: &TemplateTree,
@@ -180,7 +190,7 @@ fn render_host(
     shared: &SharedContext,
     redactor: &Redactor,
     host: &str,
-) -> Result<HostTree, Vec<RenderError>> {
+) -> HostResult {
     let plan = sources::plan_host_files(tree.config_files(), job.inventory, host, &tree.root)
         .map_err(|e| vec![e.into()])?;
     let touched = Arc::new(AtomicBool::new(false));
