@@ -933,6 +933,16 @@ fn secret_values_never_reach_any_output_and_secret_files_are_private() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     found.extend(run_leaks("no-op sync --json --diff", &run));
     check_modes("after the change");
+    // The host's state: its login user's alone, and no value in it (hashes only).
+    let manifest = base.join(".nxinfra/manifest");
+    assert_eq!(
+        (mode(&base.join(".nxinfra")), mode(&manifest)),
+        (0o700, 0o600)
+    );
+    found.extend(leaks(
+        "the host's manifest",
+        &std::fs::read_to_string(&manifest).unwrap(),
+    ));
     assert_eq!(
         std::fs::read_to_string(base.join("app/db.conf")).unwrap(),
         format!("host={host}\npassword={DB_V2}")

@@ -41,7 +41,7 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
     format!(
         "set -e\n\
          D={b}/{STATE_DIR}\n\
-         [ -d \"$D\" ] || mkdir -p \"$D\"\n\
+         [ -d \"$D\" ] || mkdir -p -m 700 \"$D\"\n\
          exec 9>>\"$D/lock\"\n\
          if ! flock -w {timeout_secs} 9; then\n\
          \x20 h=$(cat \"$D/lock.holder\" 2>/dev/null || true)\n\
@@ -62,7 +62,7 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
          \x20   . \"$S/{TAR_SCRIPT}\" >/dev/null\n\
          \x20   echo {APPLIED_MARKER}\n\
          \x20 elif [ \"$action\" = manifest ]; then\n\
-         \x20   head -c \"$size\" > \"$D/manifest.new\" 9>&-\n\
+         \x20   (umask 077; head -c \"$size\" > \"$D/manifest.new\") 9>&-\n\
          \x20   mv -f \"$D/manifest.new\" \"$D/manifest\"\n\
          \x20   exit 0\n\
          \x20 else\n\
@@ -210,7 +210,9 @@ pub fn upload_tar(
         // Private in staging whatever its final mode: install sets mode and owner.
         add(&format!("{TAR_SYSTEM}/{i}"), &placed.file.data, 0o600)?;
     }
-    add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o644)?;
+    // Private: it holds the hash of every file, those of the files with secrets too (a
+    // guessable secret in a public template could be found from its file's hash).
+    add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o600)?;
     add(TAR_SCRIPT, apply(base_dir, plan, system)?.as_bytes(), 0o600)?;
     tar.into_inner()
         .map_err(|e| format!("cannot finish the upload: {e}"))
@@ -544,7 +546,7 @@ mod tests {
         root
     }
 
-    fn mode(p: &std::path::Path) -> u32 {
+    pub(super) fn mode(p: &std::path::Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
     }
 
@@ -584,6 +586,12 @@ mod tests {
         assert_eq!(mode(&base.join("a/secret")), 0o600);
         assert_eq!(mode(&base.join("run.sh")), 0o755);
         assert!(!base.join(".nxinfra/staging").exists());
+        // nxinfra's state is its login user's alone: the manifest has the hashes of the
+        // files with secrets.
+        assert_eq!(mode(&base.join(".nxinfra")), 0o700);
+        assert_eq!(mode(&base.join(".nxinfra/manifest")), 0o600);
+        // The folders it makes are readable (containers run as other users).
+        assert_eq!(mode(&base.join("made/new")) & 0o005, 0o005);
 
         // No-op.
         assert!(sync(&base, &v1).is_noop());
@@ -900,5 +908,6 @@ mod hold_tests {
             std::fs::read_to_string(dir.path().join(".nxinfra/manifest")).unwrap(),
             text
         );
+        assert_eq!(tests::mode(&dir.path().join(".nxinfra/manifest")), 0o600);
     }
 }
