@@ -17,13 +17,15 @@ use crate::secrets::redact::redact_global;
 secrets/secrets.yml.age, templates/) into per-host trees under rendered/<host>/ (render), \
 places them on the hosts over SSH (sync), and reconciles each host's Docker containers with its \
 rendered compose.yml (apply). plan shows what sync and apply would do, touching nothing; diff \
-shows offline what a change does to the rendered fleet.\n\n\
+shows offline what a change does to the rendered fleet; wg makes the WireGuard keys the fleet \
+lacks.\n\n\
 The repository is found by looking for inventory/inventory.yml in the current folder and its \
 parents, or given with --root.",
     after_help = "Examples:\n  nxinfra render                      render every host into rendered/\n  \
 nxinfra render --limit ixp --check  exit 2 if rendered/ is stale for the ixp hosts\n  \
 nxinfra inventory show coreams01    the variables coreams01's templates see\n  \
 nxinfra secrets edit                edit the encrypted secrets in $EDITOR\n  \
+nxinfra wg                          make the WireGuard keys new peers need\n  \
 nxinfra diff --base origin/main     what this branch changes, offline\n  \
 nxinfra plan --limit coreams01      what sync and apply would do there\n  \
 nxinfra apply --limit coreams01     render, sync and reconcile its containers\n\n\
@@ -130,6 +132,25 @@ nxinfra diff --base v1.2 --json\n\n\
 Exit status: 0 nothing differs, 2 something differs, 1 error (such as an unknown REV)."
     )]
     Diff(DiffArgs),
+    /// Make the WireGuard private keys the fleet lacks, into the secrets
+    #[command(
+        long_about = "Make the WireGuard private keys the fleet needs and the secrets lack, \
+and add them to secrets/secrets.yml.age (re-encrypted to secrets/recipients.txt). Keys already \
+there are never replaced, so this can run any time: peers keep their keys and tunnels.\n\n\
+A key is needed at wireguard.<peer>.<iface> for every host that gets a rendered file \
+wireguard/<iface>.conf, and for every peer a host names in its variable \
+nxinfra_wireguard_peers (interface: [peer, ...]; peers that are not inventory hosts, such as \
+laptops). Templates read the private key as secrets.wireguard[inventory_hostname][iface] and \
+a peer's public key as secrets.wireguard[peer][iface] | wg_pubkey: public keys are derived, \
+never stored.\n\n\
+Prints every needed key with its public key (never a private key), and the keys of the secrets \
+that nothing needs any more (they are kept: remove them with `nxinfra secrets edit`). Needs the \
+identity that decrypts the secrets.",
+        after_help = "Examples:\n  nxinfra wg --dry-run        # which keys are missing\n  \
+nxinfra wg                  # make them\n  nxinfra wg --limit ixpams03 --json\n\n\
+Exit status: 0 nothing missing or all made, 1 error, 2 --dry-run found missing keys."
+    )]
+    Wg(WgArgs),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,
@@ -223,6 +244,18 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub limit: LimitArg,
     /// Print the differences as JSON on stdout (the diffs themselves are left out)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WgArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Show which keys are missing, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the keys (public keys only) as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -7,6 +7,7 @@ mod plan;
 mod render;
 mod secrets;
 mod sync;
+mod wg;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Apply(args) => apply::run(&ctx, &args),
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &args),
+        Command::Wg(args) => wg::run(&ctx, &args),
         Command::Inventory(cmd) => inventory::run(&ctx, cmd),
         Command::Secrets(cmd) => secrets::run(&ctx, cmd),
     }

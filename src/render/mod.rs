@@ -267,7 +267,7 @@ fn template_error(
     };
     let detail = err.detail().unwrap_or_default();
     let message = match err.kind() {
-        ErrorKind::UndefinedError => match expression {
+        ErrorKind::UndefinedError => match &expression {
             Some(expr) if expr.contains('|') => format!("undefined value in `{expr}`"),
             Some(expr) if !expr.is_empty() => format!("undefined variable `{expr}`"),
             _ => "undefined variable".to_string(),
@@ -276,6 +276,7 @@ fn template_error(
         ErrorKind::TemplateNotFound => format!("{detail} (no such file under templates/)"),
         kind => {
             let at = expression
+                .as_ref()
                 .filter(|e| !e.is_empty() && e.len() < 120)
                 .map(|e| format!(" in `{e}`"))
                 .unwrap_or_default();
@@ -286,7 +287,7 @@ fn template_error(
             }
         }
     };
-    let message = if name != planned {
+    let mut message = if name != planned {
         format!(
             "{message} (included from {})",
             tree.path_of(planned).display()
@@ -294,6 +295,15 @@ fn template_error(
     } else {
         message
     };
+    if err.kind() == ErrorKind::UndefinedError
+        && expression
+            .as_ref()
+            .is_some_and(|e| e.contains("secrets.wireguard"))
+    {
+        message.push_str(
+            "; a WireGuard key missing? `nxinfra wg` makes the keys new hosts and peers need",
+        );
+    }
     RenderError::Template {
         file: tree.path_of(name),
         line: err.line(),

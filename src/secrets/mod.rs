@@ -5,6 +5,7 @@ pub mod age_file;
 pub mod redact;
 pub mod store;
 pub mod vault;
+pub mod wireguard;
 
 use std::path::PathBuf;
 

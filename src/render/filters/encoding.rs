@@ -51,22 +51,17 @@ pub(super) fn wg_pubkey(value: String) -> Result<String, Error> {
     {
         return Ok(format!("<wg_pubkey of secret:{secret}>"));
     }
-    let invalid = || err("wg_pubkey", "not a base64-encoded 32-byte key");
-    let bytes = STANDARD
-        .decode(value.trim().as_bytes())
-        .map_err(|_| invalid())?;
-    let key: [u8; 32] = bytes.try_into().map_err(|_| invalid())?;
     // A hub's config derives every peer's public key, and every hub does it again: memoize,
     // keyed by a digest so the cache holds no second copy of any private key.
-    let digest: [u8; 32] = Sha256::digest(key).into();
+    let digest: [u8; 32] = Sha256::digest(value.trim().as_bytes()).into();
     static CACHE: LazyLock<std::sync::Mutex<std::collections::HashMap<[u8; 32], String>>> =
         LazyLock::new(Default::default);
     let cache = &*CACHE;
     if let Some(public) = cache.lock().ok().and_then(|c| c.get(&digest).cloned()) {
         return Ok(public);
     }
-    let secret = x25519_dalek::StaticSecret::from(key);
-    let public = STANDARD.encode(x25519_dalek::PublicKey::from(&secret).as_bytes());
+    let public = crate::secrets::wireguard::public_key(&value)
+        .ok_or_else(|| err("wg_pubkey", "not a base64-encoded 32-byte key"))?;
     if let Ok(mut c) = cache.lock() {
         c.insert(digest, public.clone());
     }
