@@ -529,3 +529,127 @@ fn images_are_pulled_when_missing_and_always_follows_a_moving_tag() {
     assert_eq!((image_of("pinned"), image_of("floating")), (pinned, main2));
     engine::clean_engine(&tb, host, &[]);
 }
+
+const JOBS: &str = r#"services:
+  schema:
+    image: nxtb-app:1
+    command:
+      - sh
+      - -c
+      - >-
+        if grep -q fail /schema/schema.sql; then
+        echo "migration failed, connecting with $$PASSWORD"; exit 3; fi;
+        cat /schema/schema.sql >> /state/applied.log
+    network_mode: none
+    environment:
+      PASSWORD: "{{ secrets.db.password }}"
+    volumes:
+      - {{ nxinfra_base_dir }}/schema:/schema:ro
+      - {{ state_dir }}:/state
+  app:
+    image: nxtb-app:1
+    command: ["sleep", "3600"]
+    network_mode: none
+    stop_grace_period: 1s
+    depends_on:
+      schema:
+        condition: service_completed_successfully
+"#;
+
+#[test]
+fn a_job_runs_once_per_change_before_what_awaits_it_and_a_failed_one_runs_again() {
+    let Some(tb) = Testbed::get() else { return };
+    let (host, test) = ("h6", "apply-jobs");
+    engine::clean_engine(&tb, host, &[]);
+    let state = tb.base_dir(host, "apply-jobs-state");
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    let fleet = engine::fleet(
+        &tb,
+        host,
+        test,
+        JOBS,
+        &format!("    state_dir: {}\n", state.display()),
+    );
+    let schema = |text: &str| fleet.write("templates/config/testbed/schema/schema.sql", text);
+    let log = || std::fs::read_to_string(state.join("applied.log")).unwrap_or_default();
+    let sorted = |json: &serde_json::Value| {
+        let mut s = steps(json);
+        s.sort();
+        s
+    };
+
+    // First apply: the job runs to completion, then what awaits it starts.
+    schema("v1\n");
+    let json = applied(&fleet, &tb);
+    assert_eq!(
+        sorted(&json),
+        ["app=create new service", "schema=create new service"]
+    );
+    assert_eq!(log(), "v1\n");
+    let job = inspect(&tb, host, "schema");
+    assert_eq!(
+        (&job["State"]["Status"], &job["State"]["ExitCode"]),
+        (&serde_json::json!("exited"), &serde_json::json!(0))
+    );
+    let app_started = text(&inspect(&tb, host, "app")["State"]["StartedAt"]).to_string();
+    assert!(
+        app_started.as_str() >= text(&job["State"]["FinishedAt"]),
+        "app started ({app_started}) after the job finished ({})",
+        job["State"]["FinishedAt"]
+    );
+    let app = id(&tb, host, "app");
+
+    // Nothing changed: the exited job is done; nothing runs, no write call.
+    let json = applied(&fleet, &tb);
+    assert_eq!(sorted(&json), ["app=unchanged", "schema=unchanged"]);
+    assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
+    assert_eq!(log(), "v1\n");
+
+    // Its file changed: it runs again, once; what awaits it is untouched.
+    schema("v2\n");
+    let json = applied(&fleet, &tb);
+    assert_eq!(
+        sorted(&json),
+        [
+            "app=unchanged",
+            "schema=recreate mount content changed: schema"
+        ]
+    );
+    assert_eq!(log(), "v1\nv2\n");
+    assert_eq!(id(&tb, host, "app"), app);
+
+    // A run that fails: exit 1, with what it printed (its secret redacted); its container is
+    // kept; the next plan runs it again.
+    schema("v3 fail\n");
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "schema: the job failed (exit status 3; it printed: migration failed, connecting \
+             with <secret:db.password>)"
+        ),
+        "{error}"
+    );
+    assert_eq!(log(), "v1\nv2\n");
+    assert_eq!(inspect(&tb, host, "schema")["State"]["ExitCode"], 3);
+    assert_eq!(id(&tb, host, "app"), app);
+    let (code, json, _) = apply(&fleet, &tb, &["--dry-run"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        sorted(&json),
+        [
+            "app=unchanged",
+            "schema=recreate its last run failed (exit status 3)"
+        ]
+    );
+
+    // Fixed: it runs, and the fleet converges.
+    schema("v4\n");
+    applied(&fleet, &tb);
+    assert_eq!(log(), "v1\nv2\nv4\n");
+    let json = applied(&fleet, &tb);
+    assert_eq!(json["hosts"][0]["api_calls"]["writes"], 0, "{json}");
+    engine::clean_engine(&tb, host, &[]);
+}

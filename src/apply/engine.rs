@@ -12,8 +12,8 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, RestartContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::TryStreamExt;
 
@@ -212,6 +212,24 @@ impl Engine {
             .rename_container(from, options)
             .await
             .map_err(fail(format!("renaming {from} to {to}")))
+    }
+
+    /// The last `lines` lines of what container `name` printed (stdout and stderr).
+    pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+        self.read();
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let chunks: Vec<_> = self
+            .docker
+            .logs(name, Some(options))
+            .try_collect()
+            .await
+            .map_err(fail(format!("reading the logs of {name}")))?;
+        let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.into_bytes()).collect();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     pub async fn inspect(&self, name: &str) -> Result<ContainerInspectResponse, EngineError> {

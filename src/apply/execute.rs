@@ -30,6 +30,10 @@ pub enum ExecError {
     },
     #[error("{name}: the new container did not become healthy ({why}); it was removed")]
     Unhealthy { name: String, why: String },
+    #[error(
+        "{name}: the job failed ({why}); its container is kept for `docker logs`, and the next apply runs it again"
+    )]
+    JobFailed { name: String, why: String },
     #[error("{name}: restarted, but not healthy: {why}")]
     RestartFailed { name: String, why: String },
     #[error("{name}: {why}")]
@@ -186,6 +190,22 @@ async fn container_step(
         }),
     };
     let name = &step.name;
+    if let Some(job) = &service.job {
+        if matches!(step.action, Action::Create | Action::Recreate) {
+            progress(&format!("running job {name}"));
+            run_job(
+                engine,
+                compose,
+                service,
+                &identity()?,
+                name,
+                !step.fresh(),
+                job.timeout,
+            )
+            .await?;
+        }
+        return Ok(None);
+    }
     // A container on a recreated network was removed with it: it is created anew.
     if step.fresh() {
         progress(&format!("creating {name}"));
@@ -324,6 +344,57 @@ async fn replace(
         }
     }
 }
+
+/// Runs a job: its previous container (`replace`) removed, a new one created and started,
+/// and waited for until it exits (0: done) or `timeout` passes (it is stopped). A failed run
+/// keeps its container, for `docker logs`; the error quotes the last lines it printed.
+async fn run_job(
+    engine: &Engine,
+    compose: &Compose,
+    service: &Service,
+    identity: &(Identity, String),
+    name: &str,
+    replace: bool,
+    timeout: Duration,
+) -> Result<(), ExecError> {
+    let grace = service.spec.stop_grace_period;
+    if replace {
+        engine.stop(name, grace).await?;
+        engine.remove(name, false).await?;
+    }
+    create_started(engine, compose, service, identity, name).await?;
+    let start = Instant::now();
+    let why = loop {
+        let state = engine.inspect(name).await?.state.unwrap_or_default();
+        if state.running != Some(true) {
+            match state.exit_code.unwrap_or_default() {
+                0 => return Ok(()),
+                code => break format!("exit status {code}"),
+            }
+        }
+        if start.elapsed() > timeout {
+            engine.stop(name, grace).await?;
+            break format!("not done after {} s, stopped", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let printed = engine
+        .logs_tail(name, JOB_LOG_LINES)
+        .await
+        .unwrap_or_default();
+    let printed = printed.trim();
+    Err(ExecError::JobFailed {
+        name: name.to_string(),
+        why: if printed.is_empty() {
+            format!("{why}, nothing printed")
+        } else {
+            format!("{why}; it printed: {}", printed.replace('\n', " / "))
+        },
+    })
+}
+
+/// How much of a failed job's output its error quotes.
+const JOB_LOG_LINES: usize = 5;
 
 /// Restarts `name` and waits until it is healthy, as after a (re)creation.
 pub async fn restart_healthy(engine: &Engine, service: &Service, name: &str) -> Result<(), String> {

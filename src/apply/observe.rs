@@ -11,6 +11,9 @@ pub struct Container {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub running: bool,
+    /// The exit status of a container that ran and exited (`Exited (N) ...`); `None` for one
+    /// that runs, or was created and never started.
+    pub exit_code: Option<i64>,
     /// The image id it was created from.
     pub image_id: String,
     /// Names of the networks it is attached to.
@@ -31,6 +34,17 @@ pub struct Observed {
     pub networks: BTreeMap<String, bollard::models::Network>,
     /// Image reference, in its full form ([`full_reference`]) → image id.
     pub images: BTreeMap<String, String>,
+}
+
+/// The exit status in the engine's status text of a container: `Exited (137) 2 hours ago`
+/// → 137.
+pub fn exit_code(status: &str) -> Option<i64> {
+    status
+        .strip_prefix("Exited (")?
+        .split_once(')')?
+        .0
+        .parse()
+        .ok()
 }
 
 /// The full form of an image reference, as engines resolve the short ones Docker's way:
@@ -106,6 +120,7 @@ impl Observed {
                     .unwrap_or_default(),
                 labels: c.labels.unwrap_or_default().into_iter().collect(),
                 running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                exit_code: c.status.as_deref().and_then(exit_code),
                 image_id: c.image_id.unwrap_or_default(),
                 networks: c
                     .network_settings
@@ -135,6 +150,15 @@ impl Observed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_codes_are_read_from_the_status_text() {
+        assert_eq!(exit_code("Exited (0) 3 seconds ago"), Some(0));
+        assert_eq!(exit_code("Exited (137) 2 hours ago"), Some(137));
+        assert_eq!(exit_code("Up 5 minutes (healthy)"), None);
+        assert_eq!(exit_code("Created"), None);
+        assert_eq!(exit_code("Exited (x)"), None);
+    }
 
     #[test]
     fn references_resolve_as_engines_resolve_them() {

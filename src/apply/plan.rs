@@ -333,6 +333,23 @@ pub fn plan(
             continue;
         };
         if current.hash == want.hash {
+            if service.job.is_some() {
+                // A job is done when its container exited 0; one still running is left to
+                // finish; one that failed (or never ran) runs again.
+                match (have.running, have.exit_code) {
+                    (true, _) | (false, Some(0)) => {
+                        out.containers.push(step(Action::Unchanged, vec![]))
+                    }
+                    (false, Some(code)) => out.containers.push(step(
+                        Action::Recreate,
+                        vec![format!("its last run failed (exit status {code})")],
+                    )),
+                    (false, None) => out
+                        .containers
+                        .push(step(Action::Recreate, vec!["it never ran".into()])),
+                }
+                continue;
+            }
             if have.running {
                 out.containers.push(step(Action::Unchanged, vec![]));
             } else {
@@ -360,6 +377,8 @@ pub fn plan(
             .collect();
         let (action, mut reasons) = match service.on_config_change {
             OnConfigChange::Recreate => (Action::Recreate, mounts),
+            // A job runs again in a new container: it has no process to restart.
+            OnConfigChange::Restart if service.job.is_some() => (Action::Recreate, mounts),
             OnConfigChange::Restart => (Action::Restart, mounts),
             OnConfigChange::Ignore => (Action::Unchanged, vec![]),
         };
@@ -468,7 +487,8 @@ networks:
                 id: format!("id-{}", s.name),
                 name: s.spec.container_name.clone(),
                 labels: id.labels(&s.name, "sha256:b1"),
-                running: true,
+                running: s.job.is_none(),
+                exit_code: s.job.map(|_| 0),
                 image_id: "sha256:b1".into(),
                 networks: vec!["backend".into()],
             });
@@ -519,6 +539,52 @@ networks:
         assert!(p.images.is_empty(), "present: nothing to pull");
         let p = run(COMPOSE, &t, &applied(COMPOSE, &t));
         assert!(p.is_noop(), "{:?}", actions(&p));
+    }
+
+    const JOBS: &str = "services:
+  schema:
+    image: busybox:1
+    networks: [backend]
+    volumes:
+      - /home/u/web/conf:/schema:ro
+    x-nxinfra:
+      on_config_change: restart
+  web:
+    image: busybox:1
+    networks: [backend]
+    depends_on:
+      schema:
+        condition: service_completed_successfully
+networks:
+  backend: {}
+";
+
+    #[test]
+    fn a_job_is_done_once_it_exited_0_and_runs_again_when_it_changed_or_failed() {
+        let t = tree("a", "b");
+        let done = applied(JOBS, &t);
+        let p = run(JOBS, &t, &done);
+        assert!(p.is_noop(), "an exited job is done: {:?}", actions(&p));
+        let mut failed = done.clone();
+        failed.containers[0].exit_code = Some(3);
+        assert_eq!(
+            actions(&run(JOBS, &t, &failed))[1],
+            "schema=Recreate its last run failed (exit status 3)"
+        );
+        let mut never = done.clone();
+        never.containers[0].exit_code = None;
+        assert_eq!(
+            actions(&run(JOBS, &t, &never))[1],
+            "schema=Recreate it never ran"
+        );
+        let mut running = done.clone();
+        running.containers[0].running = true;
+        assert!(run(JOBS, &t, &running).is_noop(), "left to finish");
+        // A changed mount: run again, in a new container, even with on_config_change: restart.
+        assert_eq!(
+            actions(&run(JOBS, &tree("a2", "b"), &done))[1],
+            "schema=Recreate mount content changed: web/conf"
+        );
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub fn at_risk(
         let Some(service) = step.service.as_ref().and_then(|s| compose.services.get(s)) else {
             continue;
         };
+        // A job has no previous container to come back: a failed run keeps the new files,
+        // and the next apply runs it again with them.
+        if service.job.is_some() {
+            continue;
+        }
         let mut paths: Vec<String> = Vec::new();
         for source in service.rendered_sources(Path::new(base_dir)) {
             let rel = source.to_string_lossy();

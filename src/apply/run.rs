@@ -96,8 +96,10 @@ pub fn apply_all(
         let opts = opts.clone();
         let progress = progress.clone();
         async move {
-            let result =
-                apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
+            // A host's error may quote what the engine or a job printed: never a secret value.
+            let result = apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what))
+                .await
+                .map_err(|e| crate::secrets::redact::redact_global(&e).into_owned());
             progress.finish(
                 i,
                 &match &result {

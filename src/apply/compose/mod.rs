@@ -12,6 +12,7 @@
 //! - `build` and `service`: the normalised form (`normal`: [`Compose`], [`Service`],
 //!   [`ContainerSpec`], whose canonical JSON the reconciler hashes), with the checks that
 //!   concern one service, network or volume;
+//! - `jobs`: which services run to completion, and what they may not have;
 //! - `validate`: checks across the file (references, addresses, unique names and ports,
 //!   cycles), located by `report` through [`crate::yaml::KeyLines`]; `order`: dependency order.
 //!
@@ -23,6 +24,7 @@ mod de;
 mod duration;
 mod error;
 mod forms;
+mod jobs;
 mod model;
 mod mounts;
 mod net;
@@ -42,8 +44,8 @@ pub use model::{Condition, OnConfigChange, PidMode, PullPolicy};
 pub use mounts::{Device, Mount, MountKind};
 pub use net::Subnet;
 pub use normal::{
-    Attachment, Check, Compose, ContainerSpec, Environment, Healthcheck, Logging, Network, Pool,
-    Service, Volume,
+    Attachment, Check, Compose, ContainerSpec, Environment, Healthcheck, Job, Logging, Network,
+    Pool, Service, Volume,
 };
 pub use options::{NetworkMode, Restart, Ulimit};
 pub use ports::{PortBinding, Protocol};
@@ -75,7 +77,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Compose, ComposeError> {
     };
     let lines = crate::yaml::KeyLines::new(text);
     let mut report = report::Report::new(&lines);
-    let compose = build::build(file, raw, &mut report);
+    let mut compose = build::build(file, raw, &mut report);
+    jobs::mark_and_check(&mut compose, &mut report);
     validate::check(&compose, &mut report);
     if report.problems.is_empty() {
         return Ok(compose);

@@ -96,6 +96,10 @@ pub enum OnConfigChange {
 #[serde(deny_unknown_fields)]
 pub struct XNxinfra {
     pub on_config_change: Option<OnConfigChange>,
+    /// A job: a container that runs to completion (exit 0), once per change.
+    pub job: Option<bool>,
+    /// How long a job may run (default 10 minutes).
+    pub timeout: Option<ComposeDuration>,
 }
 
 #[derive(Debug, DeriveDeserialize)]

@@ -44,6 +44,21 @@ pub struct Service {
     pub pull_policy: PullPolicy,
     /// `x-nxinfra.on_config_change` (default `recreate`).
     pub on_config_change: OnConfigChange,
+    /// Set for a job (`x-nxinfra.job: true`, or a service another one depends on with
+    /// `condition: service_completed_successfully`): how long it may run.
+    pub job: Option<Job>,
+}
+
+/// A service that runs to completion: it must exit 0 within `timeout` after it is
+/// (re)created, and is run again only when it changes (or its last run failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Job {
+    #[serde(with = "nanos")]
+    pub timeout: Duration,
+}
+
+impl Job {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 }
 
 /// The container of a service, normalised.

@@ -7,7 +7,7 @@ use super::build::{image_reference, valid_container_name, valid_hostname, valid_
 use super::model::{RawHealthcheck, RawService};
 use super::normal::{
     Attachment, Check, ContainerSpec, DEFAULT_INTERVAL, DEFAULT_RETRIES, DEFAULT_STOP_GRACE_PERIOD,
-    DEFAULT_TIMEOUT, Environment, Healthcheck, Logging, Service,
+    DEFAULT_TIMEOUT, Environment, Healthcheck, Job, Logging, Service,
 };
 use super::options::NetworkMode;
 use super::ports::PortBinding;
@@ -167,10 +167,23 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
         .healthcheck
         .and_then(|h| healthcheck(h).map_err(|(key, why)| problem(&key, why)).ok());
 
-    let on_config_change = raw
-        .x_nxinfra
-        .and_then(|x| x.on_config_change)
-        .unwrap_or_default();
+    let (on_config_change, job, timeout) = match raw.x_nxinfra {
+        Some(x) => (x.on_config_change.unwrap_or_default(), x.job, x.timeout),
+        None => Default::default(),
+    };
+    let job = match (job, timeout) {
+        (Some(true), t) => Some(Job {
+            timeout: t.map_or(Job::DEFAULT_TIMEOUT, |t| t.0),
+        }),
+        (_, Some(_)) => {
+            problem(
+                &["x-nxinfra", "timeout"],
+                "timeout is for jobs (x-nxinfra.job: true)".into(),
+            );
+            None
+        }
+        _ => None,
+    };
 
     Service {
         name: name.to_string(),
@@ -222,6 +235,7 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
             .unwrap_or_default(),
         pull_policy: raw.pull_policy.unwrap_or_default(),
         on_config_change,
+        job,
     }
 }
 

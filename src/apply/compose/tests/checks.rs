@@ -364,3 +364,52 @@ fn every_problem_after_parsing_is_reported_at_once() {
     let messages: Vec<&str> = e.problems().iter().map(|p| p.message.as_str()).collect();
     assert_eq!(e.problems().len(), 3, "{messages:?}");
 }
+
+#[test]
+fn jobs_are_declared_or_awaited_and_must_be_able_to_complete() {
+    // Awaited with service_completed_successfully: a job, with the default timeout.
+    let awaited = ok(&svc(
+        "  web:\n    image: web:1\n    network_mode: none\n    depends_on:\n      app:\n        \
+         condition: service_completed_successfully\n",
+    ));
+    assert_eq!(
+        awaited.services["app"].job,
+        Some(Job {
+            timeout: Job::DEFAULT_TIMEOUT
+        })
+    );
+    assert_eq!(awaited.services["web"].job, None);
+    // Declared, with its timeout.
+    let declared = ok(&svc(
+        "    x-nxinfra:\n      job: true\n      timeout: 90s\n",
+    ));
+    assert_eq!(
+        declared.services["app"].job,
+        Some(Job {
+            timeout: std::time::Duration::from_secs(90)
+        })
+    );
+    let l = "rendered/h1/compose.yml:";
+    let cases = [
+        (
+            svc("    restart: always\n    x-nxinfra:\n      job: true\n"),
+            format!("{l}5: service app: restart: "),
+            "a job (x-nxinfra.job, or awaited with service_completed_successfully) must be able to complete",
+        ),
+        (
+            svc(
+                "    healthcheck:\n      test: [\"CMD\", \"true\"]\n    x-nxinfra:\n      job: true\n",
+            ),
+            format!("{l}5: service app: healthcheck: "),
+            "a job has no healthcheck",
+        ),
+        (
+            svc("    x-nxinfra:\n      timeout: 10s\n"),
+            format!("{l}6: service app: x-nxinfra.timeout: "),
+            "timeout is for jobs",
+        ),
+    ];
+    for (text, prefix, fragment) in cases {
+        assert_problem(&text, &prefix, fragment);
+    }
+}
