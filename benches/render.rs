@@ -231,6 +231,7 @@ fn naive_render(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
             let data = if planned.render {
                 let mut env = minijinja::Environment::new();
                 engine::configure(&mut env);
+                engine::add_lookup(&mut env, root.to_path_buf());
                 let dir = templates.clone();
                 env.set_loader(move |name| Ok(std::fs::read_to_string(dir.join(name)).ok()));
                 let source = std::fs::read_to_string(templates.join(&planned.source))?;

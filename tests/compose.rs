@@ -23,6 +23,7 @@ const CORE: &[&str] = &[
     "cadvisor",
     "chproxy",
     "clickhouse",
+    "clickhouse-schemas",
     "geofeed",
     "grafana",
     "headplane",
@@ -128,12 +129,34 @@ fn the_core_host_normalises_as_the_reconciler_expects() {
         ("postgresql", "headscale"),
         ("headscale", "headplane"),
         ("proxy", "proxy-ipv4"),
+        ("clickhouse", "clickhouse-schemas"),
     ] {
         assert!(
             position(&order, before) < position(&order, after),
             "{order:?}"
         );
     }
+
+    // The schemas of clickhouse-tables/ are applied by a job, once clickhouse is healthy,
+    // and again when one changes (they are its only mount).
+    let schemas = &c.services["clickhouse-schemas"];
+    assert_eq!(
+        schemas.job.map(|j| j.timeout),
+        Some(std::time::Duration::from_secs(300))
+    );
+    assert_eq!(
+        schemas.depends_on["clickhouse"],
+        nxinfra::apply::compose::Condition::ServiceHealthy
+    );
+    assert_eq!(
+        schemas
+            .spec
+            .mounts
+            .iter()
+            .map(|m| m.target.as_str())
+            .collect::<Vec<_>>(),
+        ["/schemas"]
+    );
 
     let proxy = &c.services["proxy"];
     assert_eq!(proxy.on_config_change, OnConfigChange::Restart);

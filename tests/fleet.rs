@@ -66,8 +66,25 @@ fn the_shipped_fleet_renders_every_host_and_file() {
             "clickhouse/data/format_schemas/update.capnp",
             "clickhouse/data/format_schemas/sflow.capnp",
             "clickhouse/data/format_schemas/reply.capnp",
+            "clickhouse/schemas/bmp.sql",
+            "clickhouse/schemas/flows.sql",
+            "clickhouse/schemas/saimiris.sql",
         ],
     );
+    // The schemas are clickhouse-tables/'s, byte for byte (one copy, read by lookup).
+    for db in ["bmp", "flows", "saimiris"] {
+        assert_eq!(
+            std::fs::read_to_string(
+                rendered.join(format!("coreams01/clickhouse/schemas/{db}.sql"))
+            )
+            .unwrap(),
+            std::fs::read_to_string(
+                Path::new(REPO).join(format!("clickhouse-tables/{db}/{db}.sql"))
+            )
+            .unwrap(),
+            "{db}"
+        );
+    }
     for ixp in ["ixpams01", "ixpams02", "ixpfra01"] {
         expect(
             ixp,

@@ -107,7 +107,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 pub fn copy_fleet(root: &Path) {
-    for dir in ["inventory", "templates", "secrets"] {
+    for dir in ["inventory", "templates", "secrets", "clickhouse-tables"] {
         copy_dir(&Path::new(REPO).join(dir), &root.join(dir));
     }
 }

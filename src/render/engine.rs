@@ -1,5 +1,6 @@
 //! The minijinja environment, configured for Jinja2 parity on configuration files.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::syntax::SyntaxConfig;
@@ -12,8 +13,30 @@ use super::sources::TemplateTree;
 pub fn environment(tree: Arc<TemplateTree>) -> Environment<'static> {
     let mut env = Environment::new();
     configure(&mut env);
+    // The repository's root: templates/ is in it.
+    add_lookup(
+        &mut env,
+        tree.root
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    );
     env.set_loader(move |name| load(&tree, name));
     env
+}
+
+/// `lookup('file', PATH)`: files of the repository at `root` ([`super::lookup`]).
+pub fn add_lookup(env: &mut Environment<'_>, root: PathBuf) {
+    env.add_function("lookup", move |kind: String, path: String| {
+        if kind != "file" {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("lookup({kind:?}, ...): only the 'file' lookup is supported"),
+            ));
+        }
+        super::lookup::file(&root, &path)
+            .map_err(|why| Error::new(ErrorKind::InvalidOperation, why))
+    });
 }
 
 /// The Jinja2-compatible settings, shared with the benchmark's naive baseline.

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod engine;
 pub mod filters;
+pub mod lookup;
 pub mod output;
 pub mod sources;
 

@@ -25,7 +25,7 @@ pub fn demo_identity() -> PathBuf {
 /// `rendered/`. Checks that render succeeded and printed no secret value.
 pub fn rendered_fleet() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["inventory", "templates", "secrets"] {
+    for sub in ["inventory", "templates", "secrets", "clickhouse-tables"] {
         let status = Command::new("cp")
             .arg("-r")
             .arg(Path::new(REPO).join(sub))

@@ -1,0 +1,89 @@
+//! `lookup('file', PATH)`: the content of a file of the repository, as Ansible's file lookup
+//! gives it (trailing whitespace stripped, not rendered as a template). It lets a host's tree
+//! carry files kept outside templates/, such as the ClickHouse schemas of
+//! `clickhouse-tables/`, without a second copy of them.
+//!
+//! PATH is relative to the repository root and must stay inside it: no `..`, no absolute
+//! path, no symlink, nothing under `.git/` or `rendered/`.
+
+use std::path::{Component, Path};
+
+/// Reads `rel` under `root` for `lookup('file', rel)`; the error says why not.
+pub fn file(root: &Path, rel: &str) -> Result<String, String> {
+    let path = Path::new(rel);
+    let normal = !rel.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if !normal {
+        return Err(format!(
+            "lookup('file', {rel:?}): name a file of the repository by its path from the \
+             repository's root, e.g. 'clickhouse-tables/bmp/bmp.sql' (no '..', no absolute path)"
+        ));
+    }
+    let first = path.components().next().map(|c| c.as_os_str());
+    if first.is_some_and(|f| f == ".git" || f == "rendered") {
+        return Err(format!(
+            "lookup('file', {rel:?}): .git/ and rendered/ are not sources"
+        ));
+    }
+    let full = root.join(path);
+    // No symlink anywhere on the way: it could lead outside the repository.
+    let mut walked = root.to_path_buf();
+    for part in path.components() {
+        walked.push(part);
+        match std::fs::symlink_metadata(&walked) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "lookup('file', {rel:?}): {} is a symlink; symlinks are not followed",
+                    walked.strip_prefix(root).unwrap_or(&walked).display()
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                return Err(format!(
+                    "lookup('file', {rel:?}): no such file in the repository"
+                ));
+            }
+        }
+    }
+    let data = std::fs::read(&full).map_err(|e| format!("lookup('file', {rel:?}): {e}"))?;
+    let text =
+        String::from_utf8(data).map_err(|_| format!("lookup('file', {rel:?}): not UTF-8 text"))?;
+    Ok(text.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_files_of_the_repository_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("clickhouse-tables/bmp")).unwrap();
+        std::fs::write(root.join("clickhouse-tables/bmp/bmp.sql"), "CREATE x;\n\n").unwrap();
+        assert_eq!(
+            file(root, "clickhouse-tables/bmp/bmp.sql").unwrap(),
+            "CREATE x;"
+        );
+
+        for (rel, why) in [
+            ("../etc/passwd", "no '..'"),
+            ("/etc/passwd", "no '..'"),
+            ("clickhouse-tables/../x", "no '..'"),
+            ("", "no '..'"),
+            ("rendered/h1/a", ".git/ and rendered/ are not sources"),
+            (".git/config", ".git/ and rendered/ are not sources"),
+            (
+                "clickhouse-tables/none.sql",
+                "no such file in the repository",
+            ),
+        ] {
+            let e = file(root, rel).unwrap_err();
+            assert!(e.contains(why), "{rel}: {e}");
+        }
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        let e = file(root, "etc/hostname").unwrap_err();
+        assert!(e.contains("etc is a symlink"), "{e}");
+        std::fs::write(root.join("bin.dat"), [0xff, 0xfe]).unwrap();
+        assert!(file(root, "bin.dat").unwrap_err().contains("not UTF-8"));
+    }
+}
