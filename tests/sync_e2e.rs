@@ -255,6 +255,9 @@ fn a_changed_host_key_is_refused() {
         &tb.state.join("known_hosts").display().to_string(),
         &dir.path().join("known_hosts").display().to_string(),
     );
+    // The user's config switches checking off, as the old toolchain did: nxinfra checks all
+    // the same.
+    let config = format!("Host *\n    StrictHostKeyChecking no\n\n{config}");
     std::fs::write(dir.path().join("ssh_config"), config).unwrap();
     let out = fleet.nxinfra(&[
         "sync",
