@@ -588,6 +588,11 @@ fn a_job_runs_once_per_change_before_what_awaits_it_and_a_failed_one_runs_again(
     );
     assert_eq!(log(), "v1\n");
     let job = inspect(&tb, host, "schema");
+    assert!(
+        !job["Config"]["Labels"].to_string().contains(common::SECRET),
+        "labels hold hashes, not values: {}",
+        job["Config"]["Labels"]
+    );
     assert_eq!(
         (&job["State"]["Status"], &job["State"]["ExitCode"]),
         (&serde_json::json!("exited"), &serde_json::json!(0))
