@@ -151,6 +151,22 @@ nxinfra wg                  # make them\n  nxinfra wg --limit ixpams03 --json\n\
 Exit status: 0 nothing missing or all made, 1 error, 2 --dry-run found missing keys."
     )]
     Wg(WgArgs),
+    /// Back up what hosts declare in nxinfra_backups, list, verify and restore backups
+    #[command(
+        subcommand,
+        after_help = "A host declares its backups in the inventory:\n\n  \
+nxinfra_backups:\n    - name: postgresql\n      container: postgresql\n      \
+command: pg_dumpall -U postgres     # its stdout is the backup\n      \
+restore: psql -U postgres           # reads a backup on stdin\n      \
+keep: 7                             # the newest 7 are kept\n\n\
+Backups are made through the host's SSH connection (the command runs in the container through \
+the engine's socket, forwarded), gzip-compressed and age-encrypted to secrets/recipients.txt \
+into backups/<host>/<name>/ (0600; --dir or NXINFRA_BACKUP_DIR elsewhere; gitignored). See \
+docs/backup.md.\n\nExamples:\n  nxinfra backup run\n  nxinfra backup run --limit coreams01 \
+--only postgresql\n  nxinfra backup list\n  nxinfra backup verify\n  \
+nxinfra backup restore coreams01 postgresql"
+    )]
+    Backup(BackupCommand),
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,
@@ -258,6 +274,86 @@ pub struct WgArgs {
     /// Print the keys (public keys only) as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Make the declared backups of the selected hosts (hosts in parallel)
+    #[command(
+        long_about = "Make every backup the selected hosts declare in nxinfra_backups: the \
+command runs in its container, its stdout streams through the host's SSH connection into a \
+new file, gzip-compressed and age-encrypted to secrets/recipients.txt. With an identity, the \
+new file is read back through (and compared with what was streamed) before the oldest beyond \
+`keep` are removed. A command that fails (exit status not 0) keeps no file, and the older ones \
+stay.",
+        after_help = "Exit status: 0 every backup made, 1 any failed (the others are still made)."
+    )]
+    Run(BackupRunArgs),
+    /// The backups kept, per host and name, oldest first
+    List(BackupListArgs),
+    /// Read every kept backup through: decrypt, decompress, check (needs the identity)
+    #[command(after_help = "Exit status: 0 every backup reads, 1 any does not (each is named).")]
+    Verify(BackupListArgs),
+    /// Put a backup back: the backup's restore command, in its container, reads it on stdin
+    #[command(
+        after_help = "The newest backup of NAME unless --file names one (as `nxinfra backup \
+list` shows it). Needs the identity.\n\nExamples:\n  nxinfra backup restore coreams01 \
+postgresql\n  nxinfra backup restore coreams01 postgresql --file \
+postgresql-20261202T013624.123Z.gz.age"
+    )]
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupDirArg {
+    /// The backups' folder [default: backups/ in the repository]
+    #[arg(long, env = "NXINFRA_BACKUP_DIR", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRunArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Only the backup of this name
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+    /// Hosts backed up at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub forks: usize,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print what was made as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+    /// Print as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRestoreArgs {
+    /// The host, as the inventory names it
+    pub host: String,
+    /// The backup's name (nxinfra_backups: name)
+    pub name: String,
+    /// A backup file of that host and name (its file name, or a path); default: the newest
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 /// How nxinfra reaches hosts (every command that connects).

@@ -5,6 +5,7 @@
 //! per-host [`progress`].
 
 pub mod apply;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod inventory;

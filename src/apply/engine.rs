@@ -26,6 +26,9 @@ pub struct EngineError {
     pub reason: String,
 }
 
+/// How much of a command's stderr [`Engine::exec`] keeps (its end).
+const STDERR_KEPT: usize = 2048;
+
 pub struct Engine {
     docker: Docker,
     reads: AtomicUsize,
@@ -212,6 +215,100 @@ impl Engine {
             .rename_container(from, options)
             .await
             .map_err(fail(format!("renaming {from} to {to}")))
+    }
+
+    /// Runs `cmd` in the running container `name`: `input` (if any) goes to its stdin, each
+    /// chunk of its stdout to `out`. Returns its exit status and the end of its stderr.
+    pub async fn exec(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        input: Option<&mut (dyn std::io::Read + Send)>,
+        out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<(i64, String), EngineError> {
+        use bollard::exec::{StartExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let what = format!("running a command in {name}");
+        self.write();
+        let config = bollard::models::ExecConfig {
+            attach_stdin: Some(input.is_some()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(name, config)
+            .await
+            .map_err(fail(what.clone()))?;
+        self.write();
+        let options = StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: None,
+        };
+        let StartExecResults::Attached {
+            output: mut stream,
+            input: mut stdin,
+        } = self
+            .docker
+            .start_exec(&created.id, Some(options))
+            .await
+            .map_err(fail(what.clone()))?
+        else {
+            return Err(EngineError {
+                what,
+                reason: "the engine did not attach to the command".into(),
+            });
+        };
+        // Input and output at once: a command that prints while it reads must not block.
+        let feed = async {
+            if let Some(input) = input {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = input.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    stdin.write_all(&buf[..n]).await?;
+                }
+            }
+            stdin.shutdown().await
+        };
+        let mut stderr: Vec<u8> = Vec::new();
+        let drain = async {
+            while let Some(chunk) = stream.next().await {
+                match chunk.map_err(|e| std::io::Error::other(e.to_string()))? {
+                    bollard::container::LogOutput::StdOut { message } => out(&message)?,
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.extend_from_slice(&message);
+                        let excess = stderr.len().saturating_sub(STDERR_KEPT);
+                        stderr.drain(..excess);
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let (fed, drained) = tokio::join!(feed, drain);
+        let io = |e: std::io::Error| EngineError {
+            what: what.clone(),
+            reason: e.to_string(),
+        };
+        drained.map_err(io)?;
+        fed.map_err(io)?;
+        self.read();
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(fail(what.clone()))?;
+        Ok((
+            inspected.exit_code.unwrap_or(-1),
+            String::from_utf8_lossy(&stderr).trim().to_string(),
+        ))
     }
 
     /// The last `lines` lines of what container `name` printed (stdout and stderr).

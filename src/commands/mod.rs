@@ -1,6 +1,7 @@
 //! Command implementations: the edge where library errors get their context (anyhow).
 
 mod apply;
+mod backup;
 mod diff;
 mod inventory;
 mod plan;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Plan(args) => plan::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &args),
         Command::Wg(args) => wg::run(&ctx, &args),
+        Command::Backup(cmd) => backup::run(&ctx, cmd),
         Command::Inventory(cmd) => inventory::run(&ctx, cmd),
         Command::Secrets(cmd) => secrets::run(&ctx, cmd),
     }

@@ -1,0 +1,190 @@
+//! `nxinfra backup` on the testbed: a container's data dumped through the host's SSH
+//! connection into local age-encrypted gzip files (read back by the real `age` and `gzip`),
+//! kept by count, verified, restored into the container; a failing dump keeps nothing.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::engine::{self, docker};
+use common::{Fleet, Testbed, texts};
+
+const BACKUPS: &str = "    nxinfra_backups:
+      - name: db
+        container: nxtb-db
+        command: cat /data/db.txt
+        restore: cat > /data/db.txt
+        keep: 2
+      - name: broken
+        container: nxtb-db
+        command: echo oops >&2; exit 4
+      - name: elsewhere
+        container: nxtb-nope
+        command: cat /data/db.txt
+";
+
+fn backup(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["backup"];
+    all.extend_from_slice(args);
+    let config = tb.ssh_config.to_str().unwrap();
+    if ["run", "restore"].contains(&args[0]) {
+        all.extend(["--ssh-config", config]);
+    }
+    let out = fleet.nxinfra(&all);
+    let (stdout, stderr) = texts(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `age -d -i IDENTITY FILE | gunzip`, by the real tools.
+fn read_with_tools(fleet: &Fleet, file: &Path) -> Vec<u8> {
+    let mut age = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&fleet.identity)
+        .arg(file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("age");
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .stdin(age.stdout.take().unwrap())
+        .output()
+        .expect("gzip");
+    assert!(age.wait().unwrap().success(), "age -d failed");
+    assert!(out.status.success(), "{}", texts(&out).1);
+    out.stdout
+}
+
+fn data_of(tb: &Testbed, host: &str) -> String {
+    docker(tb, host, &["exec", "nxtb-db", "cat", "/data/db.txt"]).1
+}
+
+#[test]
+fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() {
+    let Some(tb) = Testbed::get() else { return };
+    if !common::require_tool("age", "age") {
+        return;
+    }
+    let (host, test) = ("h1", "backup");
+    engine::clean_engine(&tb, host, &[]);
+    engine::run_sleeper(&tb, host, "nxtb-db", "nxtb-busybox:1", &[]);
+    let (ok, out) = docker(
+        &tb,
+        host,
+        &[
+            "exec",
+            "nxtb-db",
+            "sh",
+            "-c",
+            "mkdir -p /data && seq 1 40000 > /data/db.txt",
+        ],
+    );
+    assert!(ok, "{out}");
+    let original = data_of(&tb, host);
+    let fleet = engine::fleet(&tb, host, test, "services: {}\n", BACKUPS);
+    let folder = fleet.path("backups/h1/db");
+
+    // A backup: through SSH and the engine, into one private, encrypted, compressed file.
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["run", "--only", "db", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let made = &json["hosts"][0]["backups"][0];
+    assert_eq!(made["verified"], true, "{json}");
+    let kept = files(&folder);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        fleet.root().join(made["file"].as_str().unwrap()),
+        kept[0],
+        "named from the repository"
+    );
+    assert_eq!((mode(&kept[0]), mode(&folder)), (0o600, 0o700));
+    let dumped = read_with_tools(&fleet, &kept[0]);
+    assert_eq!(String::from_utf8_lossy(&dumped).trim_end(), original);
+    assert_eq!(made["bytes"], dumped.len());
+    let stored = std::fs::read(&kept[0]).unwrap();
+    assert!(
+        stored.len() < dumped.len() / 2,
+        "compressed: {} of {}",
+        stored.len(),
+        dumped.len()
+    );
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("39999"),
+        "encrypted"
+    );
+
+    // Two more: `keep: 2` keeps the newest two.
+    for _ in 0..2 {
+        let (code, _, stderr) = backup(&fleet, &tb, &["run", "--only", "db"]);
+        assert_eq!(code, Some(0), "{stderr}");
+    }
+    let now = files(&folder);
+    assert_eq!(now.len(), 2);
+    assert!(!now.contains(&kept[0]), "the oldest went: {now:?}");
+    let (code, stdout, _) = backup(&fleet, &tb, &["list", "--json"]);
+    assert_eq!(code, Some(0));
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list["backups"][0]["files"].as_array().unwrap().len(), 2);
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["verify"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.matches(" ok (").count(), 2, "{stdout}");
+
+    // Restored into the container, from the newest.
+    docker(
+        &tb,
+        host,
+        &["exec", "nxtb-db", "sh", "-c", "echo lost > /data/db.txt"],
+    );
+    assert_eq!(data_of(&tb, host), "lost");
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["restore", "h1", "db"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("db restored from"), "{stdout}");
+    assert_eq!(data_of(&tb, host), original);
+
+    // A dump that fails, or a container that is not there: exit 1, named; nothing kept.
+    let (code, _, stderr) = backup(&fleet, &tb, &["run"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "h1: backup broken: `echo oops >&2; exit 4` in nxtb-db exited with status 4: oops; \
+             no backup was kept"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("h1: backup elsewhere: ") && stderr.contains("nxtb-nope"),
+        "{stderr}"
+    );
+    assert!(files(&fleet.path("backups/h1/broken")).is_empty());
+    assert!(files(&fleet.path("backups/h1/elsewhere")).is_empty());
+    assert_eq!(files(&folder).len(), 2, "db itself was backed up, as ever");
+
+    // A damaged file is named by verify.
+    let newest = files(&folder).pop().unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&newest, bytes).unwrap();
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["verify"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stderr.contains("1 backup does not read back")
+            && stderr.contains(&*newest.file_name().unwrap().to_string_lossy()),
+        "{stderr}"
+    );
+    engine::clean_engine(&tb, host, &[]);
+}
