@@ -15,5 +15,6 @@ pub mod progress;
 pub mod render;
 pub mod secrets;
 pub mod shell;
+pub mod suggest;
 pub mod sync;
 pub mod yaml;

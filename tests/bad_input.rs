@@ -41,6 +41,23 @@ const CASES: &[Case] = &[
         expect: &["inventory/inventory.yml:2", "unknown field `hostss`"],
     },
     Case {
+        name: "misspelt nxinfra variable",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                &common::INVENTORY.replace(
+                    "      ansible_host: core1.example.net\n",
+                    "      ansible_host: core1.example.net\n      nxinfra_basedir: /srv\n",
+                ),
+            )
+        },
+        args: &["render"],
+        expect: &[
+            "inventory/inventory.yml:8",
+            "unknown nxinfra variable nxinfra_basedir (did you mean nxinfra_base_dir?)",
+        ],
+    },
+    Case {
         name: "host in two groups with conflicting vars",
         setup: |f| {
             let inv = format!(

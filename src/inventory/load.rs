@@ -136,6 +136,7 @@ impl Builder<'_> {
             for (key, value) in vars {
                 let mut var_path = path.to_vec();
                 var_path.extend(["vars".to_string(), key.clone()]);
+                self.tool_variable(&var_path, key)?;
                 let group = &self.groups[name];
                 if let Some(old) = group.vars.get(key)
                     && old != value
@@ -171,6 +172,19 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A variable named `nxinfra_*` must be one nxinfra reads: a misspelt one would be
+    /// ignored without a word (no backups, files in the wrong place).
+    fn tool_variable(&self, path: &[String], key: &str) -> Result<(), InventoryError> {
+        if !key.starts_with("nxinfra_") || super::TOOL_VARIABLES.contains(&key) {
+            return Ok(());
+        }
+        let hint = match crate::suggest::closest(key, super::TOOL_VARIABLES) {
+            Some(close) => format!("did you mean {close}?"),
+            None => format!("nxinfra reads {}", super::TOOL_VARIABLES.join(", ")),
+        };
+        Err(self.invalid(path, format!("unknown nxinfra variable {key} ({hint})")))
+    }
+
     fn host(
         &mut self,
         group: &str,
@@ -189,6 +203,11 @@ impl Builder<'_> {
         }
         if self.groups.contains_key(name) {
             return Err(self.invalid(path, format!("{name} is both a group and a host")));
+        }
+        for key in vars.into_iter().flatten().map(|(k, _)| k) {
+            let mut var_path = path.to_vec();
+            var_path.push(key.clone());
+            self.tool_variable(&var_path, key)?;
         }
         let line = self.line(path);
         let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
@@ -369,6 +388,36 @@ edge:
         let err = inv("core:\n  hostss:\n    a:\n").unwrap_err().to_string();
         assert!(err.contains("inventory.yml:2"), "{err}");
         assert!(err.contains("hostss"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_nxinfra_variable_is_an_error_with_its_line() {
+        let err = inv("core:\n  hosts:\n    a:\n      nxinfra_backup: []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("inventory.yml:4")
+                && err.contains(
+                    "unknown nxinfra variable nxinfra_backup (did you mean nxinfra_backups?)"
+                ),
+            "{err}"
+        );
+        let err = inv("core:\n  hosts:\n    a:\n  vars:\n    nxinfra_colour: red\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("inventory.yml:5") && err.contains("nxinfra reads nxinfra_base_dir"),
+            "{err}"
+        );
+        // Every variable the tool reads is known.
+        for known in [
+            crate::sync::system_files::VARIABLE,
+            crate::backup::spec::VARIABLE,
+            crate::secrets::wireguard::PEERS_VAR,
+        ] {
+            assert!(super::super::TOOL_VARIABLES.contains(&known), "{known}");
+        }
+        assert!(inv("core:\n  hosts:\n    a:\n      nxinfra_base_dir: /srv\n").is_ok());
     }
 
     #[test]

@@ -18,6 +18,15 @@ pub use load::load;
 /// Variables as written in the inventory (insertion order kept).
 pub type Vars = IndexMap<String, Value>;
 
+/// The inventory variables nxinfra itself reads; any other `nxinfra_*` is an error.
+pub const TOOL_VARIABLES: &[&str] = &[
+    "nxinfra_base_dir",
+    "nxinfra_docker_socket",
+    "nxinfra_system_files",
+    "nxinfra_backups",
+    "nxinfra_wireguard_peers",
+];
+
 /// The group every host belongs to.
 pub const ALL: &str = "all";
 

@@ -253,7 +253,7 @@ fn rewrite(message: &str) -> String {
             " (YAML merge keys are not supported: template macros do that job)".to_string()
         } else if name == super::de::X_NXINFRA {
             " (x-nxinfra is only read on a service)".to_string()
-        } else if let Some(close) = closest(name, &candidates) {
+        } else if let Some(close) = crate::suggest::closest(name, &candidates) {
             format!(" (did you mean \"{close}\"?)")
         } else if UNSUPPORTED.contains(&name) {
             " (a Compose key that nxinfra does not support here: see docs/compose.md)".to_string()
@@ -299,31 +299,6 @@ fn plain_expectations(message: &str) -> String {
         expected
     };
     format!("{head}, expected {plain}")
-}
-
-/// The candidate nearest to `name` when it is a likely misspelling of it.
-fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (distance(name, c), *c))
-        .filter(|(d, c)| *d <= (c.len() / 4).max(1))
-        .min()
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

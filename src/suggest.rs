@@ -1,0 +1,40 @@
+//! "Did you mean ...?": the likely intended name of a misspelt one.
+
+/// The candidate nearest to `name` when it is a likely misspelling of it.
+pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (distance(name, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 4).max(1))
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_names_are_suggested_and_far_ones_not() {
+        let known = ["nxinfra_backups", "nxinfra_base_dir"];
+        assert_eq!(closest("nxinfra_backup", &known), Some("nxinfra_backups"));
+        assert_eq!(closest("nxinfra_bse_dir", &known), Some("nxinfra_base_dir"));
+        assert_eq!(closest("something_else", &known), None);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+}
