@@ -95,11 +95,23 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     );
     assert!(ok, "{out}");
     let original = data_of(&tb, host);
-    let fleet = engine::fleet(&tb, host, test, "services: {}\n", BACKUPS);
+    // down1: a host whose sshd does not answer (a closed port).
+    let fleet = engine::fleet_with_hosts(
+        &tb,
+        host,
+        test,
+        "services: {}\n",
+        BACKUPS,
+        "    down1:\n      ansible_host: 10.200.0.11\n      ansible_port: 2\n",
+    );
     let folder = fleet.path("backups/h1/db");
 
     // A backup: through SSH and the engine, into one private, encrypted, compressed file.
-    let (code, stdout, stderr) = backup(&fleet, &tb, &["run", "--only", "db", "--json"]);
+    let (code, stdout, stderr) = backup(
+        &fleet,
+        &tb,
+        &["run", "--only", "db", "--json", "--limit", "h1"],
+    );
     assert_eq!(code, Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let made = &json["hosts"][0]["backups"][0];
@@ -127,15 +139,29 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
         "encrypted"
     );
 
-    // Two more: `keep: 2` keeps the newest two.
-    for _ in 0..2 {
-        let (code, _, stderr) = backup(&fleet, &tb, &["run", "--only", "db"]);
-        assert_eq!(code, Some(0), "{stderr}");
-    }
+    // Two more, with a host that cannot be reached: it fails alone (exit 1, named), h1 is
+    // backed up all the same. `keep: 2` keeps the newest two.
+    let (code, _, stderr) = backup(&fleet, &tb, &["run", "--only", "db", "--limit", "h1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["run", "--only", "db", "--json"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("backup failed on 1 of 2 hosts:\n  down1: "),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let status: Vec<(&str, &str)> = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap(), h["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(status, [("down1", "failed"), ("h1", "done")], "{json}");
+    assert!(files(&fleet.path("backups/down1/db")).is_empty());
     let now = files(&folder);
     assert_eq!(now.len(), 2);
     assert!(!now.contains(&kept[0]), "the oldest went: {now:?}");
-    let (code, stdout, _) = backup(&fleet, &tb, &["list", "--json"]);
+    let (code, stdout, _) = backup(&fleet, &tb, &["list", "--json", "--limit", "h1"]);
     assert_eq!(code, Some(0));
     let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(list["backups"][0]["files"].as_array().unwrap().len(), 2);
@@ -156,7 +182,7 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     assert_eq!(data_of(&tb, host), original);
 
     // A dump that fails, or a container that is not there: exit 1, named; nothing kept.
-    let (code, _, stderr) = backup(&fleet, &tb, &["run"]);
+    let (code, _, stderr) = backup(&fleet, &tb, &["run", "--limit", "h1"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(
