@@ -55,11 +55,13 @@ test: prereqs lint
 
 # Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply
-# of 30 containers on one testbed host (first, no-op, one file changed) against docker-compose.
+# of 30 containers on one testbed host (first, no-op, one file changed) against docker-compose;
+# backup of an 80 MiB dump from a container against ssh | gzip | age.
 bench:
 	$(CARGO) bench --locked --bench render
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
-	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply
+	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply && \
+	$(CARGO) bench --locked --bench backup
 
 clean:
 	$(CARGO) clean
