@@ -220,6 +220,10 @@ pub struct SyncArgs {
     /// Hosts synced at once
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub forks: usize,
+    /// A rolling change: N hosts at a time, in inventory order; after a batch with a failed
+    /// host, the remaining hosts are left as they are (as Ansible's `serial`)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub serial: Option<u64>,
     /// Seconds to wait for another run's lock on a host before failing
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub lock_timeout: u64,

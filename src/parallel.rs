@@ -59,3 +59,90 @@ where
             .collect()
     })
 }
+
+/// Runs `run` on `items` in batches of `serial` (all in one batch when `None`), in order: a
+/// rolling change. Once a batch has a failed host, the later batches are not run; each of
+/// their hosts gets an error that says so.
+pub fn in_batches<I, R>(
+    items: Vec<(String, I)>,
+    serial: Option<usize>,
+    mut run: impl FnMut(Vec<(String, I)>) -> Vec<(String, Result<R, String>)>,
+) -> Vec<(String, Result<R, String>)> {
+    let size = serial.unwrap_or(items.len()).max(1);
+    let mut out: Vec<(String, Result<R, String>)> = Vec::with_capacity(items.len());
+    let mut items = items.into_iter().peekable();
+    let mut failed: Vec<String> = Vec::new();
+    while items.peek().is_some() {
+        let batch: Vec<(String, I)> = items.by_ref().take(size).collect();
+        if !failed.is_empty() {
+            let why = format!(
+                "not run: an earlier batch failed ({}), and --serial stops at the first \
+                 failed batch",
+                failed.join(", ")
+            );
+            out.extend(batch.into_iter().map(|(h, _)| (h, Err(why.clone()))));
+            continue;
+        }
+        let results = run(batch);
+        failed.extend(
+            results
+                .iter()
+                .filter(|(_, r)| r.is_err())
+                .map(|(h, _)| h.clone()),
+        );
+        out.extend(results);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_run_in_order_and_stop_after_a_failed_one() {
+        let items: Vec<(String, u32)> = (1..=5).map(|i| (format!("h{i}"), i)).collect();
+        let mut batches = Vec::new();
+        let out = in_batches(items.clone(), Some(2), |batch| {
+            batches.push(batch.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
+            batch
+                .into_iter()
+                .map(|(h, i)| {
+                    (
+                        h,
+                        if i == 3 {
+                            Err("down".to_string())
+                        } else {
+                            Ok(i)
+                        },
+                    )
+                })
+                .collect()
+        });
+        assert_eq!(batches, [vec!["h1", "h2"], vec!["h3", "h4"]]);
+        let hosts: Vec<&str> = out.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["h1", "h2", "h3", "h4", "h5"]);
+        assert_eq!(out[3].1, Ok(4), "the rest of the failed batch still ran");
+        assert!(
+            out[4]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .starts_with("not run: an earlier batch failed (h3)")
+        );
+        // Without --serial: one batch, everything runs.
+        let mut calls = 0;
+        let all = in_batches(items, None, |batch| {
+            calls += 1;
+            batch
+                .into_iter()
+                .map(|(h, i)| (h, Ok::<_, String>(i)))
+                .collect()
+        });
+        assert_eq!((calls, all.len()), (1, 5));
+        let empty: Vec<(String, u32)> = Vec::new();
+        let none: Vec<(String, Result<u32, String>)> =
+            in_batches(empty, Some(1), |_| unreachable!());
+        assert!(none.is_empty());
+    }
+}

@@ -528,3 +528,49 @@ fn one_engine_down_fails_its_host_alone() {
     assert_eq!(field(&tb, "h5", "web", "{{.State.Running}}"), "true");
     clean_engine(&tb, "h5");
 }
+
+#[test]
+fn a_rolling_apply_stops_at_the_first_failed_batch() {
+    let Some(tb) = Testbed::get() else { return };
+    let test = "apply-serial";
+    clean_engine(&tb, "h3");
+    clean_engine(&tb, "h4");
+    let h4 = format!(
+        "    h4:\n      ansible_host: {}\n      nxinfra_base_dir: {}\n      \
+         nxinfra_docker_socket: {}\n",
+        tb.hosts[3].1,
+        tb.base_dir("h4", test).display(),
+        tb.docker_socket("h4").display()
+    );
+    let _ = std::fs::remove_dir_all(tb.base_dir("h4", test));
+    let fleet = fleet(&tb, "h3", test, &h4);
+    // h3 comes first and fails: with --serial 1, h4 is left as it is.
+    let down = Down::stop(&tb, "engine", "h3");
+    let (code, json, stderr) = apply(&fleet, &tb, &["--serial", "1"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let status: Vec<(&str, &str)> = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap(), h["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(status, [("h3", "failed"), ("h4", "failed")], "{json}");
+    assert!(
+        json["hosts"][1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not run: an earlier batch failed (h3)"),
+        "{json}"
+    );
+    assert!(
+        !tb.base_dir("h4", test).exists() && id(&tb, "h4", "web").is_empty(),
+        "h4 was not touched: no files, no containers"
+    );
+    drop(down);
+    // h3 back: the same rolling apply goes through both.
+    let (code, json, stderr) = apply(&fleet, &tb, &["--serial", "1"]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert!(!id(&tb, "h4", "web").is_empty());
+    clean_engine(&tb, "h3");
+    clean_engine(&tb, "h4");
+}

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::apply::plan::Action;
 use crate::apply::run::{HostApply, apply_all, verb};
 use crate::cli::SyncArgs;
+use crate::parallel::in_batches;
 use crate::progress::{self, Progress};
 use crate::sync::run::SyncOptions;
 
@@ -15,8 +16,16 @@ use super::sync::{Prepared, prepare};
 use super::{Ctx, Outcome};
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
-    let Prepared { hosts, work, opts } = prepare(ctx, args, "apply")?;
-    let outcomes = run_hosts(&hosts, work, &opts, args.json);
+    let Prepared { work, opts, .. } = prepare(ctx, args, "apply")?;
+    let items = work
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    let outcomes = in_batches(items, args.serial.map(|n| n as usize), |batch| {
+        let hosts: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
+        let work = batch.into_iter().map(|(_, w)| w).collect();
+        run_hosts(&hosts, work, &opts, args.json)
+    });
     let report = Report {
         outcomes: &outcomes,
         would: args.dry_run,

@@ -18,6 +18,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         dry_run: true,
         diff: args.diff,
         forks: args.forks,
+        serial: None,
         lock_timeout: 0,
         force_unlock: false,
         ssh: args.ssh.clone(),

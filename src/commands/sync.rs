@@ -9,9 +9,10 @@ use crate::cli::SyncArgs;
 use std::sync::Arc;
 
 use crate::inventory::limit;
+use crate::parallel::in_batches;
 use crate::progress::{self, Progress};
 use crate::render::{self, Job};
-use crate::sync::run::{HostSync, SyncOptions, sync_all};
+use crate::sync::run::{HostOutcome, HostSync, SyncOptions, sync_all};
 use crate::sync::session::SshOptions;
 use crate::sync::target::Target;
 
@@ -73,15 +74,27 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
 }
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
-    let Prepared { hosts, work, opts } = prepare(ctx, args, "sync")?;
+    let Prepared { work, opts, .. } = prepare(ctx, args, "sync")?;
     let mode = if args.json {
         progress::Mode::TerminalOnly
     } else {
         progress::Mode::Auto
     };
-    let progress = Arc::new(Progress::new(&hosts, mode));
-    let outcomes = sync_all(work, &opts, progress.clone());
-    progress.clear();
+    let items = work
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    let outcomes: Vec<HostOutcome> = in_batches(items, args.serial.map(|n| n as usize), |batch| {
+        let hosts: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
+        let progress = Arc::new(Progress::new(&hosts, mode));
+        let work = batch.into_iter().map(|(_, w)| w).collect();
+        let done = sync_all(work, &opts, progress.clone());
+        progress.clear();
+        done.into_iter().map(|o| (o.host, o.result)).collect()
+    })
+    .into_iter()
+    .map(|(host, result)| HostOutcome { host, result })
+    .collect();
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     let changed = outcomes
         .iter()
