@@ -96,6 +96,19 @@ fn apply_fails(fleet: &Fleet, tb: &Testbed) -> (String, String) {
     (error.to_string(), stderr)
 }
 
+/// The inventory lines of testbed host `host` as a second host of a test's fleet, its base
+/// dir emptied.
+fn second_host(tb: &Testbed, host: &str, test: &str) -> String {
+    let _ = std::fs::remove_dir_all(tb.base_dir(host, test));
+    let ip = tb.ip(host);
+    format!(
+        "    {host}:\n      ansible_host: {ip}\n      nxinfra_base_dir: {}\n      \
+         nxinfra_docker_socket: {}\n",
+        tb.base_dir(host, test).display(),
+        tb.docker_socket(host).display()
+    )
+}
+
 /// `docker inspect -f FORMAT NAME` on `host`.
 fn field(tb: &Testbed, host: &str, name: &str, format: &str) -> String {
     docker(tb, host, &["inspect", "-f", format, name]).1
@@ -479,14 +492,7 @@ fn one_engine_down_fails_its_host_alone() {
     let Some(tb) = Testbed::get() else { return };
     let test = "apply-down";
     clean_engine(&tb, "h5");
-    let h6 = format!(
-        "    h6:\n      ansible_host: {}\n      nxinfra_base_dir: {}\n      \
-         nxinfra_docker_socket: {}\n",
-        tb.hosts[5].1,
-        tb.base_dir("h6", test).display(),
-        tb.docker_socket("h6").display()
-    );
-    let _ = std::fs::remove_dir_all(tb.base_dir("h6", test));
+    let h6 = second_host(&tb, "h6", test);
     let fleet = fleet(&tb, "h5", test, &h6);
     let _down = Down::stop(&tb, "engine", "h6");
     let out = fleet.nxinfra(&[
@@ -535,26 +541,20 @@ fn a_rolling_apply_stops_at_the_first_failed_batch() {
     let test = "apply-serial";
     clean_engine(&tb, "h3");
     clean_engine(&tb, "h4");
-    let h4 = format!(
-        "    h4:\n      ansible_host: {}\n      nxinfra_base_dir: {}\n      \
-         nxinfra_docker_socket: {}\n",
-        tb.hosts[3].1,
-        tb.base_dir("h4", test).display(),
-        tb.docker_socket("h4").display()
-    );
-    let _ = std::fs::remove_dir_all(tb.base_dir("h4", test));
+    let h4 = second_host(&tb, "h4", test);
     let fleet = fleet(&tb, "h3", test, &h4);
     // h3 comes first and fails: with --serial 1, h4 is left as it is.
     let down = Down::stop(&tb, "engine", "h3");
     let (code, json, stderr) = apply(&fleet, &tb, &["--serial", "1"]);
     assert_eq!(code, Some(1), "{stderr}");
-    let status: Vec<(&str, &str)> = json["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| (h["host"].as_str().unwrap(), h["status"].as_str().unwrap()))
-        .collect();
-    assert_eq!(status, [("h3", "failed"), ("h4", "failed")], "{json}");
+    assert_eq!(
+        common::host_statuses(&json),
+        [
+            ("h3".into(), "failed".into()),
+            ("h4".into(), "failed".into())
+        ],
+        "{json}"
+    );
     assert!(
         json["hosts"][1]["error"]
             .as_str()

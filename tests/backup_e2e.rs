@@ -150,13 +150,14 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
         "{stderr}"
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let status: Vec<(&str, &str)> = json["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| (h["host"].as_str().unwrap(), h["status"].as_str().unwrap()))
-        .collect();
-    assert_eq!(status, [("down1", "failed"), ("h1", "done")], "{json}");
+    assert_eq!(
+        common::host_statuses(&json),
+        [
+            ("down1".into(), "failed".into()),
+            ("h1".into(), "done".into())
+        ],
+        "{json}"
+    );
     assert!(files(&fleet.path("backups/down1/db")).is_empty());
     let now = files(&folder);
     assert_eq!(now.len(), 2);

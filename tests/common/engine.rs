@@ -24,12 +24,7 @@ pub fn fleet_with_hosts(
 ) -> Fleet {
     let fleet = Fleet::new();
     std::fs::remove_dir_all(fleet.path("templates")).expect("remove templates");
-    let ip = &tb
-        .hosts
-        .iter()
-        .find(|(h, _)| h == host)
-        .expect("a testbed host")
-        .1;
+    let ip = tb.ip(host);
     let base = tb.base_dir(host, test);
     let _ = std::fs::remove_dir_all(&base);
     fleet.write(

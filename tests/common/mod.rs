@@ -237,6 +237,16 @@ impl Testbed {
         })
     }
 
+    /// The IPv4 address of testbed host `host`.
+    pub fn ip(&self, host: &str) -> &str {
+        &self
+            .hosts
+            .iter()
+            .find(|(h, _)| h == host)
+            .unwrap_or_else(|| panic!("{host} is not a testbed host"))
+            .1
+    }
+
     /// The base dir a test uses on `host`: its own folder, so tests can run in parallel.
     pub fn base_dir(&self, host: &str, test: &str) -> PathBuf {
         self.state.join(host).join("home").join(test)
@@ -352,4 +362,20 @@ pub fn assert_schema(json: &serde_json::Value, schema: &str) {
         "not the schema of {}: {errors:?}\n{json}",
         path.display()
     );
+}
+
+/// `(host, status)` of every host of a `--json` report.
+pub fn host_statuses(json: &serde_json::Value) -> Vec<(String, String)> {
+    json["hosts"]
+        .as_array()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .map(|h| {
+                    let text = |k: &str| h[k].as_str().unwrap_or_default().to_string();
+                    (text("host"), text("status"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
