@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod backup;
 pub mod cli;
+pub mod color;
 pub mod commands;
 pub mod inventory;
 pub mod parallel;

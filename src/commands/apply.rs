@@ -118,7 +118,10 @@ impl Report<'_> {
             if let Ok(a) = r
                 && let Some(diff) = &a.diff
             {
-                print!("{diff}");
+                print!(
+                    "{}",
+                    crate::color::diff(diff, crate::color::stdout_enabled())
+                );
             }
         }
         for (host, r) in self.outcomes {

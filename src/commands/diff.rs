@@ -412,7 +412,10 @@ fn print_text(
                 other => println!("service {}: {other}", s.service),
             }
         }
-        print!("{}", c.diff);
+        print!(
+            "{}",
+            crate::color::diff(&c.diff, crate::color::stdout_enabled())
+        );
     }
     let list = |k: &str| -> Vec<String> {
         secrets[k]

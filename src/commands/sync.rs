@@ -132,7 +132,10 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 diff: Some(diff), ..
             }) = &o.result
             {
-                print!("{diff}");
+                print!(
+                    "{}",
+                    crate::color::diff(diff, crate::color::stdout_enabled())
+                );
             }
         }
         for o in &outcomes {
