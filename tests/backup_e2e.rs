@@ -23,6 +23,9 @@ const BACKUPS: &str = "    nxinfra_backups:
       - name: elsewhere
         container: nxtb-nope
         command: cat /data/db.txt
+      - name: slow
+        container: nxtb-db
+        command: cat /data/db.txt; if [ -e /tmp/slow ]; then sleep 30; fi
 ";
 
 fn backup(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, String, String) {
@@ -212,6 +215,51 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
         stderr.contains("1 backup does not read back")
             && stderr.contains(&*newest.file_name().unwrap().to_string_lossy()),
         "{stderr}"
+    );
+
+    // The container removed while its dump runs (as an apply's recreate would): the backup
+    // fails, and nothing of it is kept (the earlier runs made one slow backup already).
+    docker(&tb, host, &["exec", "nxtb-db", "touch", "/tmp/slow"]);
+    let slow = fleet.path("backups/h1/slow");
+    let before = files(&slow);
+    let mut all = vec![
+        "backup",
+        "run",
+        "--only",
+        "slow",
+        "--limit",
+        "h1",
+        "--ssh-config",
+    ];
+    all.push(tb.ssh_config.to_str().unwrap());
+    let running = fleet
+        .command(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // Until its partial file holds more than the age header: dump data is flowing.
+    let begun = || {
+        files(&slow).iter().any(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".partial-"))
+                && std::fs::metadata(f).is_ok_and(|m| m.len() > 1024)
+        })
+    };
+    while !begun() && start.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(begun(), "the slow dump never began");
+    docker(&tb, host, &["rm", "-f", "nxtb-db"]);
+    let out = running.wait_with_output().unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("h1: backup slow: "), "{stderr}");
+    assert_eq!(files(&slow), before, "{stderr}");
+    assert!(
+        start.elapsed().as_secs() < 25,
+        "the cut-off dump ended the backup at once"
     );
     engine::clean_engine(&tb, host, &[]);
 }
