@@ -23,6 +23,9 @@ const BACKUPS: &str = "    nxinfra_backups:
       - name: elsewhere
         container: nxtb-nope
         command: cat /data/db.txt
+      - name: leaky
+        container: nxtb-db
+        command: echo connecting with hunter2-Secret-Value >&2; exit 3
       - name: slow
         container: nxtb-db
         command: cat /data/db.txt; if [ -e /tmp/slow ]; then sleep 30; fi
@@ -142,6 +145,35 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
         "encrypted"
     );
 
+    // An identity that is not a recipient could not read the backup: it is made, not read
+    // back, and the run says why.
+    let (other, _) = nxinfra::secrets::age_file::generate_identity();
+    fleet.write("other.key", &other);
+    let config = tb.ssh_config.to_str().unwrap();
+    let out = fleet
+        .command(&[
+            "backup",
+            "run",
+            "--only",
+            "db",
+            "--limit",
+            "h1",
+            "--json",
+            "--ssh-config",
+            config,
+        ])
+        .env("NXINFRA_AGE_KEY_FILE", fleet.path("other.key"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is not one of secrets/recipients.txt"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["hosts"][0]["backups"][0]["verified"], false);
+
     // Two more, with a host that cannot be reached: it fails alone (exit 1, named), h1 is
     // backed up all the same. `keep: 2` keeps the newest two.
     let (code, _, stderr) = backup(&fleet, &tb, &["run", "--only", "db", "--limit", "h1"]);
@@ -197,6 +229,13 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     );
     assert!(
         stderr.contains("h1: backup elsewhere: ") && stderr.contains("nxtb-nope"),
+        "{stderr}"
+    );
+    // What a failing command printed is quoted, its secrets redacted.
+    assert!(
+        stderr.contains("h1: backup leaky: ")
+            && stderr.contains("connecting with <secret:db.password>")
+            && !stderr.contains(common::SECRET),
         "{stderr}"
     );
     assert!(files(&fleet.path("backups/h1/broken")).is_empty());

@@ -65,6 +65,13 @@ fn identities(ctx: &Ctx) -> anyhow::Result<Option<(Identities, PathBuf)>> {
     }
 }
 
+/// Whether the identity in `file` is one of `recipients` (can read what is encrypted to them).
+fn is_recipient(file: &Path, recipients: &[age::x25519::Recipient]) -> bool {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let mine = age_file::public_keys_of(&text);
+    recipients.iter().any(|r| mine.contains(&r.to_string()))
+}
+
 fn target(inventory: &Inventory, host: &str) -> anyhow::Result<Target> {
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
     Ok(Target::from_vars(host, &inventory.host_vars(host)?, &user)?)
@@ -98,10 +105,22 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
         bail!("no selected host declares a backup named {only:?}");
     }
     let recipients = age_file::read_recipients(&ctx.root.join(RECIPIENTS_FILE))?;
-    let ids = identities(ctx)?;
-    if ids.is_none() {
-        eprintln!("note: no identity: the new backups are not read back (verified)");
-    }
+    // A command's stderr goes into errors: the secrets' values are redacted from it.
+    let _ = ctx.secrets();
+    let ids = match identities(ctx)? {
+        Some((ids, file)) if is_recipient(&file, &recipients) => Some(ids),
+        Some((_, file)) => {
+            eprintln!(
+                "note: {} is not one of {RECIPIENTS_FILE}: it could not read the new backups,                  so they are not read back (verified)",
+                file.display()
+            );
+            None
+        }
+        None => {
+            eprintln!("note: no identity: the new backups are not read back (verified)");
+            None
+        }
+    };
     let hosts: Vec<String> = work.iter().map(|(t, _)| t.host.clone()).collect();
     let mode = if args.json {
         progress::Mode::TerminalOnly
@@ -112,7 +131,7 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
     let opts = Options {
         dir: folder_of(ctx, &args.dir),
         recipients,
-        identities: ids.map(|(i, _)| i),
+        identities: ids,
         ssh: SshOptions::from(&args.ssh),
         forks: args.forks,
     };
@@ -321,6 +340,7 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
              NXINFRA_AGE_KEY_FILE or ~/.config/nxinfra/identity.txt)"
         );
     };
+    let _ = ctx.secrets();
     let target = target(&inventory, &args.host)?;
     let ssh = SshOptions::from(&args.ssh);
     eprintln!(
