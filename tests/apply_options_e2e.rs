@@ -539,6 +539,7 @@ const JOBS: &str = r#"services:
       - >-
         if grep -q fail /schema/schema.sql; then
         echo "migration failed, connecting with $$PASSWORD"; exit 3; fi;
+        if grep -q slow /schema/schema.sql; then sleep 30; fi;
         cat /schema/schema.sql >> /state/applied.log
     network_mode: none
     environment:
@@ -546,6 +547,10 @@ const JOBS: &str = r#"services:
     volumes:
       - {{ nxinfra_base_dir }}/schema:/schema:ro
       - {{ state_dir }}:/state
+    stop_grace_period: 1s
+    x-nxinfra:
+      job: true
+      timeout: 3s
   app:
     image: nxtb-app:1
     command: ["sleep", "3600"]
@@ -649,6 +654,17 @@ fn a_job_runs_once_per_change_before_what_awaits_it_and_a_failed_one_runs_again(
             "schema=recreate its last run failed (exit status 3)"
         ]
     );
+
+    // One that does not finish in its timeout is stopped, and fails the host.
+    schema("v3 slow\n");
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("schema: the job failed (not done after 3 s, stopped"),
+        "{error}"
+    );
+    assert_ne!(inspect(&tb, host, "schema")["State"]["Running"], true);
 
     // Fixed: it runs, and the fleet converges.
     schema("v4\n");

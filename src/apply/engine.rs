@@ -311,6 +311,46 @@ impl Engine {
         ))
     }
 
+    /// Waits until container `name` is not running, at most `limit`: its exit status, or
+    /// `None` when it still runs then. Through the engine's wait API (Podman's inspect reports
+    /// states Docker's schema lacks); each request is kept under the client's timeout.
+    pub async fn wait_exit(
+        &self,
+        name: &str,
+        limit: std::time::Duration,
+    ) -> Result<Option<i64>, EngineError> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let slice = (deadline - now).min(std::time::Duration::from_secs(60));
+            self.read();
+            let options = bollard::query_parameters::WaitContainerOptionsBuilder::new()
+                .condition("not-running")
+                .build();
+            let mut stream = self.docker.wait_container(name, Some(options));
+            match tokio::time::timeout(slice, stream.next()).await {
+                Err(_) => continue,
+                Ok(Some(Ok(response))) => return Ok(Some(response.status_code)),
+                Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                    code, ..
+                }))) => {
+                    return Ok(Some(code));
+                }
+                Ok(Some(Err(e))) => return Err(fail(format!("waiting for {name}"))(e)),
+                Ok(None) => {
+                    return Err(EngineError {
+                        what: format!("waiting for {name}"),
+                        reason: "the engine closed the wait without an exit status".into(),
+                    });
+                }
+            }
+        }
+    }
+
     /// The last `lines` lines of what container `name` printed (stdout and stderr).
     pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
         self.read();

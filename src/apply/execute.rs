@@ -363,20 +363,13 @@ async fn run_job(
         engine.remove(name, false).await?;
     }
     create_started(engine, compose, service, identity, name).await?;
-    let start = Instant::now();
-    let why = loop {
-        let state = engine.inspect(name).await?.state.unwrap_or_default();
-        if state.running != Some(true) {
-            match state.exit_code.unwrap_or_default() {
-                0 => return Ok(()),
-                code => break format!("exit status {code}"),
-            }
-        }
-        if start.elapsed() > timeout {
+    let why = match engine.wait_exit(name, timeout).await? {
+        Some(0) => return Ok(()),
+        Some(code) => format!("exit status {code}"),
+        None => {
             engine.stop(name, grace).await?;
-            break format!("not done after {} s, stopped", timeout.as_secs());
+            format!("not done after {} s, stopped", timeout.as_secs())
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let printed = engine
         .logs_tail(name, JOB_LOG_LINES)
