@@ -155,7 +155,7 @@ Exit status: 0 nothing missing or all made, 1 error, 2 --dry-run found missing k
     #[command(
         subcommand,
         after_help = "A host declares its backups in the inventory:\n\n  \
-nxinfra_backups:\n    - name: postgresql\n      container: postgresql\n      \
+nxinfra_backups:\n    - name: postgresql\n      container: postgresql               # without it: on the host\n      \
 command: pg_dumpall -U postgres     # its stdout is the backup\n      \
 restore: psql -U postgres           # reads a backup on stdin\n      \
 keep: 7                             # the newest 7 are kept\n\n\

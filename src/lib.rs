@@ -11,6 +11,7 @@ pub mod color;
 pub mod commands;
 pub mod inventory;
 pub mod parallel;
+pub mod pipe;
 pub mod preview;
 pub mod progress;
 pub mod render;

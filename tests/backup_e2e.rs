@@ -26,6 +26,11 @@ const BACKUPS: &str = "    nxinfra_backups:
       - name: leaky
         container: nxtb-db
         command: echo connecting with hunter2-Secret-Value >&2; exit 3
+      - name: hostfile
+        command: cat /tmp/nxtb-backup-test/data.txt
+        restore: cat > /tmp/nxtb-backup-test/restored.txt
+      - name: hostfail
+        command: echo nope >&2; exit 5
       - name: slow
         container: nxtb-db
         command: cat /data/db.txt; if [ -e /tmp/slow ]; then sleep 30; fi
@@ -217,6 +222,30 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     assert!(stdout.contains("db restored from"), "{stdout}");
     assert_eq!(data_of(&tb, host), original);
 
+    // A command on the host itself (no container): its output over SSH, restored through
+    // its stdin.
+    let shared = Path::new("/tmp/nxtb-backup-test");
+    let _ = std::fs::remove_dir_all(shared);
+    std::fs::create_dir_all(shared).unwrap();
+    std::fs::set_permissions(shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let data: String = (0..5000).map(|i| format!("host line {i}\n")).collect();
+    std::fs::write(shared.join("data.txt"), &data).unwrap();
+    let (code, _, stderr) = backup(&fleet, &tb, &["run", "--only", "hostfile", "--limit", "h1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let made = files(&fleet.path("backups/h1/hostfile"));
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        String::from_utf8(read_with_tools(&fleet, &made[0])).unwrap(),
+        data
+    );
+    let (code, _, stderr) = backup(&fleet, &tb, &["restore", "h1", "hostfile"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("restored.txt")).unwrap(),
+        data
+    );
+    let _ = std::fs::remove_dir_all(shared);
+
     // A dump that fails, or a container that is not there: exit 1, named; nothing kept.
     let (code, _, stderr) = backup(&fleet, &tb, &["run", "--limit", "h1"]);
     assert_eq!(code, Some(1), "{stderr}");
@@ -238,6 +267,13 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
             && !stderr.contains(common::SECRET),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(
+            "h1: backup hostfail: `echo nope >&2; exit 5` on the host exited with status 5: nope"
+        ),
+        "{stderr}"
+    );
+    assert!(files(&fleet.path("backups/h1/hostfail")).is_empty());
     assert!(files(&fleet.path("backups/h1/broken")).is_empty());
     assert!(files(&fleet.path("backups/h1/elsewhere")).is_empty());
     assert_eq!(files(&folder).len(), 2, "db itself was backed up, as ever");

@@ -266,14 +266,7 @@ impl Engine {
         // Input and output at once: a command that prints while it reads must not block.
         let feed = async {
             if let Some(input) = input {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = input.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    stdin.write_all(&buf[..n]).await?;
-                }
+                crate::pipe::feed(input, &mut stdin).await?;
             }
             stdin.shutdown().await
         };

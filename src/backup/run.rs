@@ -94,16 +94,21 @@ async fn connect(target: &Target, ssh: &SshOptions) -> Result<HostSession, Strin
         .map_err(|e| e.to_string())
 }
 
-/// Runs `work` with the host's engine, through its SSH connection.
-async fn with_engine<T>(
+/// Runs `work` with the host's SSH connection, and its engine (through it) when `engine` is
+/// asked for.
+async fn with_host<T>(
     target: &Target,
     ssh: &SshOptions,
+    engine: bool,
     phase: &(dyn Fn(&str) + Sync),
-    work: impl AsyncFnOnce(&Engine) -> T,
+    work: impl AsyncFnOnce(&HostSession, Option<&Engine>) -> T,
 ) -> Result<T, String> {
     phase("connecting");
     let session = connect(target, ssh).await?;
     let result = async {
+        if !engine {
+            return Ok(work(&session, None).await);
+        }
         let forward = session
             .forward_unix(&target.docker_socket)
             .await
@@ -117,7 +122,7 @@ async fn with_engine<T>(
                 )
             });
         let out = match engine {
-            Ok(engine) => Ok(work(&engine).await),
+            Ok(engine) => Ok(work(&session, Some(&engine)).await),
             Err(e) => Err(e),
         };
         forward.close().await;
@@ -128,21 +133,50 @@ async fn with_engine<T>(
     result
 }
 
+/// Runs `command` where `backup` says (its container, else the host), its stdout to `out`.
+async fn run_command(
+    session: &HostSession,
+    engine: Option<&Engine>,
+    backup: &Backup,
+    command: &str,
+    input: Option<&mut (dyn std::io::Read + Send)>,
+    out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+) -> Result<(i64, String), String> {
+    match (&backup.container, engine) {
+        (Some(container), Some(engine)) => engine
+            .exec(container, shell(command), input, out)
+            .await
+            .map_err(|e| e.to_string()),
+        (Some(_), None) => Err("the engine is not connected".into()),
+        (None, _) => session
+            .stream(command, input, out)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
 async fn backup_host(
     target: &Target,
     backups: &[Backup],
     opts: &Options,
     phase: &(dyn Fn(&str) + Sync),
 ) -> HostResult {
-    with_engine(target, &opts.ssh, phase, async |engine: &Engine| {
-        let mut out = Vec::new();
-        for backup in backups {
-            phase(&format!("backing up {}", backup.name));
-            let made = backup_one(engine, &target.host, backup, opts).await;
-            out.push((backup.name.clone(), made));
-        }
-        out
-    })
+    let engine = backups.iter().any(|b| b.container.is_some());
+    with_host(
+        target,
+        &opts.ssh,
+        engine,
+        phase,
+        async |session: &HostSession, engine: Option<&Engine>| {
+            let mut out = Vec::new();
+            for backup in backups {
+                phase(&format!("backing up {}", backup.name));
+                let made = backup_one(session, engine, &target.host, backup, opts).await;
+                out.push((backup.name.clone(), made));
+            }
+            out
+        },
+    )
     .await
 }
 
@@ -152,7 +186,8 @@ fn shell(command: &str) -> Vec<String> {
 }
 
 async fn backup_one(
-    engine: &Engine,
+    session: &HostSession,
+    engine: Option<&Engine>,
     host: &str,
     backup: &Backup,
     opts: &Options,
@@ -162,20 +197,20 @@ async fn backup_one(
     let file = folder.join(store::file_name(&backup.name, SystemTime::now()));
     let mut writing = store::Writing::start(file.clone(), &opts.recipients)
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    let (code, stderr) = engine
-        .exec(
-            &backup.container,
-            shell(&backup.command),
-            None,
-            &mut |chunk| writing.write(chunk),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let (code, stderr) = run_command(
+        session,
+        engine,
+        backup,
+        &backup.command,
+        None,
+        &mut |chunk| writing.write(chunk),
+    )
+    .await?;
     if code != 0 {
         // `writing` is dropped: its temporary file goes with it.
         return Err(format!(
             "{}; no backup was kept",
-            exited(&backup.command, &backup.container, code, &stderr)
+            exited(&backup.command, &backup.place(), code, &stderr)
         ));
     }
     let written = writing
@@ -240,36 +275,43 @@ pub async fn restore(
         inner: &mut reader,
         bytes: 0,
     };
-    let result = with_engine(target, ssh, &|_: &str| {}, async |engine: &Engine| {
-        engine
-            .exec(
-                &backup.container,
-                shell(command),
+    let result = with_host(
+        target,
+        ssh,
+        backup.container.is_some(),
+        &|_: &str| {},
+        async |session: &HostSession, engine: Option<&Engine>| {
+            run_command(
+                session,
+                engine,
+                backup,
+                command,
                 Some(&mut counted),
                 &mut |_| Ok(()),
             )
             .await
-    })
+        },
+    )
     .await?;
-    let (code, stderr) = result.map_err(|e| e.to_string())?;
+    let (code, stderr) = result?;
     if code != 0 {
         return Err(format!(
             "host {}: {}",
             target.host,
-            exited(command, &backup.container, code, &stderr)
+            exited(command, &backup.place(), code, &stderr)
         ));
     }
     Ok(counted.bytes)
 }
 
-/// "`COMMAND` in CONTAINER exited with status N: the end of its stderr".
-fn exited(command: &str, container: &str, code: i64, stderr: &str) -> String {
+/// "`COMMAND` in CONTAINER (on the host) exited with status N: the end of its stderr".
+fn exited(command: &str, place: &str, code: i64, stderr: &str) -> String {
     let said = if stderr.is_empty() {
         String::new()
     } else {
         format!(": {}", stderr.replace('\n', " / "))
     };
-    format!("`{command}` in {container} exited with status {code}{said}")
+    format!("`{command}` {place} exited with status {code}{said}")
 }
 
 /// A reader that counts what went through it.

@@ -3,7 +3,8 @@
 //! ```yaml
 //! nxinfra_backups:
 //!   - name: postgresql              # letters, digits, _ and -: names the backup's folder
-//!     container: postgresql         # the container the command runs in (docker exec)
+//!     container: postgresql         # the container the command runs in (docker exec);
+//!                                   # without it, on the host, as the login user
 //!     command: pg_dumpall -U postgres   # its stdout is the backup (run with sh -c)
 //!     restore: psql -U postgres     # optional: reads a backup on its stdin
 //!     keep: 7                       # how many of the newest are kept (default 7)
@@ -18,10 +19,21 @@ pub const DEFAULT_KEEP: usize = 7;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Backup {
     pub name: String,
-    pub container: String,
+    /// `None`: the command runs on the host itself.
+    pub container: Option<String>,
     pub command: String,
     pub restore: Option<String>,
     pub keep: usize,
+}
+
+impl Backup {
+    /// Where its commands run, for messages: `in CONTAINER`, or `on the host`.
+    pub fn place(&self) -> String {
+        match &self.container {
+            Some(c) => format!("in {c}"),
+            None => "on the host".into(),
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -93,7 +105,7 @@ fn entry(item: &Value) -> Result<Backup, String> {
         Some(other) => return Err(format!("keep: expected a number, got {other}")),
     };
     Ok(Backup {
-        container: required("container")?,
+        container: text("container")?,
         command: required("command")?,
         restore: text("restore")?,
         keep,

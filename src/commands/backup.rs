@@ -344,9 +344,9 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
     let target = target(&inventory, &args.host)?;
     let ssh = SshOptions::from(&args.ssh);
     eprintln!(
-        "restoring {} into {} on {} ...",
+        "restoring {} {} of {} ...",
         file.display(),
-        backup.container,
+        backup.place(),
         args.host
     );
     let host = args.host.clone();

@@ -285,6 +285,87 @@ impl HostSession {
         Ok(out.stdout)
     }
 
+    /// Runs `script` on the host: `input` (if any) goes to its stdin, each chunk of its stdout
+    /// to `out` as it comes. Its exit status (-1 when killed by a signal) and the end of its
+    /// stderr.
+    pub async fn stream(
+        &self,
+        script: &str,
+        input: Option<&mut (dyn std::io::Read + Send)>,
+        out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<(i64, String), SessionError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let what = "running a command on the host";
+        let fail = |reason: String| SessionError::Command { what, reason };
+        let mut child = self
+            .shell(script)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        let mut stdin = child.stdin().take();
+        let mut stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| fail("no stdout".into()))?;
+        let mut stderr_pipe = child
+            .stderr()
+            .take()
+            .ok_or_else(|| fail("no stderr".into()))?;
+        // Input, output and errors at once: a command that prints while it reads must not
+        // block.
+        let feed = async {
+            if let (Some(input), Some(pipe)) = (input, stdin.as_mut()) {
+                crate::pipe::feed(input, pipe).await?;
+                pipe.shutdown().await?;
+            }
+            drop(stdin.take());
+            Ok::<(), std::io::Error>(())
+        };
+        let drain = async {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = stdout.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                out(&buf[..n])?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let errors = async {
+            let mut all = Vec::new();
+            stderr_pipe.read_to_end(&mut all).await?;
+            Ok::<Vec<u8>, std::io::Error>(all)
+        };
+        let (fed, drained, errors) = tokio::join!(feed, drain, errors);
+        drained.map_err(|e| fail(e.to_string()))?;
+        let errors = errors.map_err(|e| fail(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| fail(error_chain(&e)))?;
+        // A command that stopped reading early fails its feed: its status says why.
+        if let Err(e) = fed
+            && status.success()
+        {
+            return Err(fail(e.to_string()));
+        }
+        let text = String::from_utf8_lossy(&errors);
+        let tail: String = text
+            .chars()
+            .rev()
+            .take(2048)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        Ok((status.code().map_or(-1, i64::from), tail.trim().to_string()))
+    }
+
     /// Forwards a unix socket of the host (the Docker engine's) to a private local socket over
     /// this connection; returns the local path. [`Forward::close`] ends it.
     pub async fn forward_unix(&self, remote: &str) -> Result<Forward<'_>, SessionError> {
