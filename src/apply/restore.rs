@@ -161,18 +161,17 @@ mod tests {
 
     #[test]
     fn the_tree_synced_back_has_the_previous_files_and_not_the_new_ones() {
-        let f = |s: &str, mode: u32| OutFile {
-            data: s.as_bytes().to_vec(),
-            mode,
-        };
         let files = BTreeMap::from([
-            ("web/conf/a.conf".to_string(), f("new a", 0o644)),
-            ("web/conf/added".to_string(), f("added", 0o644)),
-            ("other".to_string(), f("other, new", 0o644)),
+            ("web/conf/a.conf".to_string(), OutFile::new("new a", 0o644)),
+            ("web/conf/added".to_string(), OutFile::new("added", 0o644)),
+            ("other".to_string(), OutFile::new("other, new", 0o644)),
         ]);
         let previous = BTreeMap::from([
-            ("web/conf/a.conf".to_string(), f("old a", 0o600)),
-            ("web/conf/removed".to_string(), f("was there", 0o644)),
+            ("web/conf/a.conf".to_string(), OutFile::new("old a", 0o600)),
+            (
+                "web/conf/removed".to_string(),
+                OutFile::new("was there", 0o644),
+            ),
         ]);
         let paths: Vec<String> = ["web/conf/a.conf", "web/conf/added", "web/conf/removed"]
             .iter()
@@ -182,9 +181,12 @@ mod tests {
         assert_eq!(
             tree,
             BTreeMap::from([
-                ("web/conf/a.conf".to_string(), f("old a", 0o600)),
-                ("web/conf/removed".to_string(), f("was there", 0o644)),
-                ("other".to_string(), f("other, new", 0o644)),
+                ("web/conf/a.conf".to_string(), OutFile::new("old a", 0o600)),
+                (
+                    "web/conf/removed".to_string(),
+                    OutFile::new("was there", 0o644)
+                ),
+                ("other".to_string(), OutFile::new("other, new", 0o644)),
             ])
         );
     }

@@ -128,26 +128,19 @@ pub fn compare(host: &str, sides: Sides<'_>) -> Option<HostChanges> {
 mod tests {
     use super::*;
 
-    fn f(s: &str, mode: u32) -> OutFile {
-        OutFile {
-            data: s.as_bytes().to_vec(),
-            mode,
-        }
-    }
-
     #[test]
     fn files_added_removed_changed_and_chmod() {
         let base = BTreeMap::from([
-            ("a.conf".to_string(), f("a=1\n", 0o644)),
-            ("gone".to_string(), f("x\n", 0o644)),
-            ("run.sh".to_string(), f("#!/bin/sh\n", 0o644)),
-            ("same".to_string(), f("s\n", 0o644)),
+            ("a.conf".to_string(), OutFile::new("a=1\n", 0o644)),
+            ("gone".to_string(), OutFile::new("x\n", 0o644)),
+            ("run.sh".to_string(), OutFile::new("#!/bin/sh\n", 0o644)),
+            ("same".to_string(), OutFile::new("s\n", 0o644)),
         ]);
         let head = BTreeMap::from([
-            ("a.conf".to_string(), f("a=2\n", 0o644)),
-            ("new".to_string(), f("n\n", 0o600)),
-            ("run.sh".to_string(), f("#!/bin/sh\n", 0o755)),
-            ("same".to_string(), f("s\n", 0o644)),
+            ("a.conf".to_string(), OutFile::new("a=2\n", 0o644)),
+            ("new".to_string(), OutFile::new("n\n", 0o600)),
+            ("run.sh".to_string(), OutFile::new("#!/bin/sh\n", 0o755)),
+            ("same".to_string(), OutFile::new("s\n", 0o644)),
         ]);
         let c = compare(
             "h1",
@@ -193,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_host_on_one_side_only() {
-        let tree = BTreeMap::from([("a".to_string(), f("a\n", 0o644))]);
+        let tree = BTreeMap::from([("a".to_string(), OutFile::new("a\n", 0o644))]);
         let added = compare(
             "new",
             Sides {

@@ -53,6 +53,15 @@ pub struct OutFile {
     pub mode: u32,
 }
 
+impl OutFile {
+    pub fn new(data: impl Into<Vec<u8>>, mode: u32) -> Self {
+        OutFile {
+            data: data.into(),
+            mode,
+        }
+    }
+}
+
 /// Every output file of one host: path relative to `rendered/<host>/` → file.
 #[derive(Debug)]
 pub struct HostTree {

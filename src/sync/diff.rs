@@ -125,13 +125,6 @@ pub(crate) fn file_diff(
 mod tests {
     use super::*;
 
-    fn f(data: &str, mode: u32) -> OutFile {
-        OutFile {
-            data: data.as_bytes().to_vec(),
-            mode,
-        }
-    }
-
     #[test]
     fn changed_new_removed_and_chmod_with_known_secrets_redacted() {
         let plan = SyncPlan {
@@ -159,14 +152,14 @@ token=hunter2-value
         let mut new = BTreeMap::new();
         new.insert(
             "a.conf".to_string(),
-            f(
+            OutFile::new(
                 "x=2
 token=hunter2-value
 ",
                 0o644,
             ),
         );
-        new.insert("new.conf".to_string(), f("hello\n", 0o644));
+        new.insert("new.conf".to_string(), OutFile::new("hello\n", 0o644));
         new.insert(
             "blob".to_string(),
             OutFile {
@@ -241,14 +234,24 @@ token=hunter2-value
             },
         );
         let mut new = BTreeMap::new();
-        new.insert("now-secret".to_string(), f("key=TmV3VmFsdWU=\n", 0o600));
-        new.insert("was-secret".to_string(), f("no secret now\n", 0o644));
+        new.insert(
+            "now-secret".to_string(),
+            OutFile::new("key=TmV3VmFsdWU=\n", 0o600),
+        );
+        new.insert(
+            "was-secret".to_string(),
+            OutFile::new("no secret now\n", 0o644),
+        );
         let system = crate::sync::system_files::parse(Some(&serde_json::json!([
             {"src": "wg0.conf", "dest": "/etc/wg0.conf", "mode": "0640",
              "reload": "systemctl restart wg-quick@wg0"}
         ])))
         .unwrap();
-        let tree = [("wg0.conf".to_string(), f("PrivateKey = TmV3\n", 0o600))].into();
+        let tree = [(
+            "wg0.conf".to_string(),
+            OutFile::new("PrivateKey = TmV3\n", 0o600),
+        )]
+        .into();
         let (_, system) = crate::sync::system_files::split("h1", tree, &system, "/home/u").unwrap();
         let d = plan_diff(
             "h1",

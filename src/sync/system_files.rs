@@ -214,13 +214,6 @@ mod tests {
 
     use super::*;
 
-    fn f(data: &str, mode: u32) -> OutFile {
-        OutFile {
-            data: data.as_bytes().to_vec(),
-            mode,
-        }
-    }
-
     #[test]
     fn entries_with_defaults_and_owner_forms() {
         let v = json!([
@@ -298,9 +291,18 @@ mod tests {
     #[test]
     fn split_moves_system_files_out_of_the_base_dir_tree() {
         let tree: BTreeMap<String, OutFile> = [
-            ("bird/bird.conf".to_string(), f("router id 1;", 0o644)),
-            ("wg/wg0.conf".to_string(), f("PrivateKey = k", 0o600)),
-            ("compose.yml".to_string(), f("services: {}", 0o644)),
+            (
+                "bird/bird.conf".to_string(),
+                OutFile::new("router id 1;", 0o644),
+            ),
+            (
+                "wg/wg0.conf".to_string(),
+                OutFile::new("PrivateKey = k", 0o600),
+            ),
+            (
+                "compose.yml".to_string(),
+                OutFile::new("services: {}", 0o644),
+            ),
         ]
         .into();
         let entries = parse(Some(&json!([
@@ -317,8 +319,11 @@ mod tests {
 
     #[test]
     fn split_refuses_missing_sources_dests_in_the_base_dir_and_open_secrets() {
-        let tree: BTreeMap<String, OutFile> =
-            [("wg0.conf".to_string(), f("PrivateKey = k", 0o600))].into();
+        let tree: BTreeMap<String, OutFile> = [(
+            "wg0.conf".to_string(),
+            OutFile::new("PrivateKey = k", 0o600),
+        )]
+        .into();
         let cases = [
             (
                 json!([{"src": "nope", "dest": "/etc/x"}]),
