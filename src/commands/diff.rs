@@ -108,23 +108,20 @@ fn selected(inv: Option<&Inventory>, pattern: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Renders `hosts` of one side, each host's result on its own.
-fn render_hosts(
-    root: &Path,
-    inventory: &Inventory,
-    hosts: &[String],
-    secrets: &Secrets,
-) -> Result<Vec<(String, render::HostResult)>, render::RenderFailed> {
-    if hosts.is_empty() {
-        return Ok(Vec::new());
-    }
-    render::render_each(&Job {
+/// What rendering `hosts` of one side takes.
+fn job<'a>(
+    root: &'a Path,
+    inventory: &'a Inventory,
+    hosts: &'a [String],
+    secrets: &'a Secrets,
+) -> Job<'a> {
+    Job {
         root,
         inventory,
         secrets,
         hosts,
         limited: true,
-    })
+    }
 }
 
 /// The working tree's hosts; any render error there is the command's error.
@@ -134,21 +131,12 @@ fn render_head(
     hosts: &[String],
     secrets: &Secrets,
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<String, render::OutFile>>> {
-    let mut trees = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (host, r) in render_hosts(root, inventory, hosts, secrets)? {
-        match r {
-            Ok(t) => {
-                trees.insert(host, t.files);
-            }
-            Err(e) => errors.extend(e),
-        }
+    if hosts.is_empty() {
+        return Ok(BTreeMap::new());
     }
-    if errors.is_empty() {
-        Ok(trees)
-    } else {
-        Err(render::RenderFailed(errors)).context("rendering the working tree")
-    }
+    let trees = render::render_all(&job(root, inventory, hosts, secrets))
+        .context("rendering the working tree")?;
+    Ok(trees.into_iter().map(|t| (t.host, t.files)).collect())
 }
 
 /// REV's rendered hosts: each one's files, or why REV does not render it.
@@ -171,7 +159,10 @@ fn render_base(
         Ok(None) => return (BTreeMap::new(), None),
         Err(e) => return whole_failure(&format!("{e:#}"), root, rev, hosts, head_hosts),
     };
-    match render_hosts(root, inventory, hosts, secrets) {
+    if hosts.is_empty() {
+        return (BTreeMap::new(), None);
+    }
+    match render::render_each(&job(root, inventory, hosts, secrets)) {
         Ok(results) => {
             let trees = results
                 .into_iter()
