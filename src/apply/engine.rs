@@ -26,9 +26,6 @@ pub struct EngineError {
     pub reason: String,
 }
 
-/// How much of a command's stderr [`Engine::exec`] keeps (its end).
-const STDERR_KEPT: usize = 2048;
-
 pub struct Engine {
     docker: Docker,
     reads: AtomicUsize,
@@ -270,16 +267,12 @@ impl Engine {
             }
             stdin.shutdown().await
         };
-        let mut stderr: Vec<u8> = Vec::new();
+        let mut stderr = crate::pipe::Tail::default();
         let drain = async {
             while let Some(chunk) = stream.next().await {
                 match chunk.map_err(|e| std::io::Error::other(e.to_string()))? {
                     bollard::container::LogOutput::StdOut { message } => out(&message)?,
-                    bollard::container::LogOutput::StdErr { message } => {
-                        stderr.extend_from_slice(&message);
-                        let excess = stderr.len().saturating_sub(STDERR_KEPT);
-                        stderr.drain(..excess);
-                    }
+                    bollard::container::LogOutput::StdErr { message } => stderr.push(&message),
                     _ => {}
                 }
             }
@@ -298,10 +291,7 @@ impl Engine {
             .inspect_exec(&created.id)
             .await
             .map_err(fail(what.clone()))?;
-        Ok((
-            inspected.exit_code.unwrap_or(-1),
-            String::from_utf8_lossy(&stderr).trim().to_string(),
-        ))
+        Ok((inspected.exit_code.unwrap_or(-1), stderr.text()))
     }
 
     /// Waits until container `name` is not running, at most `limit`: its exit status, or

@@ -340,9 +340,15 @@ impl HostSession {
             Ok::<(), std::io::Error>(())
         };
         let errors = async {
-            let mut all = Vec::new();
-            stderr_pipe.read_to_end(&mut all).await?;
-            Ok::<Vec<u8>, std::io::Error>(all)
+            let mut tail = crate::pipe::Tail::default();
+            let mut buf = vec![0u8; 8 * 1024];
+            loop {
+                let n = stderr_pipe.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok::<_, std::io::Error>(tail);
+                }
+                tail.push(&buf[..n]);
+            }
         };
         let (fed, drained, errors) = tokio::join!(feed, drain, errors);
         drained.map_err(|e| fail(e.to_string()))?;
@@ -354,16 +360,7 @@ impl HostSession {
         {
             return Err(fail(e.to_string()));
         }
-        let text = String::from_utf8_lossy(&errors);
-        let tail: String = text
-            .chars()
-            .rev()
-            .take(2048)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        Ok((status.code().map_or(-1, i64::from), tail.trim().to_string()))
+        Ok((status.code().map_or(-1, i64::from), errors.text()))
     }
 
     /// Forwards a unix socket of the host (the Docker engine's) to a private local socket over
