@@ -114,14 +114,12 @@ impl Report<'_> {
 
     /// Diffs on stdout, the per-host summary on stderr.
     pub fn print(&self) {
+        let colour = crate::color::stdout_enabled();
         for (_, r) in self.outcomes {
             if let Ok(a) = r
                 && let Some(diff) = &a.diff
             {
-                print!(
-                    "{}",
-                    crate::color::diff(diff, crate::color::stdout_enabled())
-                );
+                print!("{}", crate::color::diff(diff, colour));
             }
         }
         for (host, r) in self.outcomes {

@@ -138,10 +138,12 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
     let outcomes = backups::backup_all(work, opts, progress);
 
     let mut failed: Vec<String> = Vec::new();
+    let mut failed_hosts = 0;
     let mut report = Vec::new();
     for (host, result) in &outcomes {
         match result {
             Err(e) => {
+                failed_hosts += 1;
                 failed.push(format!("{host}: {e}"));
                 report.push(json!({"host": host, "status": "failed", "error": e}));
             }
@@ -157,6 +159,9 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
                     }
                 }
                 let ok = done.iter().all(|(_, r)| r.is_ok());
+                if !ok {
+                    failed_hosts += 1;
+                }
                 report.push(json!({
                     "host": host,
                     "status": if ok { "done" } else { "failed" },
@@ -178,11 +183,7 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
     }
     if !failed.is_empty() {
         bail!(
-            "backup failed on {} of {} hosts:\n  {}",
-            outcomes
-                .iter()
-                .filter(|(_, r)| !matches!(r, Ok(d) if d.iter().all(|(_, b)| b.is_ok())))
-                .count(),
+            "backup failed on {failed_hosts} of {} hosts:\n  {}",
             outcomes.len(),
             failed.join("\n  ")
         );

@@ -368,6 +368,7 @@ fn print_text(
 ) {
     let short = &commit[..commit.len().min(12)];
     println!("nxinfra diff: {rev} ({short}) -> working tree");
+    let colour = crate::color::stdout_enabled();
     if let Some(error) = base_error {
         println!("\n{rev} does not render, so no host can be compared with it:\n{error}");
     }
@@ -403,10 +404,7 @@ fn print_text(
                 other => println!("service {}: {other}", s.service),
             }
         }
-        print!(
-            "{}",
-            crate::color::diff(&c.diff, crate::color::stdout_enabled())
-        );
+        print!("{}", crate::color::diff(&c.diff, colour));
     }
     let list = |k: &str| -> Vec<String> {
         secrets[k]

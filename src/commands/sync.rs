@@ -127,15 +127,13 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
             "changed"
         };
         // The diffs on stdout (for a pager or a file), the summary on stderr.
+        let colour = crate::color::stdout_enabled();
         for o in &outcomes {
             if let Ok(HostSync {
                 diff: Some(diff), ..
             }) = &o.result
             {
-                print!(
-                    "{}",
-                    crate::color::diff(diff, crate::color::stdout_enabled())
-                );
+                print!("{}", crate::color::diff(diff, colour));
             }
         }
         for o in &outcomes {

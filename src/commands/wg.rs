@@ -89,9 +89,8 @@ pub fn run(ctx: &Ctx, args: &WgArgs) -> anyhow::Result<Outcome> {
         for (key, private) in &made {
             wireguard::insert(&mut secrets.doc, key, private.clone());
         }
-        let doc: serde_json::Map<String, serde_json::Value> =
-            secrets.doc.clone().into_iter().collect();
-        let yaml = serde_norway::to_string(&doc).context("cannot write the secrets as YAML")?;
+        let yaml =
+            serde_norway::to_string(&secrets.doc).context("cannot write the secrets as YAML")?;
         store::write_age(&ctx.root, yaml.as_bytes())?;
     }
 
