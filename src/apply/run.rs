@@ -159,7 +159,8 @@ async fn apply_host(
     })
 }
 
-async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
+/// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
+pub(crate) async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
     Engine::connect(local_socket).await.map_err(|e| {
         format!(
             "the Docker engine at {} does not answer through the SSH connection \

@@ -113,14 +113,8 @@ async fn with_host<T>(
             .forward_unix(&target.docker_socket)
             .await
             .map_err(|e| e.to_string())?;
-        let engine = Engine::connect(&forward.local.to_string_lossy())
-            .await
-            .map_err(|e| {
-                format!(
-                    "the Docker engine at {} does not answer through the SSH connection: {e}",
-                    target.docker_socket
-                )
-            });
+        let engine =
+            crate::apply::run::connect_engine(&forward.local.to_string_lossy(), target).await;
         let out = match engine {
             Ok(engine) => Ok(work(&session, Some(&engine)).await),
             Err(e) => Err(e),
