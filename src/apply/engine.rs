@@ -284,14 +284,21 @@ impl Engine {
             reason: e.to_string(),
         };
         drained.map_err(io)?;
-        fed.map_err(io)?;
         self.read();
         let inspected = self
             .docker
             .inspect_exec(&created.id)
             .await
             .map_err(fail(what.clone()))?;
-        Ok((inspected.exit_code.unwrap_or(-1), stderr.text()))
+        let code = inspected.exit_code.unwrap_or(-1);
+        // A command that stopped reading early fails its feed: its status says why (as
+        // [`crate::sync::session::HostSession::stream`] has it).
+        if let Err(e) = fed
+            && code == 0
+        {
+            return Err(io(e));
+        }
+        Ok((code, stderr.text()))
     }
 
     /// Waits until container `name` is not running, at most `limit`: its exit status, or
