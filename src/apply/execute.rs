@@ -406,9 +406,15 @@ async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<
         _ => None,
     };
     let deadline = match check {
-        Some(c) => {
-            c.start_period + (c.interval + c.timeout) * (c.retries + 1) + Duration::from_secs(5)
-        }
+        // Bounded at parse time (compose::MAX_DURATION, MAX_RETRIES); saturating all the same.
+        Some(c) => c
+            .start_period
+            .saturating_add(
+                c.interval
+                    .saturating_add(c.timeout)
+                    .saturating_mul(c.retries.saturating_add(1)),
+            )
+            .saturating_add(Duration::from_secs(5)),
         None => Duration::from_millis(0),
     };
     let start = Instant::now();

@@ -224,6 +224,15 @@ pub const DEFAULT_RETRIES: u32 = 3;
 /// Docker's default stop timeout.
 pub const DEFAULT_STOP_GRACE_PERIOD: Duration = Duration::from_secs(10);
 
+/// The longest healthcheck interval, timeout or start period, and stop grace period nxinfra
+/// accepts: a day. The health gate waits `start_period + (interval + timeout) × (retries + 1)`;
+/// with these bounds that sum cannot overflow, and no real service waits longer.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// The longest job timeout: a week (a long data migration).
+pub const MAX_JOB_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most healthcheck retries nxinfra accepts.
+pub const MAX_RETRIES: u32 = 1000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@ use super::build::{image_reference, valid_container_name, valid_hostname, valid_
 use super::model::{RawHealthcheck, RawService};
 use super::normal::{
     Attachment, Check, ContainerSpec, DEFAULT_INTERVAL, DEFAULT_RETRIES, DEFAULT_STOP_GRACE_PERIOD,
-    DEFAULT_TIMEOUT, Environment, Healthcheck, Job, Logging, Service,
+    DEFAULT_TIMEOUT, Environment, Healthcheck, Job, Logging, MAX_DURATION, MAX_JOB_TIMEOUT,
+    MAX_RETRIES, Service,
 };
 use super::options::NetworkMode;
 use super::ports::PortBinding;
@@ -172,6 +173,13 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
         None => Default::default(),
     };
     let job = match (job, timeout) {
+        (Some(true), Some(t)) if t.0 > MAX_JOB_TIMEOUT => {
+            problem(
+                &["x-nxinfra", "timeout"],
+                format!("timeout must be at most {}", human(MAX_JOB_TIMEOUT)),
+            );
+            None
+        }
         (Some(true), t) => Some(Job {
             timeout: t.map_or(Job::DEFAULT_TIMEOUT, |t| t.0),
         }),
@@ -183,6 +191,18 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
             None
         }
         _ => None,
+    };
+
+    let stop_grace_period = match raw.stop_grace_period {
+        Some(d) if d.0 > MAX_DURATION => {
+            problem(
+                &["stop_grace_period"],
+                format!("stop_grace_period must be at most {}", human(MAX_DURATION)),
+            );
+            DEFAULT_STOP_GRACE_PERIOD
+        }
+        Some(d) => d.0,
+        None => DEFAULT_STOP_GRACE_PERIOD,
     };
 
     Service {
@@ -224,10 +244,7 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
             logging,
             labels,
             healthcheck,
-            stop_grace_period: raw
-                .stop_grace_period
-                .map(|d| d.0)
-                .unwrap_or(DEFAULT_STOP_GRACE_PERIOD),
+            stop_grace_period,
         },
         depends_on: raw
             .depends_on
@@ -328,6 +345,12 @@ fn healthcheck(raw: RawHealthcheck) -> Result<Healthcheck, (Vec<&'static str>, S
                 format!("{key} must be 0 or at least 1ms"),
             ));
         }
+        if d > MAX_DURATION {
+            return Err((
+                vec!["healthcheck", key],
+                format!("{key} must be at most {}", human(MAX_DURATION)),
+            ));
+        }
         Ok(d)
     };
     let interval = duration("interval", raw.interval, DEFAULT_INTERVAL)?;
@@ -341,11 +364,23 @@ fn healthcheck(raw: RawHealthcheck) -> Result<Healthcheck, (Vec<&'static str>, S
             ));
         }
     }
+    let retries = raw.retries.unwrap_or(DEFAULT_RETRIES);
+    if retries > MAX_RETRIES {
+        return Err((
+            vec!["healthcheck", "retries"],
+            format!("retries must be at most {MAX_RETRIES}"),
+        ));
+    }
     Ok(Healthcheck::Check(Check {
         test: test.0,
         interval,
         timeout,
-        retries: raw.retries.unwrap_or(DEFAULT_RETRIES),
+        retries,
         start_period,
     }))
+}
+
+/// `24h`: a bound as a Compose duration (they have no unit above hours).
+fn human(d: Duration) -> String {
+    format!("{}h", d.as_secs() / 3600)
 }

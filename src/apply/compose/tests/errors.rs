@@ -137,6 +137,27 @@ fn bad_values_name_file_line_and_key() {
             "rendered/h1/compose.yml:7: service app: healthcheck.interval: ".to_string(),
             "bad duration \"1x\": unknown unit",
         ),
+        // Bounded at parse time: the health gate's wait never overflows (it panicked).
+        (
+            svc("    healthcheck:\n      test: [\"CMD\", \"x\"]\n      interval: 2562047h\n      timeout: 2562047h\n"),
+            "rendered/h1/compose.yml:7: service app: healthcheck.interval: ".to_string(),
+            "interval must be at most 24h",
+        ),
+        (
+            svc("    healthcheck:\n      test: [\"CMD\", \"x\"]\n      retries: 4294967295\n"),
+            "rendered/h1/compose.yml:7: service app: healthcheck.retries: ".to_string(),
+            "retries must be at most 1000",
+        ),
+        (
+            svc("    stop_grace_period: 25h\n"),
+            format!("{l5}stop_grace_period: "),
+            "stop_grace_period must be at most 24h",
+        ),
+        (
+            svc("    x-nxinfra:\n      job: true\n      timeout: 169h\n"),
+            "rendered/h1/compose.yml:7: service app: x-nxinfra.timeout: ".to_string(),
+            "timeout must be at most 168h",
+        ),
         (
             svc("    healthcheck:\n      test: [\"curl\", \"x\"]\n"),
             format!("{l6}healthcheck.test: "),
