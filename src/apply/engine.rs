@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 };
 use futures_util::TryStreamExt;
 
+use super::hash::Owner;
 use super::observe::Observed;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,8 @@ pub struct EngineError {
 
 pub struct Engine {
     docker: Docker,
+    /// The fleet nxinfra acts for: what it creates carries it, what it removes must.
+    fleet: String,
     reads: AtomicUsize,
     writes: AtomicUsize,
 }
@@ -45,8 +48,8 @@ fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Engin
 
 impl Engine {
     /// Connects to the engine at the local socket `path` and negotiates the API version (one
-    /// call, not counted: it belongs to the connection).
-    pub async fn connect(path: &str) -> Result<Engine, EngineError> {
+    /// call, not counted: it belongs to the connection), to act for the fleet `fleet`.
+    pub async fn connect(path: &str, fleet: &str) -> Result<Engine, EngineError> {
         let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
             .map_err(fail("connecting to the Docker engine"))?
             .negotiate_version()
@@ -54,9 +57,15 @@ impl Engine {
             .map_err(fail("negotiating the Docker API version"))?;
         Ok(Engine {
             docker,
+            fleet: fleet.to_string(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
         })
+    }
+
+    /// The fleet this engine connection acts for.
+    pub fn fleet(&self) -> &str {
+        &self.fleet
     }
 
     pub fn api_version(&self) -> String {
@@ -123,12 +132,45 @@ impl Engine {
         Ok(())
     }
 
+    /// Removes the network `name`, if it is nxinfra's and not another fleet's (checked on the
+    /// engine first: one read more).
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        let what = format!("removing network {name}");
+        self.read();
+        let net = self
+            .docker
+            .inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .map_err(fail(what.clone()))?;
+        let labels = net.labels.unwrap_or_default();
+        self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
+        let id = net.id.unwrap_or_else(|| name.to_string());
         self.write();
         self.docker
-            .remove_network(name)
+            .remove_network(&id)
             .await
-            .map_err(fail(format!("removing network {name}")))
+            .map_err(fail(what))
+    }
+
+    /// Refuses to remove an object that nxinfra did not make, or made for another fleet: a
+    /// container that took a name nxinfra uses is never deleted to make room.
+    fn check_removable<'a>(
+        &self,
+        what: &str,
+        label: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<(), EngineError> {
+        let refuse = |why: String| EngineError {
+            what: what.to_string(),
+            reason: format!("refused: {why}; nxinfra only removes what it created"),
+        };
+        match super::hash::owner(label, &self.fleet) {
+            Owner::Ours | Owner::Unlabelled => Ok(()),
+            Owner::Foreign => Err(refuse("it does not carry nxinfra's labels".into())),
+            Owner::Fleet(other) => Err(refuse(format!(
+                "it belongs to the fleet {other}, not {}",
+                self.fleet
+            ))),
+        }
     }
 
     pub async fn create_container(
@@ -196,13 +238,24 @@ impl Engine {
     }
 
     /// Removes a stopped (or, with `force`, running) container.
+    /// Removes the container `name` (`force`: even running), if it is nxinfra's and not
+    /// another fleet's: checked on the engine first (one read more), then removed by id, so
+    /// that a container made under that name in between is not the one removed.
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        let what = format!("removing {name}");
+        let found = self.inspect(name).await.map_err(|e| EngineError {
+            what: what.clone(),
+            reason: e.reason,
+        })?;
+        let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
+        self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
+        let id = found.id.unwrap_or_else(|| name.to_string());
         self.write();
         let options = RemoveContainerOptionsBuilder::new().force(force).build();
         self.docker
-            .remove_container(name, Some(options))
+            .remove_container(&id, Some(options))
             .await
-            .map_err(fail(format!("removing {name}")))
+            .map_err(fail(what))
     }
 
     pub async fn rename(&self, from: &str, to: &str) -> Result<(), EngineError> {

@@ -111,7 +111,7 @@ pub async fn execute(
                 engine.remove_network(&step.name).await?;
                 if let Some(net) = net {
                     engine
-                        .create_network(convert::network(net, &network_labels(net)))
+                        .create_network(convert::network(net, &network_labels(engine.fleet(), net)))
                         .await?;
                 }
             }
@@ -119,7 +119,7 @@ pub async fn execute(
                 if let Some(net) = net {
                     progress(&format!("creating network {}", step.name));
                     engine
-                        .create_network(convert::network(net, &network_labels(net)))
+                        .create_network(convert::network(net, &network_labels(engine.fleet(), net)))
                         .await?;
                 }
             }
@@ -254,7 +254,7 @@ async fn create_started(
     (identity, image_id): &(Identity, String),
     name: &str,
 ) -> Result<(), ExecError> {
-    let labels = identity.labels(&service.name, image_id);
+    let labels = identity.labels(engine.fleet(), &service.name, image_id);
     let request = convert::container(compose, service, &labels);
     engine.create_container(name, request.body).await?;
     let started = async {

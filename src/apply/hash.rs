@@ -5,6 +5,10 @@
 //! Stored on the container as labels, so that the next apply compares without reading
 //! anything else: `nxinfra.hash`, `nxinfra.fields` (`command=1a2b3c4d,environment=...`),
 //! `nxinfra.mounts` (`proxy/config=5e6f7a8b,...`), `nxinfra.image` (the image id).
+//!
+//! Every object nxinfra creates also says whose it is: `nxinfra.managed=true` and
+//! `nxinfra.fleet=<fleet>` (the repository's `nxinfra_fleet`), so that fleets sharing an
+//! engine never compare or remove each other's objects ([`owner`]).
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,35 @@ pub const HASH: &str = "nxinfra.hash";
 pub const FIELDS: &str = "nxinfra.fields";
 pub const MOUNTS: &str = "nxinfra.mounts";
 pub const IMAGE: &str = "nxinfra.image";
+pub const FLEET: &str = "nxinfra.fleet";
+
+/// Whose an object on the engine is, from its `nxinfra.managed` and `nxinfra.fleet` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// Made by nxinfra for this fleet.
+    Ours,
+    /// Made by nxinfra before objects carried their fleet: whose, nobody can tell.
+    Unlabelled,
+    /// Made by nxinfra for another fleet (another repository applied to the same engine).
+    Fleet(&'a str),
+    /// Not made by nxinfra.
+    Foreign,
+}
+
+/// Whose an object with these labels is, for the fleet `fleet`.
+pub fn owner<'a>(
+    label: impl Fn(&str) -> Option<&'a str>,
+    fleet: &str,
+) -> Owner<'a> {
+    if label(MANAGED) != Some("true") {
+        return Owner::Foreign;
+    }
+    match label(FLEET) {
+        None => Owner::Unlabelled,
+        Some(f) if f == fleet => Owner::Ours,
+        Some(f) => Owner::Fleet(f),
+    }
+}
 
 /// The identity of a container, as it is or as it should be.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,9 +114,10 @@ impl Identity {
     }
 
     /// The labels nxinfra puts on the container of `service`.
-    pub fn labels(&self, service: &str, image_id: &str) -> BTreeMap<String, String> {
+    pub fn labels(&self, fleet: &str, service: &str, image_id: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
             (MANAGED.to_string(), "true".to_string()),
+            (FLEET.to_string(), fleet.to_string()),
             (SERVICE.to_string(), service.to_string()),
             (HASH.to_string(), self.hash.clone()),
             (FIELDS.to_string(), encode(&self.fields)),
@@ -125,10 +159,11 @@ fn json_short<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The labels nxinfra puts on a network it creates.
-pub fn network_labels(net: &Network) -> BTreeMap<String, String> {
+pub fn network_labels(fleet: &str, net: &Network) -> BTreeMap<String, String> {
     let fields = network_fields(net);
     BTreeMap::from([
         (MANAGED.to_string(), "true".to_string()),
+        (FLEET.to_string(), fleet.to_string()),
         (HASH.to_string(), fields_hash(&fields)),
         (FIELDS.to_string(), encode(&fields)),
     ])
@@ -311,8 +346,9 @@ mod tests {
     #[test]
     fn labels_round_trip_and_damaged_labels_are_refused() {
         let id = Identity::desired(&service(BASE), "sha256:1", &tree("a"), "/home/u").unwrap();
-        let labels = id.labels("app", "sha256:1");
+        let labels = id.labels("nxthdr", "app", "sha256:1");
         assert_eq!(labels[MANAGED], "true");
+        assert_eq!(labels[FLEET], "nxthdr");
         assert_eq!(labels[SERVICE], "app");
         assert_eq!(Identity::from_labels(&labels), Some(id.clone()));
         let mut bad = labels.clone();

@@ -21,8 +21,9 @@ pub struct Container {
 }
 
 impl Container {
-    pub fn managed(&self) -> bool {
-        self.labels.get(super::hash::MANAGED).map(String::as_str) == Some("true")
+    /// Whose it is, for the fleet `fleet`.
+    pub fn owner(&self, fleet: &str) -> super::hash::Owner<'_> {
+        super::hash::owner(|k| self.labels.get(k).map(String::as_str), fleet)
     }
 }
 

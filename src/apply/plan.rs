@@ -123,6 +123,15 @@ pub enum PlanError {
     )]
     Unmanaged(String),
     #[error(
+        "{kind} {name} belongs to the fleet {other} (its nxinfra.fleet label), and this repository is the fleet {ours}; nxinfra never touches another fleet's objects (rename the service, or if both are the same fleet, set nxinfra_fleet: {other})"
+    )]
+    OtherFleet {
+        kind: &'static str,
+        name: String,
+        other: String,
+        ours: String,
+    },
+    #[error(
         "network {name} exists, was not created by nxinfra, and differs from compose.yml: {reason}"
     )]
     UnmanagedNetwork { name: String, reason: String },
@@ -140,6 +149,8 @@ pub struct Desired<'a> {
     /// The host's rendered files (what its bind mounts hold).
     pub tree: &'a BTreeMap<String, crate::render::OutFile>,
     pub base_dir: &'a str,
+    /// The fleet's name (`nxinfra_fleet`): only its objects are compared and removed.
+    pub fleet: &'a str,
 }
 
 /// The plan for one host. `network_matches` compares a desired network with the engine's
@@ -207,7 +218,17 @@ pub fn plan(
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let managed = labels.get(hash::MANAGED).is_some_and(|v| v == "true");
+        let owner = hash::owner(|k| labels.get(k).map(String::as_str), desired.fleet);
+        if let hash::Owner::Fleet(other) = owner {
+            return Err(PlanError::OtherFleet {
+                kind: "network",
+                name: net.name.clone(),
+                other: other.to_string(),
+                ours: desired.fleet.to_string(),
+            });
+        }
+        // One made before networks carried their fleet is this fleet's when it wants it.
+        let managed = owner != hash::Owner::Foreign;
         // What nxinfra created it with, if it did (and labelled it); else what the engine says.
         let recorded = hash::network_fields_from_labels(&labels).filter(|_| managed);
         let verdict = match recorded {
@@ -248,12 +269,12 @@ pub fn plan(
     let wanted_networks: BTreeSet<&str> =
         compose.networks.values().map(|n| n.name.as_str()).collect();
     for (name, net) in &observed.networks {
-        let managed = net
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(super::hash::MANAGED))
-            .is_some_and(|v| v == "true");
-        if managed && !wanted_networks.contains(name.as_str()) {
+        let labels = net.labels.as_ref();
+        let ours = hash::owner(
+            |k| labels.and_then(|l| l.get(k)).map(String::as_str),
+            desired.fleet,
+        ) == hash::Owner::Ours;
+        if ours && !wanted_networks.contains(name.as_str()) {
             out.networks.push(NetworkStep {
                 name: name.clone(),
                 action: Action::Remove,
@@ -297,8 +318,26 @@ pub fn plan(
                 .push(step(Action::Create, vec!["new service".into()]));
             continue;
         };
-        if !have.managed() {
-            return Err(PlanError::Unmanaged(name.clone()));
+        let unlabelled = match have.owner(desired.fleet) {
+            hash::Owner::Foreign => return Err(PlanError::Unmanaged(name.clone())),
+            hash::Owner::Fleet(other) => {
+                return Err(PlanError::OtherFleet {
+                    kind: "container",
+                    name: name.clone(),
+                    other: other.to_string(),
+                    ours: desired.fleet.to_string(),
+                });
+            }
+            hash::Owner::Unlabelled => true,
+            hash::Owner::Ours => false,
+        };
+        // The names a replacement uses while it proves healthy must be free or nxinfra's.
+        for aside in [format!("{name}{NEW_SUFFIX}"), format!("{name}{OLD_SUFFIX}")] {
+            if let Some(c) = observed.container(&aside)
+                && c.owner(desired.fleet) != hash::Owner::Ours
+            {
+                return Err(PlanError::Unmanaged(aside));
+            }
         }
         let on_recreated: Vec<String> = network_names
             .iter()
@@ -332,6 +371,15 @@ pub fn plan(
             ));
             continue;
         };
+        if unlabelled {
+            // Made by an nxinfra that did not label fleets: recreated once to say whose it
+            // is, or another fleet applied to this engine could not tell.
+            out.containers.push(step(
+                Action::Recreate,
+                vec!["it carries no nxinfra.fleet label (made by an older nxinfra)".into()],
+            ));
+            continue;
+        }
         if current.hash == want.hash {
             if service.job.is_some() {
                 // A job is done when its container exited 0; one still running is left to
@@ -393,7 +441,7 @@ pub fn plan(
         .map(|s| s.spec.container_name.as_str())
         .collect();
     for c in &observed.containers {
-        if c.managed() && !wanted.contains(c.name.as_str()) {
+        if c.owner(desired.fleet) == hash::Owner::Ours && !wanted.contains(c.name.as_str()) {
             let leftover = c.name.ends_with(NEW_SUFFIX) || c.name.ends_with(OLD_SUFFIX);
             let reason = if leftover {
                 "left over from an interrupted apply"
@@ -474,9 +522,7 @@ networks:
                 net.name.clone(),
                 bollard::models::Network {
                     name: Some(net.name.clone()),
-                    labels: Some(
-                        [(super::super::hash::MANAGED.to_string(), "true".to_string())].into(),
-                    ),
+                    labels: Some(ours().into_iter().collect()),
                     ..Default::default()
                 },
             );
@@ -486,7 +532,7 @@ networks:
             o.containers.push(Container {
                 id: format!("id-{}", s.name),
                 name: s.spec.container_name.clone(),
-                labels: id.labels(&s.name, "sha256:b1"),
+                labels: id.labels(FLEET, &s.name, "sha256:b1"),
                 running: s.job.is_none(),
                 exit_code: s.job.map(|_| 0),
                 image_id: "sha256:b1".into(),
@@ -502,7 +548,19 @@ networks:
             compose: c,
             tree,
             base_dir: "/home/u",
+            fleet: FLEET,
         }
+    }
+
+    /// The fleet the tests plan for.
+    const FLEET: &str = "nxthdr";
+
+    /// The labels nxinfra gives any object of [`FLEET`].
+    fn ours() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (hash::MANAGED.to_string(), "true".to_string()),
+            (hash::FLEET.to_string(), FLEET.to_string()),
+        ])
     }
 
     fn run(text: &str, tree: &BTreeMap<String, OutFile>, o: &Observed) -> ApplyPlan {
@@ -665,7 +723,7 @@ networks:
         // Labelled as created from this compose.yml: unchanged, whatever the engine reports
         // (Podman reports no driver options, for one).
         let mut o = applied(COMPOSE, &t);
-        let labels = hash::network_labels(&c.networks["backend"]);
+        let labels = hash::network_labels(FLEET, &c.networks["backend"]);
         o.networks.get_mut("backend").unwrap().labels = Some(labels.into_iter().collect());
         let differs = |_: &Network, _: &bollard::models::Network| Err("not asked".to_string());
         let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
@@ -675,7 +733,7 @@ networks:
             "    enable_ipv6: true\n",
             "    enable_ipv6: true\n    driver_opts:\n      com.docker.network.driver.mtu: \"1400\"\n",
         ));
-        let labels = hash::network_labels(&other.networks["backend"]);
+        let labels = hash::network_labels(FLEET, &other.networks["backend"]);
         o.networks.get_mut("backend").unwrap().labels = Some(labels.into_iter().collect());
         let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
         assert_eq!(
@@ -694,7 +752,7 @@ networks:
         o.containers.push(Container {
             id: "x".into(),
             name: "old".into(),
-            labels: [(super::super::hash::MANAGED.to_string(), "true".to_string())].into(),
+            labels: ours(),
             ..Default::default()
         });
         o.containers.push(Container {
@@ -734,6 +792,101 @@ networks:
             p.containers.iter().all(|c| c.with_network && c.fresh()),
             "they go with the network and are created anew"
         );
+    }
+
+    #[test]
+    fn another_fleets_objects_are_never_compared_nor_removed() {
+        let t = tree("a", "b");
+        let c = compose(COMPOSE);
+        let d = desired(&c, &t);
+        let other = |name: &str| {
+            let mut labels = ours();
+            labels.insert(hash::FLEET.into(), "lab".into());
+            Container {
+                id: format!("id-{name}"),
+                name: name.into(),
+                labels,
+                running: true,
+                ..Default::default()
+            }
+        };
+        // Its containers and networks that this fleet does not want are not ours to remove.
+        let mut o = applied(COMPOSE, &t);
+        o.containers.push(other("lab-db"));
+        let mut net = o.networks["backend"].clone();
+        let mut labels = ours();
+        labels.insert(hash::FLEET.into(), "lab".into());
+        net.labels = Some(labels.clone().into_iter().collect());
+        o.networks.insert("lab-net".into(), net.clone());
+        assert!(plan(&d, &o, &BTreeMap::new(), &same).unwrap().is_noop());
+        // One under a name this fleet wants stops the host, naming both fleets.
+        let mut o = applied(COMPOSE, &t);
+        o.containers[0] = other("web");
+        let err = plan(&d, &o, &BTreeMap::new(), &same).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::OtherFleet {
+                kind: "container",
+                name: "web".into(),
+                other: "lab".into(),
+                ours: FLEET.into()
+            }
+        );
+        assert!(err.to_string().contains("set nxinfra_fleet: lab"), "{err}");
+        let mut o = applied(COMPOSE, &t);
+        o.networks.insert("backend".into(), net);
+        assert!(matches!(
+            plan(&d, &o, &BTreeMap::new(), &same),
+            Err(PlanError::OtherFleet { kind: "network", .. })
+        ));
+    }
+
+    #[test]
+    fn unlabelled_objects_of_an_older_nxinfra_are_adopted_when_wanted_and_never_removed() {
+        let t = tree("a", "b");
+        let mut o = applied(COMPOSE, &t);
+        for c in &mut o.containers {
+            c.labels.remove(hash::FLEET);
+        }
+        for n in o.networks.values_mut() {
+            n.labels = Some([(hash::MANAGED.to_string(), "true".to_string())].into());
+        }
+        o.containers.push(Container {
+            id: "x".into(),
+            name: "old".into(),
+            labels: [(hash::MANAGED.to_string(), "true".to_string())].into(),
+            ..Default::default()
+        });
+        let p = run(COMPOSE, &t, &o);
+        assert_eq!(
+            actions(&p),
+            [
+                "net backend=Unchanged",
+                "web=Recreate it carries no nxinfra.fleet label (made by an older nxinfra)",
+                "worker=Recreate it carries no nxinfra.fleet label (made by an older nxinfra)",
+            ],
+            "recreated to say whose they are; the unwanted one is not known to be ours"
+        );
+    }
+
+    #[test]
+    fn a_foreign_container_under_a_replacement_name_stops_the_host() {
+        let t = tree("a", "b");
+        let c = compose(COMPOSE);
+        let d = desired(&c, &t);
+        for aside in ["web--nxinfra-new", "web--nxinfra-old"] {
+            let mut o = applied(COMPOSE, &t);
+            o.containers.push(Container {
+                id: "z".into(),
+                name: aside.into(),
+                ..Default::default()
+            });
+            assert_eq!(
+                plan(&d, &o, &BTreeMap::new(), &same).unwrap_err(),
+                PlanError::Unmanaged(aside.into()),
+                "never removed to make room"
+            );
+        }
     }
 
     #[test]

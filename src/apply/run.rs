@@ -161,7 +161,7 @@ async fn apply_host(
 
 /// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
 pub(crate) async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
-    Engine::connect(local_socket).await.map_err(|e| {
+    Engine::connect(local_socket, &target.fleet).await.map_err(|e| {
         format!(
             "the Docker engine at {} does not answer through the SSH connection \
              (is it running, and may the login user use its socket? set nxinfra_docker_socket \
@@ -317,6 +317,7 @@ async fn plan_containers(
         compose,
         tree: files,
         base_dir: &target.base_dir,
+        fleet: &target.fleet,
     };
     let planned = |observed: &Observed| {
         plan::plan(

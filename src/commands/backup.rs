@@ -72,9 +72,9 @@ fn is_recipient(file: &Path, recipients: &[age::x25519::Recipient]) -> bool {
     recipients.iter().any(|r| mine.contains(&r.to_string()))
 }
 
-fn target(inventory: &Inventory, host: &str) -> anyhow::Result<Target> {
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    Ok(Target::from_vars(host, &inventory.host_vars(host)?, &user)?)
+fn target(ctx: &Ctx, inventory: &Inventory, host: &str) -> anyhow::Result<Target> {
+    let defaults = crate::sync::target::Defaults::new(&ctx.root);
+    Ok(Target::from_vars(host, &inventory.host_vars(host)?, &defaults)?)
 }
 
 fn size(bytes: u64) -> String {
@@ -98,7 +98,7 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
             .filter(|b| args.only.as_ref().is_none_or(|o| *o == b.name))
             .collect();
         if !chosen.is_empty() {
-            work.push((target(&inventory, &host)?, chosen));
+            work.push((target(ctx, &inventory, &host)?, chosen));
         }
     }
     if let (Some(only), true) = (&args.only, work.is_empty()) {
@@ -342,7 +342,7 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
         );
     };
     let _ = ctx.secrets();
-    let target = target(&inventory, &args.host)?;
+    let target = target(ctx, &inventory, &args.host)?;
     let ssh = SshOptions::from(&args.ssh);
     eprintln!(
         "restoring {} {} of {} ...",

@@ -20,7 +20,7 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
     let inv = ctx.inventory()?;
     let hosts = limit::select(&inv, pattern)?;
     let mut rows = Vec::new();
-    let local_user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let defaults = crate::sync::target::Defaults::new(&ctx.root);
     for host in &hosts {
         let vars = inv.host_vars(host)?;
         let groups: Vec<String> = inv
@@ -28,7 +28,7 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
             .into_iter()
             .filter(|g| g != ALL)
             .collect();
-        let t = Target::from_vars(host, &vars, &local_user)?;
+        let t = Target::from_vars(host, &vars, &defaults)?;
         rows.push(json!({
             "host": host,
             "groups": groups,
@@ -36,6 +36,7 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
             "user": t.user,
             "port": t.port,
             "base_dir": t.base_dir,
+            "fleet": t.fleet,
         }));
     }
     if as_json {

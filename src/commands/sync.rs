@@ -14,7 +14,7 @@ use crate::progress::{self, Progress};
 use crate::render::{self, Job};
 use crate::sync::run::{HostOutcome, HostSync, SyncOptions, sync_all};
 use crate::sync::session::SshOptions;
-use crate::sync::target::Target;
+use crate::sync::target::{Defaults, Target};
 
 use super::{Ctx, Outcome};
 
@@ -35,10 +35,10 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
     }
     let inventory = ctx.inventory()?;
     let hosts = limit::select(&inventory, args.limit.limit.as_deref())?;
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let defaults = Defaults::new(&ctx.root);
     let mut targets = Vec::new();
     for host in &hosts {
-        targets.push(Target::from_vars(host, &inventory.host_vars(host)?, &user)?);
+        targets.push(Target::from_vars(host, &inventory.host_vars(host)?, &defaults)?);
     }
     let secrets = ctx.secrets()?;
     let job = Job {
@@ -64,7 +64,8 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
         lock_timeout: Duration::from_secs(args.lock_timeout),
         ssh: SshOptions::from(&args.ssh),
         holder: format!(
-            "{user}@{} pid {} ({command}{})",
+            "{}@{} pid {} ({command}{})",
+            defaults.user,
             machine.trim(),
             std::process::id(),
             if args.dry_run { " --dry-run" } else { "" }

@@ -22,6 +22,7 @@ pub type Vars = IndexMap<String, Value>;
 pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_base_dir",
     "nxinfra_docker_socket",
+    "nxinfra_fleet",
     "nxinfra_system_files",
     "nxinfra_backups",
     "nxinfra_wireguard_peers",

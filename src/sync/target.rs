@@ -1,5 +1,6 @@
 //! Where and how to reach a host, from its inventory variables: `ansible_host`, `ansible_user`,
-//! `ansible_port`, `nxinfra_base_dir`, `nxinfra_docker_socket` (see docs/inventory.md).
+//! `ansible_port`, `nxinfra_base_dir`, `nxinfra_docker_socket`, `nxinfra_fleet` (see
+//! docs/inventory.md).
 
 use serde_json::Value;
 
@@ -24,6 +25,57 @@ pub struct Target {
     pub docker_socket: String,
     /// Files placed outside the base dir through sudo: `nxinfra_system_files`.
     pub system_files: Vec<SystemFile>,
+    /// The fleet this host's engine objects belong to: `nxinfra_fleet`, default the
+    /// repository folder's name (as Compose names its projects).
+    pub fleet: String,
+}
+
+/// What a host's settings default to when its variables leave them out.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The user nxinfra runs as (`$USER`): the default `ansible_user` for the base dir.
+    pub user: String,
+    /// The fleet's name when `nxinfra_fleet` is not set: the repository folder's name.
+    pub fleet: String,
+}
+
+impl Defaults {
+    /// The defaults of the repository at `root`, for the user nxinfra runs as.
+    pub fn new(root: &std::path::Path) -> Defaults {
+        let folder = std::fs::canonicalize(root)
+            .ok()
+            .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        Defaults {
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            fleet: fleet_name(&folder),
+        }
+    }
+}
+
+/// `folder` as a fleet name: lower case letters, digits, `-`, `_` and `.`, as Compose makes
+/// a project name of a folder's; `fleet` when nothing is left.
+pub fn fleet_name(folder: &str) -> String {
+    let name: String = folder
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .collect();
+    let name = name.trim_start_matches(['-', '_', '.']);
+    if name.is_empty() {
+        "fleet".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Whether `name` is a fleet name nxinfra accepts in `nxinfra_fleet`.
+fn valid_fleet(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// A tool variable with the wrong type or value.
@@ -38,9 +90,9 @@ pub struct TargetError {
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 impl Target {
-    /// The target of `host` from its merged variables; `local_user` is the user nxinfra runs
-    /// as (the default `ansible_user` for the base dir).
-    pub fn from_vars(host: &str, vars: &Vars, local_user: &str) -> Result<Target, TargetError> {
+    /// The target of `host` from its merged variables, with `defaults` for what they leave
+    /// out.
+    pub fn from_vars(host: &str, vars: &Vars, defaults: &Defaults) -> Result<Target, TargetError> {
         let bad = |variable: &'static str, reason: String| TargetError {
             host: host.to_string(),
             variable,
@@ -85,7 +137,7 @@ impl Target {
         };
         let base_dir = match string("nxinfra_base_dir")? {
             Some(dir) => dir,
-            None => format!("/home/{}", user.as_deref().unwrap_or(local_user)),
+            None => format!("/home/{}", user.as_deref().unwrap_or(&defaults.user)),
         };
         check_absolute("nxinfra_base_dir", &base_dir).map_err(|r| bad("nxinfra_base_dir", r))?;
         let docker_socket =
@@ -94,7 +146,18 @@ impl Target {
             .map_err(|r| bad("nxinfra_docker_socket", r))?;
         let system_files = system_files::parse(vars.get(system_files::VARIABLE))
             .map_err(|r| bad(system_files::VARIABLE, r))?;
+        let fleet = string("nxinfra_fleet")?.unwrap_or_else(|| defaults.fleet.clone());
+        if !valid_fleet(&fleet) {
+            return Err(bad(
+                "nxinfra_fleet",
+                format!(
+                    "{fleet:?} is not a fleet name (letters, digits, -, _ and ., starting with \
+                     a letter or digit, at most 64)"
+                ),
+            ));
+        }
         Ok(Target {
+            fleet,
             system_files,
             host: host.to_string(),
             destination,
@@ -138,9 +201,29 @@ mod tests {
         v.as_object().unwrap().clone().into_iter().collect()
     }
 
+    fn user(name: &str) -> Defaults {
+        Defaults {
+            user: name.into(),
+            fleet: "infra".into(),
+        }
+    }
+
+    #[test]
+    fn the_fleet_is_named_by_nxinfra_fleet_or_the_repository_folder() {
+        let t = Target::from_vars("h", &Vars::new(), &user("a")).unwrap();
+        assert_eq!(t.fleet, "infra");
+        let t = Target::from_vars("h", &vars(json!({"nxinfra_fleet": "nxthdr"})), &user("a"));
+        assert_eq!(t.unwrap().fleet, "nxthdr");
+        assert_eq!(fleet_name("My Infra (copy)"), "myinfracopy");
+        assert_eq!(fleet_name(".x"), "x");
+        assert_eq!(fleet_name("€"), "fleet");
+        let err = Target::from_vars("h", &vars(json!({"nxinfra_fleet": "a b"})), &user("a"));
+        assert_eq!(err.unwrap_err().variable, "nxinfra_fleet");
+    }
+
     #[test]
     fn defaults_and_overrides() {
-        let t = Target::from_vars("coreams01", &Vars::new(), "alice").unwrap();
+        let t = Target::from_vars("coreams01", &Vars::new(), &user("alice")).unwrap();
         assert_eq!(t.destination, "coreams01");
         assert_eq!((t.user.as_deref(), t.port), (None, None));
         assert_eq!(t.base_dir, "/home/alice");
@@ -150,7 +233,7 @@ mod tests {
             "coreams01",
             &vars(json!({"ansible_host": "ams01.core.infra.nxthdr.dev", "ansible_user": "nxthdr",
                          "ansible_port": 2222, "nxinfra_docker_socket": "/run/user/1000/docker.sock"})),
-            "alice",
+            &user("alice"),
         )
         .unwrap();
         assert_eq!(t.destination, "ams01.core.infra.nxthdr.dev");
@@ -161,7 +244,7 @@ mod tests {
         let t = Target::from_vars(
             "h",
             &vars(json!({"ansible_port": "22", "nxinfra_base_dir": "/srv/x/"})),
-            "a",
+            &user("a"),
         )
         .unwrap();
         assert_eq!((t.port, t.base_dir.as_str()), (Some(22), "/srv/x"));
@@ -171,6 +254,7 @@ mod tests {
     fn bad_values_name_host_and_variable() {
         let cases = [
             (json!({"ansible_port": 0}), "ansible_port"),
+            (json!({"nxinfra_fleet": "-x"}), "nxinfra_fleet"),
             (json!({"ansible_port": "ssh"}), "ansible_port"),
             (json!({"ansible_port": 70000}), "ansible_port"),
             (json!({"ansible_host": "-oProxyCommand=x"}), "ansible_host"),
@@ -196,7 +280,7 @@ mod tests {
             ),
         ];
         for (v, variable) in cases {
-            let err = Target::from_vars("vltatl01", &vars(v.clone()), "a").unwrap_err();
+            let err = Target::from_vars("vltatl01", &vars(v.clone()), &user("a")).unwrap_err();
             assert_eq!(err.variable, variable, "{v}");
             assert!(
                 err.to_string()
