@@ -90,7 +90,8 @@ Host keys are always checked (accept-new at most; --strict-host-keys refuses unk
 nxinfra sync --forks 4 --json\n  nxinfra sync --ssh-config testbed/ssh_config\n  \
 nxinfra sync --ssh-persist 300     # keep connections for the next runs\n\n\
 Exit status: 0 all hosts synced (or --dry-run found nothing to do), 1 any host failed, 2 \
---dry-run found changes."
+--dry-run found changes, 130/143 interrupted by Ctrl-C/SIGTERM (each host's upload finished or \
+not begun, the locks released)."
     )]
     Sync(SyncArgs),
     /// Render, sync, then reconcile each host's Docker containers with its compose.yml
@@ -106,7 +107,10 @@ become healthy, or its previous container is restored and the host fails. Contai
 did not create are never touched. See docs/apply.md.",
         after_help = "Examples:\n  nxinfra apply --limit coreams01 --dry-run\n  \
 nxinfra apply --json\n\n\
-Exit status: 0 nothing to do or all applied, 1 any host failed, 2 --dry-run found changes."
+Exit status: 0 nothing to do or all applied, 1 any host failed, 2 --dry-run found changes, \
+130/143 interrupted by Ctrl-C/SIGTERM: the steps in flight were finished or undone (a health \
+gate given up, the previous container back), the locks released; a second signal exits at \
+once, and the next apply completes or undoes what was left."
     )]
     Apply(SyncArgs),
     /// What sync and apply would do on each host, changing nothing anywhere
@@ -464,7 +468,8 @@ printf '# alice\\nage1...\\n' >> secrets/recipients.txt && nxinfra secrets rekey
 /// Parses arguments, runs the command, prints errors (redacted), returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match commands::run(cli) {
+    crate::interrupt::install();
+    let code = match commands::run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
         Err(err) => {
@@ -475,5 +480,18 @@ pub fn main() -> ExitCode {
             eprintln!("{}", redact_global(&text));
             ExitCode::from(1)
         }
+    };
+    // Interrupted during host work: each host finished or undid its step in flight and
+    // released its lock; the status says it was interrupted, whatever else happened.
+    match crate::interrupt::received() {
+        Some(signal) => {
+            eprintln!(
+                "interrupted by {}: stopped after the steps in flight (each finished or undone, \
+                 the locks released); run it again to finish",
+                crate::interrupt::name(signal)
+            );
+            ExitCode::from(crate::interrupt::exit_status(signal))
+        }
+        None => code,
     }
 }

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod cli;
 pub mod color;
 pub mod commands;
+pub mod interrupt;
 pub mod inventory;
 pub mod parallel;
 pub mod pipe;

@@ -1,8 +1,13 @@
 //! Work on many hosts at once (`--forks` at a time) on one async runtime; one host's failure
-//! never stops the others. Results come back in the hosts' order.
+//! never stops the others. Results come back in the hosts' order, their errors redacted:
+//! every host's error passes here before anything prints it (progress, summary, `--json`).
+//! While hosts are worked on, a signal does not end nxinfra: each host finishes or undoes
+//! its step in flight ([`crate::interrupt`]).
 
 use std::future::Future;
 use std::sync::Arc;
+
+use crate::secrets::redact::redact_global;
 
 /// Runs `work(index, item)` for every `(host, item)`, at most `forks` at once.
 pub fn for_hosts<I, T, F, Fut>(
@@ -30,6 +35,7 @@ where
         }
     };
     let work = Arc::new(work);
+    let _shield = crate::interrupt::Shield::new();
     runtime.block_on(async {
         let permits = Arc::new(tokio::sync::Semaphore::new(forks.max(1)));
         let mut set = tokio::task::JoinSet::new();
@@ -38,7 +44,14 @@ where
             let work = work.clone();
             set.spawn(async move {
                 let _permit = permits.acquire().await;
-                (i, work(i, item).await)
+                // A host not started yet when a signal came is not started at all.
+                if let Err(e) = crate::interrupt::check() {
+                    return (i, Err(e.to_string()));
+                }
+                let result = work(i, item)
+                    .await
+                    .map_err(|e| redact_global(&e).into_owned());
+                (i, result)
             });
         }
         let mut results: Vec<Option<Result<T, String>>> = names.iter().map(|_| None).collect();

@@ -1,12 +1,16 @@
 //! Per-host progress of long work (sync, later apply): a line per host that says what it is
 //! doing, drawn with indicatif on a terminal; on anything else (CI logs, pipes) one plain line
-//! per host as it finishes. Messages are nxinfra's own words, never file contents.
+//! per host as it finishes. Messages are nxinfra's own words, never file contents; whatever
+//! they quote (a failed command's output) goes through the secrets' redactor here, the one
+//! place every progress line passes.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::secrets::redact::redact_global;
 
 pub struct Progress {
     kind: Kind,
@@ -52,12 +56,13 @@ impl Progress {
         if let Kind::Bars(bars) = &self.kind
             && let Some(bar) = bars.get(i)
         {
-            bar.set_message(what.to_string());
+            bar.set_message(redact_global(what).into_owned());
         }
     }
 
     /// Host `i` is done: `result` is its one-line outcome.
     pub fn finish(&self, i: usize, result: &str) {
+        let result = redact_global(result);
         let n = self.finished.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.kind {
             Kind::Bars(bars) => {

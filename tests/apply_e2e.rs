@@ -437,10 +437,10 @@ fn an_update_that_fails_its_healthcheck_is_rolled_back() {
     assert_eq!(
         steps(&json),
         [
+            "web--nxinfra-new=remove left by an interrupted apply: it never replaced web, which is kept",
             "pinned=unchanged",
             "web=unchanged",
             "worker=unchanged",
-            "web--nxinfra-new=remove left over from an interrupted apply"
         ]
     );
     assert!(engine::inspect(&tb, host, "web--nxinfra-new").is_null());

@@ -24,6 +24,7 @@ fn the_engine_answers_through_the_ssh_connection_with_a_negotiated_api_version()
             .display()
             .to_string(),
         system_files: Vec::new(),
+        fleet: "engine-test".into(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

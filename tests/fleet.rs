@@ -332,7 +332,12 @@ fn every_shipped_host_has_a_valid_connection_target_and_system_files() {
     let inv = nxinfra::inventory::load(&Path::new(REPO).join("inventory/inventory.yml")).unwrap();
     for host in inv.hosts.keys() {
         let vars = inv.host_vars(host).unwrap();
-        let t = nxinfra::sync::target::Target::from_vars(host, &vars, "operator").unwrap();
+        let defaults = nxinfra::sync::target::Defaults {
+            user: "operator".into(),
+            fleet: "checkout".into(),
+        };
+        let t = nxinfra::sync::target::Target::from_vars(host, &vars, &defaults).unwrap();
+        assert_eq!(t.fleet, "nxthdr", "{host}: the shipped fleet names itself");
         // Every system file is rendered, private when it holds a secret, and BIRD's config
         // is placed on every host.
         let tree = common::snapshot(&rendered.join(host));

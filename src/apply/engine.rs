@@ -139,17 +139,17 @@ impl Engine {
         self.read();
         let net = self
             .docker
-            .inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
             .await
             .map_err(fail(what.clone()))?;
         let labels = net.labels.unwrap_or_default();
         self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
         let id = net.id.unwrap_or_else(|| name.to_string());
         self.write();
-        self.docker
-            .remove_network(&id)
-            .await
-            .map_err(fail(what))
+        self.docker.remove_network(&id).await.map_err(fail(what))
     }
 
     /// Refuses to remove an object that nxinfra did not make, or made for another fleet: a

@@ -12,6 +12,7 @@ use super::convert;
 use super::engine::{Engine, EngineError};
 use super::hash::{Identity, network_labels};
 use super::plan::{Action, ApplyPlan, ContainerStep, ImageStep, NEW_SUFFIX, OLD_SUFFIX};
+use super::recover::Recover;
 
 /// A step that failed, and what state it left.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,21 @@ pub enum ExecError {
     RestartFailed { name: String, why: String },
     #[error("{name}: {why}")]
     Step { name: String, why: String },
+    /// The previous container could not be put back (the engine stopped answering): what is
+    /// left is named, and the next apply completes or undoes it (`recover`).
+    #[error(
+        "{name}: the new container did not become healthy ({why}), and undoing it failed ({undo}): {left}; the next apply puts the previous container back"
+    )]
+    Unfinished {
+        name: String,
+        why: String,
+        undo: String,
+        left: String,
+    },
+    /// A signal asked to stop: the steps in flight were finished or undone, the others not
+    /// started.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     /// Steps of one wave that failed side by side.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Several(Vec<ExecError>),
@@ -92,6 +108,14 @@ pub async fn execute(
 ) -> Result<(), ExecError> {
     let service_of =
         |step: &ContainerStep| step.service.as_ref().and_then(|s| compose.services.get(s));
+    // What an interrupted apply left, completed or undone first (the plan was made against
+    // the engine as it will be after it).
+    for step in &plan.containers {
+        if let Some(how) = &step.recover {
+            progress(&format!("recovering {}", step.name));
+            recover(engine, &step.name, how).await?;
+        }
+    }
     // Managed containers that are going away, and those on networks that are recreated.
     for step in &plan.containers {
         if step.action == Action::Remove || step.with_network {
@@ -136,6 +160,8 @@ pub async fn execute(
         .filter_map(|step| Some((step.service.as_deref()?, step)))
         .collect();
     for wave in compose.start_waves() {
+        // A signal: the waves before are done, nothing more is started.
+        crate::interrupt::check()?;
         let mut runs = Vec::new();
         for service in wave {
             if let Some(step) = steps.get(service.name.as_str()) {
@@ -190,6 +216,8 @@ async fn container_step(
         }),
     };
     let name = &step.name;
+    // Not started once a signal asked to stop (the other steps of its wave finish).
+    crate::interrupt::check()?;
     if let Some(job) = &service.job {
         if matches!(step.action, Action::Create | Action::Recreate) {
             progress(&format!("running job {name}"));
@@ -240,8 +268,8 @@ async fn container_step(
             progress(&format!("starting {name}"));
             engine.start(name).await?;
         }
-        // Create: done above; Remove: before the networks.
-        Action::Create | Action::Remove | Action::Unchanged => {}
+        // Create: done above; Remove, Recover: before the networks.
+        Action::Create | Action::Remove | Action::Recover | Action::Unchanged => {}
     }
     Ok(None)
 }
@@ -305,7 +333,19 @@ async fn replace(
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = healthy {
-            let _ = engine.remove(&new, true).await;
+            if let Err(e) = engine.remove(&new, true).await
+                && engine.inspect(&new).await.is_ok()
+            {
+                return Err(ExecError::Unfinished {
+                    name: name.to_string(),
+                    why,
+                    undo: e.to_string(),
+                    left: format!(
+                        "the new container is left as {new}, the previous one {name} was not \
+                         touched"
+                    ),
+                });
+            }
             return Err(ExecError::RolledBack {
                 name: name.to_string(),
                 why,
@@ -333,14 +373,27 @@ async fn replace(
             Ok(())
         }
         Err(why) => {
-            let _ = engine.remove(name, true).await;
-            engine.rename(&old, name).await?;
-            engine.start(name).await?;
-            Err(ExecError::RolledBack {
-                name: name.to_string(),
-                why,
-                old_restarted: true,
-            })
+            let undo = async {
+                if engine.inspect(name).await.is_ok() {
+                    engine.remove(name, true).await?;
+                }
+                engine.rename(&old, name).await?;
+                engine.start(name).await
+            }
+            .await;
+            match undo {
+                Ok(()) => Err(ExecError::RolledBack {
+                    name: name.to_string(),
+                    why,
+                    old_restarted: true,
+                }),
+                Err(e) => Err(ExecError::Unfinished {
+                    name: name.to_string(),
+                    why,
+                    undo: e.to_string(),
+                    left: format!("the previous container is kept, stopped, as {old}"),
+                }),
+            }
         }
     }
 }
@@ -401,6 +454,21 @@ pub async fn restart_healthy(engine: &Engine, service: &Service, name: &str) -> 
 /// Waits until `name` is healthy (services with a healthcheck) or at least still running a
 /// moment after its start (the others). Err says why, with the last healthcheck output.
 async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<(), String> {
+    // A signal gives the wait up: the caller undoes the step (the previous container back).
+    tokio::select! {
+        waited = wait_healthy_until_done(engine, service, name) => waited,
+        () = crate::interrupt::stopped() => Err(format!(
+            "interrupted by {} while it was waited for",
+            crate::interrupt::received().map_or("a signal", crate::interrupt::name)
+        )),
+    }
+}
+
+async fn wait_healthy_until_done(
+    engine: &Engine,
+    service: &Service,
+    name: &str,
+) -> Result<(), String> {
     let check = match &service.spec.healthcheck {
         Some(Healthcheck::Check(c)) => Some(c),
         _ => None,
@@ -464,4 +532,20 @@ async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+}
+
+/// Completes or undoes what an interrupted apply left under `name` ([`Recover`]).
+async fn recover(engine: &Engine, name: &str, how: &Recover) -> Result<(), ExecError> {
+    match how {
+        Recover::PutBack { aside, unverified } => {
+            if let Some(unverified) = unverified {
+                engine.remove(unverified, true).await?;
+            }
+            engine.rename(aside, name).await?;
+            // One already running (an engine restarted it on its own) answers 304: fine.
+            engine.start(name).await?;
+        }
+        Recover::Complete { new } => engine.rename(new, name).await?,
+    }
+    Ok(())
 }

@@ -39,10 +39,7 @@ pub enum Owner<'a> {
 }
 
 /// Whose an object with these labels is, for the fleet `fleet`.
-pub fn owner<'a>(
-    label: impl Fn(&str) -> Option<&'a str>,
-    fleet: &str,
-) -> Owner<'a> {
+pub fn owner<'a>(label: impl Fn(&str) -> Option<&'a str>, fleet: &str) -> Owner<'a> {
     if label(MANAGED) != Some("true") {
         return Owner::Foreign;
     }

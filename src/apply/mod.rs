@@ -9,5 +9,6 @@ pub mod execute;
 pub mod hash;
 pub mod observe;
 pub mod plan;
+pub mod recover;
 pub mod restore;
 pub mod run;

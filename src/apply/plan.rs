@@ -18,6 +18,8 @@ pub enum Action {
     /// Exists and is right, but is not running.
     Start,
     Remove,
+    /// Completes or undoes what an interrupted apply left ([`super::recover`]).
+    Recover,
     Unchanged,
 }
 
@@ -54,6 +56,9 @@ pub struct ContainerStep {
     /// network and is created anew after it (no previous container to keep or restore).
     #[serde(skip)]
     pub with_network: bool,
+    /// For [`Action::Recover`]: what to do.
+    #[serde(skip)]
+    pub recover: Option<super::recover::Recover>,
 }
 
 impl ContainerStep {
@@ -163,6 +168,10 @@ pub fn plan(
 ) -> Result<ApplyPlan, PlanError> {
     let compose = desired.compose;
     let mut out = ApplyPlan::default();
+    // Planned against the engine as it will be once what an interrupted apply left is
+    // completed or undone.
+    let (recovered, view) = super::recover::recover(observed, desired.fleet);
+    let observed = &view;
 
     // Images.
     // Each image once, whatever the number of services using it.
@@ -312,6 +321,7 @@ pub fn plan(
             desired: want.clone(),
             image_id: image_id.clone(),
             with_network: false,
+            recover: None,
         };
         let Some(have) = observed.container(name) else {
             out.containers
@@ -442,23 +452,21 @@ pub fn plan(
         .collect();
     for c in &observed.containers {
         if c.owner(desired.fleet) == hash::Owner::Ours && !wanted.contains(c.name.as_str()) {
-            let leftover = c.name.ends_with(NEW_SUFFIX) || c.name.ends_with(OLD_SUFFIX);
-            let reason = if leftover {
-                "left over from an interrupted apply"
-            } else {
-                "no longer in compose.yml"
-            };
             out.containers.push(ContainerStep {
                 name: c.name.clone(),
                 service: c.labels.get(super::hash::SERVICE).cloned(),
                 action: Action::Remove,
-                reasons: vec![reason.into()],
+                reasons: vec!["no longer in compose.yml".into()],
                 desired: None,
                 image_id: None,
                 with_network: false,
+                recover: None,
             });
         }
     }
+    // What an interrupted apply left comes first: it is completed or undone before anything
+    // else is done.
+    out.containers.splice(0..0, recovered);
     Ok(out)
 }
 
@@ -837,7 +845,10 @@ networks:
         o.networks.insert("backend".into(), net);
         assert!(matches!(
             plan(&d, &o, &BTreeMap::new(), &same),
-            Err(PlanError::OtherFleet { kind: "network", .. })
+            Err(PlanError::OtherFleet {
+                kind: "network",
+                ..
+            })
         ));
     }
 
@@ -866,6 +877,38 @@ networks:
                 "worker=Recreate it carries no nxinfra.fleet label (made by an older nxinfra)",
             ],
             "recreated to say whose they are; the unwanted one is not known to be ours"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_replacement_is_undone_first_and_the_plan_made_against_the_result() {
+        let t = tree("a", "b");
+        // Killed while a changed web (web.conf "c") was waited for, old one first: the
+        // known-good web aside and stopped, the unverified one under its name.
+        let mut o = applied(COMPOSE, &t);
+        let newer = applied(COMPOSE, &tree("c", "b"));
+        o.containers[0].name = "web--nxinfra-old".into();
+        o.containers[0].running = false;
+        o.containers.push(Container {
+            id: "id-unverified".into(),
+            ..newer.containers[0].clone()
+        });
+        // The change reverted: the previous web is put back, and is then as wanted.
+        let p = run(COMPOSE, &t, &o);
+        let a = actions(&p);
+        assert!(
+            a[1].starts_with(
+                "web=Recover an interrupted apply stepped it aside as web--nxinfra-old"
+            ),
+            "{a:?}"
+        );
+        assert_eq!(a[2..], ["web=Unchanged ", "worker=Unchanged "]);
+        assert!(!p.is_noop(), "recovering is a change");
+        // The change still wanted: put back, then recreated through the health gate again.
+        let p = run(COMPOSE, &tree("c", "b"), &o);
+        assert_eq!(
+            actions(&p)[2],
+            "web=Recreate mount content changed: web/conf"
         );
     }
 

@@ -111,6 +111,7 @@ mod tests {
             desired: None,
             image_id: None,
             with_network: reason.starts_with("network "),
+            recover: None,
         }
     }
 

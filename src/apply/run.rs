@@ -77,6 +77,7 @@ pub fn verb(a: Action) -> &'static str {
         Action::Restart => "restart",
         Action::Start => "start",
         Action::Remove => "remove",
+        Action::Recover => "recover",
         Action::Unchanged => "unchanged",
     }
 }
@@ -96,10 +97,8 @@ pub fn apply_all(
         let opts = opts.clone();
         let progress = progress.clone();
         async move {
-            // A host's error may quote what the engine or a job printed: never a secret value.
-            let result = apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what))
-                .await
-                .map_err(|e| crate::secrets::redact::redact_global(&e).into_owned());
+            let result =
+                apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
             progress.finish(
                 i,
                 &match &result {
@@ -161,14 +160,16 @@ async fn apply_host(
 
 /// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
 pub(crate) async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
-    Engine::connect(local_socket, &target.fleet).await.map_err(|e| {
-        format!(
-            "the Docker engine at {} does not answer through the SSH connection \
+    Engine::connect(local_socket, &target.fleet)
+        .await
+        .map_err(|e| {
+            format!(
+                "the Docker engine at {} does not answer through the SSH connection \
              (is it running, and may the login user use its socket? set nxinfra_docker_socket \
              if it is elsewhere): {e}",
-            target.docker_socket
-        )
-    })
+                target.docker_socket
+            )
+        })
 }
 
 /// Under the host's lock: plan the files and the containers, pull, then (unless `--dry-run`)
@@ -330,9 +331,11 @@ async fn plan_containers(
     };
     let mut plan = planned(&observed)?;
     if !dry_run && !plan.images.is_empty() {
-        execute::pull(engine, &plan.images, phase)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A signal during a pull: nothing was changed yet, nothing is.
+        tokio::select! {
+            pulled = execute::pull(engine, &plan.images, phase) => pulled.map_err(|e| e.to_string())?,
+            e = crate::interrupt::interrupted() => return Err(e.to_string()),
+        }
         phase("reading the engine's state");
         observed = engine.observe().await.map_err(|e| e.to_string())?;
         let pulled = std::mem::take(&mut plan.images);

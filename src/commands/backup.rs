@@ -74,7 +74,11 @@ fn is_recipient(file: &Path, recipients: &[age::x25519::Recipient]) -> bool {
 
 fn target(ctx: &Ctx, inventory: &Inventory, host: &str) -> anyhow::Result<Target> {
     let defaults = crate::sync::target::Defaults::new(&ctx.root);
-    Ok(Target::from_vars(host, &inventory.host_vars(host)?, &defaults)?)
+    Ok(Target::from_vars(
+        host,
+        &inventory.host_vars(host)?,
+        &defaults,
+    )?)
 }
 
 fn size(bytes: u64) -> String {

@@ -24,6 +24,45 @@ pub fn root() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Removes the engine sockets (`e<pid>-<n>.sock`, [`engine_socket`]) that processes no longer
+/// running left in `root`: a killed apply cannot remove its own.
+pub fn remove_stale_sockets(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = socket_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if !alive(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The local end of a forwarded engine socket: `e<pid>-<n>.sock` in `root`.
+pub fn engine_socket(root: &Path, n: usize) -> PathBuf {
+    root.join(format!("e{}-{n}.sock", std::process::id()))
+}
+
+/// The pid in an engine socket's name.
+fn socket_pid(name: &str) -> Option<i32> {
+    let (pid, n) = name
+        .strip_prefix('e')?
+        .strip_suffix(".sock")?
+        .split_once('-')?;
+    n.parse::<usize>().ok()?;
+    pid.parse().ok().filter(|p| *p > 0)
+}
+
+/// Whether process `pid` exists (it may be another user's: then it exists too).
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// The folder of the persistent masters for one connection key.
 pub fn persist_dir(root: &Path, key: &str) -> Result<PathBuf, String> {
     // SAFETY: getuid has no preconditions.
@@ -93,6 +132,41 @@ fn private_dir(dir: &Path, uid: u32) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_sockets_of_dead_processes_are_removed_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A process that ran and ended: its pid is free (not reused this soon).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mine = engine_socket(tmp.path(), 3);
+        for name in [
+            format!("e{dead}-0.sock"),
+            format!("e{dead}-12.sock"),
+            "e1-x.sock".to_string(),
+            "master.sock".to_string(),
+        ] {
+            std::fs::write(tmp.path().join(name), "").unwrap();
+        }
+        std::fs::write(&mine, "").unwrap();
+        // pid 1 runs: its socket stays.
+        std::fs::write(tmp.path().join("e1-0.sock"), "").unwrap();
+        remove_stale_sockets(tmp.path());
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            "e1-0.sock".to_string(),
+            "e1-x.sock".to_string(),
+            mine.file_name().unwrap().to_string_lossy().into_owned(),
+            "master.sock".to_string(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+    }
 
     #[test]
     fn private_folders_are_created_and_open_ones_refused() {

@@ -196,9 +196,11 @@ pub async fn lock_and_plan<'s>(
         session.read_only().await?
     } else {
         phase("taking the lock, reading the manifest");
-        session
-            .lock_and_read(&opts.holder, opts.lock_timeout)
-            .await?
+        // A signal while the lock is waited for: nothing was done, nothing is.
+        tokio::select! {
+            locked = session.lock_and_read(&opts.holder, opts.lock_timeout) => locked?,
+            e = crate::interrupt::interrupted() => return Err(e.into()),
+        }
     };
     let local = Manifest::of_files(files)
         .with_system(system)
@@ -290,6 +292,11 @@ impl<'s> Locked<'s> {
                 p.summary(),
                 tar.len().div_ceil(1024)
             ));
+            // A signal before the files move: nothing was changed, nothing is.
+            if let Err(e) = crate::interrupt::check() {
+                let _ = lock.release().await;
+                return Err(e.into());
+            }
             lock.apply_and_hold(&tar).await?;
             local
         } else {

@@ -52,6 +52,8 @@ pub enum SessionError {
     Command { what: &'static str, reason: String },
     #[error("locked: {0}")]
     Locked(String),
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error(
         "the manifest on the host is invalid ({0}); fix or remove <base_dir>/.nxinfra/manifest"
     )]
@@ -373,7 +375,11 @@ impl HostSession {
         let root = control::root().map_err(fail)?;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let local = root.join(format!("e{}-{n}.sock", std::process::id()));
+        if n == 0 {
+            // What killed runs left (they could not remove their own).
+            control::remove_stale_sockets(&root);
+        }
+        let local = control::engine_socket(&root, n);
         let _ = std::fs::remove_file(&local);
         self.session
             .request_port_forward(

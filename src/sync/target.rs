@@ -42,6 +42,12 @@ pub struct Defaults {
 impl Defaults {
     /// The defaults of the repository at `root`, for the user nxinfra runs as.
     pub fn new(root: &std::path::Path) -> Defaults {
+        // The root found in the current folder is the empty path.
+        let root = if root.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            root
+        };
         let folder = std::fs::canonicalize(root)
             .ok()
             .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -217,6 +223,12 @@ mod tests {
         assert_eq!(fleet_name("My Infra (copy)"), "myinfracopy");
         assert_eq!(fleet_name(".x"), "x");
         assert_eq!(fleet_name("€"), "fleet");
+        // The root found in the current folder is the empty path: the folder's name all the
+        // same (it was `fleet` for every repository).
+        let cwd = std::env::current_dir().unwrap();
+        let here = fleet_name(&cwd.file_name().unwrap().to_string_lossy());
+        assert_eq!(Defaults::new(std::path::Path::new("")).fleet, here);
+        assert_eq!(Defaults::new(&cwd).fleet, here);
         let err = Target::from_vars("h", &vars(json!({"nxinfra_fleet": "a b"})), &user("a"));
         assert_eq!(err.unwrap_err().variable, "nxinfra_fleet");
     }

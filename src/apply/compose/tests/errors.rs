@@ -139,7 +139,9 @@ fn bad_values_name_file_line_and_key() {
         ),
         // Bounded at parse time: the health gate's wait never overflows (it panicked).
         (
-            svc("    healthcheck:\n      test: [\"CMD\", \"x\"]\n      interval: 2562047h\n      timeout: 2562047h\n"),
+            svc(
+                "    healthcheck:\n      test: [\"CMD\", \"x\"]\n      interval: 2562047h\n      timeout: 2562047h\n",
+            ),
             "rendered/h1/compose.yml:7: service app: healthcheck.interval: ".to_string(),
             "interval must be at most 24h",
         ),
