@@ -75,6 +75,11 @@ pub enum InventoryError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "--limit {given:?} holds no host or group pattern (an unset variable?): refusing to \
+         act on every host; leave --limit out to select them all"
+    )]
+    EmptyLimit { given: String },
     #[error("--limit {pattern:?} matches no host or group (hosts: {known})")]
     NoMatch { pattern: String, known: String },
     #[error("unknown host {host:?} (hosts: {known})")]
