@@ -27,6 +27,17 @@ pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_wireguard_peers",
 ];
 
+/// The variables the template context defines for every host (Ansible's magic variables, and
+/// `secrets`): an inventory variable or a top-level secrets key with one of these names would
+/// be hidden by them (or hide them), so it is an error.
+pub const RESERVED_VARIABLES: &[&str] = &[
+    "inventory_hostname",
+    "group_names",
+    "groups",
+    "hostvars",
+    "secrets",
+];
+
 /// The group every host belongs to.
 pub const ALL: &str = "all";
 
