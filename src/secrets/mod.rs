@@ -2,6 +2,7 @@
 //! (`secrets/secrets.yml`) read for migration; their values are redacted from every output.
 
 pub mod age_file;
+pub mod edit;
 pub mod redact;
 pub mod store;
 pub mod vault;
