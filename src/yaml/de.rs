@@ -144,15 +144,19 @@ fn read<T: DeserializeOwned>(text: &str, dialect: Dialect) -> Result<T, DeError>
     })
 }
 
-/// The line of the longest prefix of `path` written in block style.
-fn line_of(lines: &KeyLines, path: &[Segment]) -> Option<usize> {
-    let keys: Vec<&str> = path
-        .iter()
+/// The keys of `path` up to its first list index.
+fn leading_keys(path: &[Segment]) -> Vec<&str> {
+    path.iter()
         .map_while(|s| match s {
             Segment::Key(k) => Some(k.as_str()),
             Segment::Index(_) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The line of the longest prefix of `path` written in block style.
+fn line_of(lines: &KeyLines, path: &[Segment]) -> Option<usize> {
+    let keys = leading_keys(path);
     (1..=keys.len()).rev().find_map(|n| lines.get(&keys[..n]))
 }
 
@@ -236,16 +240,11 @@ impl State<'_> {
     fn first_line(&self, chain: &Chain, key: &str) -> Option<usize> {
         let mut path = chain.segments();
         path.push(Segment::Key(key.to_string()));
-        if path.iter().any(|s| matches!(s, Segment::Index(_))) {
+        // KeyLines does not index keys inside list items.
+        let keys = leading_keys(&path);
+        if keys.len() != path.len() {
             return None;
         }
-        let keys: Vec<&str> = path
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Key(k) => Some(k.as_str()),
-                Segment::Index(_) => None,
-            })
-            .collect();
         self.lines
             .get_or_init(|| KeyLines::new(self.text))
             .get(&keys)
