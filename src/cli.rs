@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive) and the entry point that maps results to exit codes.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -426,12 +427,19 @@ nxinfra secrets view --vault-password-file .password   # an Ansible Vault secret
     View,
     /// Edit the secrets in $EDITOR; re-encrypted only if the result is valid YAML
     #[command(
-        after_help = "The plaintext lives in a private temporary folder (0700) while the editor \
-runs and is removed afterwards. If the result is not valid YAML nothing changes: on a terminal \
-you are offered to edit again, otherwise the error says what is wrong and where.\n\n\
+        after_help = "The plaintext lives in a private folder (0700) in memory-backed storage \
+(/dev/shm, else the temporary folder) while the editor runs, and is removed afterwards, also when \
+nxinfra gets SIGINT, SIGTERM or SIGHUP (it passes the signal on to the editor, waits for it, \
+discards the edit and exits 128 + the signal's number). If the result is not valid YAML, or \
+holds no key where the secrets had some, nothing changes: on a terminal you are offered to edit \
+again, otherwise the error says what is wrong and where.\n\n\
 Examples:\n  nxinfra secrets edit\n  EDITOR='code --wait' nxinfra secrets edit"
     )]
-    Edit,
+    Edit {
+        /// Accept a result with no key left (every secret removed)
+        #[arg(long)]
+        allow_empty: bool,
+    },
     /// Set one value: PATH is dotted (`postgresql.password`), the value comes from the argument
     /// or, safer, from stdin
     #[command(
@@ -473,12 +481,17 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
         Err(err) => {
+            // An interrupted command says so and ends as the shell expects (130, 143, 129).
+            let code = err
+                .downcast_ref::<crate::secrets::edit::Interrupted>()
+                .map_or(1, |i| i.exit_code());
             let mut text = format!("error: {err}");
             for cause in err.chain().skip(1) {
                 text.push_str(&format!("\n  caused by: {cause}"));
             }
-            eprintln!("{}", redact_global(&text));
-            ExitCode::from(1)
+            // Not eprintln!: after SIGHUP the terminal may be gone, and the exit code matters more.
+            let _ = writeln!(std::io::stderr(), "{}", redact_global(&text));
+            ExitCode::from(code)
         }
     };
     // Interrupted during host work: each host finished or undid its step in flight and

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::cli::SecretsCommand;
 use crate::secrets::store::{self, AGE_FILE, Keys, RECIPIENTS_FILE};
-use crate::secrets::{Secrets, age_file, vault};
+use crate::secrets::{Secrets, age_file, edit, vault};
 
 use super::{Ctx, Outcome};
 
@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, cmd: SecretsCommand) -> anyhow::Result<Outcome> {
     match cmd {
         SecretsCommand::Init => init(ctx),
         SecretsCommand::View => view(ctx),
-        SecretsCommand::Edit => edit(ctx),
+        SecretsCommand::Edit { allow_empty } => edit(ctx, allow_empty),
         SecretsCommand::Set { path, value } => set(ctx, &path, value),
         SecretsCommand::Rekey => rekey(ctx),
         SecretsCommand::ImportVault { file, force } => import_vault(ctx, &file, force),
@@ -105,51 +105,65 @@ fn view(ctx: &Ctx) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn edit(ctx: &Ctx) -> anyhow::Result<Outcome> {
+/// `secrets edit`: the plaintext goes to a [`Scratch`] copy (memory-backed, 0600, removed on
+/// every way out) while the editor runs; SIGINT/SIGTERM/SIGHUP meanwhile discard the edit.
+fn edit(ctx: &Ctx, allow_empty: bool) -> anyhow::Result<Outcome> {
+    // Signals are caught before the plaintext exists, and until its copy is gone (`scratch`
+    // is declared after `signals`, so it is dropped first).
+    let signals = edit::Signals::catch()?;
     let original = read_age(ctx)?;
+    let had_keys = !Secrets::from_yaml(Path::new(AGE_FILE), &original)
+        .map(|s| s.doc.is_empty())
+        .unwrap_or(true);
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
-    let dir = tempfile::Builder::new()
-        .prefix("nxinfra-secrets-")
-        .tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-    let path = dir.path().join("secrets.yml");
-    store::write_atomic(&path, &original, 0o600)?;
+    let scratch = edit::Scratch::new(&original, &edit::scratch_bases())?;
+    let path = scratch.path();
     loop {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{editor} \"$1\""))
-            .arg("sh")
-            .arg(&path)
-            .status()
+        signals.check()?;
+        let status = signals
+            .run(
+                std::process::Command::new("sh")
+                    .arg("-c")
+                    // `exec`: the editor is nxinfra's child, so a signal passed on reaches it
+                    // (not only a shell that would wait for it).
+                    .arg(format!("exec {editor} \"$1\""))
+                    .arg("sh")
+                    .arg(path),
+            )
             .with_context(|| format!("cannot run the editor {editor:?}"))?;
+        signals.check()?;
         if !status.success() {
             bail!("the editor {editor:?} failed ({status}); the secrets are unchanged");
         }
-        let edited = std::fs::read(&path)?;
+        let edited = std::fs::read(path)?;
         if edited == original {
             eprintln!("no change");
             return Ok(Outcome::Done);
         }
-        match Secrets::from_yaml(Path::new("secrets.yml (edited)"), &edited) {
+        let problem = match Secrets::from_yaml(Path::new("secrets.yml (edited)"), &edited) {
+            Ok(s) if s.doc.is_empty() && had_keys && !allow_empty => {
+                "the edited secrets hold no key (empty, or comments only): that would remove \
+                 every secret; pass --allow-empty if you mean it"
+                    .to_string()
+            }
             Ok(_) => {
+                signals.check()?;
                 let file = store::write_age(&ctx.root, &edited)?;
                 eprintln!("re-encrypted {}", file.display());
                 return Ok(Outcome::Done);
             }
-            Err(err) => {
-                if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-                    eprint!("{err}\nedit again? [Y/n] ");
-                    let mut answer = String::new();
-                    std::io::stdin().read_line(&mut answer)?;
-                    if !answer.trim().eq_ignore_ascii_case("n") {
-                        continue;
-                    }
-                }
-                bail!("{err}; the secrets are unchanged");
+            Err(err) => err.to_string(),
+        };
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            eprint!("{problem}\nedit again? [Y/n] ");
+            let answer = signals.read_line()?;
+            if !answer.trim().eq_ignore_ascii_case("n") {
+                continue;
             }
         }
+        bail!("{problem}; the secrets are unchanged");
     }
 }
 

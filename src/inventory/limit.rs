@@ -7,10 +7,13 @@ use super::{Inventory, InventoryError};
 /// The hosts selected by `limit` (all hosts when `None`), sorted by name.
 ///
 /// Every pattern must match at least one host or group: a typo never silently selects nothing.
+/// A `--limit` given with no pattern at all (`""`, `" "`, `",,"`: an unset variable in a CI
+/// script) is an error too: it must never widen into the whole fleet.
 pub fn select(inv: &Inventory, limit: Option<&str>) -> Result<Vec<String>, InventoryError> {
     let Some(limit) = limit else {
         return Ok(inv.hosts.keys().cloned().collect());
     };
+    check(limit)?;
     let mut included: BTreeSet<String> = BTreeSet::new();
     let mut excluded: BTreeSet<String> = BTreeSet::new();
     let mut any_include = false;
@@ -44,6 +47,16 @@ pub fn select(inv: &Inventory, limit: Option<&str>) -> Result<Vec<String>, Inven
         });
     }
     Ok(selected)
+}
+
+/// Fails when `limit` holds no pattern: empty, blanks, or commas only.
+pub fn check(limit: &str) -> Result<(), InventoryError> {
+    if limit.split(',').all(|p| p.trim().is_empty()) {
+        return Err(InventoryError::EmptyLimit {
+            given: limit.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn matching_hosts(inv: &Inventory, pattern: &str) -> BTreeSet<String> {
@@ -140,5 +153,21 @@ mod tests {
         assert!(err.contains("\"ixpzzz\" matches no host or group"), "{err}");
         assert!(err.contains("coreams01"), "{err}");
         assert!(select(&fleet(), Some("core,!core")).is_err());
+    }
+
+    #[test]
+    fn a_limit_without_a_pattern_is_an_error_not_the_whole_fleet() {
+        for empty in ["", " ", ",,,", " , ,\t"] {
+            let err = select(&fleet(), Some(empty)).unwrap_err();
+            assert!(
+                matches!(err, InventoryError::EmptyLimit { .. }),
+                "{empty:?}: {err}"
+            );
+            let text = err.to_string();
+            assert!(text.starts_with("--limit "), "{text}");
+            assert!(text.contains("no host or group pattern"), "{text}");
+        }
+        // An empty item next to a real pattern is only a stray comma.
+        assert_eq!(sel("core,"), ["coreams01"]);
     }
 }

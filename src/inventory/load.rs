@@ -175,6 +175,16 @@ impl Builder<'_> {
     /// A variable named `nxinfra_*` must be one nxinfra reads: a misspelt one would be
     /// ignored without a word (no backups, files in the wrong place).
     fn tool_variable(&self, path: &[String], key: &str) -> Result<(), InventoryError> {
+        if super::RESERVED_VARIABLES.contains(&key) {
+            return Err(self.invalid(
+                path,
+                format!(
+                    "variable {key} has the name of a variable nxinfra defines for every host \
+                     ({}): rename it",
+                    super::RESERVED_VARIABLES.join(", ")
+                ),
+            ));
+        }
         if !key.starts_with("nxinfra_") || super::TOOL_VARIABLES.contains(&key) {
             return Ok(());
         }
@@ -460,6 +470,64 @@ edge:
             .to_string();
         assert!(err.contains("inventory.yml:8"), "{err}");
         assert!(err.contains("variable x"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_name_both_lines() {
+        // A second `ixp:` would silently drop the first one's hosts.
+        let err = inv("ixp:\n  hosts:\n    a:\ncore:\n  hosts:\n    c:\nixp:\n  hosts:\n    b:\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("inventory.yml:7: duplicate key \"ixp\" (first written at line 1)"),
+            "{err}"
+        );
+        let err = inv("g:\n  hosts:\n    a:\n      ansible_host: x\n      ansible_host: y\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "inventory.yml:5: g.hosts.a: duplicate key \"ansible_host\" (first written at line 4)"
+            ) || err.starts_with(
+                "inventory.yml:5: duplicate key \"ansible_host\" (first written at line 4)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merge_keys_are_merged_as_ansible_does() {
+        let inv = inv(
+            "g:\n  hosts:\n    a: &defaults\n      ansible_user: ops\n      port: 1\n    \
+                       b:\n      <<: *defaults\n      port: 2\n",
+        )
+        .unwrap();
+        let b = &inv.hosts["b"].vars;
+        assert_eq!(b["ansible_user"], "ops");
+        assert_eq!(b["port"], 2);
+        assert!(!b.contains_key("<<"), "{b:?}");
+    }
+
+    #[test]
+    fn special_floats_are_refused_with_their_line() {
+        let err = inv("g:\n  hosts:\n    a:\n      ratio: .nan\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("inventory.yml:4"), "{err}");
+        assert!(err.contains(".nan, .inf, -.inf"), "{err}");
+    }
+
+    #[test]
+    fn reserved_variable_names_are_errors() {
+        for name in super::super::RESERVED_VARIABLES {
+            let err = inv(&format!("g:\n  hosts:\n    a:\n  vars:\n    {name}: x\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("inventory.yml:5") && err.contains(&format!("variable {name} ")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,17 @@ pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_wireguard_peers",
 ];
 
+/// The variables the template context defines for every host (Ansible's magic variables, and
+/// `secrets`): an inventory variable or a top-level secrets key with one of these names would
+/// be hidden by them (or hide them), so it is an error.
+pub const RESERVED_VARIABLES: &[&str] = &[
+    "inventory_hostname",
+    "group_names",
+    "groups",
+    "hostvars",
+    "secrets",
+];
+
 /// The group every host belongs to.
 pub const ALL: &str = "all";
 
@@ -76,6 +87,11 @@ pub enum InventoryError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "--limit {given:?} holds no host or group pattern (an unset variable?): refusing to \
+         act on every host; leave --limit out to select them all"
+    )]
+    EmptyLimit { given: String },
     #[error("--limit {pattern:?} matches no host or group (hosts: {known})")]
     NoMatch { pattern: String, known: String },
     #[error("unknown host {host:?} (hosts: {known})")]

@@ -208,3 +208,28 @@ impl Object for HostContext {
         Enumerator::Values(self.vars.keys().map(|k| Value::from(k.as_str())).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_variables_are_the_names_the_context_defines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("inventory.yml");
+        std::fs::write(&file, "g:\n  hosts:\n    h:\n").unwrap();
+        let inv = crate::inventory::load(&file).unwrap();
+        let shared = SharedContext::new(&inv, &IndexMap::new()).unwrap();
+        let ctx = shared
+            .for_host(&inv, "h", &Arc::new(AtomicBool::new(false)))
+            .unwrap();
+        let mut names: Vec<String> = ctx.try_iter().unwrap().map(|k| k.to_string()).collect();
+        names.sort();
+        let mut reserved: Vec<String> = crate::inventory::RESERVED_VARIABLES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        reserved.sort();
+        assert_eq!(names, reserved);
+    }
+}

@@ -66,7 +66,8 @@ pub fn decrypt(
     Ok(plaintext)
 }
 
-/// Reads `recipients.txt`: one `age1…` public key per line; `#` comments and blank lines.
+/// Reads `recipients.txt` as `age -R` does: one `age1…` public key per line, alone on it;
+/// lines starting with `#` are comments, blank lines are skipped (docs/secrets.md).
 pub fn read_recipients(file: &Path) -> Result<Vec<age::x25519::Recipient>, SecretsError> {
     let text = std::fs::read_to_string(file).map_err(|source| SecretsError::Io {
         action: "read recipients file",
@@ -75,6 +76,10 @@ pub fn read_recipients(file: &Path) -> Result<Vec<age::x25519::Recipient>, Secre
     })?;
     parse_recipients(file, &text)
 }
+
+/// SSH public key types that `age -R` accepts but this build does not (age's `ssh` feature is
+/// off): named in the error rather than called a malformed key.
+const SSH_KEY_TYPES: &[&str] = &["ssh-ed25519", "ssh-rsa"];
 
 pub fn parse_recipients(
     file: &Path,
@@ -86,23 +91,28 @@ pub fn parse_recipients(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let bad = |reason: String| SecretsError::Recipients {
+            file: file.to_path_buf(),
+            line: Some(idx + 1),
+            reason,
+        };
         let mut words = line.split_whitespace();
         let key = words.next().unwrap_or(line);
-        if words.next().is_some() {
-            return Err(SecretsError::Recipients {
-                file: file.to_path_buf(),
-                line: Some(idx + 1),
-                reason: "text after the key: name its owner in a `# comment` line above it \
-                         (the age tool rejects such lines)"
-                    .into(),
-            });
+        if let Some(kind) = SSH_KEY_TYPES.iter().find(|k| **k == key) {
+            return Err(bad(format!(
+                "an SSH public key ({kind}): nxinfra takes age x25519 keys (age1…) only; make \
+                 one with `nxinfra secrets init` or `age-keygen`"
+            )));
         }
-        let recipient =
-            age::x25519::Recipient::from_str(key).map_err(|e| SecretsError::Recipients {
-                file: file.to_path_buf(),
-                line: Some(idx + 1),
-                reason: format!("not an age x25519 public key (age1…): {e}"),
-            })?;
+        if words.next().is_some() {
+            return Err(bad(
+                "text after the key: a line holds one age1… key and nothing else (`age -R` \
+                 rejects anything more); name its owner in a `# comment` line above it"
+                    .into(),
+            ));
+        }
+        let recipient = age::x25519::Recipient::from_str(key)
+            .map_err(|e| bad(format!("not an age x25519 public key (age1…): {e}")))?;
         out.push(recipient);
     }
     if out.is_empty() {
@@ -208,6 +218,21 @@ mod tests {
             err.contains("r.txt:1") && err.contains("# comment"),
             "{err}"
         );
+        let err = parse_recipients(Path::new("r.txt"), &format!("{public} # alice\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("text after the key"), "{err}");
+        // An SSH key is named as such, never as "text after the key".
+        for line in [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0 alice@laptop",
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 bob",
+        ] {
+            let err = parse_recipients(Path::new("r.txt"), &format!("# ok\n{public}\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("r.txt:3: an SSH public key (ssh-"), "{err}");
+            assert!(!err.contains("text after the key"), "{err}");
+        }
         std::fs::write(&id_file, "not a key\n").unwrap();
         assert!(read_identities(&id_file).is_err());
     }

@@ -2,6 +2,7 @@
 //! (`secrets/secrets.yml`) read for migration; their values are redacted from every output.
 
 pub mod age_file;
+pub mod edit;
 pub mod redact;
 pub mod store;
 pub mod vault;
@@ -30,6 +31,18 @@ pub enum SecretsError {
     WrongIdentity {
         file: PathBuf,
         identity_file: PathBuf,
+    },
+    #[error(
+        "{}{}: top-level key {key} has the name of a variable nxinfra defines for every \
+         template ({}); templates see top-level secrets as variables, so one would hide the \
+         other: move it under another key",
+        file.display(), line.map(|l| format!(":{l}")).unwrap_or_default(),
+        crate::inventory::RESERVED_VARIABLES.join(", ")
+    )]
+    Reserved {
+        file: PathBuf,
+        line: Option<usize>,
+        key: String,
     },
     #[error("{}: not a valid age file: {reason}", file.display())]
     Corrupt { file: PathBuf, reason: String },
@@ -81,7 +94,9 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Parses decrypted YAML. Error messages never quote content (it is secret).
+    /// Parses decrypted YAML. Error messages never quote content (it is secret): the parser's
+    /// own messages lose their quoted parts; nxinfra's (duplicate keys, merge keys, special
+    /// floats, YAML tags) quote key names at most and are kept whole, hints included.
     pub fn from_yaml(file: &std::path::Path, plaintext: &[u8]) -> Result<Self, SecretsError> {
         let not_yaml = |line, reason: String| SecretsError::NotYaml {
             file: file.to_path_buf(),
@@ -90,13 +105,31 @@ impl Secrets {
         };
         let text =
             std::str::from_utf8(plaintext).map_err(|_| not_yaml(None, "not UTF-8 text".into()))?;
-        let value: Value = crate::yaml::parse(file, text)
-            .map_err(|e| not_yaml(e.line, strip_quoted(&e.message)))?;
+        let value: Value = crate::yaml::parse(file, text).map_err(|e| {
+            let reason = if e.from_parser {
+                strip_quoted(&e.message)
+            } else {
+                e.message
+            };
+            not_yaml(e.line, reason)
+        })?;
         match value {
             Value::Null => Ok(Secrets::default()),
-            Value::Object(map) => Ok(Secrets {
-                doc: map.into_iter().collect(),
-            }),
+            Value::Object(map) => {
+                if let Some(key) = map
+                    .keys()
+                    .find(|k| crate::inventory::RESERVED_VARIABLES.contains(&k.as_str()))
+                {
+                    return Err(SecretsError::Reserved {
+                        file: file.to_path_buf(),
+                        line: crate::yaml::KeyLines::new(text).get(&[key]),
+                        key: key.clone(),
+                    });
+                }
+                Ok(Secrets {
+                    doc: map.into_iter().collect(),
+                })
+            }
             _ => Err(not_yaml(
                 Some(1),
                 "the document must be a mapping (key: value)".into(),
@@ -223,6 +256,57 @@ mod tests {
         let p = s.placeholders();
         assert_eq!(p["db"]["password"], "<secret:db.password>");
         assert_eq!(p["ports"][1], "<secret:ports.1>");
+    }
+
+    #[test]
+    fn reserved_top_level_keys_are_errors_naming_the_key() {
+        for key in crate::inventory::RESERVED_VARIABLES {
+            let err =
+                Secrets::from_yaml(Path::new("s.yml"), format!("a: 1\n{key}: x\n").as_bytes())
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                err.starts_with(&format!("s.yml:2: top-level key {key} has the name")),
+                "{err}"
+            );
+        }
+        // Nested, the names are free.
+        assert!(Secrets::from_yaml(Path::new("s.yml"), b"app:\n  groups: [a]\n").is_ok());
+    }
+
+    #[test]
+    fn nxinfra_messages_keep_their_hints() {
+        let err = Secrets::from_yaml(Path::new("s.yml"), b"a:\n  pw: !vault |\n    x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('…'), "{err}");
+        assert!(
+            err.contains("`!vault`") && err.contains("`nxinfra secrets set PATH`"),
+            "{err}"
+        );
+        let err = Secrets::from_yaml(Path::new("s.yml"), b"db:\n  pw: hunter2\n  pw: hunter3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s.yml:3:")
+                && err.contains("duplicate key \"pw\" (first written at line 2)"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter"), "{err}");
+        let err = Secrets::from_yaml(Path::new("s.yml"), b"db:\n  ratio: .inf\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s.yml:2:") && err.contains("('.inf')"),
+            "{err}"
+        );
+        let s = Secrets::from_yaml(
+            Path::new("s.yml"),
+            b"base: &b {user: app, password: x}\ndb:\n  <<: *b\n  password: hunter2\n",
+        )
+        .unwrap();
+        assert_eq!(s.doc["db"]["user"], "app");
+        assert_eq!(s.doc["db"]["password"], "hunter2");
     }
 
     #[test]

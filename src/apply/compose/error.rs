@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::de::Segment;
+use crate::yaml::de::{DeError, Segment};
 
 /// A compose file that cannot be read or used.
 #[derive(Debug, thiserror::Error)]
@@ -223,16 +223,10 @@ const UNSUPPORTED: &[&str] = &[
     "labels",
 ];
 
-/// Turns a serde_norway error (with the path recorded while parsing) into a problem.
-pub fn from_serde(error: &serde_norway::Error, path: &[Segment]) -> Problem {
-    let line = error.location().map(|l| l.line());
-    let mut message = error.to_string();
-    if let Some(l) = error.location() {
-        let suffix = format!(" at line {} column {}", l.line(), l.column());
-        if let Some(stripped) = message.strip_suffix(&suffix) {
-            message = stripped.to_string();
-        }
-    }
+/// Turns a deserializer error (with the path recorded while parsing) into a problem.
+pub fn from_serde(error: &DeError) -> Problem {
+    let (line, path) = (error.line, &error.path[..]);
+    let mut message = error.message();
     // serde_norway prefixes the path it knows, in this form.
     let prefix = format!("{}: ", render_path(path));
     if !path.is_empty()
@@ -249,9 +243,7 @@ fn rewrite(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        let hint = if name == "<<" {
-            " (YAML merge keys are not supported: template macros do that job)".to_string()
-        } else if name == super::de::X_NXINFRA {
+        let hint = if name == crate::yaml::de::X_NXINFRA {
             " (x-nxinfra is only read on a service)".to_string()
         } else if let Some(close) = crate::suggest::closest(name, &candidates) {
             format!(" (did you mean \"{close}\"?)")

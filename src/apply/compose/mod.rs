@@ -3,9 +3,9 @@
 //!
 //! How it reads, in order:
 //!
-//! - `de`: a deserializer wrapped around serde_norway's, which records the key path of an
-//!   error, refuses duplicate keys, unescapes `$$` (and refuses other `$`: no interpolation)
-//!   and skips `x-*` keys;
+//! - [`crate::yaml::de`] (the deserializer every loader shares) in its compose dialect:
+//!   records the key path of an error, refuses duplicate keys, merges `<<` merge keys,
+//!   unescapes `$$` (and refuses other `$`: no interpolation) and skips `x-*` keys;
 //! - `model`: the file as written (serde, `deny_unknown_fields` everywhere), with the short and
 //!   long syntaxes parsed as they are read (`forms`, `ports`, `mounts`, `options`, `net`,
 //!   `duration`, `words`), so their errors carry their line;
@@ -20,7 +20,6 @@
 //! key, and never quotes an environment value.
 
 mod build;
-mod de;
 mod duration;
 mod error;
 mod forms;
@@ -66,7 +65,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Compose, ComposeError> {
         problems,
     };
     let raw: Option<model::RawCompose> =
-        de::from_str(text).map_err(|(e, path)| invalid(vec![error::from_serde(&e, &path)]))?;
+        crate::yaml::de::from_str(text, crate::yaml::de::Dialect::Compose)
+            .map_err(|e| invalid(vec![error::from_serde(&e)]))?;
     let Some(raw) = raw else {
         return Err(invalid(vec![Problem::new(
             None,

@@ -6,8 +6,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize as DeriveDeserialize, Serialize, Serializer};
 
-use super::de::long;
 use super::forms::Scalar;
+use crate::yaml::de::long;
 
 /// Linux capabilities Docker knows, without the `CAP_` prefix.
 const CAPABILITIES: &[&str] = &[

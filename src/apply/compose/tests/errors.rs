@@ -56,9 +56,9 @@ fn unknown_and_unsupported_keys_name_file_line_and_key() {
             "unknown key \"required\"",
         ),
         (
-            svc("    <<: *x\n").replace("services:", "x-base: &x {}\nservices:"),
-            "rendered/h1/compose.yml:6: service app: ",
-            "YAML merge keys are not supported",
+            svc("    <<: *x\n").replace("services:", "x-base: &x {imgae: a}\nservices:"),
+            "rendered/h1/compose.yml:3: service app: ",
+            "unknown key \"imgae\"",
         ),
         (
             "services:\n  app:\n    networks: [net]\n".to_string(),

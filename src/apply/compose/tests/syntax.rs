@@ -427,3 +427,23 @@ fn policies_stay_out_of_the_hashed_spec() {
         assert_eq!(app(&svc(body)).canonical_json().unwrap(), base, "{body}");
     }
 }
+
+#[test]
+fn merge_keys_share_settings_and_own_keys_win() {
+    let text = "x-defaults: &defaults\n  network_mode: host\n  restart: always\n  user: \"1000\"\n  environment:\n    A: \
+                shared\nservices:\n  app:\n    <<: *defaults\n    image: app:1\n    user: \"0\"\n  \
+                other:\n    <<: *defaults\n    image: other:1\n";
+    let compose = ok(text);
+    let (app, other) = (
+        &compose.services["app"].spec,
+        &compose.services["other"].spec,
+    );
+    assert_eq!(app.user.as_deref(), Some("0"));
+    assert_eq!(other.user.as_deref(), Some("1000"));
+    assert_eq!(app.restart, other.restart);
+    assert_eq!(
+        format!("{:?}", app.restart),
+        format!("{:?}", Restart::Always)
+    );
+    assert_eq!(app.environment, other.environment);
+}

@@ -1,5 +1,10 @@
-//! YAML helpers shared by every loader: parsing with the file named in errors, and finding the
-//! line of a key path for errors found after parsing (conflicts, unknown references).
+//! YAML helpers shared by every loader: the one deserializer they all read with ([`de`]:
+//! duplicate keys, merge keys, special floats, error paths), parsing with the file named in
+//! errors, and finding the line of a key path for errors found after parsing (conflicts,
+//! unknown references).
+
+pub mod de;
+mod merge;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,20 +16,23 @@ pub struct YamlError {
     pub file: PathBuf,
     pub line: Option<usize>,
     pub message: String,
+    /// Whether the message is the parser's or serde's own text, which may quote the input
+    /// (callers reading secrets hide quoted parts); nxinfra's messages quote key names at most.
+    pub from_parser: bool,
 }
 
 /// Parses `text` (read from `file`) into `T`; errors carry the file and line.
+///
+/// A key written twice in one mapping is an error naming both lines; merge keys (`<<`) are
+/// merged; `.nan`/`.inf` are refused (see [`de`]).
 pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, YamlError> {
-    serde_norway::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        // serde_norway appends " at line N column M" to the message; the line is reported
-        // separately, so keep the message short.
-        let mut message = e.to_string();
-        if let Some(idx) = message.find(" at line ") {
-            message.truncate(idx);
-        }
+    de::from_str(text, de::Dialect::Plain).map_err(|e| {
+        let line = e.line;
+        let mut from_parser = !e.ours;
+        let mut message = e.message();
         // A tagged value (`!vault |`, `!unsafe`) reaches serde as an enum.
         if message.contains("invalid type: enum") {
+            from_parser = false;
             message = format!(
                 "{}YAML tags such as Ansible's `!vault` or `!unsafe` are not supported; move \
                  an inline-encrypted value into the secrets (`nxinfra secrets set PATH`), which \
@@ -39,6 +47,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<
             file: file.to_path_buf(),
             line,
             message,
+            from_parser,
         }
     })
 }

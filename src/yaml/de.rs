@@ -1,7 +1,17 @@
-//! A deserializer wrapped around serde_norway's, which does three things on the way:
+//! The YAML deserializer of every loader (inventory, secrets, compose): serde_norway's,
+//! wrapped so that on the way it
 //!
 //! - records the key path of the first error (service names may contain dots, so the path is
 //!   kept as segments rather than parsed back from serde_norway's message);
+//! - refuses a mapping key written twice, naming the line of both (YAML forbids them; serde's
+//!   maps would silently keep the last one);
+//! - refuses YAML's special floats `.nan`, `.inf`, `-.inf`: the data model (JSON values) has no
+//!   such numbers, and they must not silently become `none`;
+//! - merges YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`) as YAML 1.1 and Ansible do
+//!   ([`super::merge`]);
+//!
+//! and, in the [`Dialect::Compose`] dialect only:
+//!
 //! - applies Compose's interpolation rule to every string value: `$$` is a literal `$`; any
 //!   other `$` is refused, because nxinfra does not interpolate variables (the rendered file is
 //!   final) — see [`unescape`];
@@ -13,7 +23,7 @@
 //! the line of the node being read, so even syntax errors inside list items name their line.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
 
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
@@ -22,6 +32,8 @@ use serde::de::{
     MapAccess, SeqAccess, Unexpected, Visitor,
 };
 
+use super::KeyLines;
+
 /// One step of a key path: a mapping key or a list index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
@@ -29,23 +41,123 @@ pub enum Segment {
     Index(usize),
 }
 
+/// What a file is read as, beyond plain YAML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Inventory, secrets: YAML as written.
+    Plain,
+    /// A compose file: `$$` unescaping and `x-*` keys skipped in structs.
+    Compose,
+}
+
 /// The nxinfra settings key, the only `x-` key that is not skipped.
 pub const X_NXINFRA: &str = "x-nxinfra";
+
+/// The YAML merge key.
+pub const MERGE_KEY: &str = "<<";
 
 /// Whether `key` is an extension key that is skipped.
 pub fn is_extension(key: &str) -> bool {
     key.starts_with("x-") && key != X_NXINFRA
 }
 
-/// Parses `text` into `T`; on error, also the key path of the node that failed.
-pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, (serde_norway::Error, Vec<Segment>)> {
-    let track = Track::default();
+/// A document that could not be read into `T`.
+#[derive(Debug)]
+pub struct DeError {
+    /// The error as serde_norway (or a wrapped visitor) raised it.
+    pub error: serde_norway::Error,
+    /// The key path of the node that failed.
+    pub path: Vec<Segment>,
+    /// The 1-based line in the text as written, when known.
+    pub line: Option<usize>,
+    /// Whether the wrapper wrote the message (duplicate key, special float, merge key, `$`):
+    /// it then quotes key names at most, never a value.
+    pub ours: bool,
+}
+
+impl DeError {
+    /// The message without serde_norway's " at line N column M" (the line is [`Self::line`]).
+    pub fn message(&self) -> String {
+        let mut message = self.error.to_string();
+        if let Some(l) = self.error.location() {
+            let suffix = format!(" at line {} column {}", l.line(), l.column());
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_string();
+            }
+        }
+        message
+    }
+}
+
+/// Parses `text` into `T` in `dialect`; on error, also the key path of the node that failed.
+pub fn from_str<T: DeserializeOwned>(text: &str, dialect: Dialect) -> Result<T, DeError> {
+    if text.contains(MERGE_KEY) {
+        // Merge keys need the whole mapping before any of it is read: read the document as
+        // YAML values, merge, and read the merged document (written back as YAML, so that it
+        // is read exactly as a document written without merge keys).
+        let mut value: serde_norway::Value = read(text, Dialect::Plain)?;
+        let merged = super::merge::apply(&mut value).map_err(|(message, path)| {
+            let lines = KeyLines::new(text);
+            DeError {
+                error: de::Error::custom(message),
+                line: line_of(&lines, &path),
+                path,
+                ours: true,
+            }
+        })?;
+        if merged {
+            let text_merged = serde_norway::to_string(&value).map_err(|error| DeError {
+                error,
+                path: Vec::new(),
+                line: None,
+                ours: false,
+            })?;
+            return read(&text_merged, dialect).map_err(|mut e| {
+                // Lines of the merged text mean nothing to the reader: point at the nearest
+                // key of the error's path that is written in the file.
+                e.line = line_of(&KeyLines::new(text), &e.path);
+                e
+            });
+        }
+    }
+    read(text, dialect)
+}
+
+fn read<T: DeserializeOwned>(text: &str, dialect: Dialect) -> Result<T, DeError> {
+    let state = State {
+        path: RefCell::new(None),
+        ours: Cell::new(false),
+        dialect,
+        text,
+        lines: OnceCell::new(),
+    };
     let result = T::deserialize(De {
         inner: serde_norway::Deserializer::from_str(text),
         chain: &Chain::Root,
-        track: &track,
+        state: &state,
     });
-    result.map_err(|e| (e, track.0.into_inner().unwrap_or_default()))
+    result.map_err(|error| DeError {
+        line: error.location().map(|l| l.line()),
+        error,
+        path: state.path.into_inner().unwrap_or_default(),
+        ours: state.ours.get(),
+    })
+}
+
+/// The keys of `path` up to its first list index.
+fn leading_keys(path: &[Segment]) -> Vec<&str> {
+    path.iter()
+        .map_while(|s| match s {
+            Segment::Key(k) => Some(k.as_str()),
+            Segment::Index(_) => None,
+        })
+        .collect()
+}
+
+/// The line of the longest prefix of `path` written in block style.
+fn line_of(lines: &KeyLines, path: &[Segment]) -> Option<usize> {
+    let keys = leading_keys(path);
+    (1..=keys.len()).rev().find_map(|n| lines.get(&keys[..n]))
 }
 
 /// Reads a mapping already opened by a custom visitor into the struct `T` (the long syntax of
@@ -83,6 +195,10 @@ pub fn unescape<'s>(value: &'s str, context: Context) -> Result<Cow<'s, str>, St
     Ok(Cow::Owned(out))
 }
 
+/// Why `.nan`, `.inf` and `-.inf` are refused.
+const SPECIAL_FLOAT: &str = "YAML's special floats (.nan, .inf, -.inf) cannot be kept: the values \
+     nxinfra reads are JSON values, which have no such numbers; quote it ('.inf') for the text";
+
 /// Where a string value sits, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
@@ -91,16 +207,47 @@ pub enum Context {
     EnvironmentItem,
 }
 
-#[derive(Default)]
-struct Track(RefCell<Option<Vec<Segment>>>);
+struct State<'t> {
+    /// The path of the first error.
+    path: RefCell<Option<Vec<Segment>>>,
+    /// Whether the first error was raised by this wrapper.
+    ours: Cell<bool>,
+    dialect: Dialect,
+    /// The text being read, for the line of a key seen earlier (duplicates).
+    text: &'t str,
+    lines: OnceCell<KeyLines>,
+}
 
-impl Track {
+impl State<'_> {
     /// Records `chain` as the error's path unless a deeper node already did.
     fn trigger(&self, chain: &Chain) {
-        let mut path = self.0.borrow_mut();
+        let mut path = self.path.borrow_mut();
         if path.is_none() {
             *path = Some(chain.segments());
         }
+    }
+
+    /// An error raised by this wrapper at `chain`.
+    fn fail<E: de::Error>(&self, chain: &Chain, message: String) -> E {
+        if self.path.borrow().is_none() {
+            self.ours.set(true);
+        }
+        self.trigger(chain);
+        E::custom(message)
+    }
+
+    /// The line where `key` of the mapping at `chain` is written first, if in block style.
+    fn first_line(&self, chain: &Chain, key: &str) -> Option<usize> {
+        let mut path = chain.segments();
+        path.push(Segment::Key(key.to_string()));
+        // KeyLines does not index keys inside list items.
+        let keys = leading_keys(&path);
+        if keys.len() != path.len() {
+            return None;
+        }
+        self.lines
+            .get_or_init(|| KeyLines::new(self.text))
+            .get(&keys)
     }
 }
 
@@ -146,7 +293,7 @@ impl Chain<'_> {
 struct De<'a, D> {
     inner: D,
     chain: &'a Chain<'a>,
-    track: &'a Track,
+    state: &'a State<'a>,
 }
 
 macro_rules! forward_deserialize {
@@ -156,9 +303,9 @@ macro_rules! forward_deserialize {
             $($($arg: $ty,)*)?
             visitor: V,
         ) -> Result<V::Value, Self::Error> {
-            let (chain, track) = (self.chain, self.track);
-            let wrap = Wrap { inner: visitor, chain, track, is_struct: false };
-            self.inner.$method($($($arg,)*)? wrap).inspect_err(|_| track.trigger(chain))
+            let (chain, state) = (self.chain, self.state);
+            let wrap = Wrap { inner: visitor, chain, state, is_struct: false };
+            self.inner.$method($($($arg,)*)? wrap).inspect_err(|_| state.trigger(chain))
         }
     )*};
 }
@@ -186,16 +333,16 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<'_, D> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        let (chain, track) = (self.chain, self.track);
+        let (chain, state) = (self.chain, self.state);
         let wrap = Wrap {
             inner: visitor,
             chain,
-            track,
+            state,
             is_struct: true,
         };
         self.inner
             .deserialize_struct(name, fields, wrap)
-            .inspect_err(|_| track.trigger(chain))
+            .inspect_err(|_| state.trigger(chain))
     }
 
     /// Skipped content is neither interpolated nor tracked.
@@ -211,7 +358,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<'_, D> {
 struct Wrap<'a, V> {
     inner: V,
     chain: &'a Chain<'a>,
-    track: &'a Track,
+    state: &'a State<'a>,
     /// Read into a struct: a mapping only, extension keys skipped.
     is_struct: bool,
 }
@@ -234,26 +381,43 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
     forward_visit! {
         visit_bool(bool); visit_i8(i8); visit_i16(i16); visit_i32(i32); visit_i64(i64);
         visit_i128(i128); visit_u8(u8); visit_u16(u16); visit_u32(u32); visit_u64(u64);
-        visit_u128(u128); visit_f32(f32); visit_f64(f64); visit_char(char);
+        visit_u128(u128); visit_char(char);
         visit_bytes(&[u8]); visit_borrowed_bytes(&'de [u8]); visit_byte_buf(Vec<u8>);
     }
 
+    fn visit_f32<E: de::Error>(self, v: f32) -> Result<Self::Value, E> {
+        self.visit_f64(f64::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        if !v.is_finite() {
+            return Err(self.state.fail(self.chain, SPECIAL_FLOAT.to_string()));
+        }
+        self.inner.visit_f64(v)
+    }
+
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        match unescape(v, self.chain.context()).map_err(E::custom)? {
+        if self.state.dialect != Dialect::Compose {
+            return self.inner.visit_str(v);
+        }
+        match unescape(v, self.chain.context()).map_err(|m| self.state.fail(self.chain, m))? {
             Cow::Borrowed(s) => self.inner.visit_str(s),
             Cow::Owned(s) => self.inner.visit_string(s),
         }
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        match unescape(v, self.chain.context()).map_err(E::custom)? {
+        if self.state.dialect != Dialect::Compose {
+            return self.inner.visit_borrowed_str(v);
+        }
+        match unescape(v, self.chain.context()).map_err(|m| self.state.fail(self.chain, m))? {
             Cow::Borrowed(s) => self.inner.visit_borrowed_str(s),
             Cow::Owned(s) => self.inner.visit_string(s),
         }
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        if v.contains('$') {
+        if self.state.dialect == Dialect::Compose && v.contains('$') {
             self.visit_str(&v)
         } else {
             self.inner.visit_string(v)
@@ -272,7 +436,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
         self.inner.visit_some(De {
             inner: d,
             chain: self.chain,
-            track: self.track,
+            state: self.state,
         })
     }
 
@@ -280,7 +444,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
         self.inner.visit_newtype_struct(De {
             inner: d,
             chain: self.chain,
-            track: self.track,
+            state: self.state,
         })
     }
 
@@ -292,7 +456,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
         self.inner.visit_seq(SeqWrap {
             inner: seq,
             chain: self.chain,
-            track: self.track,
+            state: self.state,
             index: 0,
         })
     }
@@ -301,11 +465,11 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
         let map = MapWrap {
             inner: map,
             chain: self.chain,
-            track: self.track,
+            state: self.state,
             key: None,
             seen: HashSet::new(),
         };
-        if self.is_struct {
+        if self.is_struct && self.state.dialect == Dialect::Compose {
             self.inner.visit_map(SkipExtensions(map))
         } else {
             self.inner.visit_map(map)
@@ -320,7 +484,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
 struct SeqWrap<'a, A> {
     inner: A,
     chain: &'a Chain<'a>,
-    track: &'a Track,
+    state: &'a State<'a>,
     index: usize,
 }
 
@@ -339,7 +503,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for SeqWrap<'_, A> {
         self.inner.next_element_seed(Seed {
             inner: seed,
             chain: &chain,
-            track: self.track,
+            state: self.state,
         })
     }
 
@@ -351,7 +515,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for SeqWrap<'_, A> {
 struct MapWrap<'a, A> {
     inner: A,
     chain: &'a Chain<'a>,
-    track: &'a Track,
+    state: &'a State<'a>,
     /// The key just read, for the path of its value.
     key: Option<String>,
     /// Every key read so far: a repeated key is an error (YAML forbids them; serde's maps
@@ -367,14 +531,16 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for MapWrap<'_, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         self.key = None;
-        let (chain, track) = (self.chain, self.track);
+        let (chain, state) = (self.chain, self.state);
         self.inner
             .next_key_seed(KeySeed {
                 inner: seed,
                 key: &mut self.key,
                 seen: &mut self.seen,
+                chain,
+                state,
             })
-            .inspect_err(|_| track.trigger(chain))
+            .inspect_err(|_| state.trigger(chain))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
@@ -386,7 +552,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for MapWrap<'_, A> {
         self.inner.next_value_seed(Seed {
             inner: seed,
             chain: &chain,
-            track: self.track,
+            state: self.state,
         })
     }
 
@@ -398,7 +564,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for MapWrap<'_, A> {
 struct Seed<'a, S> {
     inner: S,
     chain: &'a Chain<'a>,
-    track: &'a Track,
+    state: &'a State<'a>,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
@@ -408,7 +574,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
         self.inner.deserialize(De {
             inner: d,
             chain: self.chain,
-            track: self.track,
+            state: self.state,
         })
     }
 }
@@ -420,6 +586,9 @@ struct KeySeed<'s, K> {
     inner: K,
     key: &'s mut Option<String>,
     seen: &'s mut HashSet<String>,
+    /// The mapping's path.
+    chain: &'s Chain<'s>,
+    state: &'s State<'s>,
 }
 
 impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
@@ -439,7 +608,13 @@ impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for KeySeed<'_, K> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<K::Value, E> {
         if !self.seen.insert(v.to_string()) {
-            return Err(E::custom(format!("duplicate key {v:?}")));
+            let first = match self.state.first_line(self.chain, v) {
+                Some(line) => format!(" (first written at line {line})"),
+                None => " (written twice in one mapping)".to_string(),
+            };
+            return Err(self
+                .state
+                .fail(self.chain, format!("duplicate key {v:?}{first}")));
         }
         *self.key = Some(v.to_string());
         self.inner.deserialize(StrDeserializer::<E>::new(v))
@@ -518,9 +693,19 @@ mod tests {
 
     type Doc = IndexMap<String, Item>;
 
+    fn compose<T: DeserializeOwned>(text: &str) -> T {
+        from_str(text, Dialect::Compose)
+            .map_err(|e| e.error)
+            .unwrap()
+    }
+
     fn err(text: &str) -> (String, Option<usize>, Vec<Segment>) {
-        let (e, path) = from_str::<Doc>(text).unwrap_err();
-        (e.to_string(), e.location().map(|l| l.line()), path)
+        let e = from_str::<Doc>(text, Dialect::Compose).unwrap_err();
+        (e.message(), e.line, e.path)
+    }
+
+    fn plain_err(text: &str) -> DeError {
+        from_str::<serde_json::Value>(text, Dialect::Plain).unwrap_err()
     }
 
     fn key(k: &str) -> Segment {
@@ -529,21 +714,17 @@ mod tests {
 
     #[test]
     fn extension_keys_are_skipped_in_structs_only() {
-        let doc: Doc = from_str("a:\n  name: n\n  x-anything: {deep: [1, $x]}\n  x-nxinfra: s\n")
-            .map_err(|(e, _)| e)
-            .unwrap();
+        let doc: Doc = compose("a:\n  name: n\n  x-anything: {deep: [1, $x]}\n  x-nxinfra: s\n");
         assert_eq!(doc["a"].name, "n");
         assert_eq!(doc["a"].x.as_deref(), Some("s"));
         // In a plain map, an x- key is data.
-        let doc: Doc = from_str("x-a:\n  name: n\n").map_err(|(e, _)| e).unwrap();
+        let doc: Doc = compose("x-a:\n  name: n\n");
         assert!(doc.contains_key("x-a"));
     }
 
     #[test]
     fn dollars_are_unescaped_and_variables_refused() {
-        let doc: Doc = from_str("a:\n  name: \"a$$b$$\"\n")
-            .map_err(|(e, _)| e)
-            .unwrap();
+        let doc: Doc = compose("a:\n  name: \"a$$b$$\"\n");
         assert_eq!(doc["a"].name, "a$b$");
         for bad in ["$HOME", "${HOME}", "a$", "$ b"] {
             let (msg, line, path) = err(&format!(
@@ -573,13 +754,99 @@ mod tests {
         assert_eq!(path, vec![key("a")]);
 
         let (msg, line, path) = err("a:\n  name: n\nb:\n  name: m\na:\n  name: o\n");
-        assert!(msg.contains("duplicate key \"a\""), "{msg}");
+        assert!(
+            msg.contains("duplicate key \"a\" (first written at line 1)"),
+            "{msg}"
+        );
         assert_eq!(line, Some(5));
         assert_eq!(path, Vec::<Segment>::new());
 
         let (msg, line, _) = err("a:\n  name: n\n  name: m\n");
-        assert!(msg.contains("duplicate key \"name\""), "{msg}");
+        assert!(
+            msg.contains("duplicate key \"name\" (first written at line 2)"),
+            "{msg}"
+        );
         assert_eq!(line, Some(3));
+    }
+
+    #[test]
+    fn plain_yaml_duplicates_name_both_lines() {
+        let e = plain_err("ixp:\n  hosts:\n    a:\n      ansible_host: x\n      ansible_host: y\n");
+        assert_eq!(e.line, Some(5));
+        assert!(e.ours);
+        assert!(
+            e.message()
+                .contains("duplicate key \"ansible_host\" (first written at line 4)"),
+            "{}",
+            e.message()
+        );
+        let e = plain_err("ixp:\n  hosts: {}\ncore: {}\nixp:\n  vars: {}\n");
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message().contains("(first written at line 1)"),
+            "{}",
+            e.message()
+        );
+        // In a flow mapping there is no line of the first one to give.
+        let e = plain_err("a: {b: 1, b: 2}\n");
+        assert!(e.message().contains("written twice"), "{}", e.message());
+    }
+
+    #[test]
+    fn plain_yaml_is_not_unescaped_and_keeps_x_keys() {
+        #[derive(Debug, Deserialize)]
+        struct S {
+            #[serde(rename = "x-a")]
+            x: String,
+        }
+        let s: S = from_str("x-a: a$b$$\n", Dialect::Plain)
+            .map_err(|e| e.error)
+            .unwrap();
+        assert_eq!(s.x, "a$b$$");
+    }
+
+    #[test]
+    fn special_floats_are_refused_not_turned_into_null() {
+        for text in ["a: .nan\n", "a:\n  b: [1, .inf]\n", "a: -.Inf\n"] {
+            let e = plain_err(text);
+            assert!(
+                e.message().contains("special floats"),
+                "{text}: {}",
+                e.message()
+            );
+            assert!(e.line.is_some(), "{text}");
+            assert!(e.ours);
+        }
+        // Quoted, they are text.
+        let v: serde_json::Value = from_str("a: '.nan'\nb: 1.5\n", Dialect::Plain)
+            .map_err(|e| e.error)
+            .unwrap();
+        assert_eq!(v["a"], ".nan");
+        assert_eq!(v["b"], 1.5);
+    }
+
+    #[test]
+    fn merge_keys_are_merged_in_both_dialects() {
+        let text = "x-base: &base\n  name: base\n  list: [a]\nsvc:\n  <<: *base\n  name: own\n";
+        let doc: Doc = compose(text);
+        assert_eq!(doc["svc"].name, "own");
+        assert_eq!(doc["svc"].list, ["a"]);
+        let v: serde_json::Value = from_str(text, Dialect::Plain).map_err(|e| e.error).unwrap();
+        assert_eq!(v["svc"]["name"], "own");
+        assert_eq!(v["svc"]["list"][0], "a");
+        assert!(v["svc"].get("<<").is_none());
+        // `$$` is unescaped once, merged or not.
+        let doc: Doc = compose("x-b: &b {name: \"p$$q\"}\ns:\n  <<: *b\n");
+        assert_eq!(doc["s"].name, "p$q");
+        // An error in a merged document points at the nearest key written in the file.
+        let (msg, line, path) = err("a: &b {name: n}\nsvc:\n  <<: *b\n  nmae: m\n");
+        assert!(msg.contains("unknown field `nmae`"), "{msg}");
+        assert_eq!(path, vec![key("svc")]);
+        assert_eq!(line, Some(2));
+        // A bad merge key names its mapping's line.
+        let e = plain_err("a: 1\ng:\n  <<: 3\n");
+        assert!(e.message().contains("merge key"), "{}", e.message());
+        assert_eq!(e.line, Some(2));
     }
 
     #[test]
