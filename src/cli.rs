@@ -498,7 +498,8 @@ pub fn main() -> ExitCode {
     // released its lock; the status says it was interrupted, whatever else happened.
     match crate::interrupt::received() {
         Some(signal) => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "interrupted by {}: stopped after the steps in flight (each finished or undone, \
                  the locks released); run it again to finish",
                 crate::interrupt::name(signal)

@@ -7,7 +7,12 @@
 //! its lock, and nxinfra exits with 128 + the signal's number (130 for SIGINT, 143 for
 //! SIGTERM, 129 for SIGHUP). A second signal exits at once; what was in flight is then
 //! completed or undone by the next apply (see `apply::recover`).
+//!
+//! `secrets edit` catches the same signals itself while an editor holds the plaintext
+//! (`secrets::edit::Signals`, which passes them on to the editor), and puts these handlers
+//! back afterwards.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -36,9 +41,12 @@ fn on_signal(signal: i32) {
     let first = RECEIVED
         .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
+    // Not eprintln!: after SIGHUP the terminal may be gone.
+    let mut err = std::io::stderr();
     if !first || SHIELDS.load(Ordering::SeqCst) == 0 {
         if !first {
-            eprintln!(
+            let _ = writeln!(
+                err,
                 "\n{}: exiting now; the next apply completes or undoes the steps that were in \
                  flight",
                 name(signal)
@@ -46,7 +54,8 @@ fn on_signal(signal: i32) {
         }
         std::process::exit(128 + signal);
     }
-    eprintln!(
+    let _ = writeln!(
+        err,
         "\n{}: finishing or undoing the step in flight on each host, then stopping \
          (again to exit at once)",
         name(signal)

@@ -92,7 +92,7 @@ impl Scratch {
 #[error(
     "interrupted by {}: the edit is discarded, the secrets file is unchanged and the decrypted \
      copy was removed",
-    signal_name(*signal)
+    crate::interrupt::name(*signal)
 )]
 pub struct Interrupted {
     pub signal: i32,
@@ -101,16 +101,7 @@ pub struct Interrupted {
 impl Interrupted {
     /// The shell's convention: 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
     pub fn exit_code(&self) -> u8 {
-        u8::try_from(128 + self.signal).unwrap_or(1)
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
-        _ => "a signal",
+        crate::interrupt::exit_status(self.signal)
     }
 }
 
