@@ -29,7 +29,8 @@ nxinfra wg                          make the WireGuard keys new peers need\n  \
 nxinfra diff --base origin/main     what this branch changes, offline\n  \
 nxinfra plan --limit coreams01      what sync and apply would do there\n  \
 nxinfra apply --limit coreams01     render, sync and reconcile its containers\n\n\
-Exit status: 0 success, 1 error, 2 changes found (render --check, --dry-run, plan, diff)."
+Exit status: 0 success, 1 error (a usage error too: an unknown option, a missing argument), 2 \
+changes found (render --check, --dry-run, plan, diff, wg --dry-run)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -461,9 +462,17 @@ printf '# alice\\nage1...\\n' >> secrets/recipients.txt && nxinfra secrets rekey
     },
 }
 
+/// Exit status of a usage error (unknown option, missing argument): 1, as any error. clap's
+/// own is 2, which is nxinfra's "differences found": `render --check --typo` would read as a
+/// stale render, and a CI step that accepts 2 would pass.
+pub const USAGE_ERROR: u8 = 1;
+
 /// Parses arguments, runs the command, prints errors (redacted), returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_exit(&err),
+    };
     match commands::run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
@@ -475,5 +484,41 @@ pub fn main() -> ExitCode {
             eprintln!("{}", redact_global(&text));
             ExitCode::from(1)
         }
+    }
+}
+
+/// Prints what clap has to say (`--help`, `--version` on stdout, exit 0; a usage error on
+/// stderr, exit [`USAGE_ERROR`]).
+fn usage_exit(err: &clap::Error) -> ExitCode {
+    // Printing fails only when the stream is closed; the exit status still tells.
+    let _ = err.print();
+    if err.use_stderr() {
+        ExitCode::from(USAGE_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn usage_errors_are_errors_and_help_is_not() {
+        for args in [
+            &["nxinfra", "render", "--check", "--typo"][..],
+            &["nxinfra", "diff"],
+            &["nxinfra", "nope"],
+            &["nxinfra"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(err.use_stderr(), "{args:?}: {err}");
+        }
+        for args in [&["nxinfra", "--help"][..], &["nxinfra", "--version"]] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(!err.use_stderr(), "{args:?}");
+        }
+        Cli::command().debug_assert();
     }
 }

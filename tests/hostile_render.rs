@@ -1,4 +1,5 @@
-//! Issue 10, the render side of a hostile pass: the release binary's errors.
+//! Issue 10, the render side of a hostile pass: the release binary's errors, usage errors'
+//! exit status.
 //! Run against `$NXINFRA_BIN` (the release binary under `make test`).
 
 mod common;
@@ -49,4 +50,34 @@ fn the_binary_under_test_names_the_undefined_variable_and_hints_at_wg() {
         stderr.contains("a WireGuard key missing? `nxinfra wg` makes the keys"),
         "{stderr}"
     );
+}
+
+#[test]
+fn usage_errors_exit_1_not_the_2_of_differences_found() {
+    let fleet = Fleet::new();
+    for (args, says) in [
+        (&["render", "--check", "--typo"][..], "--typo"),
+        (&["diff"], "--base"),
+        (&["frobnicate"], "frobnicate"),
+        (&["sync", "--forks"], "--forks"),
+        (&[], "Usage"),
+    ] {
+        let (code, stdout, stderr) = run(&fleet, args);
+        assert_eq!(code, Some(1), "{args:?}: {stdout}\n{stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    // Help and version are not errors; help documents the exit statuses.
+    let (code, stdout, _) = run(&fleet, &["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("Exit status: 0 success, 1 error (a usage error too"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&fleet, &["--version"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("nxinfra "), "{stdout}");
+    let (code, stdout, _) = run(&fleet, &["render", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("Usage: nxinfra render"), "{stdout}");
 }
