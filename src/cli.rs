@@ -188,6 +188,9 @@ printf %s \"$TOKEN\" | nxinfra secrets set dns.cloudflare.api_token\n  nxinfra s
     Secrets(SecretsCommand),
 }
 
+/// Seconds a run waits for a lock (a host's, the local render's) by default.
+pub const DEFAULT_LOCK_TIMEOUT: u64 = 60;
+
 #[derive(Debug, Clone, Args)]
 pub struct LimitArg {
     /// Hosts to act on: host or group names, globs (`ixp*`), comma-separated, `!x` excludes;
@@ -203,6 +206,10 @@ pub struct RenderArgs {
     /// Do not write; exit 2 when rendered/ differs from what the sources produce, 0 when equal
     #[arg(long)]
     pub check: bool,
+    /// Seconds to wait for another render of this repository (its lock,
+    /// .nxinfra-render.lock) before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
+    pub lock_timeout: u64,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -225,8 +232,9 @@ pub struct SyncArgs {
     /// host, the remaining hosts are left as they are (as Ansible's `serial`)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub serial: Option<u64>,
-    /// Seconds to wait for another run's lock on a host before failing
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    /// Seconds to wait for another run's lock on a host, and for another render's lock on
+    /// rendered/ here, before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
     pub lock_timeout: u64,
     /// End the run holding a host's lock first (its remote process is killed); for a run
     /// that hangs. A run that died holds no lock: the lock goes with its connection.

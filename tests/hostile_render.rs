@@ -1,10 +1,15 @@
 //! Issue 10, the render side of a hostile pass: the release binary's errors, usage errors'
-//! exit status.
+//! exit status, renders killed or run at once.
 //! Run against `$NXINFRA_BIN` (the release binary under `make test`).
 
 mod common;
 
-use common::{Fleet, texts};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fleet, leftovers, snapshot, texts};
+use nxinfra::render::lock;
 
 fn run(fleet: &Fleet, args: &[&str]) -> (Option<i32>, String, String) {
     let out = fleet.nxinfra(args);
@@ -80,4 +85,185 @@ fn usage_errors_exit_1_not_the_2_of_differences_found() {
     let (code, stdout, _) = run(&fleet, &["render", "--help"]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("Usage: nxinfra render"), "{stdout}");
+}
+
+/// A fleet of `hosts` hosts in group `big`, each with `files` copied files: a render that
+/// spends a while writing its staging folder.
+fn big_fleet(hosts: usize, files: usize) -> Fleet {
+    let fleet = Fleet::new();
+    let mut inventory = String::from(common::INVENTORY);
+    inventory.push_str("big:\n  hosts:\n");
+    for h in 0..hosts {
+        inventory.push_str(&format!("    big{h:03}:\n"));
+    }
+    fleet.write("inventory/inventory.yml", &inventory);
+    for f in 0..files {
+        fleet.write(
+            &format!("templates/config/big/d{}/f{f:04}.conf", f % 10),
+            &format!("file {f}\n"),
+        );
+    }
+    fleet.write(
+        "templates/config/big/host.conf.j2",
+        "host {{ inventory_hostname }}\n",
+    );
+    fleet
+}
+
+fn spawn(fleet: &Fleet, args: &[&str]) -> Child {
+    fleet
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nxinfra")
+}
+
+/// The staging folders of process `pid` at `root`.
+fn staging_of(root: &Path, pid: u32) -> Vec<String> {
+    let prefix = format!("{}{pid}-", lock::STAGING_PREFIX);
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+#[test]
+fn a_render_killed_mid_way_leaves_a_staging_folder_the_next_render_removes() {
+    // Kill a render while it writes its staging folder (retried if it was too quick).
+    let mut caught = None;
+    for _ in 0..6 {
+        let fleet = big_fleet(30, 100);
+        let mut child = spawn(&fleet, &["render"]);
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = false;
+        while Instant::now() < deadline {
+            if staging_of(fleet.root(), pid)
+                .iter()
+                .any(|s| std::fs::read_dir(fleet.path(s)).is_ok_and(|mut d| d.next().is_some()))
+            {
+                seen = true;
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if seen && !staging_of(fleet.root(), pid).is_empty() {
+            caught = Some((fleet, pid));
+            break;
+        }
+    }
+    let (fleet, pid) = caught.expect("a render killed while it wrote its staging folder");
+    assert!(
+        !fleet.path("rendered").exists(),
+        "a killed render installs nothing"
+    );
+    // A live process's staging folder (this test's) is never removed.
+    let live = format!("{}{}-live", lock::STAGING_PREFIX, std::process::id());
+    fleet.write(&format!("{live}/core1/x"), "in use\n");
+
+    let (code, _, stderr) = run(&fleet, &["render"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        staging_of(fleet.root(), pid).is_empty(),
+        "the killed render's staging folder is removed"
+    );
+    assert_eq!(leftovers(fleet.root()), std::slice::from_ref(&live));
+    assert_eq!(fleet.read(&format!("{live}/core1/x")), "in use\n");
+    let (code, _, stderr) = run(&fleet, &["render", "--check"]);
+    assert_eq!(code, Some(0), "the render is complete: {stderr}");
+}
+
+#[test]
+fn renders_started_at_once_all_succeed_and_leave_one_consistent_render() {
+    let fleet = big_fleet(30, 100);
+    let children: Vec<Child> = (0..4).map(|_| spawn(&fleet, &["render"])).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let (_, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+    assert!(leftovers(fleet.root()).is_empty());
+    let (code, _, stderr) = run(&fleet, &["render", "--check"]);
+    assert_eq!(code, Some(0), "rendered/ is one whole render: {stderr}");
+    assert_eq!(
+        snapshot(&fleet.path("rendered")).len(),
+        2 + 2 * 3 + 30 * 101,
+        "every file of every host"
+    );
+}
+
+#[test]
+fn a_render_started_during_another_waits_and_its_result_stands() {
+    // A renders every host; while it writes, a template changes and B renders two hosts.
+    // Without the lock A installed its older render over B's.
+    let fleet = big_fleet(30, 100);
+    let a = spawn(&fleet, &["render"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Any staging folder: one named after A's pid, or an older nxinfra's.
+    while leftovers(fleet.root()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    fleet.write(
+        "templates/config/big/host.conf.j2",
+        "host {{ inventory_hostname }} v2\n",
+    );
+    let (code, _, b_err) = run(&fleet, &["render", "--limit", "big000,big001"]);
+    let a = a.wait_with_output().unwrap();
+    assert_eq!(a.status.code(), Some(0), "{}", texts(&a).1);
+    assert_eq!(code, Some(0), "{b_err}");
+    assert_eq!(fleet.read("rendered/big000/host.conf"), "host big000 v2");
+    let (code, _, stderr) = run(&fleet, &["render", "--check", "--limit", "big000,big001"]);
+    assert_eq!(code, Some(0), "B's render stands: {stderr}\nB: {b_err}");
+    assert!(leftovers(fleet.root()).is_empty());
+}
+
+#[test]
+fn a_second_render_waits_for_the_lock_names_its_holder_and_times_out() {
+    let fleet = Fleet::new();
+    let held = lock::acquire(fleet.root(), Duration::ZERO, |_| {}).unwrap();
+    let me = format!("pid {}, user ", std::process::id());
+
+    // A short timeout: an error naming the holder and the lock; nothing written.
+    let start = Instant::now();
+    let (code, _, stderr) = run(&fleet, &["render", "--lock-timeout", "1"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert!(
+        stderr.contains("waiting for another render of this repository (pid")
+            && stderr.contains(&format!(
+                "another render of this repository holds {} ({me}",
+                lock::LOCK_FILE
+            ))
+            && stderr.contains("within 1s"),
+        "{stderr}"
+    );
+    assert!(!fleet.path("rendered").exists());
+
+    // One that waits renders the sources as they are once it has the lock.
+    let child = spawn(&fleet, &["render"]);
+    std::thread::sleep(Duration::from_millis(500));
+    fleet.write(
+        "templates/config/ixp/run.sh.j2",
+        "#!/bin/sh\necho changed {{ role }}\n",
+    );
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&me), "{stderr}");
+    assert_eq!(
+        fleet.read("rendered/ixp1/run.sh"),
+        "#!/bin/sh\necho changed ixp"
+    );
+    let (code, _, stderr) = run(&fleet, &["render", "--check"]);
+    assert_eq!(code, Some(0), "{stderr}");
 }

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod engine;
 pub mod filters;
+pub mod lock;
 pub mod lookup;
 pub mod output;
 pub mod sources;
@@ -11,6 +12,7 @@ pub mod sources;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use minijinja::ErrorKind;
 
@@ -107,6 +109,8 @@ pub enum RenderError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 /// Every error of a failed render (all hosts are rendered; all their errors are reported).
@@ -356,7 +360,17 @@ fn failing_expression(src: &str, range: std::ops::Range<usize>) -> Option<String
 /// Renders every host, then updates `rendered/`: only hosts whose files changed are written
 /// (into a staging folder, then swapped in per host); a full render also drops folders of hosts
 /// that left the inventory. Any render error leaves `rendered/` untouched.
-pub fn render(job: &Job<'_>) -> Result<Rendered, anyhow::Error> {
+///
+/// All of it holds the repository's render lock ([`lock`]), waiting up to `lock_timeout` for
+/// another render (`waiting` is told who holds it), and first removes the staging folders of
+/// renders that were killed.
+pub fn render(
+    job: &Job<'_>,
+    lock_timeout: Duration,
+    waiting: impl FnMut(&str),
+) -> Result<Rendered, anyhow::Error> {
+    let _lock = lock::acquire(job.root, lock_timeout, waiting).map_err(RenderError::from)?;
+    lock::remove_abandoned_staging(job.root);
     let trees = render_all(job)?;
     let rendered = job.root.join(RENDERED_DIR);
     let changed = parallel(&trees, |t| {

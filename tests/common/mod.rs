@@ -199,13 +199,14 @@ pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-/// Files or folders left over from a staging render at the fleet's root.
+/// Files or folders left over from a staging render at the fleet's root (the render lock's
+/// file, `.nxinfra-render.lock`, stays by design: it is empty when no render runs).
 pub fn leftovers(root: &Path) -> Vec<String> {
     std::fs::read_dir(root)
         .expect("read root")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".nxinfra"))
+        .filter(|n| n.starts_with(".nxinfra") && n != nxinfra::render::lock::LOCK_FILE)
         .collect()
 }
 
