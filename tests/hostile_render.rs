@@ -1,14 +1,15 @@
 //! Issue 10, the render side of a hostile pass: the release binary's errors, usage errors'
-//! exit status, renders killed or run at once.
-//! Run against `$NXINFRA_BIN` (the release binary under `make test`).
+//! exit status, renders killed or run at once, a symlinked rendered/, key material read by
+//! `lookup`, and `diff`'s git errors. Run against `$NXINFRA_BIN` (the release binary under
+//! `make test`).
 
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleet, leftovers, snapshot, texts};
+use common::{Fleet, git, leftovers, snapshot, texts};
 use nxinfra::render::lock;
 
 fn run(fleet: &Fleet, args: &[&str]) -> (Option<i32>, String, String) {
@@ -85,6 +86,157 @@ fn usage_errors_exit_1_not_the_2_of_differences_found() {
     let (code, stdout, _) = run(&fleet, &["render", "--help"]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("Usage: nxinfra render"), "{stdout}");
+}
+
+#[test]
+fn a_rendered_folder_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    let fleet = Fleet::new();
+    fleet.write("elsewhere/keep.txt", "precious\n");
+    fleet.write("elsewhere/core1/old.conf", "also precious\n");
+    std::os::unix::fs::symlink("elsewhere", fleet.path("rendered")).unwrap();
+    let before = snapshot(&fleet.path("elsewhere"));
+    for args in [
+        &["render"][..],
+        &["render", "--check"],
+        &["render", "--limit", "ixp1"],
+    ] {
+        let (code, _, stderr) = run(&fleet, args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("rendered is a symbolic link (to elsewhere)")
+                && stderr.contains("`rm rendered`"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(snapshot(&fleet.path("elsewhere")), before, "{args:?}");
+        assert!(leftovers(fleet.root()).is_empty());
+    }
+}
+
+#[test]
+fn lookup_of_a_private_key_is_refused_naming_the_file_and_the_way() {
+    let fleet = Fleet::new();
+    let identity = fleet.read("test-identity.key");
+    let key_line = identity
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    fleet.write("keys/identity.txt", &identity);
+    fleet.write(
+        "keys/tls.key",
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----\n",
+    );
+    fleet.write(
+        "keys/id_ed25519",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    fleet.write(
+        "keys/cert.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    for (file, kind) in [
+        ("keys/identity.txt", "an age identity"),
+        ("keys/tls.key", "a private key"),
+        ("keys/id_ed25519", "a private key"),
+    ] {
+        fleet.write(
+            "templates/config/core/core1/key.j2",
+            &format!("# key\n{{{{ lookup('file', '{file}') }}}}\n"),
+        );
+        let (code, stdout, stderr) = run(&fleet, &["render"]);
+        assert_eq!(code, Some(1), "{file}: {stderr}");
+        assert!(
+            stderr.contains("templates/config/core/core1/key.j2:2 (host core1)")
+                && stderr.contains(&format!(
+                    "lookup('file', \"{file}\"): the file holds {kind}"
+                ))
+                && stderr.contains("nxinfra secrets set PATH <"),
+            "{file}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(&key_line) && !stdout.contains(&key_line),
+            "the key itself is never printed: {stderr}"
+        );
+        assert!(!fleet.path("rendered").exists(), "{file}");
+    }
+    // A certificate is no secret.
+    fleet.write(
+        "templates/config/core/core1/key.j2",
+        "{{ lookup('file', 'keys/cert.pem') }}\n",
+    );
+    let (code, _, stderr) = run(&fleet, &["render"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        fleet
+            .read("rendered/core1/key")
+            .contains("BEGIN CERTIFICATE")
+    );
+}
+
+#[test]
+fn diff_outside_a_git_repository_names_the_folder() {
+    if !common::require_tool("git", "git") {
+        return;
+    }
+    let fleet = Fleet::new();
+    let parent = fleet.root().parent().unwrap().to_path_buf();
+    let out = fleet
+        .command(&["diff", "--base", "HEAD"])
+        // No repository above the fleet's temporary folder counts.
+        .env("GIT_CEILING_DIRECTORIES", &parent)
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let shown = std::fs::canonicalize(fleet.root()).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "error: {} is not in a git repository",
+            shown.display()
+        )) && stderr.contains("run it in a clone of the fleet's repository"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn diff_in_a_shallow_clone_says_the_clone_is_shallow_and_how_to_fetch() {
+    if !common::require_tool("git", "git") {
+        return;
+    }
+    let fleet = Fleet::new();
+    fleet.write(".gitignore", "rendered/\ntest-identity.key\nhome/\n");
+    git(fleet.root(), &["init", "-q"]);
+    git(fleet.root(), &["add", "-A"]);
+    git(fleet.root(), &["commit", "-q", "-m", "one"]);
+    fleet.write("templates/config/ixp/extra.conf", "x\n");
+    git(fleet.root(), &["add", "-A"]);
+    git(fleet.root(), &["commit", "-q", "-m", "two"]);
+    let clones = tempfile::tempdir().unwrap();
+    let clone = clones.path().join("clone");
+    let url = format!("file://{}", fleet.root().display());
+    let out = Command::new("git")
+        .args(["clone", "-q", "--depth", "1", &url])
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", texts(&out).1);
+
+    let out = fleet
+        .command(&["diff", "--base", "HEAD~1"])
+        .current_dir(&clone)
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("HEAD~1 is not a revision of this clone, which is shallow")
+            && stderr.contains("git fetch --unshallow")
+            && stderr.contains("fetch-depth: 0"),
+        "{stderr}"
+    );
+    // In the full repository, the same REV is no error.
+    let (code, _, stderr) = run(&fleet, &["diff", "--base", "HEAD~1"]);
+    assert_eq!(code, Some(2), "{stderr}");
 }
 
 /// A fleet of `hosts` hosts in group `big`, each with `files` copied files: a render that

@@ -210,6 +210,19 @@ pub fn leftovers(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `git -C DIR ARGS` (as user t), which must succeed; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.net"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", texts(&out).1);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Whether an external tool is available. Missing: under `CI=true` the test fails (a CI run must
 /// never skip silently); elsewhere the test prints why and is skipped.
 pub fn require_tool(tool: &str, package: &str) -> bool {
