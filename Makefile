@@ -1,8 +1,9 @@
 # nxinfra — the tool and the fleet it ships with.
 #
 #   make render   render the shipped fleet into rendered/ (demo identity by default)
-#   make test     install/check test prerequisites, then fmt, clippy and every test, the
-#                 end-to-end ones on a testbed of 6 hosts (needs root: network namespaces)
+#   make test     install/check test prerequisites, then fmt, clippy, the release build and
+#                 every test against it, the end-to-end ones on a testbed of 6 hosts (needs
+#                 root: network namespaces)
 #   make bench    render, sync and apply benchmarks, each against a plain baseline measured in
 #                 the same run
 
@@ -48,10 +49,12 @@ testbed-down:
 	$(TESTBED) down
 
 # The testbed goes down when the tests end, fail, or are interrupted (Ctrl-C, kill).
-test: prereqs lint
+# The CLI tests run the release binary users run (NXINFRA_BIN, built first), not the debug
+# build cargo makes for them; under CI=true a test without NXINFRA_BIN fails.
+test: prereqs lint build
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; } && \
-	$(CARGO) test --locked
+	NXINFRA_BIN=$(CURDIR)/$(NXINFRA) $(CARGO) test --locked
 
 # Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply

@@ -30,7 +30,8 @@ nxinfra wg                          make the WireGuard keys new peers need\n  \
 nxinfra diff --base origin/main     what this branch changes, offline\n  \
 nxinfra plan --limit coreams01      what sync and apply would do there\n  \
 nxinfra apply --limit coreams01     render, sync and reconcile its containers\n\n\
-Exit status: 0 success, 1 error, 2 changes found (render --check, --dry-run, plan, diff)."
+Exit status: 0 success, 1 error (a usage error too: an unknown option, a missing argument), 2 \
+changes found (render --check, --dry-run, plan, diff, wg --dry-run)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -192,6 +193,9 @@ printf %s \"$TOKEN\" | nxinfra secrets set dns.cloudflare.api_token\n  nxinfra s
     Secrets(SecretsCommand),
 }
 
+/// Seconds a run waits for a lock (a host's, the local render's) by default.
+pub const DEFAULT_LOCK_TIMEOUT: u64 = 60;
+
 #[derive(Debug, Clone, Args)]
 pub struct LimitArg {
     /// Hosts to act on: host or group names, globs (`ixp*`), comma-separated, `!x` excludes;
@@ -207,6 +211,10 @@ pub struct RenderArgs {
     /// Do not write; exit 2 when rendered/ differs from what the sources produce, 0 when equal
     #[arg(long)]
     pub check: bool,
+    /// Seconds to wait for another render of this repository (its lock,
+    /// .nxinfra-render.lock) before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
+    pub lock_timeout: u64,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -229,8 +237,9 @@ pub struct SyncArgs {
     /// host, the remaining hosts are left as they are (as Ansible's `serial`)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub serial: Option<u64>,
-    /// Seconds to wait for another run's lock on a host before failing
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    /// Seconds to wait for another run's lock on a host, and for another render's lock on
+    /// rendered/ here, before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
     pub lock_timeout: u64,
     /// End the run holding a host's lock first (its remote process is killed); for a run
     /// that hangs. A run that died holds no lock: the lock goes with its connection.
@@ -473,9 +482,17 @@ printf '# alice\\nage1...\\n' >> secrets/recipients.txt && nxinfra secrets rekey
     },
 }
 
+/// Exit status of a usage error (unknown option, missing argument): 1, as any error. clap's
+/// own is 2, which is nxinfra's "differences found": `render --check --typo` would read as a
+/// stale render, and a CI step that accepts 2 would pass.
+pub const USAGE_ERROR: u8 = 1;
+
 /// Parses arguments, runs the command, prints errors (redacted), returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_exit(&err),
+    };
     crate::interrupt::install();
     let code = match commands::run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
@@ -507,5 +524,41 @@ pub fn main() -> ExitCode {
             ExitCode::from(crate::interrupt::exit_status(signal))
         }
         None => code,
+    }
+}
+
+/// Prints what clap has to say (`--help`, `--version` on stdout, exit 0; a usage error on
+/// stderr, exit [`USAGE_ERROR`]).
+fn usage_exit(err: &clap::Error) -> ExitCode {
+    // Printing fails only when the stream is closed; the exit status still tells.
+    let _ = err.print();
+    if err.use_stderr() {
+        ExitCode::from(USAGE_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn usage_errors_are_errors_and_help_is_not() {
+        for args in [
+            &["nxinfra", "render", "--check", "--typo"][..],
+            &["nxinfra", "diff"],
+            &["nxinfra", "nope"],
+            &["nxinfra"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(err.use_stderr(), "{args:?}: {err}");
+        }
+        for args in [&["nxinfra", "--help"][..], &["nxinfra", "--version"]] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(!err.use_stderr(), "{args:?}");
+        }
+        Cli::command().debug_assert();
     }
 }

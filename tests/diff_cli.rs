@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Fleet, SECRET, texts};
 
 const NEW_SECRET: &str = "correct-horse-New-Value";
@@ -20,15 +18,7 @@ const COMPOSE: &str = "services:
 ";
 
 fn git(fleet: &Fleet, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(fleet.root())
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.net"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", texts(&out).1);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::git(fleet.root(), args)
 }
 
 /// The fixture committed as the base, with the key index its secrets writes would keep.

@@ -103,6 +103,14 @@ impl Ctx {
     }
 }
 
+/// What a render waiting for another's lock on rendered/ says, once.
+fn waiting_for_render(holder: &str) {
+    eprintln!(
+        "waiting for another render of this repository ({holder}; {})",
+        crate::render::lock::LOCK_FILE
+    );
+}
+
 /// The nearest folder at or above the current one that holds `inventory/inventory.yml`, as a
 /// relative path (empty for the current folder) so that messages name files the way the
 /// operator sees them (`templates/config/...`).

@@ -19,7 +19,8 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         diff: args.diff,
         forks: args.forks,
         serial: None,
-        lock_timeout: 0,
+        // Plan takes no host's lock; this is how long its render waits for another's.
+        lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
         force_unlock: false,
         ssh: args.ssh.clone(),
         json: args.json,

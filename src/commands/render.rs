@@ -1,6 +1,6 @@
 //! `nxinfra render [--limit P] [--check] [--json]`
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::RenderArgs;
 use crate::inventory::limit;
@@ -42,7 +42,12 @@ pub fn run(ctx: &Ctx, args: &RenderArgs) -> anyhow::Result<Outcome> {
             Outcome::Changes
         });
     }
-    let reports = render::render(&job)?.reports;
+    let reports = render::render(
+        &job,
+        Duration::from_secs(args.lock_timeout),
+        super::waiting_for_render,
+    )?
+    .reports;
     let files: usize = reports.iter().map(|r| r.files).sum();
     let secret_files: usize = reports.iter().map(|r| r.secret_files).sum();
     if args.json {

@@ -52,7 +52,11 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
         hosts: &hosts,
         limited: args.limit.limit.is_some(),
     };
-    let rendered = render::render(&job)?;
+    let rendered = render::render(
+        &job,
+        Duration::from_secs(args.lock_timeout),
+        super::waiting_for_render,
+    )?;
     let work = targets
         .into_iter()
         .zip(rendered.trees)

@@ -8,10 +8,21 @@ use std::process::Command;
 pub enum GitError {
     #[error("cannot run git: {0}")]
     Spawn(std::io::Error),
-    #[error("{root} is not in a git repository: {detail}")]
+    #[error(
+        "{} is not in a git repository ({detail}): nxinfra diff reads REV from git; run it in \
+         a clone of the fleet's repository (or pass --root DIR)",
+        root.display()
+    )]
     NotARepository { root: PathBuf, detail: String },
     #[error("{rev} is not a revision of this repository ({detail})")]
     UnknownRevision { rev: String, detail: String },
+    #[error(
+        "{rev} is not a revision of this clone, which is shallow (it lacks the history before \
+         its newest commits, where {rev} may be): fetch it (`git fetch --unshallow`, or \
+         `git fetch origin BRANCH` for a branch), or, in CI, clone with the whole history \
+         (GitHub Actions: actions/checkout with `fetch-depth: 0`)"
+    )]
+    ShallowClone { rev: String },
     #[error("reading {rev} from git: {detail}")]
     Archive { rev: String, detail: String },
 }
@@ -34,7 +45,7 @@ pub fn resolve(root: &Path, rev: &str) -> Result<String, GitError> {
     let inside = git(root, &["rev-parse", "--show-prefix"])?;
     if !inside.status.success() {
         return Err(GitError::NotARepository {
-            root: root.to_path_buf(),
+            root: shown(root),
             detail: stderr(&inside),
         });
     }
@@ -48,12 +59,28 @@ pub fn resolve(root: &Path, rev: &str) -> Result<String, GitError> {
         ],
     )?;
     if !out.status.success() {
+        let shallow = git(root, &["rev-parse", "--is-shallow-repository"])?;
+        if String::from_utf8_lossy(&shallow.stdout).trim() == "true" {
+            return Err(GitError::ShallowClone {
+                rev: rev.to_string(),
+            });
+        }
         return Err(GitError::UnknownRevision {
             rev: rev.to_string(),
             detail: "git rev-parse --verify found no such commit".into(),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// `root` as a message shows it: the current folder's absolute path when `root` is empty (the
+/// repository found in the current folder), never a blank.
+fn shown(root: &Path) -> PathBuf {
+    if root.as_os_str().is_empty() {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+    } else {
+        root.to_path_buf()
+    }
 }
 
 /// Unpacks the fleet root's folder as it is at `commit` into `into`.

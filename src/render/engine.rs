@@ -52,6 +52,11 @@ pub fn configure(env: &mut Environment<'_>) {
         env.set_syntax(syntax);
     }
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // minijinja keeps the failing template's source and span in its errors only in debug mode,
+    // which defaults to `cfg!(debug_assertions)`: off in the release build, whose errors then
+    // could not name the undefined variable (`tailnet`) nor hint at `nxinfra wg`. On in every
+    // build: release and debug must report the same errors. The cost is paid on errors only.
+    env.set_debug(true);
     // Configuration files are not HTML, whatever their extension.
     env.set_auto_escape_callback(|_| AutoEscape::None);
     minijinja_contrib::add_to_environment(env);
@@ -113,6 +118,15 @@ mod tests {
             source,
             minijinja::context! { ip => "2001:db8:1:2:aaaa:bbbb:cccc:dddd", n => 3, items => vec![1, 2] },
         )
+    }
+
+    #[test]
+    fn errors_carry_the_template_source_in_every_build() {
+        // minijinja's default is `cfg!(debug_assertions)`: this holds in the test build either
+        // way; the release binary is checked by tests/hostile_render.rs.
+        assert!(environment(Arc::new(TemplateTree::default())).debug());
+        let err = render("{{ nope }}").unwrap_err();
+        assert!(err.template_source().is_some() && err.range().is_some());
     }
 
     #[test]

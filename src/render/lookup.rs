@@ -5,6 +5,10 @@
 //!
 //! PATH is relative to the repository root and must stay inside it: no `..`, no absolute
 //! path, no symlink, nothing under `.git/` or `rendered/`.
+//!
+//! A file that holds a private key (an age identity, a PEM or OpenSSH private key) is refused:
+//! kept in plain text in the repository, it would be neither encrypted, nor redacted from
+//! diffs and errors, nor made 0600. Such keys belong in the secrets.
 
 use std::path::{Component, Path};
 
@@ -47,7 +51,30 @@ pub fn file(root: &Path, rel: &str) -> Result<String, String> {
     let data = std::fs::read(&full).map_err(|e| format!("lookup('file', {rel:?}): {e}"))?;
     let text =
         String::from_utf8(data).map_err(|_| format!("lookup('file', {rel:?}): not UTF-8 text"))?;
+    if let Some(kind) = key_material(&text) {
+        return Err(format!(
+            "lookup('file', {rel:?}): the file holds {kind}, which is not read from a plain \
+             file: keep it in the secrets (`nxinfra secrets set PATH < {rel}`, then remove the \
+             file) and read it as {{{{ secrets.PATH }}}}: encrypted in the repository, redacted \
+             from every output, and the rendered file made 0600"
+        ));
+    }
     Ok(text.trim_end().to_string())
+}
+
+/// What private key `text` holds, if any: an age identity, or a PEM / OpenSSH private key
+/// block (`-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----`).
+pub fn key_material(text: &str) -> Option<&'static str> {
+    if text.contains("AGE-SECRET-KEY-") {
+        return Some("an age identity (AGE-SECRET-KEY-...)");
+    }
+    let pem = text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with("PRIVATE KEY"))
+    });
+    pem.then_some("a private key (-----BEGIN ... PRIVATE KEY-----)")
 }
 
 #[cfg(test)]
@@ -83,6 +110,33 @@ mod tests {
         std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
         let e = file(root, "etc/hostname").unwrap_err();
         assert!(e.contains("etc is a symlink"), "{e}");
+        for (name, text) in [
+            (
+                "id.txt",
+                "# created: x\n# public key: age1x\nAGE-SECRET-KEY-1QQQ\n",
+            ),
+            (
+                "key.pem",
+                "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
+            ),
+            ("rsa.pem", "-----BEGIN RSA PRIVATE KEY-----\nMII\n"),
+            ("id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n"),
+        ] {
+            std::fs::write(root.join(name), text).unwrap();
+            let e = file(root, name).unwrap_err();
+            assert!(
+                e.contains("holds a") && e.contains("nxinfra secrets set PATH <"),
+                "{name}: {e}"
+            );
+        }
+        for text in [
+            "-----BEGIN CERTIFICATE-----\nMII\n",
+            "-----BEGIN PUBLIC KEY-----\n",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n",
+            "ssh-ed25519 AAAAC3 x@y\n",
+        ] {
+            assert_eq!(key_material(text), None, "{text}");
+        }
         std::fs::write(root.join("bin.dat"), [0xff, 0xfe]).unwrap();
         assert!(file(root, "bin.dat").unwrap_err().contains("not UTF-8"));
     }

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod engine;
 pub mod filters;
+pub mod lock;
 pub mod lookup;
 pub mod output;
 pub mod sources;
@@ -11,6 +12,7 @@ pub mod sources;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use minijinja::ErrorKind;
 
@@ -107,6 +109,29 @@ pub enum RenderError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{} is a symbolic link (to {}): render replaces what is in rendered/ and never follows \
+         a link there (the files beside the link's target would be deleted); remove the link \
+         (`rm {}`) and render again",
+        path.display(),
+        target.display(),
+        path.display()
+    )]
+    LinkedOutput { path: PathBuf, target: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+}
+
+/// `rendered/` under `root`; refused when it is a symbolic link.
+pub fn rendered_dir(root: &Path) -> Result<PathBuf, RenderError> {
+    let path = root.join(RENDERED_DIR);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(RenderError::LinkedOutput {
+            target: std::fs::read_link(&path).unwrap_or_default(),
+            path,
+        }),
+        _ => Ok(path),
+    }
 }
 
 /// Every error of a failed render (all hosts are rendered; all their errors are reported).
@@ -356,9 +381,19 @@ fn failing_expression(src: &str, range: std::ops::Range<usize>) -> Option<String
 /// Renders every host, then updates `rendered/`: only hosts whose files changed are written
 /// (into a staging folder, then swapped in per host); a full render also drops folders of hosts
 /// that left the inventory. Any render error leaves `rendered/` untouched.
-pub fn render(job: &Job<'_>) -> Result<Rendered, anyhow::Error> {
+///
+/// All of it holds the repository's render lock ([`lock`]), waiting up to `lock_timeout` for
+/// another render (`waiting` is told who holds it), and first removes the staging folders of
+/// renders that were killed.
+pub fn render(
+    job: &Job<'_>,
+    lock_timeout: Duration,
+    waiting: impl FnMut(&str),
+) -> Result<Rendered, anyhow::Error> {
+    let rendered = rendered_dir(job.root)?;
+    let _lock = lock::acquire(job.root, lock_timeout, waiting).map_err(RenderError::from)?;
+    lock::remove_abandoned_staging(job.root);
     let trees = render_all(job)?;
-    let rendered = job.root.join(RENDERED_DIR);
     let changed = parallel(&trees, |t| {
         output::differences(&t.files, &rendered.join(&t.host)).map(|d| !d.is_empty())
     })
@@ -412,8 +447,8 @@ pub struct Rendered {
 
 /// Renders every host in memory and lists how `rendered/` differs from it (`host/path: what`).
 pub fn check(job: &Job<'_>) -> Result<Vec<String>, anyhow::Error> {
+    let rendered = rendered_dir(job.root)?;
     let trees = render_all(job)?;
-    let rendered = job.root.join(RENDERED_DIR);
     let mut out = Vec::new();
     for tree in &trees {
         let diffs = output::differences(&tree.files, &rendered.join(&tree.host))

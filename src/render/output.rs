@@ -79,7 +79,8 @@ pub fn write_or_link(
 }
 
 /// A fresh staging folder next to `rendered/` (same filesystem, so renames are atomic),
-/// removed on drop unless installed.
+/// removed on drop unless installed. Its name carries this process's pid, so that a later
+/// render can tell the folder of a render that was killed ([`super::lock`]).
 pub fn staging_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
     let dir = if root.as_os_str().is_empty() {
         Path::new(".")
@@ -87,7 +88,7 @@ pub fn staging_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
         root
     };
     tempfile::Builder::new()
-        .prefix(".nxinfra-render-")
+        .prefix(&super::lock::staging_prefix())
         .tempdir_in(dir)
 }
 

@@ -117,7 +117,7 @@ impl Fleet {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nxinfra"));
+        let mut cmd = Command::new(bin());
         cmd.current_dir(self.root())
             .env_remove("NXINFRA_ROOT")
             .env_remove("NXINFRA_VAULT_PASSWORD_FILE")
@@ -127,6 +127,44 @@ impl Fleet {
             .env("USER", "operator")
             .args(args);
         cmd
+    }
+}
+
+/// The nxinfra binary the tests run: `$NXINFRA_BIN`, which `make test` sets to the release
+/// build it makes first (the binary users run: minijinja, for one, behaves differently without
+/// debug assertions). Under `CI=true` it must be set; elsewhere, without it, the debug build
+/// cargo made for these tests is used, and the first use says so.
+pub fn bin() -> PathBuf {
+    static NOTE: std::sync::Once = std::sync::Once::new();
+    match std::env::var_os("NXINFRA_BIN").filter(|v| !v.is_empty()) {
+        Some(path) => {
+            // Relative to the package (cargo runs the tests there), not to a fleet's folder.
+            std::fs::canonicalize(&path)
+                .ok()
+                .filter(|p| p.is_file())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "NXINFRA_BIN={} is not a file: build it (`cargo build --release --locked`) or unset it",
+                        Path::new(&path).display()
+                    )
+                })
+        }
+        None => {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "NXINFRA_BIN is not set: under CI=true the tests run the release binary; \
+                 run them with `make test`, or set NXINFRA_BIN=target/release/nxinfra after \
+                 `cargo build --release --locked`"
+            );
+            NOTE.call_once(|| {
+                eprintln!(
+                    "note: NXINFRA_BIN is not set: testing the debug build {}; `make test` \
+                     tests the release binary",
+                    env!("CARGO_BIN_EXE_nxinfra")
+                )
+            });
+            PathBuf::from(env!("CARGO_BIN_EXE_nxinfra"))
+        }
     }
 }
 
@@ -161,14 +199,28 @@ pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-/// Files or folders left over from a staging render at the fleet's root.
+/// Files or folders left over from a staging render at the fleet's root (the render lock's
+/// file, `.nxinfra-render.lock`, stays by design: it is empty when no render runs).
 pub fn leftovers(root: &Path) -> Vec<String> {
     std::fs::read_dir(root)
         .expect("read root")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".nxinfra"))
+        .filter(|n| n.starts_with(".nxinfra") && n != nxinfra::render::lock::LOCK_FILE)
         .collect()
+}
+
+/// `git -C DIR ARGS` (as user t), which must succeed; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.net"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", texts(&out).1);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Whether an external tool is available. Missing: under `CI=true` the test fails (a CI run must

@@ -34,7 +34,7 @@ pub fn rendered_fleet() -> (tempfile::TempDir, PathBuf) {
             .unwrap();
         assert!(status.success());
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_nxinfra"))
+    let out = Command::new(super::bin())
         .arg("--root")
         .arg(dir.path())
         .arg("--identity")
