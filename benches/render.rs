@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nxinfra::inventory;
+use nxinfra::model::inventory;
 use nxinfra::render::{self, context::SharedContext, engine, output, sources};
 use nxinfra::secrets::{Secrets, age_file, store};
 

@@ -296,7 +296,7 @@ fn ssh(tb: &Testbed, ip: &str, command: &str) -> String {
     format!(
         "ssh -F {} {ip} {}",
         tb.ssh_config().display(),
-        nxinfra::shell::quote(command)
+        nxinfra::util::shell::quote(command)
     )
 }
 
@@ -343,7 +343,7 @@ fn stop_masters(tb: &Testbed, runtime: &Path) {
 /// Points the shipped inventory at the testbed (see the module comment).
 fn retarget_inventory(root: &Path, tb: &Testbed, system_files: bool) {
     let path = root.join("inventory/inventory.yml");
-    let inventory = nxinfra::inventory::load(&path).expect("shipped inventory");
+    let inventory = nxinfra::model::inventory::load(&path).expect("shipped inventory");
     let mut text = std::fs::read_to_string(&path).expect("inventory");
     for (host, ip) in HOSTS.iter().zip(&tb.ips) {
         let vars = inventory.host_vars(host).expect("host vars");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{self, Outcome};
+use crate::app::{self, Outcome};
 use crate::secrets::redact::redact_global;
 
 #[derive(Debug, Parser)]
@@ -493,8 +493,8 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_exit(&err),
     };
-    crate::interrupt::install();
-    let code = match commands::run(cli) {
+    crate::util::interrupt::install();
+    let code = match app::run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
         Err(err) => {
@@ -513,15 +513,15 @@ pub fn main() -> ExitCode {
     };
     // Interrupted during host work: each host finished or undid its step in flight and
     // released its lock; the status says it was interrupted, whatever else happened.
-    match crate::interrupt::received() {
+    match crate::util::interrupt::received() {
         Some(signal) => {
             let _ = writeln!(
                 std::io::stderr(),
                 "interrupted by {}: stopped after the steps in flight (each finished or undone, \
                  the locks released); run it again to finish",
-                crate::interrupt::name(signal)
+                crate::util::interrupt::name(signal)
             );
-            ExitCode::from(crate::interrupt::exit_status(signal))
+            ExitCode::from(crate::util::interrupt::exit_status(signal))
         }
         None => code,
     }

@@ -1,23 +1,24 @@
 //! nxinfra: deploys a fleet from a git repository.
 //!
-//! The pipeline, one module per stage: [`inventory`] → [`secrets`] → [`render`] → [`sync`]
-//! (manifest, plan, then the SSH work); the command line in [`cli`] and [`commands`], shared
-//! per-host [`progress`].
+//! Layers, dependencies pointing one way (docs/architecture.md):
+//!
+//! - [`cli`]: the command line's clap types, nothing else; [`app`]: the command layer, one
+//!   file per command: arguments into settings, one operation called, its report printed,
+//!   the exit status decided;
+//! - [`ops`]: operations across the fleet (sync, apply, backup, diff), orchestrating
+//! - [`plan`] (pure: observed + desired → what to do, with reasons) and [`host`] (every
+//!   effect on a host: SSH, lock, remote scripts, the engine, the fleet runner);
+//! - [`render`] and [`secrets`]: the local stages (templates → `rendered/`, the encrypted
+//!   secrets), which touch the repository, never a host;
+//! - [`model`]: inventory, per-host settings, compose, manifest, as plain data;
+//! - [`util`]: small helpers any layer may use.
 
-pub mod apply;
-pub mod backup;
+pub mod app;
 pub mod cli;
-pub mod color;
-pub mod commands;
-pub mod interrupt;
-pub mod inventory;
-pub mod parallel;
-pub mod pipe;
-pub mod preview;
-pub mod progress;
+pub mod host;
+pub mod model;
+pub mod ops;
+pub mod plan;
 pub mod render;
 pub mod secrets;
-pub mod shell;
-pub mod suggest;
-pub mod sync;
-pub mod yaml;
+pub mod util;

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nxinfra::apply::compose::{self, Compose, Healthcheck, NetworkMode, OnConfigChange};
+use nxinfra::model::compose::{self, Compose, Healthcheck, NetworkMode, OnConfigChange};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const BASE_DIR: &str = "/home/nxthdr";
@@ -146,7 +146,7 @@ fn the_core_host_normalises_as_the_reconciler_expects() {
     );
     assert_eq!(
         schemas.depends_on["clickhouse"],
-        nxinfra::apply::compose::Condition::ServiceHealthy
+        nxinfra::model::compose::Condition::ServiceHealthy
     );
     assert_eq!(
         schemas

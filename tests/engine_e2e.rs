@@ -4,8 +4,8 @@
 mod common;
 
 use common::Testbed;
-use nxinfra::sync::session::{HostSession, SshOptions};
-use nxinfra::sync::target::Target;
+use nxinfra::host::session::{HostSession, SshOptions};
+use nxinfra::model::target::Target;
 
 #[test]
 fn the_engine_answers_through_the_ssh_connection_with_a_negotiated_api_version() {

@@ -329,20 +329,21 @@ fn real_validators_accept_the_rendered_fleet() {
 #[test]
 fn every_shipped_host_has_a_valid_connection_target_and_system_files() {
     let (_dir, rendered) = rendered_fleet();
-    let inv = nxinfra::inventory::load(&Path::new(REPO).join("inventory/inventory.yml")).unwrap();
+    let inv =
+        nxinfra::model::inventory::load(&Path::new(REPO).join("inventory/inventory.yml")).unwrap();
     for host in inv.hosts.keys() {
         let vars = inv.host_vars(host).unwrap();
-        let defaults = nxinfra::sync::target::Defaults {
+        let defaults = nxinfra::model::target::Defaults {
             user: "operator".into(),
             fleet: "checkout".into(),
         };
-        let t = nxinfra::sync::target::Target::from_vars(host, &vars, &defaults).unwrap();
+        let t = nxinfra::model::target::Target::from_vars(host, &vars, &defaults).unwrap();
         assert_eq!(t.fleet, "nxthdr", "{host}: the shipped fleet names itself");
         // Every system file is rendered, private when it holds a secret, and BIRD's config
         // is placed on every host.
         let tree = common::snapshot(&rendered.join(host));
         let (base, placed) =
-            nxinfra::sync::system_files::split(host, tree, &t.system_files, &t.base_dir).unwrap();
+            nxinfra::model::system_files::split(host, tree, &t.system_files, &t.base_dir).unwrap();
         assert!(
             placed.iter().any(|p| p.entry.dest == "/etc/bird/bird.conf"),
             "{host}"

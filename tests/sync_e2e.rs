@@ -286,12 +286,12 @@ fn a_second_run_waits_for_the_lock_and_names_its_holder() {
     let base = tb.base_dir("h5", test);
     // Hold h5's lock the way a running sync does, from another "operator".
     let script =
-        nxinfra::sync::remote::lock_and_read(base.to_str().unwrap(), "alice@laptop pid 4242", 5);
+        nxinfra::host::remote::lock_and_read(base.to_str().unwrap(), "alice@laptop pid 4242", 5);
     let mut holder = Command::new("ssh")
         .arg("-F")
         .arg(&tb.ssh_config)
         .arg("h5")
-        .arg(format!("sh -c {}", nxinfra::shell::quote(&script)))
+        .arg(format!("sh -c {}", nxinfra::util::shell::quote(&script)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         // Its shell is killed by --force-unlock, and says so ("Terminated").
@@ -300,7 +300,7 @@ fn a_second_run_waits_for_the_lock_and_names_its_holder() {
         .unwrap();
     let mut out = holder.stdout.take().unwrap();
     let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(nxinfra::sync::remote::END_MARKER) {
+    while !String::from_utf8_lossy(&seen).contains(nxinfra::host::remote::END_MARKER) {
         let mut buf = [0u8; 512];
         let n = std::io::Read::read(&mut out, &mut buf).unwrap();
         assert!(n > 0, "the lock holder ended early");

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use nxinfra::model::manifest::Manifest;
 use nxinfra::render::OutFile;
-use nxinfra::sync::manifest::Manifest;
 
 use common::{Down, Fleet, SECRET, Testbed, snapshot, texts};
 
@@ -746,19 +746,19 @@ fn two_syncs_at_once_on_one_host_are_serialised_by_the_lock() {
 
     // The test holds the host's lock first, so that both syncs are certain to be waiting for
     // it at the same time; then it lets go and they race.
-    let script = nxinfra::sync::remote::lock_and_read(base.to_str().unwrap(), "the test", 30);
+    let script = nxinfra::host::remote::lock_and_read(base.to_str().unwrap(), "the test", 30);
     let mut holder = Command::new("ssh")
         .arg("-F")
         .arg(&tb.ssh_config)
         .arg(host)
-        .arg(format!("sh -c {}", nxinfra::shell::quote(&script)))
+        .arg(format!("sh -c {}", nxinfra::util::shell::quote(&script)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = holder.stdout.take().unwrap();
     let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(nxinfra::sync::remote::END_MARKER) {
+    while !String::from_utf8_lossy(&seen).contains(nxinfra::host::remote::END_MARKER) {
         let mut buf = [0u8; 512];
         let n = out.read(&mut buf).unwrap();
         assert!(n > 0, "the test's lock holder ended early");

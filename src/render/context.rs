@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 
-use crate::inventory::{Inventory, InventoryError};
+use crate::model::inventory::{Inventory, InventoryError};
 
 /// Converts any serializable value (inventory data) to a template value.
 pub fn to_value<T: serde::Serialize>(value: T) -> Value {
@@ -159,7 +159,7 @@ impl SharedContext {
         let group_names: Vec<String> = inv
             .groups_of(host)
             .into_iter()
-            .filter(|g| g != crate::inventory::ALL)
+            .filter(|g| g != crate::model::inventory::ALL)
             .collect();
         ctx.insert("group_names".into(), to_value(group_names));
         ctx.insert("groups".into(), self.groups.clone());
@@ -218,14 +218,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("inventory.yml");
         std::fs::write(&file, "g:\n  hosts:\n    h:\n").unwrap();
-        let inv = crate::inventory::load(&file).unwrap();
+        let inv = crate::model::inventory::load(&file).unwrap();
         let shared = SharedContext::new(&inv, &IndexMap::new()).unwrap();
         let ctx = shared
             .for_host(&inv, "h", &Arc::new(AtomicBool::new(false)))
             .unwrap();
         let mut names: Vec<String> = ctx.try_iter().unwrap().map(|k| k.to_string()).collect();
         names.sort();
-        let mut reserved: Vec<String> = crate::inventory::RESERVED_VARIABLES
+        let mut reserved: Vec<String> = crate::model::inventory::RESERVED_VARIABLES
             .iter()
             .map(|s| s.to_string())
             .collect();

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use minijinja::ErrorKind;
 
-use crate::inventory::Inventory;
+use crate::model::inventory::Inventory;
 use crate::secrets::{Redactor, Secrets};
 use context::{ContextError, SharedContext};
 use sources::{LayoutError, TemplateTree};

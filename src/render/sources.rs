@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::inventory::Inventory;
+use crate::model::inventory::Inventory;
 
 /// Folder (under `templates/`) of the files rendered per group and host.
 pub const CONFIG_DIR: &str = "config";
@@ -221,7 +221,7 @@ mod tests {
             "core:\n  hosts:\n    c1:\nixp:\n  hosts:\n    i1:\n    i2:\nams:\n  hosts:\n    i1:\n",
         )
         .unwrap();
-        crate::inventory::load(&f).unwrap()
+        crate::model::inventory::load(&f).unwrap()
     }
 
     fn names(files: &BTreeMap<String, PlannedFile>) -> Vec<(&str, &str)> {

@@ -92,7 +92,7 @@ impl Scratch {
 #[error(
     "interrupted by {}: the edit is discarded, the secrets file is unchanged and the decrypted \
      copy was removed",
-    crate::interrupt::name(*signal)
+    crate::util::interrupt::name(*signal)
 )]
 pub struct Interrupted {
     pub signal: i32,
@@ -101,7 +101,7 @@ pub struct Interrupted {
 impl Interrupted {
     /// The shell's convention: 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
     pub fn exit_code(&self) -> u8 {
-        crate::interrupt::exit_status(self.signal)
+        crate::util::interrupt::exit_status(self.signal)
     }
 }
 

@@ -37,7 +37,7 @@ pub enum SecretsError {
          template ({}); templates see top-level secrets as variables, so one would hide the \
          other: move it under another key",
         file.display(), line.map(|l| format!(":{l}")).unwrap_or_default(),
-        crate::inventory::RESERVED_VARIABLES.join(", ")
+        crate::model::inventory::RESERVED_VARIABLES.join(", ")
     )]
     Reserved {
         file: PathBuf,
@@ -105,7 +105,7 @@ impl Secrets {
         };
         let text =
             std::str::from_utf8(plaintext).map_err(|_| not_yaml(None, "not UTF-8 text".into()))?;
-        let value: Value = crate::yaml::parse(file, text).map_err(|e| {
+        let value: Value = crate::util::yaml::parse(file, text).map_err(|e| {
             let reason = if e.from_parser {
                 strip_quoted(&e.message)
             } else {
@@ -118,11 +118,11 @@ impl Secrets {
             Value::Object(map) => {
                 if let Some(key) = map
                     .keys()
-                    .find(|k| crate::inventory::RESERVED_VARIABLES.contains(&k.as_str()))
+                    .find(|k| crate::model::inventory::RESERVED_VARIABLES.contains(&k.as_str()))
                 {
                     return Err(SecretsError::Reserved {
                         file: file.to_path_buf(),
-                        line: crate::yaml::KeyLines::new(text).get(&[key]),
+                        line: crate::util::yaml::KeyLines::new(text).get(&[key]),
                         key: key.clone(),
                     });
                 }
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn reserved_top_level_keys_are_errors_naming_the_key() {
-        for key in crate::inventory::RESERVED_VARIABLES {
+        for key in crate::model::inventory::RESERVED_VARIABLES {
             let err =
                 Secrets::from_yaml(Path::new("s.yml"), format!("a: 1\n{key}: x\n").as_bytes())
                     .unwrap_err()

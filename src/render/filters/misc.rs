@@ -163,7 +163,7 @@ pub(super) fn quote(state: &State, value: &Value) -> Result<String, Error> {
     ) {
         return Err(err("quote", format!("cannot quote a {}", value.kind())));
     }
-    Ok(crate::shell::quote(&py_str(value)))
+    Ok(crate::util::shell::quote(&py_str(value)))
 }
 
 /// `mandatory(msg=none)`: fails if the input is undefined or none.

@@ -1,0 +1,188 @@
+//! `nxinfra sync [--limit P] [--dry-run] [--forks N] [--lock-timeout S] [--json]`
+
+use std::time::Duration;
+
+use anyhow::bail;
+use serde_json::json;
+
+use crate::cli::SyncArgs;
+use std::sync::Arc;
+
+use crate::host::runner::in_batches;
+use crate::host::session::SshOptions;
+use crate::model::inventory::limit;
+use crate::model::target::{Defaults, Target};
+use crate::ops::sync::{HostOutcome, HostSync, SyncOptions, sync_all};
+use crate::render::{self, Job};
+use crate::util::progress::{self, Progress};
+
+use super::{Ctx, Outcome};
+
+/// The hosts' targets and rendered trees, and the options: what sync and apply start from.
+pub struct Prepared {
+    pub hosts: Vec<String>,
+    pub work: Vec<(
+        Target,
+        std::collections::BTreeMap<String, crate::render::OutFile>,
+    )>,
+    pub opts: SyncOptions,
+}
+
+/// Selects the hosts, checks their connection settings, renders them (updating `rendered/`).
+pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prepared> {
+    if args.forks == 0 {
+        bail!("--forks must be at least 1");
+    }
+    let inventory = ctx.inventory()?;
+    let hosts = limit::select(&inventory, args.limit.limit.as_deref())?;
+    let defaults = Defaults::new(&ctx.root);
+    let mut targets = Vec::new();
+    for host in &hosts {
+        targets.push(Target::from_vars(
+            host,
+            &inventory.host_vars(host)?,
+            &defaults,
+        )?);
+    }
+    let secrets = ctx.secrets()?;
+    let job = Job {
+        root: &ctx.root,
+        inventory: &inventory,
+        secrets: &secrets,
+        hosts: &hosts,
+        limited: args.limit.limit.is_some(),
+    };
+    let rendered = render::render(
+        &job,
+        Duration::from_secs(args.lock_timeout),
+        super::waiting_for_render,
+    )?;
+    let work = targets
+        .into_iter()
+        .zip(rendered.trees)
+        .map(|(t, tree)| (t, tree.files))
+        .collect();
+    let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let opts = SyncOptions {
+        forks: args.forks,
+        dry_run: args.dry_run,
+        read_only: false,
+        diff: args.diff,
+        force_unlock: args.force_unlock,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        ssh: SshOptions::from(&args.ssh),
+        holder: format!(
+            "{}@{} pid {} ({command}{})",
+            defaults.user,
+            machine.trim(),
+            std::process::id(),
+            if args.dry_run { " --dry-run" } else { "" }
+        ),
+    };
+    Ok(Prepared { hosts, work, opts })
+}
+
+pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
+    let Prepared { work, opts, .. } = prepare(ctx, args, "sync")?;
+    let mode = if args.json {
+        progress::Mode::TerminalOnly
+    } else {
+        progress::Mode::Auto
+    };
+    let items = work
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    let outcomes: Vec<HostOutcome> = in_batches(items, args.serial.map(|n| n as usize), |batch| {
+        let hosts: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
+        let progress = Arc::new(Progress::new(&hosts, mode));
+        let work = batch.into_iter().map(|(_, w)| w).collect();
+        let done = sync_all(work, &opts, progress.clone());
+        progress.clear();
+        done.into_iter().map(|o| (o.host, o.result)).collect()
+    })
+    .into_iter()
+    .map(|(host, result)| HostOutcome { host, result })
+    .collect();
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let changed = outcomes
+        .iter()
+        .filter(|o| o.result.as_ref().is_ok_and(|s| !s.plan.is_noop()))
+        .count();
+    if args.json {
+        let rows: Vec<_> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(s) => json!({
+                    "host": o.host,
+                    "status": if s.plan.is_noop() { "unchanged" } else { "changed" },
+                    "plan": s.plan,
+                    "diff": s.diff,
+                    "unlocked": s.unlocked,
+                    "remote_commands": s.remote_commands,
+                    "elapsed_ms": s.elapsed.as_millis() as u64,
+                }),
+                Err(e) => json!({ "host": o.host, "status": "failed", "error": e }),
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "dry_run": args.dry_run, "hosts": rows, "failed": failed })
+        );
+    } else {
+        let verb = if args.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
+        // The diffs on stdout (for a pager or a file), the summary on stderr.
+        let colour = crate::util::color::stdout_enabled();
+        for o in &outcomes {
+            if let Ok(HostSync {
+                diff: Some(diff), ..
+            }) = &o.result
+            {
+                print!("{}", crate::util::color::diff(diff, colour));
+            }
+        }
+        for o in &outcomes {
+            match &o.result {
+                Ok(p) if p.plan.is_noop() => {
+                    eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)
+                }
+                Ok(s) => eprintln!("  {:<12} {verb} {}", o.host, s.plan.summary()),
+                Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
+            }
+        }
+        for o in &outcomes {
+            if let Ok(HostSync {
+                unlocked: Some(who),
+                ..
+            }) = &o.result
+            {
+                eprintln!("  {:<12} broke the lock held by {who}", o.host);
+            }
+        }
+        eprintln!(
+            "{} hosts: {changed} {verb}, {failed} failed",
+            outcomes.len()
+        );
+    }
+    if failed > 0 {
+        let names: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .map(|o| o.host.as_str())
+            .collect();
+        bail!(
+            "sync failed on {failed} of {} hosts: {}",
+            outcomes.len(),
+            names.join(", ")
+        );
+    }
+    Ok(if args.dry_run && changed > 0 {
+        Outcome::Changes
+    } else {
+        Outcome::Done
+    })
+}

@@ -1,0 +1,422 @@
+//! One host's Docker engine, through bollard over the socket forwarded by the host's SSH
+//! connection. Every API call goes through here and is counted (reads and writes apart): a
+//! second apply of an unchanged fleet must make no write call at all.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkConnectRequest,
+    NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+
+use crate::model::observed::Observed;
+use crate::plan::identity::Owner;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct EngineError {
+    pub what: String,
+    pub reason: String,
+}
+
+pub struct Engine {
+    docker: Docker,
+    /// The fleet nxinfra acts for: what it creates carries it, what it removes must.
+    fleet: String,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    let what = what.into();
+    move |e| EngineError {
+        what,
+        reason: match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+            other => other.to_string(),
+        },
+    }
+}
+
+impl Engine {
+    /// Connects to the engine at the local socket `path` and negotiates the API version (one
+    /// call, not counted: it belongs to the connection), to act for the fleet `fleet`.
+    pub async fn connect(path: &str, fleet: &str) -> Result<Engine, EngineError> {
+        let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+            .map_err(fail("connecting to the Docker engine"))?
+            .negotiate_version()
+            .await
+            .map_err(fail("negotiating the Docker API version"))?;
+        Ok(Engine {
+            docker,
+            fleet: fleet.to_string(),
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        })
+    }
+
+    /// The fleet this engine connection acts for.
+    pub fn fleet(&self) -> &str {
+        &self.fleet
+    }
+
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// (read calls, write calls) so far.
+    pub fn calls(&self) -> (usize, usize) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Containers (all, running or not), networks and images: three calls.
+    pub async fn observe(&self) -> Result<Observed, EngineError> {
+        self.read();
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+            .await
+            .map_err(fail("listing containers"))?;
+        self.read();
+        let networks = self
+            .docker
+            .list_networks(None)
+            .await
+            .map_err(fail("listing networks"))?;
+        self.read();
+        let images = self
+            .docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(fail("listing images"))?;
+        Ok(Observed::from_engine(containers, networks, images))
+    }
+
+    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+        self.write();
+        let options = CreateImageOptionsBuilder::new().from_image(image).build();
+        self.docker
+            .create_image(Some(options), None, None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(fail(format!("pulling {image}")))?;
+        Ok(())
+    }
+
+    pub async fn create_network(&self, request: NetworkCreateRequest) -> Result<(), EngineError> {
+        self.write();
+        let name = request.name.clone();
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(fail(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    /// Removes the network `name`, if it is nxinfra's and not another fleet's (checked on the
+    /// engine first: one read more).
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        let what = format!("removing network {name}");
+        self.read();
+        let net = self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(fail(what.clone()))?;
+        let labels = net.labels.unwrap_or_default();
+        self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
+        let id = net.id.unwrap_or_else(|| name.to_string());
+        self.write();
+        self.docker.remove_network(&id).await.map_err(fail(what))
+    }
+
+    /// Refuses to remove an object that nxinfra did not make, or made for another fleet: a
+    /// container that took a name nxinfra uses is never deleted to make room.
+    fn check_removable<'a>(
+        &self,
+        what: &str,
+        label: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<(), EngineError> {
+        let refuse = |why: String| EngineError {
+            what: what.to_string(),
+            reason: format!("refused: {why}; nxinfra only removes what it created"),
+        };
+        match crate::plan::identity::owner(label, &self.fleet) {
+            Owner::Ours | Owner::Unlabelled => Ok(()),
+            Owner::Foreign => Err(refuse("it does not carry nxinfra's labels".into())),
+            Owner::Fleet(other) => Err(refuse(format!(
+                "it belongs to the fleet {other}, not {}",
+                self.fleet
+            ))),
+        }
+    }
+
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<(), EngineError> {
+        self.write();
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(fail(format!("creating container {name}")))?;
+        Ok(())
+    }
+
+    pub async fn connect_network(
+        &self,
+        container: &str,
+        network: &str,
+        endpoint: EndpointSettings,
+    ) -> Result<(), EngineError> {
+        self.write();
+        let request = NetworkConnectRequest {
+            container: container.to_string(),
+            endpoint_config: Some(endpoint),
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(fail(format!("attaching {container} to network {network}")))
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), EngineError> {
+        self.write();
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(fail(format!("starting {name}")))
+    }
+
+    pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.write();
+        let options = StopContainerOptionsBuilder::new()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        match self.docker.stop_container(name, Some(options)).await {
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(fail(format!("stopping {name}"))),
+        }
+    }
+
+    pub async fn restart(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.write();
+        let options = RestartContainerOptionsBuilder::new()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        self.docker
+            .restart_container(name, Some(options))
+            .await
+            .map_err(fail(format!("restarting {name}")))
+    }
+
+    /// Removes a stopped (or, with `force`, running) container.
+    /// Removes the container `name` (`force`: even running), if it is nxinfra's and not
+    /// another fleet's: checked on the engine first (one read more), then removed by id, so
+    /// that a container made under that name in between is not the one removed.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        let what = format!("removing {name}");
+        let found = self.inspect(name).await.map_err(|e| EngineError {
+            what: what.clone(),
+            reason: e.reason,
+        })?;
+        let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
+        self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
+        let id = found.id.unwrap_or_else(|| name.to_string());
+        self.write();
+        let options = RemoveContainerOptionsBuilder::new().force(force).build();
+        self.docker
+            .remove_container(&id, Some(options))
+            .await
+            .map_err(fail(what))
+    }
+
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), EngineError> {
+        self.write();
+        let options = RenameContainerOptionsBuilder::new().name(to).build();
+        self.docker
+            .rename_container(from, options)
+            .await
+            .map_err(fail(format!("renaming {from} to {to}")))
+    }
+
+    /// Runs `cmd` in the running container `name`: `input` (if any) goes to its stdin, each
+    /// chunk of its stdout to `out`. Returns its exit status and the end of its stderr.
+    pub async fn exec(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        input: Option<&mut (dyn std::io::Read + Send)>,
+        out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<(i64, String), EngineError> {
+        use bollard::exec::{StartExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let what = format!("running a command in {name}");
+        self.write();
+        let config = bollard::models::ExecConfig {
+            attach_stdin: Some(input.is_some()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(name, config)
+            .await
+            .map_err(fail(what.clone()))?;
+        self.write();
+        let options = StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: None,
+        };
+        let StartExecResults::Attached {
+            output: mut stream,
+            input: mut stdin,
+        } = self
+            .docker
+            .start_exec(&created.id, Some(options))
+            .await
+            .map_err(fail(what.clone()))?
+        else {
+            return Err(EngineError {
+                what,
+                reason: "the engine did not attach to the command".into(),
+            });
+        };
+        // Input and output at once: a command that prints while it reads must not block.
+        let feed = async {
+            if let Some(input) = input {
+                crate::util::pipe::feed(input, &mut stdin).await?;
+            }
+            stdin.shutdown().await
+        };
+        let mut stderr = crate::util::pipe::Tail::default();
+        let drain = async {
+            while let Some(chunk) = stream.next().await {
+                match chunk.map_err(|e| std::io::Error::other(e.to_string()))? {
+                    bollard::container::LogOutput::StdOut { message } => out(&message)?,
+                    bollard::container::LogOutput::StdErr { message } => stderr.push(&message),
+                    _ => {}
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let (fed, drained) = tokio::join!(feed, drain);
+        let io = |e: std::io::Error| EngineError {
+            what: what.clone(),
+            reason: e.to_string(),
+        };
+        drained.map_err(io)?;
+        self.read();
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(fail(what.clone()))?;
+        let code = inspected.exit_code.unwrap_or(-1);
+        // A command that stopped reading early fails its feed: its status says why (as
+        // [`crate::host::session::HostSession::stream`] has it).
+        if let Err(e) = fed
+            && code == 0
+        {
+            return Err(io(e));
+        }
+        Ok((code, stderr.text()))
+    }
+
+    /// Waits until container `name` is not running, at most `limit`: its exit status, or
+    /// `None` when it still runs then. Through the engine's wait API (Podman's inspect reports
+    /// states Docker's schema lacks); each request is kept under the client's timeout.
+    pub async fn wait_exit(
+        &self,
+        name: &str,
+        limit: std::time::Duration,
+    ) -> Result<Option<i64>, EngineError> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let slice = (deadline - now).min(std::time::Duration::from_secs(60));
+            self.read();
+            let options = bollard::query_parameters::WaitContainerOptionsBuilder::new()
+                .condition("not-running")
+                .build();
+            let mut stream = self.docker.wait_container(name, Some(options));
+            match tokio::time::timeout(slice, stream.next()).await {
+                Err(_) => continue,
+                Ok(Some(Ok(response))) => return Ok(Some(response.status_code)),
+                Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                    code, ..
+                }))) => {
+                    return Ok(Some(code));
+                }
+                Ok(Some(Err(e))) => return Err(fail(format!("waiting for {name}"))(e)),
+                Ok(None) => {
+                    return Err(EngineError {
+                        what: format!("waiting for {name}"),
+                        reason: "the engine closed the wait without an exit status".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The last `lines` lines of what container `name` printed (stdout and stderr).
+    pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+        self.read();
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let chunks: Vec<_> = self
+            .docker
+            .logs(name, Some(options))
+            .try_collect()
+            .await
+            .map_err(fail(format!("reading the logs of {name}")))?;
+        let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.into_bytes()).collect();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub async fn inspect(&self, name: &str) -> Result<ContainerInspectResponse, EngineError> {
+        self.read();
+        self.docker
+            .inspect_container(name, None)
+            .await
+            .map_err(fail(format!("inspecting {name}")))
+    }
+}

@@ -1,0 +1,913 @@
+//! What runs on a host during a sync: ONE shell command per host, built here as text so it can
+//! be tested locally with a real `sh`, GNU `tar` and `flock` (Debian's defaults), no SSH needed.
+//!
+//! [`lock_and_read`] takes the host's lock, prints the manifest, then reads one line from its
+//! stdin. End of input (a no-op, or `--dry-run`) ends it; `apply N` is followed by the
+//! [`upload_tar`] stream of N bytes, which it unpacks into a staging folder beside the tree (same
+//! filesystem) and whose `.nxinfra/apply.sh` (built by [`apply`]) it runs: removals, moves
+//! (atomic renames), chmods, system files, reloads, and the manifest last. Interrupted at any
+//! point, every file is its old or its new version, and the next sync converges (the old
+//! manifest makes it redo the work). Then it prints [`APPLIED_MARKER`] and reads again: end of
+//! input ends it, `manifest N` replaces the manifest (apply records restarts there). The lock
+//! is held by that one shell from start to end: `nxinfra apply` reconciles the containers
+//! while it holds it.
+
+use std::collections::BTreeMap;
+
+use crate::model::manifest::{self, Manifest};
+use crate::model::system_files::Placed;
+use crate::plan::files::SyncPlan;
+use crate::render::OutFile;
+use crate::util::shell::quote;
+
+/// nxinfra's folder in the base dir: manifest, lock, staging.
+pub const STATE_DIR: &str = ".nxinfra";
+/// Printed after the manifest by [`lock_and_read`].
+pub const END_MARKER: &str = "--nxinfra-manifest-end--";
+/// Exit status of [`lock_and_read`] when the lock stayed busy.
+pub const LOCKED_EXIT: i32 = 75;
+/// Where the new manifest travels in the tar stream.
+const TAR_MANIFEST: &str = ".nxinfra/manifest";
+/// The script of [`apply`] in the tar stream.
+const TAR_SCRIPT: &str = ".nxinfra/apply.sh";
+/// Where the N-th system file of `plan.system_install` travels in the tar stream.
+const TAR_SYSTEM: &str = ".nxinfra/system";
+
+/// The one command of a sync. `holder` says who holds the lock (user, machine, pid, time);
+/// the remote shell adds its own pid, which `--force-unlock` can kill.
+pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String {
+    let b = quote(base_dir);
+    let holder = quote(holder);
+    format!(
+        "set -e\n\
+         D={b}/{STATE_DIR}\n\
+         [ -d \"$D\" ] || mkdir -p -m 700 \"$D\"\n\
+         exec 9>>\"$D/lock\"\n\
+         if ! flock -w {timeout_secs} 9; then\n\
+         \x20 h=$(cat \"$D/lock.holder\" 2>/dev/null || true)\n\
+         \x20 echo \"locked by ${{h:-an unknown holder}}\" >&2\n\
+         \x20 exit {LOCKED_EXIT}\n\
+         fi\n\
+         S=\"$D/staging\"\n\
+         trap '[ ! -e \"$S\" ] || rm -rf \"$S\"; : > \"$D/lock.holder\"' EXIT\n\
+         trap 'exit 1' HUP INT TERM PIPE\n\
+         printf '%s (remote pid %s)\\n' {holder} \"$$\" > \"$D/lock.holder\"\n\
+         if [ -f \"$D/manifest\" ]; then cat \"$D/manifest\" 9>&-; fi\n\
+         echo {END_MARKER}\n\
+         while read -r action size; do\n\
+         \x20 if [ \"$action\" = apply ]; then\n\
+         \x20   [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
+         \x20   mkdir -m 700 \"$S\"\n\
+         \x20   head -c \"$size\" | tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
+         \x20   . \"$S/{TAR_SCRIPT}\" >/dev/null\n\
+         \x20   echo {APPLIED_MARKER}\n\
+         \x20 elif [ \"$action\" = manifest ]; then\n\
+         \x20   (umask 077; head -c \"$size\" > \"$D/manifest.new\") 9>&-\n\
+         \x20   mv -f \"$D/manifest.new\" \"$D/manifest\"\n\
+         \x20   exit 0\n\
+         \x20 else\n\
+         \x20   exit 1\n\
+         \x20 fi\n\
+         done\n"
+    )
+}
+
+/// Prints the host's manifest, if any, and nothing else: no lock, no folder made.
+pub fn read_manifest(base_dir: &str) -> String {
+    let m = format!("{}/{STATE_DIR}/manifest", quote(base_dir));
+    format!("if [ -f {m} ]; then cat {m}; fi\n")
+}
+
+/// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
+/// bytes, to apply it. `head -c` passes exactly that many bytes to tar, so more messages can
+/// follow on the same stdin: further applies (apply puts a failed service's files back with
+/// one), then at most one manifest, which ends the command.
+pub fn apply_line(len: usize) -> String {
+    format!("apply {len}\n")
+}
+
+/// The line before a new manifest of `len` bytes (the restarts apply records): written over
+/// the host's manifest, last.
+pub fn manifest_line(len: usize) -> String {
+    format!("manifest {len}\n")
+}
+
+/// Printed by [`lock_and_read`] once the files are in place; the lock stays held until its
+/// stdin closes.
+pub const APPLIED_MARKER: &str = "--nxinfra-applied--";
+
+/// `--force-unlock`: ends the process holding the host's lock (the remote shell whose pid
+/// [`lock_and_read`] recorded), and prints who held it. Only that shell holds the lock's file
+/// descriptor (its children run with it closed), so the lock is free once it is gone.
+pub fn force_unlock(base_dir: &str) -> String {
+    let f = format!("{}/{STATE_DIR}/lock.holder", quote(base_dir));
+    format!(
+        "if [ -s {f} ]; then\n\
+         \x20 cat {f}\n\
+         \x20 pid=$(sed -n 's/.*(remote pid \\([0-9]*\\)).*/\\1/p' {f})\n\
+         \x20 if [ -n \"$pid\" ]; then kill \"$pid\" 2>/dev/null || true; fi\n\
+         \x20 for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done\n\
+         \x20 : > {f}\n\
+         fi\n"
+    )
+}
+
+/// Splits the output of [`lock_and_read`] into the manifest text, or `None` if the end marker
+/// is missing (the command did not finish reading).
+pub fn manifest_text(output: &str) -> Option<&str> {
+    let end = output.find(&format!("{END_MARKER}\n"))?;
+    Some(&output[..end])
+}
+
+/// A command printing a tar stream of `paths` (relative to `base_dir`) as they are on the host,
+/// followed by one of the system files `system` (absolute, read through sudo); files that are
+/// missing or unreadable are skipped. Used by `--diff` only.
+pub fn fetch(base_dir: &str, paths: &[String], system: &[String]) -> String {
+    let mut out = String::new();
+    if !paths.is_empty() {
+        out.push_str(&format!(
+            "(cd {} && tar -c --ignore-failed-read -f - --",
+            quote(base_dir)
+        ));
+        for p in paths {
+            out.push(' ');
+            out.push_str(&quote(p));
+        }
+        out.push_str(") 2>/dev/null || true\n");
+    }
+    if !system.is_empty() {
+        out.push_str(
+            "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
+             $SUDO tar -c -P --ignore-failed-read -f - --",
+        );
+        for p in system {
+            out.push(' ');
+            out.push_str(&quote(p));
+        }
+        out.push_str(" 2>/dev/null || true\n");
+    }
+    out
+}
+
+/// Reads the files of a tar stream (from [`fetch`]).
+pub fn read_tar(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    let mut archive = tar::Archive::new(data);
+    // fetch() may print two archives one after the other.
+    archive.set_ignore_zeros(true);
+    let entries = archive.entries().map_err(|e| e.to_string())?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        let path = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
+        out.insert(path, data);
+    }
+    Ok(out)
+}
+
+/// The tar stream of a sync: every uploaded file with its mode, the system files to install,
+/// the new manifest, and the script that applies `plan` ([`apply`]).
+pub fn upload_tar(
+    base_dir: &str,
+    files: &BTreeMap<String, OutFile>,
+    system: &[Placed],
+    plan: &SyncPlan,
+    new_manifest: &Manifest,
+) -> Result<Vec<u8>, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8], mode: u32| -> Result<(), String> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(now);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, data)
+            .map_err(|e| format!("{path}: cannot add to the upload: {e}"))
+    };
+    for path in &plan.upload {
+        manifest::check_path(path)?;
+        if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
+            return Err(format!(
+                "{path}: {STATE_DIR}/ in the base dir is nxinfra's own folder"
+            ));
+        }
+        let file = files
+            .get(path)
+            .ok_or_else(|| format!("{path}: planned for upload but not rendered"))?;
+        add(path, &file.data, file.mode)?;
+    }
+    for (i, dest) in plan.system_install.iter().enumerate() {
+        let placed = find(system, dest)?;
+        // Private in staging whatever its final mode: install sets mode and owner.
+        add(&format!("{TAR_SYSTEM}/{i}"), &placed.file.data, 0o600)?;
+    }
+    // Private: it holds the hash of every file, those of the files with secrets too (a
+    // guessable secret in a public template could be found from its file's hash).
+    add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o600)?;
+    add(TAR_SCRIPT, apply(base_dir, plan, system)?.as_bytes(), 0o600)?;
+    tar.into_inner()
+        .map_err(|e| format!("cannot finish the upload: {e}"))
+}
+
+fn find<'a>(system: &'a [Placed], dest: &str) -> Result<&'a Placed, String> {
+    system
+        .iter()
+        .find(|p| p.entry.dest == dest)
+        .ok_or_else(|| format!("{dest}: planned for install but not a system file"))
+}
+
+/// The script that applies `plan` in `base_dir`, run by [`lock_and_read`] once the tar stream
+/// is unpacked in the staging folder. System files are placed through one `sudo -n` (none
+/// when the login user is root), which also runs each reload; the manifest is written last,
+/// so a failed reload is retried by the next sync.
+fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
+    // Few processes: one `rm`, `rmdir`, `mkdir` for all paths, one `mv` per folder (the
+    // staging folder mirrors the tree, and every rename stays atomic), one `chmod` per mode.
+    let s = format!("{STATE_DIR}/staging");
+    let mut out = format!("set -e\ncd {}\n", quote(base_dir));
+    // Removals first (their parent folders too, when emptied), so a path can turn from a file
+    // into a folder or back.
+    batch(
+        &mut out,
+        "rm -f --",
+        plan.remove.iter().map(|p| quote(p)),
+        "",
+    );
+    let mut parents: Vec<&str> = plan.remove.iter().flat_map(|p| ancestors(p)).collect();
+    // Deepest first, so a folder emptied by removing its sub-folder goes too.
+    parents.sort_unstable_by(|a, b| {
+        b.matches('/')
+            .count()
+            .cmp(&a.matches('/').count())
+            .then(a.cmp(b))
+    });
+    parents.dedup();
+    batch(
+        &mut out,
+        "rmdir --",
+        parents.iter().map(|p| quote(p)),
+        " 2>/dev/null || true",
+    );
+    // A folder new to the host moves with one rename (its whole subtree appears at once);
+    // should it exist after all (made by hand), its files move one folder at a time.
+    let under = |dir: &str, path: &str| {
+        path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+    };
+    let mut rest: Vec<&str> = Vec::new();
+    let mut in_new_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for path in &plan.upload {
+        match plan.new_dirs.iter().find(|d| under(d, path)) {
+            Some(dir) => in_new_dir.entry(dir).or_default().push(path),
+            None => rest.push(path),
+        }
+    }
+    // New folders side by side (all of a first sync's top-level folders) move with one `mv`
+    // when none of them exists; otherwise each as above.
+    let mut by_parent: BTreeMap<&str, Vec<(&str, &Vec<&str>)>> = BTreeMap::new();
+    for (dir, paths) in &in_new_dir {
+        let parent = dir.rsplit_once('/').map_or("", |(p, _)| p);
+        by_parent.entry(parent).or_default().push((dir, paths));
+    }
+    for (parent, dirs) in &by_parent {
+        if !parent.is_empty() {
+            let p = quote(parent);
+            out.push_str(&format!("[ -d {p} ] || mkdir -p -- {p}\n"));
+        }
+        let target = if parent.is_empty() {
+            ".".to_string()
+        } else {
+            quote(parent)
+        };
+        for chunk in dirs.chunks(ARGS_PER_LINE) {
+            let none_exists: Vec<String> = chunk
+                .iter()
+                .map(|(d, _)| format!("[ ! -e {} ]", quote(d)))
+                .collect();
+            let sources: Vec<String> = chunk
+                .iter()
+                .map(|(d, _)| format!("{s}/{}", quote(d)))
+                .collect();
+            out.push_str(&format!(
+                "if {}; then\nmv -f -- {} {target}\nelse\n",
+                none_exists.join(" && "),
+                sources.join(" ")
+            ));
+            for (dir, paths) in chunk {
+                let d = quote(dir);
+                out.push_str(&format!("if [ -e {d} ]; then\n"));
+                moves(&mut out, &s, paths);
+                out.push_str(&format!("else\nmv -f -- {s}/{d} {d}\nfi\n"));
+            }
+            out.push_str("fi\n");
+        }
+    }
+    moves(&mut out, &s, &rest);
+    let mut by_mode: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    for (path, mode) in &plan.chmod {
+        by_mode.entry(*mode).or_default().push(path);
+    }
+    for (mode, paths) in by_mode {
+        batch(
+            &mut out,
+            &format!("chmod {mode:04o} --"),
+            paths.iter().map(|p| quote(p)),
+            "",
+        );
+    }
+    if !plan.system_install.is_empty() || !plan.system_remove.is_empty() {
+        out.push_str(&system_script(&s, plan, system)?);
+    }
+    out.push_str(&format!("mv -f {s}/{TAR_MANIFEST} {STATE_DIR}/manifest\n"));
+    Ok(out)
+}
+
+/// Moves staged files into place: one `mkdir -p` for their folders, one `mv` per folder.
+fn moves(out: &mut String, staging: &str, paths: &[&str]) {
+    let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for path in paths {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        by_dir.entry(dir).or_default().push(path);
+    }
+    batch(
+        out,
+        "mkdir -p --",
+        by_dir.keys().filter(|d| !d.is_empty()).map(|d| quote(d)),
+        "",
+    );
+    for (dir, paths) in &by_dir {
+        let target = if dir.is_empty() {
+            ".".into()
+        } else {
+            quote(dir)
+        };
+        batch(
+            out,
+            "mv -f --",
+            paths.iter().map(|p| format!("{staging}/{}", quote(p))),
+            &format!(" {target}"),
+        );
+    }
+}
+
+/// Appends `command ARGS... suffix` lines, at most [`ARGS_PER_LINE`] arguments each (far below
+/// any ARG_MAX); nothing when there are no arguments.
+fn batch(out: &mut String, command: &str, args: impl Iterator<Item = String>, suffix: &str) {
+    let args: Vec<String> = args.collect();
+    for chunk in args.chunks(ARGS_PER_LINE) {
+        out.push_str(command);
+        for a in chunk {
+            out.push(' ');
+            out.push_str(a);
+        }
+        out.push_str(suffix);
+        out.push('\n');
+    }
+}
+
+const ARGS_PER_LINE: usize = 200;
+
+/// `a/b/c` → `a/b`, `a`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut dir = path;
+    std::iter::from_fn(move || {
+        let (parent, _) = dir.rsplit_once('/')?;
+        dir = parent;
+        Some(parent)
+    })
+}
+
+/// The sudo part of [`apply`]: install (mode and owner set on a temporary file beside the
+/// destination, then an atomic rename), removals, then each reload once.
+fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
+    let mut root = String::from("set -e\n");
+    for (i, dest) in plan.system_install.iter().enumerate() {
+        let p = find(system, dest)?;
+        let (dir, name) = dest
+            .rsplit_once('/')
+            .ok_or_else(|| format!("{dest}: not an absolute path"))?;
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let tmp = quote(&format!("{dir}/.{name}.nxinfra-new"));
+        root.push_str(&format!(
+            "mkdir -p {}\ninstall -o {} -g {} -m {:04o} {staging}/{TAR_SYSTEM}/{i} {tmp}\nmv -f {tmp} {}\n",
+            quote(dir),
+            quote(&p.entry.owner),
+            quote(&p.entry.group),
+            p.file.mode,
+            quote(dest),
+        ));
+    }
+    for dest in &plan.system_remove {
+        root.push_str(&format!("rm -f {}\n", quote(dest)));
+    }
+    for reload in &plan.reloads {
+        let r = quote(reload);
+        root.push_str(&format!(
+            "if ! out=$(sh -c {r} 2>&1); then printf 'reload `%s` failed: %s\\n' {r} \"$out\" >&2; exit {RELOAD_FAILED}; fi\n"
+        ));
+    }
+    // One sudo for everything (each sudo costs a PAM session on the host).
+    Ok(format!(
+        "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
+         rc=0; $SUDO sh -c {} || rc=$?\n\
+         if [ $rc = {RELOAD_FAILED} ]; then exit 1; fi\n\
+         if [ $rc != 0 ]; then echo 'placing the system files failed (they need root: passwordless sudo for this user)' >&2; exit 1; fi\n",
+        quote(&root)
+    ))
+}
+
+/// Exit status of the root part of [`apply`] when a reload failed.
+const RELOAD_FAILED: i32 = 3;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::plan::files::plan;
+
+    fn sh(script: &str, stdin: &[u8]) -> std::process::Output {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn tree(entries: &[(&str, &str, u32)]) -> BTreeMap<String, OutFile> {
+        entries
+            .iter()
+            .map(|(p, d, m)| {
+                (
+                    p.to_string(),
+                    OutFile {
+                        data: d.as_bytes().to_vec(),
+                        mode: *m,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Syncs `files` into `base` through the real commands, as a host would run them.
+    fn sync(base: &std::path::Path, files: &BTreeMap<String, OutFile>) -> SyncPlan {
+        let (p, out) = sync_system(base, files.clone(), &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    }
+
+    /// [`sync`] with system files; returns the plan and the output of the apply command (a
+    /// successful empty output for a no-op).
+    fn sync_system(
+        base: &std::path::Path,
+        files: BTreeMap<String, OutFile>,
+        entries: &[crate::model::system_files::SystemFile],
+    ) -> (SyncPlan, std::process::Output) {
+        let b = base.to_str().unwrap().to_string();
+        let mut plan_made = None;
+        let out = session(&b, |manifest| {
+            let remote = Manifest::parse(manifest).unwrap();
+            let (files, system) =
+                crate::model::system_files::split("h", files, entries, &b).unwrap();
+            let local = Manifest::of_files(&files).with_system(&system);
+            let p = plan(&local, &remote, entries);
+            let input = if p.is_noop() {
+                None
+            } else {
+                Some(upload_tar(&b, &files, &system, &p, &local).unwrap())
+            };
+            plan_made = Some(p);
+            input
+        });
+        (plan_made.unwrap(), out)
+    }
+
+    /// Runs the one sync command as a host would: reads the manifest it prints, then writes
+    /// `apply` and the tar stream that `decide` returns, or closes its stdin.
+    fn session(base: &str, decide: impl FnOnce(&str) -> Option<Vec<u8>>) -> std::process::Output {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(base, "test", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut seen = String::new();
+        while !seen.contains(&format!("{END_MARKER}\n")) {
+            let mut buf = [0u8; 4096];
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let Some(manifest) = manifest_text(&seen) else {
+            let out = child.wait_with_output().unwrap();
+            panic!("no manifest: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(tar) = decide(manifest) {
+            stdin.write_all(apply_line(tar.len()).as_bytes()).unwrap();
+            stdin.write_all(&tar).unwrap();
+        }
+        drop(stdin);
+        let mut out = child.wait_with_output().unwrap();
+        std::io::Read::read_to_end(&mut stdout, &mut out.stdout).unwrap();
+        out
+    }
+
+    fn am_root() -> bool {
+        // SAFETY: getuid has no preconditions.
+        let root = unsafe { libc::getuid() } == 0;
+        if !root && std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("under CI=true the system-file tests must run as root");
+        }
+        root
+    }
+
+    pub(super) fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn first_sync_changes_removals_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("home with space");
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::write(base.join("foreign.txt"), "not ours").unwrap();
+        // A folder the manifest does not know, but that exists on the host, made by hand.
+        std::fs::create_dir_all(base.join("made/by")).unwrap();
+        std::fs::write(base.join("made/by/hand.txt"), "also not ours").unwrap();
+
+        let v1 = tree(&[
+            ("a/x.conf", "one", 0o644),
+            ("a/secret", "s", 0o600),
+            ("gone/b", "b", 0o644),
+            ("run.sh", "#!/bin/sh", 0o755),
+            ("made/by/nxinfra.conf", "ours", 0o644),
+            ("made/new/deep.conf", "ours too", 0o644),
+        ]);
+        let p = sync(&base, &v1);
+        assert_eq!(p.upload.len(), 6);
+        assert_eq!(p.new_dirs, ["a", "gone", "made"]);
+        assert_eq!(
+            std::fs::read_to_string(base.join("made/by/hand.txt")).unwrap(),
+            "also not ours"
+        );
+        assert_eq!(
+            std::fs::read_to_string(base.join("made/new/deep.conf")).unwrap(),
+            "ours too"
+        );
+        assert_eq!(
+            std::fs::read_to_string(base.join("a/x.conf")).unwrap(),
+            "one"
+        );
+        assert_eq!(mode(&base.join("a/secret")), 0o600);
+        assert_eq!(mode(&base.join("run.sh")), 0o755);
+        assert!(!base.join(".nxinfra/staging").exists());
+        // nxinfra's state is its login user's alone: the manifest has the hashes of the
+        // files with secrets.
+        assert_eq!(mode(&base.join(".nxinfra")), 0o700);
+        assert_eq!(mode(&base.join(".nxinfra/manifest")), 0o600);
+        // The folders it makes are readable (containers run as other users).
+        assert_eq!(mode(&base.join("made/new")) & 0o005, 0o005);
+
+        // No-op.
+        assert!(sync(&base, &v1).is_noop());
+
+        // One change, one removal (its emptied folder goes too), one mode change, a file that
+        // becomes a folder.
+        let v2 = tree(&[
+            ("a/x.conf", "two", 0o644),
+            ("a/secret", "s", 0o640),
+            ("run.sh/inner", "now a folder", 0o644),
+        ]);
+        let p = sync(&base, &v2);
+        assert_eq!(p.upload, ["a/x.conf", "run.sh/inner"]);
+        assert_eq!(p.chmod, [("a/secret".to_string(), 0o640)]);
+        assert_eq!(
+            p.remove,
+            [
+                "gone/b",
+                "made/by/nxinfra.conf",
+                "made/new/deep.conf",
+                "run.sh"
+            ]
+        );
+        assert!(!base.join("made/new").exists(), "emptied, so removed");
+        assert!(
+            base.join("made/by/hand.txt").exists(),
+            "foreign: kept, with its folder"
+        );
+        assert_eq!(
+            std::fs::read_to_string(base.join("a/x.conf")).unwrap(),
+            "two"
+        );
+        assert_eq!(mode(&base.join("a/secret")), 0o640);
+        assert!(!base.join("gone").exists());
+        assert_eq!(
+            std::fs::read_to_string(base.join("run.sh/inner")).unwrap(),
+            "now a folder"
+        );
+        // Never touched: the foreign file.
+        assert_eq!(
+            std::fs::read_to_string(base.join("foreign.txt")).unwrap(),
+            "not ours"
+        );
+        assert!(sync(&base, &v2).is_noop());
+    }
+
+    #[test]
+    fn the_lock_is_held_while_stdin_is_open_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().to_str().unwrap().to_string();
+        let mut first = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "alice@laptop pid 42", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the first holds the lock (it has printed the end marker).
+        let mut stdout = first.stdout.take().unwrap();
+        let mut seen = String::new();
+        while !seen.contains(END_MARKER) {
+            let mut buf = [0u8; 256];
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0, "first lock holder ended early");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let second = sh(&lock_and_read(&b, "bob", 1), b"");
+        assert_eq!(second.status.code(), Some(LOCKED_EXIT));
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(
+            err.contains("locked by alice@laptop pid 42 (remote pid"),
+            "{err}"
+        );
+        // Closing stdin releases it; a dead holder leaves no stale lock.
+        drop(first.stdin.take());
+        assert!(first.wait().unwrap().success());
+        let third = sh(&lock_and_read(&b, "carol", 1), b"");
+        assert!(third.status.success());
+    }
+
+    #[test]
+    fn force_unlock_ends_the_holder_and_frees_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().to_str().unwrap().to_string();
+        let mut holder = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "stuck@host pid 1", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = holder.stdout.take().unwrap();
+        let mut seen = String::new();
+        while !seen.contains(END_MARKER) {
+            let mut buf = [0u8; 256];
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0);
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let out = sh(&force_unlock(&b), b"");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("stuck@host pid 1"));
+        // The lock is free at once, although the holder's stdin is still open.
+        let next = sh(&lock_and_read(&b, "next", 1), b"");
+        assert!(
+            next.status.success(),
+            "{}",
+            String::from_utf8_lossy(&next.stderr)
+        );
+        drop(holder.stdin.take());
+        let _ = holder.wait();
+    }
+
+    #[test]
+    fn fetch_returns_existing_files_and_skips_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a b")).unwrap();
+        std::fs::write(dir.path().join("a b/c.conf"), "content").unwrap();
+        let paths = vec!["a b/c.conf".to_string(), "missing.conf".to_string()];
+        let system_file = dir.path().join("system.conf");
+        std::fs::write(&system_file, "sys").unwrap();
+        let system = vec![
+            system_file.to_str().unwrap().to_string(),
+            "/nonexistent/x".to_string(),
+        ];
+        let out = sh(&fetch(dir.path().to_str().unwrap(), &paths, &[]), b"");
+        assert!(out.status.success());
+        let files = read_tar(&out.stdout).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files["a b/c.conf"], b"content");
+        if !am_root() {
+            return; // the system part needs root or sudo
+        }
+        let out = sh(&fetch(dir.path().to_str().unwrap(), &paths, &system), b"");
+        let files = read_tar(&out.stdout).unwrap();
+        assert_eq!(files.len(), 2, "{:?}", files.keys());
+        assert_eq!(files[&system[0]], b"sys");
+    }
+
+    #[test]
+    fn nxinfra_state_folder_cannot_be_uploaded() {
+        let files = tree(&[(".nxinfra/manifest", "x", 0o644)]);
+        let p = plan(&Manifest::of_files(&files), &Manifest::default(), &[]);
+        let err = upload_tar("/b", &files, &[], &p, &Manifest::of_files(&files)).unwrap_err();
+        assert!(err.contains("nxinfra's own folder"), "{err}");
+    }
+
+    #[test]
+    fn system_files_are_installed_with_owner_and_mode_and_reload_once_per_change() {
+        if !am_root() {
+            eprintln!("SKIPPED: system files are placed as root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("home");
+        let etc = dir.path().join("etc dir");
+        let log = dir.path().join("reload.log");
+        std::fs::create_dir_all(&base).unwrap();
+        let entries = |reload: &str| {
+            crate::model::system_files::parse(Some(&serde_json::json!([
+                {"src": "bird/bird.conf", "dest": format!("{}/bird/bird.conf", etc.display()),
+                 "mode": "0640", "owner": "root:daemon", "reload": reload},
+                {"src": "bird/peers.conf", "dest": format!("{}/bird/peers.conf", etc.display()),
+                 "mode": "0640", "owner": "root:daemon", "reload": reload},
+            ])))
+            .unwrap()
+        };
+        let reload = format!("echo reloaded >> '{}'", log.display());
+        let v1 = tree(&[
+            ("bird/bird.conf", "router id 1;", 0o644),
+            ("bird/peers.conf", "peers", 0o644),
+            ("compose.yml", "services: {}", 0o644),
+        ]);
+        let (p, out) = sync_system(&base, v1.clone(), &entries(&reload));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.system_install.len(), 2);
+        let conf = etc.join("bird/bird.conf");
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "router id 1;");
+        let meta = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&conf).unwrap());
+        assert_eq!(meta, 1, "group daemon (gid 1)");
+        assert_eq!(mode(&conf), 0o640);
+        assert!(
+            !base.join("bird").exists(),
+            "system sources are not placed in the base dir"
+        );
+        assert!(base.join("compose.yml").exists());
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "reloaded\n",
+            "once for two files"
+        );
+
+        // No-op: no reload.
+        let (p, _) = sync_system(&base, v1.clone(), &entries(&reload));
+        assert!(p.is_noop());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "reloaded\n");
+
+        // A failing reload fails the sync, names the command, and is retried next time: the
+        // manifest was not updated.
+        let mut v2 = v1.clone();
+        v2.insert(
+            "bird/bird.conf".into(),
+            OutFile {
+                data: b"router id 2;".to_vec(),
+                mode: 0o644,
+            },
+        );
+        let failing = format!("{reload}; echo bird is down >&2; false");
+        let (_, out) = sync_system(&base, v2.clone(), &entries(&failing));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("failed: bird is down") && err.contains("reload `"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "router id 2;");
+        let (p, out) = sync_system(&base, v2.clone(), &entries(&reload));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.reloads, std::slice::from_ref(&reload));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "reloaded\nreloaded\nreloaded\n"
+        );
+        assert!(!base.join(".nxinfra/staging").exists());
+
+        // A system file no longer listed is removed; no reload for a removal alone.
+        let one = entries(&reload)[..1].to_vec();
+        let (p, out) = sync_system(&base, v2, &one);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.system_remove.len(), 1);
+        assert!(p.reloads.is_empty());
+        assert!(!etc.join("bird/peers.conf").exists());
+        assert!(
+            base.join("bird/peers.conf").exists(),
+            "now an ordinary file"
+        );
+    }
+}
+
+#[cfg(test)]
+mod hold_tests {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::plan::files::plan;
+
+    #[test]
+    fn apply_holds_the_lock_until_the_manifest_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().to_str().unwrap().to_string();
+        let files: BTreeMap<String, OutFile> = [(
+            "a.conf".to_string(),
+            OutFile {
+                data: b"one".to_vec(),
+                mode: 0o644,
+            },
+        )]
+        .into();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "holder", 5))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while line.trim_end() != END_MARKER {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0);
+        }
+        let local = Manifest::of_files(&files);
+        let p = plan(&local, &Manifest::default(), &[]);
+        let tar = upload_tar(&b, &files, &[], &p, &local).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(apply_line(tar.len()).as_bytes()).unwrap();
+        stdin.write_all(&tar).unwrap();
+        stdin.flush().unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim_end(), APPLIED_MARKER);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.conf")).unwrap(),
+            "one"
+        );
+        // Still locked: the files are in place, the containers would be reconciled now.
+        let other = Command::new("sh")
+            .arg("-c")
+            .arg(lock_and_read(&b, "other", 0))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(other.status.code(), Some(LOCKED_EXIT));
+        let text = format!("{}# extra record\n", local.to_text());
+        stdin
+            .write_all(manifest_line(text.len()).as_bytes())
+            .unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".nxinfra/manifest")).unwrap(),
+            text
+        );
+        assert_eq!(tests::mode(&dir.path().join(".nxinfra/manifest")), 0o600);
+    }
+}

@@ -1,0 +1,563 @@
+//! One SSH connection per host (openssh, ControlMaster), and the two sync commands over it.
+//!
+//! The `ssh` binary does the work, so `~/.ssh/config` (User, Port, IdentityFile, ProxyJump…)
+//! is honoured. Host keys are always checked: unknown keys are accepted only under
+//! `StrictHostKeyChecking=accept-new`, a changed key is refused. `no` is never used.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use std::num::NonZeroUsize;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::host::control;
+use crate::host::remote;
+use crate::model::manifest::{Manifest, ManifestError};
+use crate::model::target::Target;
+
+/// How nxinfra connects, beyond each host's target.
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    /// `ssh -F FILE` instead of `~/.ssh/config`.
+    pub config_file: Option<std::path::PathBuf>,
+    /// Refuse unknown host keys too (`StrictHostKeyChecking=yes`); default accept-new.
+    pub strict_host_keys: bool,
+    /// Connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Keep the connection open this many seconds after the run (0: close it).
+    pub persist_secs: u64,
+}
+
+impl From<&crate::cli::SshArgs> for SshOptions {
+    fn from(a: &crate::cli::SshArgs) -> Self {
+        SshOptions {
+            config_file: a.ssh_config.clone(),
+            strict_host_keys: a.strict_host_keys,
+            connect_timeout: Some(Duration::from_secs(10)),
+            persist_secs: a.ssh_persist,
+        }
+    }
+}
+
+/// A master without clients ends after this many seconds (it is closed explicitly before).
+const IDLE_MASTER: NonZeroUsize = NonZeroUsize::new(60).unwrap();
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot connect to {destination}: {reason}")]
+    Connect { destination: String, reason: String },
+    #[error("{what} failed: {reason}")]
+    Command { what: &'static str, reason: String },
+    #[error("locked: {0}")]
+    Locked(String),
+    #[error(transparent)]
+    Interrupted(#[from] crate::util::interrupt::Interrupted),
+    #[error(
+        "the manifest on the host is invalid ({0}); fix or remove <base_dir>/.nxinfra/manifest"
+    )]
+    Manifest(#[from] ManifestError),
+}
+
+/// The connection to one host.
+pub struct HostSession {
+    pub target: Target,
+    session: Session,
+    /// Remote commands started so far (the benchmark and `--json` report it).
+    commands: std::sync::atomic::AtomicUsize,
+    /// The master outlives the run (`--ssh-persist`).
+    persistent: bool,
+}
+
+impl HostSession {
+    pub async fn connect(target: &Target, opts: &SshOptions) -> Result<Self, SessionError> {
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(if opts.strict_host_keys {
+            KnownHosts::Strict
+        } else {
+            KnownHosts::Add
+        });
+        if let Some(user) = &target.user {
+            b.user(user.clone());
+        }
+        if let Some(port) = target.port {
+            b.port(port);
+        }
+        if let Some(file) = &opts.config_file {
+            b.config_file(file);
+        }
+        if let Some(t) = opts.connect_timeout {
+            b.connect_timeout(t);
+        }
+        let fail = |reason: String| SessionError::Connect {
+            destination: target.destination.clone(),
+            reason,
+        };
+        let root = control::root().map_err(fail)?;
+        let Some(persist) = NonZeroUsize::new(opts.persist_secs as usize) else {
+            // Closed at the end of the run; should nxinfra be killed, the master still ends
+            // after a minute without use.
+            b.control_directory(&root)
+                .control_persist(ControlPersist::IdleFor(IDLE_MASTER));
+            let session = b
+                .connect_mux(&target.destination)
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            return Ok(Self::new(target, session, false));
+        };
+        let key = control::key(&[
+            &target.destination,
+            target.user.as_deref().unwrap_or(""),
+            &target.port.map(|p| p.to_string()).unwrap_or_default(),
+            &opts
+                .config_file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
+            if opts.strict_host_keys {
+                "strict"
+            } else {
+                "accept-new"
+            },
+        ]);
+        let dir = control::persist_dir(&root, &key).map_err(fail)?;
+        for (folder, socket, log) in control::masters(&dir) {
+            // A live master accepts connections on its socket; a dead one left a stale file.
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                let session = Session::resume_mux(socket.into(), Some(log.into()));
+                return Ok(Self::new(target, session, true));
+            }
+            let _ = std::fs::remove_dir_all(folder);
+        }
+        b.control_directory(&dir)
+            .control_persist(ControlPersist::IdleFor(persist));
+        let folder = b
+            .launch_master(&target.destination)
+            .await
+            .map_err(|e| fail(error_chain(&e)))?
+            .keep();
+        let session = Session::resume_mux(
+            folder.join("master").into(),
+            Some(folder.join("log").into()),
+        );
+        Ok(Self::new(target, session, true))
+    }
+
+    fn new(target: &Target, session: Session, persistent: bool) -> Self {
+        HostSession {
+            target: target.clone(),
+            session,
+            commands: Default::default(),
+            persistent,
+        }
+    }
+
+    /// Remote commands run so far on this connection.
+    pub fn commands_run(&self) -> usize {
+        self.commands.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A `sh -c SCRIPT` command on the host, counted.
+    fn shell(&self, script: &str) -> openssh::OwningCommand<&Session> {
+        self.commands
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut cmd = self.session.command("sh");
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    /// Takes the host's lock and reads its manifest: the first (and, for a no-op, only) remote
+    /// command. The lock is held until the returned guard is released or dropped.
+    /// Reads the host's manifest without taking the lock or writing anything (`nxinfra
+    /// plan`): no state folder is made on a host that has none. The guard holds no lock.
+    pub async fn read_only(&self) -> Result<(Manifest, LockGuard<'_>), SessionError> {
+        let out = self
+            .run(
+                &remote::read_manifest(&self.target.base_dir),
+                "reading the manifest",
+            )
+            .await?;
+        let manifest = Manifest::parse(&String::from_utf8_lossy(&out))?;
+        Ok((
+            manifest,
+            LockGuard {
+                child: None,
+                stdout: None,
+                stderr: None,
+            },
+        ))
+    }
+
+    pub async fn lock_and_read(
+        &self,
+        holder: &str,
+        timeout: Duration,
+    ) -> Result<(Manifest, LockGuard<'_>), SessionError> {
+        let script = remote::lock_and_read(&self.target.base_dir, holder, timeout.as_secs());
+        let fail = |reason: String| SessionError::Command {
+            what: "locking and reading the manifest",
+            reason,
+        };
+        let mut child = self
+            .shell(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        let stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| fail("no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut text = String::new();
+        let mut complete = false;
+        while let Some(line) = lines.next_line().await.map_err(|e| fail(e.to_string()))? {
+            if line == remote::END_MARKER {
+                complete = true;
+                break;
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if !complete {
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if out.status.code() == Some(remote::LOCKED_EXIT) {
+                return Err(SessionError::Locked(stderr));
+            }
+            return Err(fail(format!("{} ({})", stderr, out.status)));
+        }
+        let manifest = Manifest::parse(&text)?;
+        let stderr = child.stderr().take().map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut text).await;
+                text
+            })
+        });
+        Ok((
+            manifest,
+            LockGuard {
+                child: Some(child),
+                stdout: Some(lines),
+                stderr,
+            },
+        ))
+    }
+
+    /// The host's current content of `paths` (missing files are absent from the result).
+    pub async fn fetch(
+        &self,
+        paths: &[String],
+        system: &[String],
+        what: &'static str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
+        let fail = |reason: String| SessionError::Command { what, reason };
+        if paths.is_empty() && system.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let out = self
+            .run(&remote::fetch(&self.target.base_dir, paths, system), what)
+            .await?;
+        remote::read_tar(&out).map_err(fail)
+    }
+
+    /// Runs a script; its stdout, or an error with its stderr.
+    pub async fn run(&self, script: &str, what: &'static str) -> Result<Vec<u8>, SessionError> {
+        let out = self
+            .shell(script)
+            .output()
+            .await
+            .map_err(|e| SessionError::Command {
+                what,
+                reason: error_chain(&e),
+            })?;
+        if !out.status.success() {
+            return Err(SessionError::Command {
+                what,
+                reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(out.stdout)
+    }
+
+    /// Runs `script` on the host: `input` (if any) goes to its stdin, each chunk of its stdout
+    /// to `out` as it comes. Its exit status (-1 when killed by a signal) and the end of its
+    /// stderr.
+    pub async fn stream(
+        &self,
+        script: &str,
+        input: Option<&mut (dyn std::io::Read + Send)>,
+        out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<(i64, String), SessionError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let what = "running a command on the host";
+        let fail = |reason: String| SessionError::Command { what, reason };
+        let mut child = self
+            .shell(script)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        let mut stdin = child.stdin().take();
+        let mut stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| fail("no stdout".into()))?;
+        let mut stderr_pipe = child
+            .stderr()
+            .take()
+            .ok_or_else(|| fail("no stderr".into()))?;
+        // Input, output and errors at once: a command that prints while it reads must not
+        // block.
+        let feed = async {
+            if let (Some(input), Some(pipe)) = (input, stdin.as_mut()) {
+                crate::util::pipe::feed(input, pipe).await?;
+                pipe.shutdown().await?;
+            }
+            drop(stdin.take());
+            Ok::<(), std::io::Error>(())
+        };
+        let drain = async {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = stdout.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                out(&buf[..n])?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let errors = async {
+            let mut tail = crate::util::pipe::Tail::default();
+            let mut buf = vec![0u8; 8 * 1024];
+            loop {
+                let n = stderr_pipe.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok::<_, std::io::Error>(tail);
+                }
+                tail.push(&buf[..n]);
+            }
+        };
+        let (fed, drained, errors) = tokio::join!(feed, drain, errors);
+        drained.map_err(|e| fail(e.to_string()))?;
+        let errors = errors.map_err(|e| fail(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| fail(error_chain(&e)))?;
+        // A command that stopped reading early fails its feed: its status says why.
+        if let Err(e) = fed
+            && status.success()
+        {
+            return Err(fail(e.to_string()));
+        }
+        Ok((status.code().map_or(-1, i64::from), errors.text()))
+    }
+
+    /// Forwards a unix socket of the host (the Docker engine's) to a private local socket over
+    /// this connection; returns the local path. [`Forward::close`] ends it.
+    pub async fn forward_unix(&self, remote: &str) -> Result<Forward<'_>, SessionError> {
+        let fail = |reason: String| SessionError::Command {
+            what: "forwarding the engine's socket",
+            reason,
+        };
+        let root = control::root().map_err(fail)?;
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n == 0 {
+            // What killed runs left (they could not remove their own).
+            control::remove_stale_sockets(&root);
+        }
+        let local = control::engine_socket(&root, n);
+        let _ = std::fs::remove_file(&local);
+        self.session
+            .request_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket {
+                    path: local.as_path().into(),
+                },
+                openssh::Socket::UnixSocket {
+                    path: std::path::Path::new(remote).into(),
+                },
+            )
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        Ok(Forward {
+            session: self,
+            local,
+            remote: remote.to_string(),
+        })
+    }
+
+    /// Ends the connection, unless it is kept for later runs (`--ssh-persist`).
+    pub async fn close(self) {
+        if self.persistent {
+            drop(self.session.detach());
+        } else {
+            let _ = self.session.close().await;
+        }
+    }
+}
+
+/// A forwarded unix socket (see [`HostSession::forward_unix`]).
+pub struct Forward<'s> {
+    session: &'s HostSession,
+    /// The local end, in nxinfra's private control folder.
+    pub local: std::path::PathBuf,
+    remote: String,
+}
+
+impl Forward<'_> {
+    /// Ends the forwarding and removes the local socket.
+    pub async fn close(self) {
+        let _ = self
+            .session
+            .session
+            .close_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket {
+                    path: self.local.as_path().into(),
+                },
+                openssh::Socket::UnixSocket {
+                    path: std::path::Path::new(&self.remote).into(),
+                },
+            )
+            .await;
+        let _ = std::fs::remove_file(&self.local);
+    }
+}
+
+/// Holds a host's lock (the remote `flock` lives as long as this command's stdin is open).
+pub struct LockGuard<'s> {
+    child: Option<openssh::Child<&'s Session>>,
+    stdout: Option<tokio::io::Lines<BufReader<openssh::ChildStdout>>>,
+    /// The command's stderr, read as it comes: a host that complains about every file (a full
+    /// disk) must not block on a full pipe while nxinfra is still writing.
+    stderr: Option<tokio::task::JoinHandle<Vec<u8>>>,
+}
+
+impl LockGuard<'_> {
+    /// Releases the lock (a no-op or a dry run) and waits for the remote command to end.
+    pub async fn release(self) -> Result<(), SessionError> {
+        self.finish("releasing the lock", Ok(())).await
+    }
+
+    /// Sends `tar` (from [`remote::upload_tar`]) to the waiting command, which unpacks it and
+    /// applies it under the lock, then ends.
+    pub async fn apply(mut self, tar: &[u8]) -> Result<(), SessionError> {
+        let written = self.send(&remote::apply_line(tar.len()), tar).await;
+        self.finish("uploading and applying the changes", written)
+            .await
+    }
+
+    /// Like [`Self::apply`], but keeps the lock: returns once the files are in place.
+    pub async fn apply_and_hold(&mut self, tar: &[u8]) -> Result<(), SessionError> {
+        let what = "uploading and applying the changes";
+        let fail = |reason: String| SessionError::Command { what, reason };
+        self.send(&remote::apply_line(tar.len()), tar)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(lines) = &mut self.stdout {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line == remote::APPLIED_MARKER {
+                    return Ok(());
+                }
+            }
+        }
+        // The command ended without applying: its status and stderr say why.
+        let guard = LockGuard {
+            child: self.child.take(),
+            stdout: self.stdout.take(),
+            stderr: self.stderr.take(),
+        };
+        guard.finish(what, Ok(())).await?;
+        Err(fail("the host did not confirm the changes".into()))
+    }
+
+    /// Replaces the host's manifest with `text`, then releases the lock.
+    pub async fn write_manifest_and_release(mut self, text: &str) -> Result<(), SessionError> {
+        let written = self
+            .send(&remote::manifest_line(text.len()), text.as_bytes())
+            .await;
+        self.finish("writing the manifest", written).await
+    }
+
+    async fn send(&mut self, header: &str, data: &[u8]) -> std::io::Result<()> {
+        let Some(child) = &mut self.child else {
+            return Ok(());
+        };
+        let Some(stdin) = child.stdin() else {
+            return Err(std::io::Error::other("no stdin"));
+        };
+        stdin.write_all(header.as_bytes()).await?;
+        stdin.write_all(data).await?;
+        stdin.flush().await
+    }
+
+    async fn finish(
+        mut self,
+        what: &'static str,
+        written: std::io::Result<()>,
+    ) -> Result<(), SessionError> {
+        let fail = |reason: String| SessionError::Command { what, reason };
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        drop(child.stdin().take());
+        drop(self.stdout.take());
+        let status = child.wait().await.map_err(|e| fail(error_chain(&e)))?;
+        let errors = match self.stderr.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let errors = String::from_utf8_lossy(&errors).trim().to_string();
+        if !status.success() {
+            return Err(fail(if errors.is_empty() {
+                format!("the remote command ended with {status}")
+            } else {
+                last_lines(&errors, 20)
+            }));
+        }
+        written.map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// The last `n` lines of a long error output, saying how many were left out.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= n {
+        return text.to_string();
+    }
+    format!(
+        "({} more lines)\n{}",
+        lines.len() - n,
+        lines[lines.len() - n..].join("\n")
+    )
+}
+
+/// An error with its causes, on one line (ssh's own message is usually in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    if out.contains("remote process has terminated") {
+        // What openssh says when the channel closes without an exit status.
+        out = format!("the connection to the host was lost, or the command killed ({out})");
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

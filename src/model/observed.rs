@@ -1,0 +1,197 @@
+//! What a host's engine holds, read in three API calls (containers, networks, images) and kept
+//! as plain data, so the plan is computed without I/O.
+
+use std::collections::BTreeMap;
+
+/// A container on the engine, managed by nxinfra or not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Container {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub running: bool,
+    /// The exit status of a container that ran and exited (`Exited (N) ...`); `None` for one
+    /// that runs, or was created and never started.
+    pub exit_code: Option<i64>,
+    /// The image id it was created from.
+    pub image_id: String,
+    /// Names of the networks it is attached to.
+    pub networks: Vec<String>,
+}
+
+impl Container {
+    /// Whose it is, for the fleet `fleet`.
+    pub fn owner(&self, fleet: &str) -> crate::plan::identity::Owner<'_> {
+        crate::plan::identity::owner(|k| self.labels.get(k).map(String::as_str), fleet)
+    }
+}
+
+/// The engine's state, as far as the plan needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub containers: Vec<Container>,
+    /// By name.
+    pub networks: BTreeMap<String, bollard::models::Network>,
+    /// Image reference, in its full form ([`full_reference`]) → image id.
+    pub images: BTreeMap<String, String>,
+}
+
+/// The exit status in the engine's status text of a container: `Exited (137) 2 hours ago`
+/// → 137.
+pub fn exit_code(status: &str) -> Option<i64> {
+    status
+        .strip_prefix("Exited (")?
+        .split_once(')')?
+        .0
+        .parse()
+        .ok()
+}
+
+/// The full form of an image reference, as engines resolve the short ones Docker's way:
+/// `nginx:1.27` → `docker.io/library/nginx:1.27`, `grafana/grafana` →
+/// `docker.io/grafana/grafana:latest`; one with a registry (`ghcr.io/nxthdr/risotto:main`,
+/// `localhost/app:1`) stays as it is, `:latest` added when it has neither tag nor digest.
+pub fn full_reference(reference: &str) -> String {
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let has_registry = name
+        .split_once('/')
+        .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
+    let mut out = if has_registry {
+        name.to_string()
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    let last = out.rsplit('/').next().unwrap_or_default();
+    if digest.is_none() && !last.contains(':') {
+        out.push_str(":latest");
+    }
+    if let Some(d) = digest {
+        out.push('@');
+        out.push_str(d);
+    }
+    out
+}
+
+impl Observed {
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+
+    /// The id of the image `reference` names on the engine. A short name is first the Docker
+    /// Hub's (Docker's rule), then the engine's own local image (`localhost/NAME`: how Podman
+    /// stores images built, imported or tagged on the host).
+    pub fn image_id(&self, reference: &str) -> Option<&String> {
+        if let Some(id) = self.images.get(&full_reference(reference)) {
+            return Some(id);
+        }
+        if reference.contains('/') {
+            return None;
+        }
+        self.images
+            .get(&full_reference(&format!("localhost/{reference}")))
+    }
+
+    /// Records that the engine has `reference` as image `id`.
+    pub fn insert_image(&mut self, reference: &str, id: &str) {
+        self.images
+            .insert(full_reference(reference), id.to_string());
+    }
+
+    /// From the answers of `list_containers(all)`, `list_networks` and `list_images`.
+    pub fn from_engine(
+        containers: Vec<bollard::models::ContainerSummary>,
+        networks: Vec<bollard::models::Network>,
+        images: Vec<bollard::models::ImageSummary>,
+    ) -> Observed {
+        let containers = containers
+            .into_iter()
+            .map(|c| Container {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                labels: c.labels.unwrap_or_default().into_iter().collect(),
+                running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                exit_code: c.status.as_deref().and_then(exit_code),
+                image_id: c.image_id.unwrap_or_default(),
+                networks: c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .map(|n| n.into_keys().collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let networks = networks
+            .into_iter()
+            .filter_map(|n| Some((n.name.clone()?, n)))
+            .collect();
+        let mut observed = Observed {
+            containers,
+            networks,
+            images: BTreeMap::new(),
+        };
+        for image in images {
+            for reference in image.repo_tags.iter().chain(&image.repo_digests) {
+                observed.insert_image(reference, &image.id);
+            }
+        }
+        observed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_read_from_the_status_text() {
+        assert_eq!(exit_code("Exited (0) 3 seconds ago"), Some(0));
+        assert_eq!(exit_code("Exited (137) 2 hours ago"), Some(137));
+        assert_eq!(exit_code("Up 5 minutes (healthy)"), None);
+        assert_eq!(exit_code("Created"), None);
+        assert_eq!(exit_code("Exited (x)"), None);
+    }
+
+    #[test]
+    fn references_resolve_as_engines_resolve_them() {
+        for (short, full) in [
+            ("nginx:1.27", "docker.io/library/nginx:1.27"),
+            ("nginx", "docker.io/library/nginx:latest"),
+            ("grafana/grafana:11.2.0", "docker.io/grafana/grafana:11.2.0"),
+            ("docker.io/library/redis:7", "docker.io/library/redis:7"),
+            ("ghcr.io/nxthdr/risotto:main", "ghcr.io/nxthdr/risotto:main"),
+            ("registry:5000/app", "registry:5000/app:latest"),
+            ("localhost/app:1", "localhost/app:1"),
+            ("app@sha256:abcd", "docker.io/library/app@sha256:abcd"),
+        ] {
+            assert_eq!(full_reference(short), full, "{short}");
+        }
+    }
+
+    #[test]
+    fn short_names_find_docker_hub_then_local_images() {
+        let mut o = Observed::default();
+        o.insert_image("nginx:1.27", "sha256:n");
+        o.insert_image("localhost/app:1", "sha256:local");
+        o.insert_image("docker.io/library/both:1", "sha256:hub");
+        o.insert_image("localhost/both:1", "sha256:local-both");
+        assert_eq!(
+            o.image_id("docker.io/library/nginx:1.27"),
+            Some(&"sha256:n".into())
+        );
+        assert_eq!(o.image_id("nginx:1.27"), Some(&"sha256:n".into()));
+        assert_eq!(o.image_id("app:1"), Some(&"sha256:local".into()));
+        assert_eq!(o.image_id("both:1"), Some(&"sha256:hub".into()));
+        assert_eq!(o.image_id("other/app:1"), None, "not a short name");
+        assert_eq!(o.image_id("nginx:1.28"), None);
+    }
+}

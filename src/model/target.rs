@@ -1,0 +1,304 @@
+//! Where and how to reach a host, from its inventory variables: `ansible_host`, `ansible_user`,
+//! `ansible_port`, `nxinfra_base_dir`, `nxinfra_docker_socket`, `nxinfra_fleet` (see
+//! docs/inventory.md).
+
+use serde_json::Value;
+
+use crate::model::inventory::Vars;
+use crate::model::system_files::{self, SystemFile};
+
+/// The connection target of one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The inventory name (`coreams01`).
+    pub host: String,
+    /// What ssh connects to: `ansible_host`, else the inventory name (so `~/.ssh/config` can
+    /// map it).
+    pub destination: String,
+    /// `ansible_user`; `None` lets `~/.ssh/config` (or the current user) decide.
+    pub user: Option<String>,
+    /// `ansible_port`; `None` lets `~/.ssh/config` (or 22) decide.
+    pub port: Option<u16>,
+    /// Where the rendered tree lands: `nxinfra_base_dir`, default `/home/<user>`.
+    pub base_dir: String,
+    /// The engine's socket on the host: `nxinfra_docker_socket`.
+    pub docker_socket: String,
+    /// Files placed outside the base dir through sudo: `nxinfra_system_files`.
+    pub system_files: Vec<SystemFile>,
+    /// The fleet this host's engine objects belong to: `nxinfra_fleet`, default the
+    /// repository folder's name (as Compose names its projects).
+    pub fleet: String,
+}
+
+/// What a host's settings default to when its variables leave them out.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The user nxinfra runs as (`$USER`): the default `ansible_user` for the base dir.
+    pub user: String,
+    /// The fleet's name when `nxinfra_fleet` is not set: the repository folder's name.
+    pub fleet: String,
+}
+
+impl Defaults {
+    /// The defaults of the repository at `root`, for the user nxinfra runs as.
+    pub fn new(root: &std::path::Path) -> Defaults {
+        // The root found in the current folder is the empty path.
+        let root = if root.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            root
+        };
+        let folder = std::fs::canonicalize(root)
+            .ok()
+            .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        Defaults {
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            fleet: fleet_name(&folder),
+        }
+    }
+}
+
+/// `folder` as a fleet name: lower case letters, digits, `-`, `_` and `.`, as Compose makes
+/// a project name of a folder's; `fleet` when nothing is left.
+pub fn fleet_name(folder: &str) -> String {
+    let name: String = folder
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .collect();
+    let name = name.trim_start_matches(['-', '_', '.']);
+    if name.is_empty() {
+        "fleet".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Whether `name` is a fleet name nxinfra accepts in `nxinfra_fleet`.
+fn valid_fleet(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// A tool variable with the wrong type or value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("host {host}: {variable}: {reason}")]
+pub struct TargetError {
+    pub host: String,
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+impl Target {
+    /// The target of `host` from its merged variables, with `defaults` for what they leave
+    /// out.
+    pub fn from_vars(host: &str, vars: &Vars, defaults: &Defaults) -> Result<Target, TargetError> {
+        let bad = |variable: &'static str, reason: String| TargetError {
+            host: host.to_string(),
+            variable,
+            reason,
+        };
+        let string = |variable: &'static str| -> Result<Option<String>, TargetError> {
+            match vars.get(variable) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+                Some(other) => Err(bad(
+                    variable,
+                    format!("expected a non-empty string, got {other}"),
+                )),
+            }
+        };
+        let destination = string("ansible_host")?.unwrap_or_else(|| host.to_string());
+        if destination.starts_with('-') || destination.contains(char::is_whitespace) {
+            return Err(bad(
+                "ansible_host",
+                format!("{destination:?} is not a host name or address"),
+            ));
+        }
+        let user = string("ansible_user")?;
+        if let Some(u) = &user
+            && (u.starts_with('-')
+                || u.contains(|c: char| c.is_whitespace() || c == '@' || c == '/'))
+        {
+            return Err(bad("ansible_user", format!("{u:?} is not a user name")));
+        }
+        let port = match vars.get("ansible_port") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let n = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .filter(|n| (1..=65535).contains(n))
+                    .ok_or_else(|| {
+                        bad("ansible_port", format!("expected a port 1-65535, got {v}"))
+                    })?;
+                Some(n as u16)
+            }
+        };
+        let base_dir = match string("nxinfra_base_dir")? {
+            Some(dir) => dir,
+            None => format!("/home/{}", user.as_deref().unwrap_or(&defaults.user)),
+        };
+        check_absolute("nxinfra_base_dir", &base_dir).map_err(|r| bad("nxinfra_base_dir", r))?;
+        let docker_socket =
+            string("nxinfra_docker_socket")?.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
+        check_absolute("nxinfra_docker_socket", &docker_socket)
+            .map_err(|r| bad("nxinfra_docker_socket", r))?;
+        let system_files = system_files::parse(vars.get(system_files::VARIABLE))
+            .map_err(|r| bad(system_files::VARIABLE, r))?;
+        let fleet = string("nxinfra_fleet")?.unwrap_or_else(|| defaults.fleet.clone());
+        if !valid_fleet(&fleet) {
+            return Err(bad(
+                "nxinfra_fleet",
+                format!(
+                    "{fleet:?} is not a fleet name (letters, digits, -, _ and ., starting with \
+                     a letter or digit, at most 64)"
+                ),
+            ));
+        }
+        Ok(Target {
+            fleet,
+            system_files,
+            host: host.to_string(),
+            destination,
+            user,
+            port,
+            base_dir: base_dir.trim_end_matches('/').to_string(),
+            docker_socket,
+        })
+    }
+}
+
+/// An absolute, normalised path without characters a remote shell would interpret.
+fn check_absolute(_variable: &str, path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must be an absolute path"));
+    }
+    if path.split('/').any(|c| c == "." || c == "..") {
+        return Err(format!("{path:?} must not contain . or .."));
+    }
+    if path
+        .chars()
+        .any(|c| c.is_control() || "'\"`$\\".contains(c))
+    {
+        return Err(format!(
+            "{path:?} contains quotes, $, backslashes or control characters"
+        ));
+    }
+    if path == "/" {
+        return Err("the base dir cannot be /".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn vars(v: serde_json::Value) -> Vars {
+        v.as_object().unwrap().clone().into_iter().collect()
+    }
+
+    fn user(name: &str) -> Defaults {
+        Defaults {
+            user: name.into(),
+            fleet: "infra".into(),
+        }
+    }
+
+    #[test]
+    fn the_fleet_is_named_by_nxinfra_fleet_or_the_repository_folder() {
+        let t = Target::from_vars("h", &Vars::new(), &user("a")).unwrap();
+        assert_eq!(t.fleet, "infra");
+        let t = Target::from_vars("h", &vars(json!({"nxinfra_fleet": "nxthdr"})), &user("a"));
+        assert_eq!(t.unwrap().fleet, "nxthdr");
+        assert_eq!(fleet_name("My Infra (copy)"), "myinfracopy");
+        assert_eq!(fleet_name(".x"), "x");
+        assert_eq!(fleet_name("€"), "fleet");
+        // The root found in the current folder is the empty path: the folder's name all the
+        // same (it was `fleet` for every repository).
+        let cwd = std::env::current_dir().unwrap();
+        let here = fleet_name(&cwd.file_name().unwrap().to_string_lossy());
+        assert_eq!(Defaults::new(std::path::Path::new("")).fleet, here);
+        assert_eq!(Defaults::new(&cwd).fleet, here);
+        let err = Target::from_vars("h", &vars(json!({"nxinfra_fleet": "a b"})), &user("a"));
+        assert_eq!(err.unwrap_err().variable, "nxinfra_fleet");
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let t = Target::from_vars("coreams01", &Vars::new(), &user("alice")).unwrap();
+        assert_eq!(t.destination, "coreams01");
+        assert_eq!((t.user.as_deref(), t.port), (None, None));
+        assert_eq!(t.base_dir, "/home/alice");
+        assert_eq!(t.docker_socket, "/var/run/docker.sock");
+
+        let t = Target::from_vars(
+            "coreams01",
+            &vars(json!({"ansible_host": "ams01.core.infra.nxthdr.dev", "ansible_user": "nxthdr",
+                         "ansible_port": 2222, "nxinfra_docker_socket": "/run/user/1000/docker.sock"})),
+            &user("alice"),
+        )
+        .unwrap();
+        assert_eq!(t.destination, "ams01.core.infra.nxthdr.dev");
+        assert_eq!(t.user.as_deref(), Some("nxthdr"));
+        assert_eq!(t.port, Some(2222));
+        assert_eq!(t.base_dir, "/home/nxthdr");
+        assert_eq!(t.docker_socket, "/run/user/1000/docker.sock");
+        let t = Target::from_vars(
+            "h",
+            &vars(json!({"ansible_port": "22", "nxinfra_base_dir": "/srv/x/"})),
+            &user("a"),
+        )
+        .unwrap();
+        assert_eq!((t.port, t.base_dir.as_str()), (Some(22), "/srv/x"));
+    }
+
+    #[test]
+    fn bad_values_name_host_and_variable() {
+        let cases = [
+            (json!({"ansible_port": 0}), "ansible_port"),
+            (json!({"nxinfra_fleet": "-x"}), "nxinfra_fleet"),
+            (json!({"ansible_port": "ssh"}), "ansible_port"),
+            (json!({"ansible_port": 70000}), "ansible_port"),
+            (json!({"ansible_host": "-oProxyCommand=x"}), "ansible_host"),
+            (json!({"ansible_host": 12}), "ansible_host"),
+            (json!({"ansible_user": "a b"}), "ansible_user"),
+            (json!({"nxinfra_base_dir": "home/x"}), "nxinfra_base_dir"),
+            (
+                json!({"nxinfra_base_dir": "/home/../etc"}),
+                "nxinfra_base_dir",
+            ),
+            (
+                json!({"nxinfra_base_dir": "/home/$USER"}),
+                "nxinfra_base_dir",
+            ),
+            (json!({"nxinfra_base_dir": "/"}), "nxinfra_base_dir"),
+            (
+                json!({"nxinfra_docker_socket": "docker.sock"}),
+                "nxinfra_docker_socket",
+            ),
+            (
+                json!({"nxinfra_system_files": [{"src": "a"}]}),
+                "nxinfra_system_files",
+            ),
+        ];
+        for (v, variable) in cases {
+            let err = Target::from_vars("vltatl01", &vars(v.clone()), &user("a")).unwrap_err();
+            assert_eq!(err.variable, variable, "{v}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("host vltatl01: {variable}:")),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! `nxinfra apply` on many hosts: per host, sync its files and keep its lock, reach its engine
+//! through the same SSH connection, plan, and (unless `--dry-run`) carry the plan out.
+
+pub mod execute;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::host::engine::Engine;
+use crate::host::session::HostSession;
+use crate::model::compose::{self, Compose};
+use crate::model::manifest::ContainerRecord;
+use crate::model::observed::Observed;
+use crate::model::target::Target;
+use crate::ops::sync::{SyncOptions, lock_and_plan, split};
+use crate::plan::containers::{self, Action, ApplyPlan, Desired, Restarted};
+use crate::plan::files::SyncPlan;
+use crate::plan::identity::{self, Identity};
+use crate::plan::restore;
+use crate::render::OutFile;
+use crate::util::progress::Progress;
+
+/// What happened on a host that did not fail.
+#[derive(Debug)]
+pub struct HostApply {
+    pub sync: SyncPlan,
+    pub diff: Option<String>,
+    pub plan: ApplyPlan,
+    /// Docker API calls made after connecting: (reads, writes).
+    pub api_calls: (usize, usize),
+    pub api_version: String,
+    pub elapsed: Duration,
+    /// From the lock taken and the files planned to the end: reading the engine, planning,
+    /// pulling, placing the files, carrying the plan out.
+    pub reconcile: Duration,
+}
+
+impl HostApply {
+    pub fn is_noop(&self) -> bool {
+        self.sync.is_noop() && self.plan.is_noop()
+    }
+
+    /// `2 files; create web, recreate db (environment changed)`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sync.is_noop() {
+            parts.push(self.sync.summary());
+        }
+        for n in &self.plan.networks {
+            if n.action != Action::Unchanged {
+                parts.push(format!("{} network {}", verb(n.action), n.name));
+            }
+        }
+        for c in &self.plan.containers {
+            if c.action != Action::Unchanged {
+                let why = if c.reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.reasons.join(", "))
+                };
+                parts.push(format!("{} {}{why}", verb(c.action), c.name));
+            }
+        }
+        if parts.is_empty() {
+            "unchanged".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+pub fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Recreate => "recreate",
+        Action::Restart => "restart",
+        Action::Start => "start",
+        Action::Remove => "remove",
+        Action::Recover => "recover",
+        Action::Unchanged => "unchanged",
+    }
+}
+
+/// Applies every host; one outcome per host, in the given order.
+pub fn apply_all(
+    hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
+    opts: &SyncOptions,
+    progress: Arc<Progress>,
+) -> Vec<(String, Result<HostApply, String>)> {
+    let opts = Arc::new(opts.clone());
+    let items = hosts
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    crate::host::runner::for_hosts(items, opts.forks, move |i, (target, files)| {
+        let opts = opts.clone();
+        let progress = progress.clone();
+        async move {
+            let result =
+                apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
+            progress.finish(
+                i,
+                &match &result {
+                    Ok(a) if a.is_noop() => "unchanged".to_string(),
+                    Ok(a) if opts.dry_run => format!("would {}", a.summary()),
+                    Ok(a) => a.summary(),
+                    Err(e) => format!("FAILED: {e}"),
+                },
+            );
+            result
+        }
+    })
+}
+
+async fn apply_host(
+    target: &Target,
+    files: BTreeMap<String, OutFile>,
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostApply, String> {
+    let start = Instant::now();
+    let host = &target.host;
+    // compose.yml first: a bad file stops the host before anything is touched.
+    let compose_path = format!("rendered/{host}/compose.yml");
+    let compose = match files.get("compose.yml") {
+        Some(f) => {
+            let text = String::from_utf8_lossy(&f.data);
+            compose::parse(Path::new(&compose_path), &text).map_err(|e| e.to_string())?
+        }
+        None => return Err(format!("{compose_path} is not rendered: nothing to apply")),
+    };
+    let (files, system) = split(target, files).map_err(|e| e.to_string())?;
+    phase("connecting");
+    let session = HostSession::connect(target, &opts.ssh)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        // The engine before the lock: a host whose engine does not answer fails untouched.
+        phase("connecting to the Docker engine");
+        let forward = session
+            .forward_unix(&target.docker_socket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let engine = connect_engine(&forward.local.to_string_lossy(), target).await;
+        let result = match engine {
+            Ok(engine) => locked(&session, &engine, &compose, &files, &system, opts, phase).await,
+            Err(e) => Err(e),
+        };
+        forward.close().await;
+        result
+    }
+    .await;
+    session.close().await;
+    result.map(|a| HostApply {
+        elapsed: start.elapsed(),
+        ..a
+    })
+}
+
+/// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
+pub(crate) async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
+    Engine::connect(local_socket, &target.fleet)
+        .await
+        .map_err(|e| {
+            format!(
+                "the Docker engine at {} does not answer through the SSH connection \
+             (is it running, and may the login user use its socket? set nxinfra_docker_socket \
+             if it is elsewhere): {e}",
+                target.docker_socket
+            )
+        })
+}
+
+/// Under the host's lock: plan the files and the containers, pull, then (unless `--dry-run`)
+/// place the files and carry the containers' plan out. Anything found wrong before the files
+/// move (a container nxinfra does not own in the way, an image that cannot be had) leaves
+/// the host as it was.
+async fn locked(
+    session: &HostSession,
+    engine: &Engine,
+    compose: &Compose,
+    files: &BTreeMap<String, OutFile>,
+    system: &[crate::model::system_files::Placed],
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostApply, String> {
+    let target = &session.target;
+    let sync = lock_and_plan(session, files, system, opts, phase)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reconcile_start = Instant::now();
+    let records = sync.remote.containers.clone();
+    let planned = plan_containers(
+        engine,
+        target,
+        compose,
+        files,
+        &records,
+        opts.dry_run,
+        phase,
+    )
+    .await;
+    let (plan, mut kept) = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = sync.lock.release().await;
+            return Err(e);
+        }
+    };
+    // The previous content of the changing files that services about to be recreated or
+    // restarted mount: put back if their service fails (restore.rs).
+    let at_risk = if opts.dry_run {
+        BTreeMap::new()
+    } else {
+        restore::at_risk(compose, &plan, &sync.plan, &target.base_dir)
+    };
+    let previous = match keep_previous(session, &sync.remote, &at_risk).await {
+        Ok(previous) => previous,
+        Err(e) => {
+            let _ = sync.lock.release().await;
+            return Err(e);
+        }
+    };
+    let synced = sync
+        .upload(session, files, system, opts, phase)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lock = synced.lock;
+    // What the host's manifest will say: the synced files (or those put back after a
+    // failure), with the restart records of the containers that are as they were or were
+    // restarted now, failure or not.
+    let mut on_host = synced.manifest.clone();
+    let mut failure = None;
+    if !opts.dry_run && !plan.is_noop() {
+        let mut done = execute::Done::default();
+        let executed = execute::execute(engine, compose, &plan, &mut done, phase).await;
+        for (name, (id, identity)) in done.restarted {
+            kept.insert(
+                name,
+                ContainerRecord {
+                    id,
+                    hash: identity.hash.clone(),
+                    fields: identity::encode(&identity.fields),
+                    mounts: identity::encode(&identity.mounts),
+                },
+            );
+        }
+        if let Err(e) = executed {
+            let put_back = PutBack {
+                session,
+                lock: &mut lock,
+                engine,
+                compose,
+                plan: &plan,
+                system,
+                now: &synced.manifest,
+            };
+            let (message, manifest) =
+                after_failure(&e, put_back, files, &at_risk, &previous, phase).await;
+            if let Some(manifest) = manifest {
+                on_host = manifest;
+            }
+            failure = Some(message);
+        }
+    }
+    let finished = if kept != on_host.containers && !opts.dry_run {
+        let manifest = on_host.with_containers(kept);
+        lock.write_manifest_and_release(&manifest.to_text()).await
+    } else {
+        lock.release().await
+    };
+    if let Some(message) = failure {
+        return Err(message);
+    }
+    finished.map_err(|e| e.to_string())?;
+    Ok(HostApply {
+        sync: synced.plan,
+        diff: synced.diff,
+        plan,
+        api_calls: engine.calls(),
+        api_version: engine.api_version(),
+        elapsed: Duration::ZERO,
+        reconcile: reconcile_start.elapsed(),
+    })
+}
+
+/// Reads the engine and plans its containers; unless `dry_run`, pulls what the plan pulls and
+/// plans again (a container's identity includes its image id, known once the image is there).
+/// Also returns the restart records still valid: those of containers that stay as they are.
+async fn plan_containers(
+    engine: &Engine,
+    target: &Target,
+    compose: &Compose,
+    files: &BTreeMap<String, OutFile>,
+    records: &BTreeMap<String, ContainerRecord>,
+    dry_run: bool,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<(ApplyPlan, BTreeMap<String, ContainerRecord>), String> {
+    phase("reading the engine's state");
+    let mut observed = engine.observe().await.map_err(|e| e.to_string())?;
+    let restarted: BTreeMap<String, Restarted> = records
+        .iter()
+        .filter_map(|(name, r)| {
+            let identity =
+                Identity::from_parts(identity::decode(&r.fields)?, identity::decode(&r.mounts)?);
+            (identity.hash == r.hash).then(|| {
+                (
+                    name.clone(),
+                    Restarted {
+                        container_id: r.id.clone(),
+                        identity,
+                    },
+                )
+            })
+        })
+        .collect();
+    let desired = Desired {
+        compose,
+        tree: files,
+        base_dir: &target.base_dir,
+        fleet: &target.fleet,
+    };
+    let planned = |observed: &Observed| {
+        containers::plan(
+            &desired,
+            observed,
+            &restarted,
+            &crate::host::convert::network_matches,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let mut plan = planned(&observed)?;
+    if !dry_run && !plan.images.is_empty() {
+        // A signal during a pull: nothing was changed yet, nothing is.
+        tokio::select! {
+            pulled = execute::pull(engine, &plan.images, phase) => pulled.map_err(|e| e.to_string())?,
+            e = crate::util::interrupt::interrupted() => return Err(e.to_string()),
+        }
+        phase("reading the engine's state");
+        observed = engine.observe().await.map_err(|e| e.to_string())?;
+        let pulled = std::mem::take(&mut plan.images);
+        plan = planned(&observed)?;
+        plan.images = pulled;
+    }
+    let kept = records
+        .iter()
+        .filter(|(name, r)| {
+            observed.container(name).is_some_and(|c| c.id == r.id)
+                && plan
+                    .containers
+                    .iter()
+                    .any(|s| &s.name == *name && s.action == Action::Unchanged)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok((plan, kept))
+}
+
+/// The current content (and mode, from the host's manifest) of the files in `at_risk` that
+/// exist on the host: one remote command, only when a service at risk mounts a changing file.
+async fn keep_previous(
+    session: &HostSession,
+    remote: &crate::model::manifest::Manifest,
+    at_risk: &BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, OutFile>, String> {
+    let mut paths: Vec<String> = at_risk
+        .values()
+        .flatten()
+        .filter(|p| remote.files.contains_key(*p))
+        .cloned()
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let fetched = session
+        .fetch(&paths, &[], "keeping the files a rollback would put back")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(fetched
+        .into_iter()
+        .filter_map(|(path, data)| {
+            let mode = remote.files.get(&path)?.mode;
+            Some((path, OutFile { data, mode }))
+        })
+        .collect())
+}
+
+/// After `e`: syncs back, as they were, the changed mounts of every container it left running
+/// its previous version, restarting those that must read them again. Returns the host's
+/// error message (saying what was put back) and the manifest now on the host, if it changed.
+async fn after_failure(
+    e: &execute::ExecError,
+    put_back: PutBack<'_, '_>,
+    files: &BTreeMap<String, OutFile>,
+    at_risk: &BTreeMap<String, Vec<String>>,
+    previous: &BTreeMap<String, OutFile>,
+    phase: &(dyn Fn(&str) + Sync),
+) -> (String, Option<crate::model::manifest::Manifest>) {
+    let mut message = e.to_string();
+    let mut paths: Vec<String> = Vec::new();
+    let mut restarts: Vec<&str> = Vec::new();
+    for (name, restart) in e.restored() {
+        if let Some(p) = at_risk.get(name) {
+            paths.extend(p.iter().cloned());
+            if restart {
+                restarts.push(name);
+            }
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    if paths.is_empty() {
+        return (message, None);
+    }
+    let tree = restore::restored_tree(files, &paths, previous);
+    match put_files_back(put_back, &tree, &restarts, phase).await {
+        Ok(manifest) => {
+            message.push_str(&format!(
+                "; the previous files were put back ({})",
+                paths.join(", ")
+            ));
+            (message, Some(manifest))
+        }
+        Err(why) => {
+            message.push_str(&format!("; putting the previous files back failed: {why}"));
+            (message, None)
+        }
+    }
+}
+
+/// What putting a failed service's files back works with.
+struct PutBack<'a, 's> {
+    session: &'a HostSession,
+    lock: &'a mut crate::host::session::LockGuard<'s>,
+    engine: &'a Engine,
+    compose: &'a Compose,
+    plan: &'a ApplyPlan,
+    system: &'a [crate::model::system_files::Placed],
+    /// The host's manifest now (after the upload).
+    now: &'a crate::model::manifest::Manifest,
+}
+
+/// Syncs `tree` (the synced files with the failed containers' mounts as they were) under the
+/// held lock, then restarts the `restarts` containers so that they read them. Returns the
+/// manifest now on the host.
+async fn put_files_back(
+    p: PutBack<'_, '_>,
+    tree: &BTreeMap<String, OutFile>,
+    restarts: &[&str],
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<crate::model::manifest::Manifest, String> {
+    use crate::model::manifest::Manifest;
+    let target = &p.session.target;
+    let local = Manifest::of_files(tree)
+        .with_system(p.system)
+        .with_containers(p.now.containers.clone());
+    let back = crate::plan::files::plan(&local, p.now, &target.system_files);
+    if !back.is_noop() {
+        phase("putting the previous files back");
+        let tar = crate::host::remote::upload_tar(&target.base_dir, tree, p.system, &back, &local)?;
+        p.lock
+            .apply_and_hold(&tar)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for container in restarts {
+        let service = p
+            .plan
+            .containers
+            .iter()
+            .find(|s| s.name == *container)
+            .and_then(|s| s.service.as_ref())
+            .and_then(|s| p.compose.services.get(s))
+            .ok_or_else(|| format!("{container} is not a service of compose.yml"))?;
+        phase(&format!("restarting {container} with its previous files"));
+        execute::restart_healthy(p.engine, service, container)
+            .await
+            .map_err(|why| format!("{container} restarted with them, but: {why}"))?;
+    }
+    Ok(local)
+}

@@ -1,0 +1,329 @@
+//! `nxinfra backup`: what each host declares in `nxinfra_backups` ([`crate::model::backup`])
+//! is dumped by a command in one of its containers (or on the host), compressed and
+//! age-encrypted into local files with retention ([`store`]), verified, and restorable.
+//!
+//! Backups and restores on the hosts: each host's SSH connection (host keys checked), its
+//! engine's socket forwarded through it, the dump or restore command run in its container by
+//! the engine's exec API, its output streamed into (or its input out of) a local file of
+//! [`crate::ops::backup::store`].
+
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::host::engine::Engine;
+use crate::host::session::{HostSession, SshOptions};
+use crate::model::backup::Backup;
+use crate::model::target::Target;
+use crate::secrets::age_file::Identities;
+use store::Written;
+
+/// What every host's run shares.
+pub struct Options {
+    /// The backups' folder.
+    pub dir: PathBuf,
+    /// Who can decrypt them: the secrets' recipients.
+    pub recipients: Vec<age::x25519::Recipient>,
+    /// To read each new backup back before the old ones go; `None`: not verified.
+    pub identities: Option<Identities>,
+    pub ssh: SshOptions,
+    pub forks: usize,
+}
+
+/// One backup made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Made {
+    pub name: String,
+    #[serde(flatten)]
+    pub written: Written,
+    /// Read back through with the identity (age's authentication, gzip's checksum, the
+    /// dump's sha256).
+    pub verified: bool,
+    /// Older backups removed by `keep`.
+    pub removed: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+/// One host's backups: each made or failed.
+pub type HostResult = Result<Vec<(String, Result<Made, String>)>, String>;
+
+/// Makes every listed backup of every host, hosts in parallel.
+pub fn backup_all(
+    hosts: Vec<(Target, Vec<Backup>)>,
+    opts: Options,
+    progress: Arc<crate::util::progress::Progress>,
+) -> Vec<(String, HostResult)> {
+    let opts = Arc::new(opts);
+    let forks = opts.forks;
+    let items = hosts
+        .into_iter()
+        .map(|(t, b)| (t.host.clone(), (t, b)))
+        .collect();
+    let outcomes = crate::host::runner::for_hosts(items, forks, move |i, (target, backups)| {
+        let opts = opts.clone();
+        let progress = progress.clone();
+        async move {
+            let result = backup_host(&target, &backups, &opts, &|what: &str| {
+                progress.phase(i, what)
+            })
+            .await;
+            let summary = match &result {
+                Ok(done) => {
+                    let failed = done.iter().filter(|(_, r)| r.is_err()).count();
+                    if failed == 0 {
+                        match done.len() {
+                            1 => "1 backup made".to_string(),
+                            n => format!("{n} backups made"),
+                        }
+                    } else {
+                        format!("FAILED: {failed} of {} backups", done.len())
+                    }
+                }
+                Err(e) => format!("FAILED: {e}"),
+            };
+            progress.finish(i, &summary);
+            // for_hosts wants a Result; a host's own failures travel inside it.
+            Ok(result)
+        }
+    });
+    outcomes
+        .into_iter()
+        .map(|(host, r)| (host, r.and_then(|inner| inner)))
+        .collect()
+}
+
+async fn connect(target: &Target, ssh: &SshOptions) -> Result<HostSession, String> {
+    HostSession::connect(target, ssh)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs `work` with the host's SSH connection, and its engine (through it) when `engine` is
+/// asked for.
+async fn with_host<T>(
+    target: &Target,
+    ssh: &SshOptions,
+    engine: bool,
+    phase: &(dyn Fn(&str) + Sync),
+    work: impl AsyncFnOnce(&HostSession, Option<&Engine>) -> T,
+) -> Result<T, String> {
+    phase("connecting");
+    let session = connect(target, ssh).await?;
+    let result = async {
+        if !engine {
+            return Ok(work(&session, None).await);
+        }
+        let forward = session
+            .forward_unix(&target.docker_socket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let engine =
+            crate::ops::apply::connect_engine(&forward.local.to_string_lossy(), target).await;
+        let out = match engine {
+            Ok(engine) => Ok(work(&session, Some(&engine)).await),
+            Err(e) => Err(e),
+        };
+        forward.close().await;
+        out
+    }
+    .await;
+    session.close().await;
+    result
+}
+
+/// Runs `command` where `backup` says (its container, else the host), its stdout to `out`.
+async fn run_command(
+    session: &HostSession,
+    engine: Option<&Engine>,
+    backup: &Backup,
+    command: &str,
+    input: Option<&mut (dyn std::io::Read + Send)>,
+    out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+) -> Result<(i64, String), String> {
+    match (&backup.container, engine) {
+        (Some(container), Some(engine)) => engine
+            .exec(container, shell(command), input, out)
+            .await
+            .map_err(|e| e.to_string()),
+        (Some(_), None) => Err("the engine is not connected".into()),
+        (None, _) => session
+            .stream(command, input, out)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+async fn backup_host(
+    target: &Target,
+    backups: &[Backup],
+    opts: &Options,
+    phase: &(dyn Fn(&str) + Sync),
+) -> HostResult {
+    let engine = backups.iter().any(|b| b.container.is_some());
+    with_host(
+        target,
+        &opts.ssh,
+        engine,
+        phase,
+        async |session: &HostSession, engine: Option<&Engine>| {
+            let mut out = Vec::new();
+            for backup in backups {
+                phase(&format!("backing up {}", backup.name));
+                let made = backup_one(session, engine, &target.host, backup, opts).await;
+                out.push((backup.name.clone(), made));
+            }
+            out
+        },
+    )
+    .await
+}
+
+/// `sh -c COMMAND`, as the inventory writes commands.
+fn shell(command: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), command.into()]
+}
+
+async fn backup_one(
+    session: &HostSession,
+    engine: Option<&Engine>,
+    host: &str,
+    backup: &Backup,
+    opts: &Options,
+) -> Result<Made, String> {
+    let start = Instant::now();
+    let folder = store::folder(&opts.dir, host, &backup.name);
+    let file = folder.join(store::file_name(&backup.name, SystemTime::now()));
+    let mut writing = store::Writing::start(file.clone(), &opts.recipients)
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let (code, stderr) = run_command(
+        session,
+        engine,
+        backup,
+        &backup.command,
+        None,
+        &mut |chunk| writing.write(chunk),
+    )
+    .await?;
+    if code != 0 {
+        // `writing` is dropped: its temporary file goes with it.
+        return Err(format!(
+            "{}; no backup was kept",
+            exited(&backup.command, &backup.place(), code, &stderr)
+        ));
+    }
+    let written = writing
+        .finish()
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let verified = match &opts.identities {
+        Some(identities) => {
+            let read = store::verify(&written.file, identities);
+            match read {
+                Ok((bytes, sha)) if bytes == written.bytes && sha == written.sha256 => true,
+                other => {
+                    let _ = std::fs::remove_file(&written.file);
+                    return Err(format!(
+                        "{} does not read back as written ({}); removed, the older backups kept",
+                        written.file.display(),
+                        match other {
+                            Ok(_) => "another content".to_string(),
+                            Err(e) => e.to_string(),
+                        }
+                    ));
+                }
+            }
+        }
+        None => false,
+    };
+    // Only now, with the new one in place (and read back), do the oldest go.
+    let kept =
+        store::kept(&folder, &backup.name).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut removed = Vec::new();
+    for old in store::beyond(&kept, backup.keep) {
+        std::fs::remove_file(folder.join(old))
+            .map_err(|e| format!("cannot remove {}: {e}", folder.join(old).display()))?;
+        removed.push(old.clone());
+    }
+    Ok(Made {
+        name: backup.name.clone(),
+        written,
+        verified,
+        removed,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+    })
+}
+
+/// Restores `file` into `backup`'s container on `target` through its `restore` command.
+/// Returns the bytes restored.
+pub async fn restore(
+    target: &Target,
+    backup: &Backup,
+    file: &Path,
+    identities: &Identities,
+    ssh: &SshOptions,
+) -> Result<u64, String> {
+    let Some(command) = &backup.restore else {
+        return Err(format!(
+            "host {}: backup {} has no restore command (nxinfra_backups: restore)",
+            target.host, backup.name
+        ));
+    };
+    let mut reader = store::open(file, identities)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut counted = Counted {
+        inner: &mut reader,
+        bytes: 0,
+    };
+    let result = with_host(
+        target,
+        ssh,
+        backup.container.is_some(),
+        &|_: &str| {},
+        async |session: &HostSession, engine: Option<&Engine>| {
+            run_command(
+                session,
+                engine,
+                backup,
+                command,
+                Some(&mut counted),
+                &mut |_| Ok(()),
+            )
+            .await
+        },
+    )
+    .await?;
+    let (code, stderr) = result?;
+    if code != 0 {
+        return Err(format!(
+            "host {}: {}",
+            target.host,
+            exited(command, &backup.place(), code, &stderr)
+        ));
+    }
+    Ok(counted.bytes)
+}
+
+/// "`COMMAND` in CONTAINER (on the host) exited with status N: the end of its stderr".
+fn exited(command: &str, place: &str, code: i64, stderr: &str) -> String {
+    let said = if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.replace('\n', " / "))
+    };
+    format!("`{command}` {place} exited with status {code}{said}")
+}
+
+/// A reader that counts what went through it.
+struct Counted<'a> {
+    inner: &'a mut (dyn std::io::Read + Send),
+    bytes: u64,
+}
+
+impl std::io::Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}

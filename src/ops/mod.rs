@@ -1,0 +1,11 @@
+//! Operations: what a command does across the fleet, orchestrating plans and the host layer.
+//!
+//! [`sync`] (rendered trees placed on hosts over SSH, under each host's lock); [`apply`]
+//! (sync, then each host's containers reconciled with its compose.yml, health-gated);
+//! [`backup`] (what hosts declare dumped, encrypted, kept, verified, restored); [`diff`]
+//! (what a change does to the rendered fleet, offline).
+
+pub mod apply;
+pub mod backup;
+pub mod diff;
+pub mod sync;

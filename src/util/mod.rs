@@ -1,0 +1,10 @@
+//! Small utilities every layer may use: YAML reading with lines, suggestions for misspelt
+//! names, shell quoting, pipes, colour and progress on a terminal, signals.
+
+pub mod color;
+pub mod interrupt;
+pub mod pipe;
+pub mod progress;
+pub mod shell;
+pub mod suggest;
+pub mod yaml;
