@@ -33,9 +33,11 @@ diff: build
 prereqs:
 	./tests/prereqs.sh
 
+# fmt, clippy, and the direction rule of docs/architecture.md (tests/layers.rs).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked --test layers
 
 # The testbed (tests/testbed/testbed.sh): N hosts with real sshd and dockerd in network
 # namespaces. `make test` brings it up and always tears it down; under CI=true a testbed that

@@ -1,13 +1,9 @@
-//! Command-line definitions (clap derive) and the entry point that maps results to exit codes.
+//! Command-line definitions (clap derive), and nothing else: the command layer ([`crate::app`])
+//! turns them into settings.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-
-use crate::app::{self, Outcome};
-use crate::secrets::redact::redact_global;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -480,85 +476,4 @@ printf '# alice\\nage1...\\n' >> secrets/recipients.txt && nxinfra secrets rekey
         #[arg(long)]
         force: bool,
     },
-}
-
-/// Exit status of a usage error (unknown option, missing argument): 1, as any error. clap's
-/// own is 2, which is nxinfra's "differences found": `render --check --typo` would read as a
-/// stale render, and a CI step that accepts 2 would pass.
-pub const USAGE_ERROR: u8 = 1;
-
-/// Parses arguments, runs the command, prints errors (redacted), returns the exit status.
-pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => return usage_exit(&err),
-    };
-    crate::util::interrupt::install();
-    let code = match app::run(cli) {
-        Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::Changes) => ExitCode::from(2),
-        Err(err) => {
-            // An interrupted command says so and ends as the shell expects (130, 143, 129).
-            let code = err
-                .downcast_ref::<crate::secrets::edit::Interrupted>()
-                .map_or(1, |i| i.exit_code());
-            let mut text = format!("error: {err}");
-            for cause in err.chain().skip(1) {
-                text.push_str(&format!("\n  caused by: {cause}"));
-            }
-            // Not eprintln!: after SIGHUP the terminal may be gone, and the exit code matters more.
-            let _ = writeln!(std::io::stderr(), "{}", redact_global(&text));
-            ExitCode::from(code)
-        }
-    };
-    // Interrupted during host work: each host finished or undid its step in flight and
-    // released its lock; the status says it was interrupted, whatever else happened.
-    match crate::util::interrupt::received() {
-        Some(signal) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "interrupted by {}: stopped after the steps in flight (each finished or undone, \
-                 the locks released); run it again to finish",
-                crate::util::interrupt::name(signal)
-            );
-            ExitCode::from(crate::util::interrupt::exit_status(signal))
-        }
-        None => code,
-    }
-}
-
-/// Prints what clap has to say (`--help`, `--version` on stdout, exit 0; a usage error on
-/// stderr, exit [`USAGE_ERROR`]).
-fn usage_exit(err: &clap::Error) -> ExitCode {
-    // Printing fails only when the stream is closed; the exit status still tells.
-    let _ = err.print();
-    if err.use_stderr() {
-        ExitCode::from(USAGE_ERROR)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn usage_errors_are_errors_and_help_is_not() {
-        for args in [
-            &["nxinfra", "render", "--check", "--typo"][..],
-            &["nxinfra", "diff"],
-            &["nxinfra", "nope"],
-            &["nxinfra"],
-        ] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert!(err.use_stderr(), "{args:?}: {err}");
-        }
-        for args in [&["nxinfra", "--help"][..], &["nxinfra", "--version"]] {
-            let err = Cli::try_parse_from(args).unwrap_err();
-            assert!(!err.use_stderr(), "{args:?}");
-        }
-        Cli::command().debug_assert();
-    }
 }

@@ -1,5 +1,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nxinfra::cli::main()
+    nxinfra::app::main()
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use nxinfra::model::manifest::Manifest;
-use nxinfra::render::OutFile;
+use nxinfra::model::tree::OutFile;
 
 use common::{Down, Fleet, SECRET, Testbed, snapshot, texts};
 

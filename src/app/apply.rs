@@ -6,9 +6,9 @@ use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::SyncArgs;
+use crate::host::files::SyncOptions;
 use crate::host::runner::in_batches;
 use crate::ops::apply::{HostApply, apply_all, verb};
-use crate::ops::sync::SyncOptions;
 use crate::plan::containers::Action;
 use crate::util::progress::{self, Progress};
 

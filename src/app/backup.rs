@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::cli::{BackupCommand, BackupDirArg, BackupListArgs, BackupRestoreArgs, BackupRunArgs};
-use crate::host::session::SshOptions;
 use crate::model::backup::{self, Backup};
 use crate::model::inventory::{Inventory, limit};
 use crate::model::target::Target;
@@ -136,7 +135,7 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
         dir: folder_of(ctx, &args.dir),
         recipients,
         identities: ids,
-        ssh: SshOptions::from(&args.ssh),
+        ssh: super::ssh_options(&args.ssh),
         forks: args.forks,
     };
     let outcomes = backups::backup_all(work, opts, progress);
@@ -347,7 +346,7 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
     };
     let _ = ctx.secrets();
     let target = target(ctx, &inventory, &args.host)?;
-    let ssh = SshOptions::from(&args.ssh);
+    let ssh = super::ssh_options(&args.ssh);
     eprintln!(
         "restoring {} {} of {} ...",
         file.display(),

@@ -8,11 +8,11 @@ use serde_json::json;
 use crate::cli::SyncArgs;
 use std::sync::Arc;
 
+use crate::host::files::SyncOptions;
 use crate::host::runner::in_batches;
-use crate::host::session::SshOptions;
 use crate::model::inventory::limit;
 use crate::model::target::{Defaults, Target};
-use crate::ops::sync::{HostOutcome, HostSync, SyncOptions, sync_all};
+use crate::ops::sync::{HostOutcome, HostSync, sync_all};
 use crate::render::{self, Job};
 use crate::util::progress::{self, Progress};
 
@@ -70,7 +70,7 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
         diff: args.diff,
         force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),
-        ssh: SshOptions::from(&args.ssh),
+        ssh: super::ssh_options(&args.ssh),
         holder: format!(
             "{}@{} pid {} ({command}{})",
             defaults.user,

@@ -240,64 +240,6 @@ pub fn network(net: &Network, labels: &BTreeMap<String, String>) -> NetworkCreat
     }
 }
 
-/// Does the engine's network `have` match `want`? Compared: driver, IPv6, the driver options
-/// compose.yml sets (the engine adds defaults of its own, which are ignored), and the IPAM
-/// pools when compose.yml sets any (otherwise the engine chose them). Err names the difference.
-pub fn network_matches(want: &Network, have: &bollard::models::Network) -> Result<(), String> {
-    let driver = have.driver.clone().unwrap_or_default();
-    if driver != want.driver {
-        return Err(format!("driver {driver}, want {}", want.driver));
-    }
-    let ipv6 = have.enable_ipv6.unwrap_or(false);
-    if ipv6 != want.enable_ipv6 {
-        return Err(format!("enable_ipv6 {ipv6}, want {}", want.enable_ipv6));
-    }
-    let options = have.options.clone().unwrap_or_default();
-    for (k, v) in &want.driver_opts {
-        match options.get(k) {
-            Some(have) if have == v => {}
-            Some(have) => return Err(format!("driver option {k} is {have}, want {v}")),
-            None => return Err(format!("driver option {k} missing")),
-        }
-    }
-    if !want.ipam.is_empty() {
-        let pools: Vec<(String, Option<String>)> = have
-            .ipam
-            .as_ref()
-            .and_then(|i| i.config.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| (c.subnet.unwrap_or_default(), c.gateway))
-            .collect();
-        for p in &want.ipam {
-            let subnet = p.subnet.to_string();
-            match pools.iter().find(|(s, _)| *s == subnet) {
-                None => return Err(format!("subnet {subnet} missing")),
-                Some((_, gw)) => {
-                    if let Some(want_gw) = p.gateway
-                        && gw.as_deref() != Some(want_gw.to_string().as_str())
-                    {
-                        return Err(format!(
-                            "gateway of {subnet} is {}, want {want_gw}",
-                            gw.clone().unwrap_or_else(|| "unset".into())
-                        ));
-                    }
-                }
-            }
-        }
-        // A family compose.yml gives no subnet for gets one from the engine's pools (Docker
-        // always gives a network an IPv4 subnet): only the other families must match exactly.
-        let given = |v4: bool| want.ipam.iter().any(|p| p.subnet.addr.is_ipv4() == v4);
-        for (s, _) in &pools {
-            let v4 = !s.contains(':');
-            if given(v4) && !want.ipam.iter().any(|p| &p.subnet.to_string() == s) {
-                return Err(format!("subnet {s} is not in compose.yml"));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,64 +343,5 @@ networks:
         let n = network(&c.networks["b"], &BTreeMap::new());
         let pool = &n.ipam.unwrap().config.unwrap()[0];
         assert_eq!(pool.gateway.as_deref(), Some("172.30.1.1"));
-    }
-
-    #[test]
-    fn networks_match_or_say_what_differs() {
-        let c = load(
-            "services:\n  svc: {image: busybox:1, network_mode: none}\nnetworks:\n  a:\n    \
-             enable_ipv6: true\n    ipam: {config: [{subnet: \"fd00:a::/64\"}]}\n",
-        );
-        let want = &c.networks["a"];
-        let have = bollard::models::Network {
-            name: Some("a".into()),
-            driver: Some("bridge".into()),
-            enable_ipv6: Some(true),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some("fd00:a::/64".into()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            options: Some(HashMap::from([(
-                "com.docker.x".to_string(),
-                "y".to_string(),
-            )])),
-            ..Default::default()
-        };
-        assert_eq!(network_matches(want, &have), Ok(()));
-        let mut other = have.clone();
-        other.enable_ipv6 = Some(false);
-        assert_eq!(
-            network_matches(want, &other),
-            Err("enable_ipv6 false, want true".into())
-        );
-        let with_pool = |subnet: &str, gateway: Option<&str>| {
-            let mut net = have.clone();
-            if let Some(config) = net.ipam.as_mut().and_then(|i| i.config.as_mut()) {
-                config.push(IpamConfig {
-                    subnet: Some(subnet.into()),
-                    gateway: gateway.map(Into::into),
-                    ..Default::default()
-                });
-            }
-            net
-        };
-        // The IPv4 subnet the engine chose itself, compose.yml giving only an IPv6 one.
-        let auto = with_pool("172.21.0.0/16", Some("172.21.0.1"));
-        assert_eq!(network_matches(want, &auto), Ok(()));
-        // An IPv6 subnet that compose.yml does not have, beside the one it has.
-        let extra = with_pool("fd00:b::/64", None);
-        assert_eq!(
-            network_matches(want, &extra),
-            Err("subnet fd00:b::/64 is not in compose.yml".into())
-        );
-        let mut other = have;
-        other.ipam = None;
-        assert_eq!(
-            network_matches(want, &other),
-            Err("subnet fd00:a::/64 missing".into())
-        );
     }
 }

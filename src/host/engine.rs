@@ -35,6 +35,23 @@ pub struct Engine {
     writes: AtomicUsize,
 }
 
+/// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
+pub async fn connect_engine(
+    local_socket: &str,
+    target: &crate::model::target::Target,
+) -> Result<Engine, String> {
+    Engine::connect(local_socket, &target.fleet)
+        .await
+        .map_err(|e| {
+            format!(
+                "the Docker engine at {} does not answer through the SSH connection \
+             (is it running, and may the login user use its socket? set nxinfra_docker_socket \
+             if it is elsewhere): {e}",
+                target.docker_socket
+            )
+        })
+}
+
 fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let what = what.into();
     move |e| EngineError {
@@ -108,7 +125,7 @@ impl Engine {
             .list_images(None::<bollard::query_parameters::ListImagesOptions>)
             .await
             .map_err(fail("listing images"))?;
-        Ok(Observed::from_engine(containers, networks, images))
+        Ok(observed(containers, networks, images))
     }
 
     pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
@@ -418,5 +435,73 @@ impl Engine {
             .inspect_container(name, None)
             .await
             .map_err(fail(format!("inspecting {name}")))
+    }
+}
+
+/// From the answers of `list_containers(all)`, `list_networks` and `list_images`.
+pub fn observed(
+    containers: Vec<bollard::models::ContainerSummary>,
+    networks: Vec<bollard::models::Network>,
+    images: Vec<bollard::models::ImageSummary>,
+) -> Observed {
+    let containers = containers
+        .into_iter()
+        .map(|c| crate::model::observed::Container {
+            id: c.id.unwrap_or_default(),
+            name: c
+                .names
+                .unwrap_or_default()
+                .first()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            labels: c.labels.unwrap_or_default().into_iter().collect(),
+            running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+            exit_code: c
+                .status
+                .as_deref()
+                .and_then(crate::model::observed::exit_code),
+            image_id: c.image_id.unwrap_or_default(),
+            networks: c
+                .network_settings
+                .and_then(|n| n.networks)
+                .map(|n| n.into_keys().collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let networks = networks
+        .into_iter()
+        .filter_map(|n| {
+            let name = n.name.clone()?;
+            Some((name.clone(), network(name, n)))
+        })
+        .collect();
+    let mut observed = Observed {
+        containers,
+        networks,
+        images: std::collections::BTreeMap::new(),
+    };
+    for image in images {
+        for reference in image.repo_tags.iter().chain(&image.repo_digests) {
+            observed.insert_image(reference, &image.id);
+        }
+    }
+    observed
+}
+
+/// A network as the engine reports it, as the plan compares it.
+fn network(name: String, n: bollard::models::Network) -> crate::model::observed::Network {
+    crate::model::observed::Network {
+        name,
+        labels: n.labels.unwrap_or_default().into_iter().collect(),
+        driver: n.driver.unwrap_or_default(),
+        enable_ipv6: n.enable_ipv6.unwrap_or(false),
+        options: n.options.unwrap_or_default().into_iter().collect(),
+        pools: n
+            .ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (c.subnet.unwrap_or_default(), c.gateway))
+            .collect(),
     }
 }

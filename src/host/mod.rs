@@ -8,6 +8,7 @@
 pub mod control;
 pub mod convert;
 pub mod engine;
+pub mod files;
 pub mod remote;
 pub mod runner;
 pub mod session;

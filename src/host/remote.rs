@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use crate::model::manifest::{self, Manifest};
 use crate::model::system_files::Placed;
+use crate::model::tree::OutFile;
 use crate::plan::files::SyncPlan;
-use crate::render::OutFile;
 use crate::util::shell::quote;
 
 /// nxinfra's folder in the base dir: manifest, lock, staging.

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::secrets::redact::redact_global;
+use crate::util::redact::redact_global;
 
 /// Runs `work(index, item)` for every `(host, item)`, at most `forks` at once.
 pub fn for_hosts<I, T, F, Fut>(

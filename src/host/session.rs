@@ -30,17 +30,6 @@ pub struct SshOptions {
     pub persist_secs: u64,
 }
 
-impl From<&crate::cli::SshArgs> for SshOptions {
-    fn from(a: &crate::cli::SshArgs) -> Self {
-        SshOptions {
-            config_file: a.ssh_config.clone(),
-            strict_host_keys: a.strict_host_keys,
-            connect_timeout: Some(Duration::from_secs(10)),
-            persist_secs: a.ssh_persist,
-        }
-    }
-}
-
 /// A master without clients ends after this many seconds (it is closed explicitly before).
 const IDLE_MASTER: NonZeroUsize = NonZeroUsize::new(60).unwrap();
 

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::model::system_files::Placed;
-use crate::render::OutFile;
+use crate::model::tree::OutFile;
 
 /// First line of every manifest.
 pub const HEADER: &str = "# nxinfra manifest v1";

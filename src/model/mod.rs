@@ -15,3 +15,4 @@ pub mod manifest;
 pub mod observed;
 pub mod system_files;
 pub mod target;
+pub mod tree;

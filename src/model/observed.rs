@@ -20,19 +20,25 @@ pub struct Container {
     pub networks: Vec<String>,
 }
 
-impl Container {
-    /// Whose it is, for the fleet `fleet`.
-    pub fn owner(&self, fleet: &str) -> crate::plan::identity::Owner<'_> {
-        crate::plan::identity::owner(|k| self.labels.get(k).map(String::as_str), fleet)
-    }
+/// A network on the engine, as far as the plan compares it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Network {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub driver: String,
+    pub enable_ipv6: bool,
+    /// Its driver options.
+    pub options: BTreeMap<String, String>,
+    /// Its address pools: (subnet, gateway).
+    pub pools: Vec<(String, Option<String>)>,
 }
 
 /// The engine's state, as far as the plan needs it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub containers: Vec<Container>,
     /// By name.
-    pub networks: BTreeMap<String, bollard::models::Network>,
+    pub networks: BTreeMap<String, Network>,
     /// Image reference, in its full form ([`full_reference`]) → image id.
     pub images: BTreeMap<String, String>,
 }
@@ -101,50 +107,6 @@ impl Observed {
     pub fn insert_image(&mut self, reference: &str, id: &str) {
         self.images
             .insert(full_reference(reference), id.to_string());
-    }
-
-    /// From the answers of `list_containers(all)`, `list_networks` and `list_images`.
-    pub fn from_engine(
-        containers: Vec<bollard::models::ContainerSummary>,
-        networks: Vec<bollard::models::Network>,
-        images: Vec<bollard::models::ImageSummary>,
-    ) -> Observed {
-        let containers = containers
-            .into_iter()
-            .map(|c| Container {
-                id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
-                labels: c.labels.unwrap_or_default().into_iter().collect(),
-                running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
-                exit_code: c.status.as_deref().and_then(exit_code),
-                image_id: c.image_id.unwrap_or_default(),
-                networks: c
-                    .network_settings
-                    .and_then(|n| n.networks)
-                    .map(|n| n.into_keys().collect())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        let networks = networks
-            .into_iter()
-            .filter_map(|n| Some((n.name.clone()?, n)))
-            .collect();
-        let mut observed = Observed {
-            containers,
-            networks,
-            images: BTreeMap::new(),
-        };
-        for image in images {
-            for reference in image.repo_tags.iter().chain(&image.repo_digests) {
-                observed.insert_image(reference, &image.id);
-            }
-        }
-        observed
     }
 }
 

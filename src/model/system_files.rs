@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::model::manifest::check_path;
-use crate::render::OutFile;
+use crate::model::tree::OutFile;
 
 pub const VARIABLE: &str = "nxinfra_system_files";
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::model::compose::{Compose, Network, OnConfigChange};
-use crate::model::observed::Observed;
+use crate::model::observed::{Network as ObservedNetwork, Observed};
 use crate::plan::identity::{self, Identity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,7 +152,7 @@ pub enum PlanError {
 pub struct Desired<'a> {
     pub compose: &'a Compose,
     /// The host's rendered files (what its bind mounts hold).
-    pub tree: &'a BTreeMap<String, crate::render::OutFile>,
+    pub tree: &'a BTreeMap<String, crate::model::tree::OutFile>,
     pub base_dir: &'a str,
     /// The fleet's name (`nxinfra_fleet`): only its objects are compared and removed.
     pub fleet: &'a str,
@@ -164,7 +164,7 @@ pub fn plan(
     desired: &Desired,
     observed: &Observed,
     restarted: &BTreeMap<String, Restarted>,
-    network_matches: &dyn Fn(&Network, &bollard::models::Network) -> Result<(), String>,
+    network_matches: &dyn Fn(&Network, &ObservedNetwork) -> Result<(), String>,
 ) -> Result<ApplyPlan, PlanError> {
     let compose = desired.compose;
     let mut out = ApplyPlan::default();
@@ -221,12 +221,7 @@ pub fn plan(
                 .push(step(Action::Create, vec!["new network".into()]));
             continue;
         };
-        let labels: BTreeMap<String, String> = have
-            .labels
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let labels = &have.labels;
         let owner = identity::owner(|k| labels.get(k).map(String::as_str), desired.fleet);
         if let identity::Owner::Fleet(other) = owner {
             return Err(PlanError::OtherFleet {
@@ -239,7 +234,7 @@ pub fn plan(
         // One made before networks carried their fleet is this fleet's when it wants it.
         let managed = owner != identity::Owner::Foreign;
         // What nxinfra created it with, if it did (and labelled it); else what the engine says.
-        let recorded = identity::network_fields_from_labels(&labels).filter(|_| managed);
+        let recorded = identity::network_fields_from_labels(labels).filter(|_| managed);
         let verdict = match recorded {
             Some(created) => {
                 let changed = identity::changed(&identity::network_fields(net), &created);
@@ -278,11 +273,8 @@ pub fn plan(
     let wanted_networks: BTreeSet<&str> =
         compose.networks.values().map(|n| n.name.as_str()).collect();
     for (name, net) in &observed.networks {
-        let labels = net.labels.as_ref();
-        let ours = identity::owner(
-            |k| labels.and_then(|l| l.get(k)).map(String::as_str),
-            desired.fleet,
-        ) == identity::Owner::Ours;
+        let ours = identity::owner(|k| net.labels.get(k).map(String::as_str), desired.fleet)
+            == identity::Owner::Ours;
         if ours && !wanted_networks.contains(name.as_str()) {
             out.networks.push(NetworkStep {
                 name: name.clone(),
@@ -328,7 +320,7 @@ pub fn plan(
                 .push(step(Action::Create, vec!["new service".into()]));
             continue;
         };
-        let unlabelled = match have.owner(desired.fleet) {
+        let unlabelled = match identity::container_owner(have, desired.fleet) {
             identity::Owner::Foreign => return Err(PlanError::Unmanaged(name.clone())),
             identity::Owner::Fleet(other) => {
                 return Err(PlanError::OtherFleet {
@@ -344,7 +336,7 @@ pub fn plan(
         // The names a replacement uses while it proves healthy must be free or nxinfra's.
         for aside in [format!("{name}{NEW_SUFFIX}"), format!("{name}{OLD_SUFFIX}")] {
             if let Some(c) = observed.container(&aside)
-                && c.owner(desired.fleet) != identity::Owner::Ours
+                && identity::container_owner(c, desired.fleet) != identity::Owner::Ours
             {
                 return Err(PlanError::Unmanaged(aside));
             }
@@ -451,7 +443,9 @@ pub fn plan(
         .map(|s| s.spec.container_name.as_str())
         .collect();
     for c in &observed.containers {
-        if c.owner(desired.fleet) == identity::Owner::Ours && !wanted.contains(c.name.as_str()) {
+        if identity::container_owner(c, desired.fleet) == identity::Owner::Ours
+            && !wanted.contains(c.name.as_str())
+        {
             out.containers.push(ContainerStep {
                 name: c.name.clone(),
                 service: c.labels.get(crate::plan::identity::SERVICE).cloned(),
@@ -470,12 +464,63 @@ pub fn plan(
     Ok(out)
 }
 
+/// Does the engine's network `have` match `want`? Compared: driver, IPv6, the driver options
+/// compose.yml sets (the engine adds defaults of its own, which are ignored), and the IPAM
+/// pools when compose.yml sets any (otherwise the engine chose them). Err names the difference.
+pub fn network_matches(want: &Network, have: &ObservedNetwork) -> Result<(), String> {
+    let driver = have.driver.clone();
+    if driver != want.driver {
+        return Err(format!("driver {driver}, want {}", want.driver));
+    }
+    let ipv6 = have.enable_ipv6;
+    if ipv6 != want.enable_ipv6 {
+        return Err(format!("enable_ipv6 {ipv6}, want {}", want.enable_ipv6));
+    }
+    let options = &have.options;
+    for (k, v) in &want.driver_opts {
+        match options.get(k) {
+            Some(have) if have == v => {}
+            Some(have) => return Err(format!("driver option {k} is {have}, want {v}")),
+            None => return Err(format!("driver option {k} missing")),
+        }
+    }
+    if !want.ipam.is_empty() {
+        let pools = &have.pools;
+        for p in &want.ipam {
+            let subnet = p.subnet.to_string();
+            match pools.iter().find(|(s, _)| *s == subnet) {
+                None => return Err(format!("subnet {subnet} missing")),
+                Some((_, gw)) => {
+                    if let Some(want_gw) = p.gateway
+                        && gw.as_deref() != Some(want_gw.to_string().as_str())
+                    {
+                        return Err(format!(
+                            "gateway of {subnet} is {}, want {want_gw}",
+                            gw.clone().unwrap_or_else(|| "unset".into())
+                        ));
+                    }
+                }
+            }
+        }
+        // A family compose.yml gives no subnet for gets one from the engine's pools (Docker
+        // always gives a network an IPv4 subnet): only the other families must match exactly.
+        let given = |v4: bool| want.ipam.iter().any(|p| p.subnet.addr.is_ipv4() == v4);
+        for (s, _) in pools {
+            let v4 = !s.contains(':');
+            if given(v4) && !want.ipam.iter().any(|p| &p.subnet.to_string() == s) {
+                return Err(format!("subnet {s} is not in compose.yml"));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::compose::parse;
     use crate::model::observed::Container;
-    use crate::render::OutFile;
+    use crate::model::tree::OutFile;
 
     const COMPOSE: &str = "services:
   web:
@@ -516,7 +561,7 @@ networks:
         parse(std::path::Path::new("compose.yml"), text).unwrap()
     }
 
-    fn same(_: &Network, _: &bollard::models::Network) -> Result<(), String> {
+    fn same(_: &Network, _: &ObservedNetwork) -> Result<(), String> {
         Ok(())
     }
 
@@ -528,9 +573,9 @@ networks:
         for net in c.networks.values() {
             o.networks.insert(
                 net.name.clone(),
-                bollard::models::Network {
-                    name: Some(net.name.clone()),
-                    labels: Some(ours().into_iter().collect()),
+                ObservedNetwork {
+                    name: net.name.clone(),
+                    labels: ours(),
                     ..Default::default()
                 },
             );
@@ -732,8 +777,8 @@ networks:
         // (Podman reports no driver options, for one).
         let mut o = applied(COMPOSE, &t);
         let labels = identity::network_labels(FLEET, &c.networks["backend"]);
-        o.networks.get_mut("backend").unwrap().labels = Some(labels.into_iter().collect());
-        let differs = |_: &Network, _: &bollard::models::Network| Err("not asked".to_string());
+        o.networks.get_mut("backend").unwrap().labels = labels;
+        let differs = |_: &Network, _: &ObservedNetwork| Err("not asked".to_string());
         let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
         assert_eq!(actions(&p)[0], "net backend=Unchanged");
         // Created with other settings: recreated, the reason names them.
@@ -742,7 +787,7 @@ networks:
             "    enable_ipv6: true\n    driver_opts:\n      com.docker.network.driver.mtu: \"1400\"\n",
         ));
         let labels = identity::network_labels(FLEET, &other.networks["backend"]);
-        o.networks.get_mut("backend").unwrap().labels = Some(labels.into_iter().collect());
+        o.networks.get_mut("backend").unwrap().labels = labels;
         let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
         assert_eq!(
             p.networks[0].reasons,
@@ -780,9 +825,8 @@ networks:
         );
         let c = compose(COMPOSE);
         let d = desired(&c, &t);
-        let differs = |_: &Network, _: &bollard::models::Network| {
-            Err("subnet fd00:1::/64 missing".to_string())
-        };
+        let differs =
+            |_: &Network, _: &ObservedNetwork| Err("subnet fd00:1::/64 missing".to_string());
         let p = plan(&d, &applied(COMPOSE, &t), &BTreeMap::new(), &differs).unwrap();
         assert_eq!(
             actions(&p),
@@ -824,7 +868,7 @@ networks:
         let mut net = o.networks["backend"].clone();
         let mut labels = ours();
         labels.insert(identity::FLEET.into(), "lab".into());
-        net.labels = Some(labels.clone().into_iter().collect());
+        net.labels = labels.clone();
         o.networks.insert("lab-net".into(), net.clone());
         assert!(plan(&d, &o, &BTreeMap::new(), &same).unwrap().is_noop());
         // One under a name this fleet wants stops the host, naming both fleets.
@@ -860,7 +904,7 @@ networks:
             c.labels.remove(identity::FLEET);
         }
         for n in o.networks.values_mut() {
-            n.labels = Some([(identity::MANAGED.to_string(), "true".to_string())].into());
+            n.labels = [(identity::MANAGED.to_string(), "true".to_string())].into();
         }
         o.containers.push(Container {
             id: "x".into(),
@@ -942,10 +986,9 @@ networks:
         let err = plan(&d, &o, &BTreeMap::new(), &same).unwrap_err();
         assert_eq!(err, PlanError::Unmanaged("web".into()));
         let mut o = applied(COMPOSE, &t);
-        o.networks.get_mut("backend").unwrap().labels = None;
-        let differs = |_: &Network, _: &bollard::models::Network| {
-            Err("driver macvlan, want bridge".to_string())
-        };
+        o.networks.get_mut("backend").unwrap().labels = BTreeMap::new();
+        let differs =
+            |_: &Network, _: &ObservedNetwork| Err("driver macvlan, want bridge".to_string());
         let err = plan(&d, &o, &BTreeMap::new(), &differs).unwrap_err();
         assert!(
             err.to_string().contains("was not created by nxinfra"),
@@ -962,6 +1005,50 @@ networks:
             PlanError::MissingImage {
                 image: "busybox:2".into()
             }
+        );
+    }
+
+    #[test]
+    fn networks_match_or_say_what_differs() {
+        let c = compose(
+            "services:\n  svc: {image: busybox:1, network_mode: none}\nnetworks:\n  a:\n    \
+             enable_ipv6: true\n    ipam: {config: [{subnet: \"fd00:a::/64\"}]}\n",
+        );
+        let want = &c.networks["a"];
+        let have = ObservedNetwork {
+            name: "a".into(),
+            driver: "bridge".into(),
+            enable_ipv6: true,
+            pools: vec![("fd00:a::/64".into(), None)],
+            options: BTreeMap::from([("com.docker.x".to_string(), "y".to_string())]),
+            ..Default::default()
+        };
+        assert_eq!(network_matches(want, &have), Ok(()));
+        let mut other = have.clone();
+        other.enable_ipv6 = false;
+        assert_eq!(
+            network_matches(want, &other),
+            Err("enable_ipv6 false, want true".into())
+        );
+        let with_pool = |subnet: &str, gateway: Option<&str>| {
+            let mut net = have.clone();
+            net.pools.push((subnet.into(), gateway.map(Into::into)));
+            net
+        };
+        // The IPv4 subnet the engine chose itself, compose.yml giving only an IPv6 one.
+        let auto = with_pool("172.21.0.0/16", Some("172.21.0.1"));
+        assert_eq!(network_matches(want, &auto), Ok(()));
+        // An IPv6 subnet that compose.yml does not have, beside the one it has.
+        let extra = with_pool("fd00:b::/64", None);
+        assert_eq!(
+            network_matches(want, &extra),
+            Err("subnet fd00:b::/64 is not in compose.yml".into())
+        );
+        let mut other = have;
+        other.pools.clear();
+        assert_eq!(
+            network_matches(want, &other),
+            Err("subnet fd00:a::/64 missing".into())
         );
     }
 }

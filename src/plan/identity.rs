@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::manifest::sha256_hex;
-use crate::render::OutFile;
+use crate::model::tree::OutFile;
 
 use crate::model::compose::{Network, Service};
 
@@ -36,6 +36,11 @@ pub enum Owner<'a> {
     Fleet(&'a str),
     /// Not made by nxinfra.
     Foreign,
+}
+
+/// Whose container `c` is, for the fleet `fleet`.
+pub fn container_owner<'a>(c: &'a crate::model::observed::Container, fleet: &str) -> Owner<'a> {
+    owner(|k| c.labels.get(k).map(String::as_str), fleet)
 }
 
 /// Whose an object with these labels is, for the fleet `fleet`.

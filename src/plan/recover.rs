@@ -43,7 +43,12 @@ pub enum Recover {
 pub fn recover(observed: &Observed, fleet: &str) -> (Vec<ContainerStep>, Observed) {
     let mut view = observed.clone();
     let mut steps = Vec::new();
-    let ours = |c: &Container| matches!(c.owner(fleet), Owner::Ours | Owner::Unlabelled);
+    let ours = |c: &Container| {
+        matches!(
+            crate::plan::identity::container_owner(c, fleet),
+            Owner::Ours | Owner::Unlabelled
+        )
+    };
     let step = |c: &Container, name: &str, action, reason: String, recover| ContainerStep {
         name: name.to_string(),
         service: c.labels.get(crate::plan::identity::SERVICE).cloned(),

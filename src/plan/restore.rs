@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::model::compose::Compose;
+use crate::model::tree::OutFile;
 use crate::plan::containers::{Action, ApplyPlan};
 use crate::plan::files::SyncPlan;
-use crate::render::OutFile;
 
 /// Container name → the changing files (relative to the base dir) it mounts, for every
 /// container that is recreated in place or restarted (a new service or one on a recreated

@@ -7,9 +7,9 @@ use similar::TextDiff;
 
 use crate::model::manifest::Manifest;
 use crate::model::system_files::{Placed, holds_secret};
+use crate::model::tree::OutFile;
 use crate::plan::files::SyncPlan;
-use crate::render::OutFile;
-use crate::secrets::Redactor;
+use crate::util::redact::Redactor;
 
 /// The diff of `plan` on `host`: `old` holds the host's current content of the changed and
 /// removed files (a file missing there is new; system files by absolute path), `remote` the

@@ -48,21 +48,7 @@ pub struct HostReport {
     pub changed: bool,
 }
 
-/// One rendered output file, in memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutFile {
-    pub data: Vec<u8>,
-    pub mode: u32,
-}
-
-impl OutFile {
-    pub fn new(data: impl Into<Vec<u8>>, mode: u32) -> Self {
-        OutFile {
-            data: data.into(),
-            mode,
-        }
-    }
-}
+pub use crate::model::tree::OutFile;
 
 /// Every output file of one host: path relative to `rendered/<host>/` → file.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path};
 
-use super::OutFile;
+use crate::model::tree::OutFile;
 
 /// Mode of an output file.
 pub fn mode_for(out_path: &str, secret: bool) -> u32 {

@@ -3,7 +3,6 @@
 
 pub mod age_file;
 pub mod edit;
-pub mod redact;
 pub mod store;
 pub mod vault;
 pub mod wireguard;
@@ -13,7 +12,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-pub use redact::Redactor;
+pub use crate::util::redact::{self, Redactor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {

@@ -5,6 +5,7 @@ pub mod color;
 pub mod interrupt;
 pub mod pipe;
 pub mod progress;
+pub mod redact;
 pub mod shell;
 pub mod suggest;
 pub mod yaml;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::secrets::redact::redact_global;
+use crate::util::redact::redact_global;
 
 pub struct Progress {
     kind: Kind,

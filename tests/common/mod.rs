@@ -177,7 +177,7 @@ pub fn texts(out: &Output) -> (String, String) {
 }
 
 /// Every file under `dir`: relative path → bytes and mode.
-pub fn snapshot(dir: &Path) -> BTreeMap<String, nxinfra::render::OutFile> {
+pub fn snapshot(dir: &Path) -> BTreeMap<String, nxinfra::model::tree::OutFile> {
     nxinfra::render::output::read_tree(dir).expect("read tree")
 }
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::host::engine::Engine;
+use crate::host::files::{SyncOptions, lock_and_plan, split};
 use crate::host::session::HostSession;
 use crate::model::compose::{self, Compose};
 use crate::model::manifest::ContainerRecord;
 use crate::model::observed::Observed;
 use crate::model::target::Target;
-use crate::ops::sync::{SyncOptions, lock_and_plan, split};
 use crate::plan::containers::{self, Action, ApplyPlan, Desired, Restarted};
 use crate::plan::files::SyncPlan;
 use crate::plan::identity::{self, Identity};
@@ -143,7 +143,8 @@ async fn apply_host(
             .forward_unix(&target.docker_socket)
             .await
             .map_err(|e| e.to_string())?;
-        let engine = connect_engine(&forward.local.to_string_lossy(), target).await;
+        let engine =
+            crate::host::engine::connect_engine(&forward.local.to_string_lossy(), target).await;
         let result = match engine {
             Ok(engine) => locked(&session, &engine, &compose, &files, &system, opts, phase).await,
             Err(e) => Err(e),
@@ -157,20 +158,6 @@ async fn apply_host(
         elapsed: start.elapsed(),
         ..a
     })
-}
-
-/// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
-pub(crate) async fn connect_engine(local_socket: &str, target: &Target) -> Result<Engine, String> {
-    Engine::connect(local_socket, &target.fleet)
-        .await
-        .map_err(|e| {
-            format!(
-                "the Docker engine at {} does not answer through the SSH connection \
-             (is it running, and may the login user use its socket? set nxinfra_docker_socket \
-             if it is elsewhere): {e}",
-                target.docker_socket
-            )
-        })
 }
 
 /// Under the host's lock: plan the files and the containers, pull, then (unless `--dry-run`)
@@ -323,13 +310,8 @@ async fn plan_containers(
         fleet: &target.fleet,
     };
     let planned = |observed: &Observed| {
-        containers::plan(
-            &desired,
-            observed,
-            &restarted,
-            &crate::host::convert::network_matches,
-        )
-        .map_err(|e| e.to_string())
+        containers::plan(&desired, observed, &restarted, &containers::network_matches)
+            .map_err(|e| e.to_string())
     };
     let mut plan = planned(&observed)?;
     if !dry_run && !plan.images.is_empty() {

@@ -120,7 +120,7 @@ async fn with_host<T>(
             .await
             .map_err(|e| e.to_string())?;
         let engine =
-            crate::ops::apply::connect_engine(&forward.local.to_string_lossy(), target).await;
+            crate::host::engine::connect_engine(&forward.local.to_string_lossy(), target).await;
         let out = match engine {
             Ok(engine) => Ok(work(&session, Some(&engine)).await),
             Err(e) => Err(e),
