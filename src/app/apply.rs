@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::SyncArgs;
 use crate::host::files::SyncOptions;
-use crate::host::runner::in_batches;
+use crate::host::runner::{HostFailure, in_batches};
 use crate::ops::apply::{HostApply, apply_all, verb};
 use crate::plan::containers::Action;
 use crate::util::progress::{self, Progress};
@@ -52,7 +52,7 @@ pub(super) fn run_hosts(
     )>,
     opts: &SyncOptions,
     json: bool,
-) -> Vec<(String, Result<HostApply, String>)> {
+) -> Vec<(String, Result<HostApply, HostFailure>)> {
     let mode = if json {
         progress::Mode::TerminalOnly
     } else {
@@ -66,7 +66,7 @@ pub(super) fn run_hosts(
 
 /// The outcomes of `apply` or `plan`, as text or JSON.
 pub(super) struct Report<'a> {
-    pub outcomes: &'a [(String, Result<HostApply, String>)],
+    pub outcomes: &'a [(String, Result<HostApply, HostFailure>)],
     /// Nothing was carried out (`--dry-run`, `plan`): "would change".
     pub would: bool,
     /// The JSON status of a host with changes.

@@ -4,22 +4,43 @@
 //! While hosts are worked on, a signal does not end nxinfra: each host finishes or undoes
 //! its step in flight ([`crate::util::interrupt`]).
 
+use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::util::redact::redact_global;
 
+/// Why a host failed, as it is reported (progress line, summary, `--json`'s `error`): the
+/// error's one-line message, secrets redacted. Made only here, so that no report can show a
+/// host's error unredacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("{0}")]
+#[serde(transparent)]
+pub struct HostFailure(String);
+
+impl HostFailure {
+    /// `error`'s message, redacted.
+    pub fn of(error: &impl Display) -> HostFailure {
+        HostFailure(redact_global(&error.to_string()).into_owned())
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Runs `work(index, item)` for every `(host, item)`, at most `forks` at once.
-pub fn for_hosts<I, T, F, Fut>(
+pub fn for_hosts<I, T, E, F, Fut>(
     items: Vec<(String, I)>,
     forks: usize,
     work: F,
-) -> Vec<(String, Result<T, String>)>
+) -> Vec<(String, Result<T, HostFailure>)>
 where
     I: Send + 'static,
     T: Send + 'static,
+    E: Display + Send + 'static,
     F: Fn(usize, I) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, String>> + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
     let names: Vec<String> = items.iter().map(|(h, _)| h.clone()).collect();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -30,7 +51,10 @@ where
         Err(e) => {
             return names
                 .into_iter()
-                .map(|h| (h, Err(format!("cannot start the async runtime: {e}"))))
+                .map(|h| {
+                    let why = format!("cannot start the async runtime: {e}");
+                    (h, Err(HostFailure::of(&why)))
+                })
                 .collect();
         }
     };
@@ -46,15 +70,13 @@ where
                 let _permit = permits.acquire().await;
                 // A host not started yet when a signal came is not started at all.
                 if let Err(e) = crate::util::interrupt::check() {
-                    return (i, Err(e.to_string()));
+                    return (i, Err(HostFailure::of(&e)));
                 }
-                let result = work(i, item)
-                    .await
-                    .map_err(|e| redact_global(&e).into_owned());
+                let result = work(i, item).await.map_err(|e| HostFailure::of(&e));
                 (i, result)
             });
         }
-        let mut results: Vec<Option<Result<T, String>>> = names.iter().map(|_| None).collect();
+        let mut results: Vec<Option<Result<T, HostFailure>>> = names.iter().map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             if let Ok((i, r)) = joined {
                 results[i] = Some(r);
@@ -66,7 +88,7 @@ where
             .map(|(host, r)| {
                 (
                     host,
-                    r.unwrap_or_else(|| Err("the host's task ended abnormally".into())),
+                    r.unwrap_or_else(|| Err(HostFailure::of(&"the host's task ended abnormally"))),
                 )
             })
             .collect()
@@ -79,10 +101,10 @@ where
 pub fn in_batches<I, R>(
     items: Vec<(String, I)>,
     serial: Option<usize>,
-    mut run: impl FnMut(Vec<(String, I)>) -> Vec<(String, Result<R, String>)>,
-) -> Vec<(String, Result<R, String>)> {
+    mut run: impl FnMut(Vec<(String, I)>) -> Vec<(String, Result<R, HostFailure>)>,
+) -> Vec<(String, Result<R, HostFailure>)> {
     let size = serial.unwrap_or(items.len()).max(1);
-    let mut out: Vec<(String, Result<R, String>)> = Vec::with_capacity(items.len());
+    let mut out: Vec<(String, Result<R, HostFailure>)> = Vec::with_capacity(items.len());
     let mut items = items.into_iter().peekable();
     let mut failed: Vec<String> = Vec::new();
     while items.peek().is_some() {
@@ -93,6 +115,7 @@ pub fn in_batches<I, R>(
                  failed batch",
                 failed.join(", ")
             );
+            let why = HostFailure::of(&why);
             out.extend(batch.into_iter().map(|(h, _)| (h, Err(why.clone()))));
             continue;
         }
@@ -124,7 +147,7 @@ mod tests {
                     (
                         h,
                         if i == 3 {
-                            Err("down".to_string())
+                            Err(HostFailure::of(&"down"))
                         } else {
                             Ok(i)
                         },
@@ -141,6 +164,7 @@ mod tests {
                 .1
                 .as_ref()
                 .unwrap_err()
+                .message()
                 .starts_with("not run: an earlier batch failed (h3)")
         );
         // Without --serial: one batch, everything runs.
@@ -149,13 +173,23 @@ mod tests {
             calls += 1;
             batch
                 .into_iter()
-                .map(|(h, i)| (h, Ok::<_, String>(i)))
+                .map(|(h, i)| (h, Ok::<_, HostFailure>(i)))
                 .collect()
         });
         assert_eq!((calls, all.len()), (1, 5));
         let empty: Vec<(String, u32)> = Vec::new();
-        let none: Vec<(String, Result<u32, String>)> =
+        let none: Vec<(String, Result<u32, HostFailure>)> =
             in_batches(empty, Some(1), |_| unreachable!());
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_hosts_failure_is_its_message_redacted_and_serialises_as_a_string() {
+        let failure = HostFailure::of(&"reload failed: password=x");
+        assert_eq!(failure.to_string(), "reload failed: password=x");
+        assert_eq!(
+            serde_json::to_value(&failure).unwrap(),
+            serde_json::json!("reload failed: password=x")
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::host::files::{SyncOptions, split, sync_locked};
+use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SessionError};
 use crate::model::target::Target;
 use crate::model::tree::OutFile;
@@ -18,7 +19,7 @@ use crate::util::progress::Progress;
 #[derive(Debug)]
 pub struct HostOutcome {
     pub host: String,
-    pub result: Result<HostSync, String>,
+    pub result: Result<HostSync, HostFailure>,
 }
 
 /// What happened on a host that did not fail.
@@ -50,9 +51,7 @@ pub fn sync_all(
         let opts = opts.clone();
         let progress = progress.clone();
         async move {
-            let result = sync_host(&target, files, &opts, |what| progress.phase(i, what))
-                .await
-                .map_err(|e| e.to_string());
+            let result = sync_host(&target, files, &opts, |what| progress.phase(i, what)).await;
             let verb = if opts.dry_run {
                 "would change"
             } else {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::host::engine::Engine;
 use crate::host::files::{SyncOptions, lock_and_plan, split};
+use crate::host::runner::HostFailure;
 use crate::host::session::HostSession;
 use crate::model::compose::{self, Compose};
 use crate::model::manifest::ContainerRecord;
@@ -88,7 +89,7 @@ pub fn apply_all(
     hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
     opts: &SyncOptions,
     progress: Arc<Progress>,
-) -> Vec<(String, Result<HostApply, String>)> {
+) -> Vec<(String, Result<HostApply, HostFailure>)> {
     let opts = Arc::new(opts.clone());
     let items = hosts
         .into_iter()

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::host::engine::Engine;
+use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SshOptions};
 use crate::model::backup::Backup;
 use crate::model::target::Target;
@@ -47,7 +48,10 @@ pub struct Made {
 }
 
 /// One host's backups: each made or failed.
-pub type HostResult = Result<Vec<(String, Result<Made, String>)>, String>;
+pub type HostResult = Result<Vec<(String, Result<Made, String>)>, HostFailure>;
+
+/// What one host's backups did, or why none could run.
+type Backups = Result<Vec<(String, Result<Made, String>)>, String>;
 
 /// Makes every listed backup of every host, hosts in parallel.
 pub fn backup_all(
@@ -85,12 +89,17 @@ pub fn backup_all(
             };
             progress.finish(i, &summary);
             // for_hosts wants a Result; a host's own failures travel inside it.
-            Ok(result)
+            Ok::<_, HostFailure>(result)
         }
     });
     outcomes
         .into_iter()
-        .map(|(host, r)| (host, r.and_then(|inner| inner)))
+        .map(|(host, r)| {
+            (
+                host,
+                r.and_then(|inner| inner.map_err(|e| HostFailure::of(&e))),
+            )
+        })
         .collect()
 }
 
@@ -160,7 +169,7 @@ async fn backup_host(
     backups: &[Backup],
     opts: &Options,
     phase: &(dyn Fn(&str) + Sync),
-) -> HostResult {
+) -> Backups {
     let engine = backups.iter().any(|b| b.container.is_some());
     with_host(
         target,
