@@ -166,7 +166,7 @@ fn main() {
     clean();
     common::stop_persisted_masters(&runtime);
     println!();
-    println!("targets (issue 4): no-op reconcile of 30 containers under 300 ms once the");
+    println!("targets: no-op reconcile of 30 containers under 300 ms once the");
     println!(
         "connection is up, at most 3 API calls; one file changed recreates exactly its container"
     );

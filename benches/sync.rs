@@ -244,7 +244,7 @@ fn main() {
     }
     tb.clean();
     println!();
-    println!("targets (issue 3): no-op within 1.2x of its baseline, first sync within 1.5x,");
+    println!("targets: no-op within 1.2x of its baseline, first sync within 1.5x,");
     println!("warm no-op of 6 hosts under 150 ms, remote commands per host 1 (no-op) / <= 3");
     for (name, ratio, wall, cmds) in summary {
         println!(

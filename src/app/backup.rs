@@ -114,7 +114,8 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
         Some((ids, file)) if is_recipient(&file, &recipients) => Some(ids),
         Some((_, file)) => {
             eprintln!(
-                "note: {} is not one of {RECIPIENTS_FILE}: it could not read the new backups,                  so they are not read back (verified)",
+                "note: {} is not one of {RECIPIENTS_FILE}: it could not read the new backups, \
+                 so they are not read back (verified)",
                 file.display()
             );
             None

@@ -39,16 +39,17 @@ pub struct Engine {
 pub async fn connect_engine(
     local_socket: &str,
     target: &crate::model::target::Target,
-) -> Result<Engine, String> {
+) -> Result<Engine, EngineError> {
     Engine::connect(local_socket, &target.fleet)
         .await
-        .map_err(|e| {
-            format!(
-                "the Docker engine at {} does not answer through the SSH connection \
-             (is it running, and may the login user use its socket? set nxinfra_docker_socket \
-             if it is elsewhere): {e}",
+        .map_err(|e| EngineError {
+            what: format!(
+                "the Docker engine at {} does not answer through the SSH connection (is it \
+                 running, and may the login user use its socket? set nxinfra_docker_socket if \
+                 it is elsewhere)",
                 target.docker_socket
-            )
+            ),
+            reason: e.to_string(),
         })
 }
 

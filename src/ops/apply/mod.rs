@@ -8,15 +8,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::host::engine::Engine;
+use crate::host::engine::{Engine, EngineError};
 use crate::host::files::{SyncOptions, lock_and_plan, split};
 use crate::host::runner::HostFailure;
-use crate::host::session::HostSession;
+use crate::host::session::{HostSession, SessionError};
 use crate::model::compose::{self, Compose};
 use crate::model::manifest::ContainerRecord;
 use crate::model::observed::Observed;
 use crate::model::target::Target;
-use crate::plan::containers::{self, Action, ApplyPlan, Desired, Restarted};
+use crate::plan::containers::{self, Action, ApplyPlan, Desired, PlanError, Restarted};
 use crate::plan::files::SyncPlan;
 use crate::plan::identity::{self, Identity};
 use crate::plan::restore;
@@ -84,6 +84,48 @@ pub fn verb(a: Action) -> &'static str {
     }
 }
 
+/// Why a host's apply failed. Each names its stage's error, whose message says what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0} is not rendered: nothing to apply")]
+    NotRendered(String),
+    #[error(transparent)]
+    Compose(#[from] compose::ComposeError),
+    /// Connecting, the lock, the file sync.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Reach(#[from] crate::host::ReachError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Interrupted(#[from] crate::util::interrupt::Interrupted),
+    /// A pull failed (nothing changed yet).
+    #[error(transparent)]
+    Pull(#[from] execute::ExecError),
+    /// A step failed; `afterwards` says what became of the previous files (put back or not).
+    #[error("{error}{afterwards}")]
+    Step {
+        error: execute::ExecError,
+        afterwards: String,
+    },
+}
+
+/// Why putting a failed service's previous files back failed.
+#[derive(Debug, thiserror::Error)]
+enum PutBackError {
+    #[error("{0}")]
+    Upload(String),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("{0} is not a service of compose.yml")]
+    NotAService(String),
+    #[error("{container} restarted with them, but: {why}")]
+    Restart { container: String, why: String },
+}
+
 /// Applies every host; one outcome per host, in the given order.
 pub fn apply_all(
     hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
@@ -120,7 +162,7 @@ async fn apply_host(
     files: BTreeMap<String, OutFile>,
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<HostApply, String> {
+) -> Result<HostApply, ApplyError> {
     let start = Instant::now();
     let host = &target.host;
     // compose.yml first: a bad file stops the host before anything is touched.
@@ -128,33 +170,22 @@ async fn apply_host(
     let compose = match files.get("compose.yml") {
         Some(f) => {
             let text = String::from_utf8_lossy(&f.data);
-            compose::parse(Path::new(&compose_path), &text).map_err(|e| e.to_string())?
+            compose::parse(Path::new(&compose_path), &text)?
         }
-        None => return Err(format!("{compose_path} is not rendered: nothing to apply")),
+        None => return Err(ApplyError::NotRendered(compose_path)),
     };
-    let (files, system) = split(target, files).map_err(|e| e.to_string())?;
-    phase("connecting");
-    let session = HostSession::connect(target, &opts.ssh)
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = async {
-        // The engine before the lock: a host whose engine does not answer fails untouched.
-        phase("connecting to the Docker engine");
-        let forward = session
-            .forward_unix(&target.docker_socket)
-            .await
-            .map_err(|e| e.to_string())?;
-        let engine =
-            crate::host::engine::connect_engine(&forward.local.to_string_lossy(), target).await;
-        let result = match engine {
-            Ok(engine) => locked(&session, &engine, &compose, &files, &system, opts, phase).await,
-            Err(e) => Err(e),
-        };
-        forward.close().await;
-        result
-    }
-    .await;
-    session.close().await;
+    let (files, system) = split(target, files)?;
+    let result = crate::host::with_engine(
+        target,
+        &opts.ssh,
+        phase,
+        async |session: &HostSession, engine: &Engine| {
+            locked(session, engine, &compose, &files, &system, opts, phase).await
+        },
+    )
+    .await
+    .map_err(ApplyError::from)
+    .and_then(|r| r);
     result.map(|a| HostApply {
         elapsed: start.elapsed(),
         ..a
@@ -173,11 +204,9 @@ async fn locked(
     system: &[crate::model::system_files::Placed],
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<HostApply, String> {
+) -> Result<HostApply, ApplyError> {
     let target = &session.target;
-    let sync = lock_and_plan(session, files, system, opts, phase)
-        .await
-        .map_err(|e| e.to_string())?;
+    let sync = lock_and_plan(session, files, system, opts, phase).await?;
     let reconcile_start = Instant::now();
     let records = sync.remote.containers.clone();
     let planned = plan_containers(
@@ -208,13 +237,10 @@ async fn locked(
         Ok(previous) => previous,
         Err(e) => {
             let _ = sync.lock.release().await;
-            return Err(e);
+            return Err(e.into());
         }
     };
-    let synced = sync
-        .upload(session, files, system, opts, phase)
-        .await
-        .map_err(|e| e.to_string())?;
+    let synced = sync.upload(session, files, system, opts, phase).await?;
     let mut lock = synced.lock;
     // What the host's manifest will say: the synced files (or those put back after a
     // failure), with the restart records of the containers that are as they were or were
@@ -245,12 +271,15 @@ async fn locked(
                 system,
                 now: &synced.manifest,
             };
-            let (message, manifest) =
+            let (afterwards, manifest) =
                 after_failure(&e, put_back, files, &at_risk, &previous, phase).await;
             if let Some(manifest) = manifest {
                 on_host = manifest;
             }
-            failure = Some(message);
+            failure = Some(ApplyError::Step {
+                error: e,
+                afterwards,
+            });
         }
     }
     let finished = if kept != on_host.containers && !opts.dry_run {
@@ -259,10 +288,10 @@ async fn locked(
     } else {
         lock.release().await
     };
-    if let Some(message) = failure {
-        return Err(message);
+    if let Some(failure) = failure {
+        return Err(failure);
     }
-    finished.map_err(|e| e.to_string())?;
+    finished?;
     Ok(HostApply {
         sync: synced.plan,
         diff: synced.diff,
@@ -285,9 +314,9 @@ async fn plan_containers(
     records: &BTreeMap<String, ContainerRecord>,
     dry_run: bool,
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<(ApplyPlan, BTreeMap<String, ContainerRecord>), String> {
+) -> Result<(ApplyPlan, BTreeMap<String, ContainerRecord>), ApplyError> {
     phase("reading the engine's state");
-    let mut observed = engine.observe().await.map_err(|e| e.to_string())?;
+    let mut observed = engine.observe().await?;
     let restarted: BTreeMap<String, Restarted> = records
         .iter()
         .filter_map(|(name, r)| {
@@ -312,17 +341,16 @@ async fn plan_containers(
     };
     let planned = |observed: &Observed| {
         containers::plan(&desired, observed, &restarted, &containers::network_matches)
-            .map_err(|e| e.to_string())
     };
     let mut plan = planned(&observed)?;
     if !dry_run && !plan.images.is_empty() {
         // A signal during a pull: nothing was changed yet, nothing is.
         tokio::select! {
-            pulled = execute::pull(engine, &plan.images, phase) => pulled.map_err(|e| e.to_string())?,
-            e = crate::util::interrupt::interrupted() => return Err(e.to_string()),
+            pulled = execute::pull(engine, &plan.images, phase) => pulled?,
+            e = crate::util::interrupt::interrupted() => return Err(e.into()),
         }
         phase("reading the engine's state");
-        observed = engine.observe().await.map_err(|e| e.to_string())?;
+        observed = engine.observe().await?;
         let pulled = std::mem::take(&mut plan.images);
         plan = planned(&observed)?;
         plan.images = pulled;
@@ -347,7 +375,7 @@ async fn keep_previous(
     session: &HostSession,
     remote: &crate::model::manifest::Manifest,
     at_risk: &BTreeMap<String, Vec<String>>,
-) -> Result<BTreeMap<String, OutFile>, String> {
+) -> Result<BTreeMap<String, OutFile>, SessionError> {
     let mut paths: Vec<String> = at_risk
         .values()
         .flatten()
@@ -358,8 +386,7 @@ async fn keep_previous(
     paths.dedup();
     let fetched = session
         .fetch(&paths, &[], "keeping the files a rollback would put back")
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(fetched
         .into_iter()
         .filter_map(|(path, data)| {
@@ -370,8 +397,9 @@ async fn keep_previous(
 }
 
 /// After `e`: syncs back, as they were, the changed mounts of every container it left running
-/// its previous version, restarting those that must read them again. Returns the host's
-/// error message (saying what was put back) and the manifest now on the host, if it changed.
+/// its previous version, restarting those that must read them again. Returns what became of
+/// the files (`; the previous files were put back (…)`, or why not), and the manifest now on
+/// the host, if it changed.
 async fn after_failure(
     e: &execute::ExecError,
     put_back: PutBack<'_, '_>,
@@ -380,7 +408,7 @@ async fn after_failure(
     previous: &BTreeMap<String, OutFile>,
     phase: &(dyn Fn(&str) + Sync),
 ) -> (String, Option<crate::model::manifest::Manifest>) {
-    let mut message = e.to_string();
+    let mut message = String::new();
     let mut paths: Vec<String> = Vec::new();
     let mut restarts: Vec<&str> = Vec::new();
     for (name, restart) in e.restored() {
@@ -432,7 +460,7 @@ async fn put_files_back(
     tree: &BTreeMap<String, OutFile>,
     restarts: &[&str],
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<crate::model::manifest::Manifest, String> {
+) -> Result<crate::model::manifest::Manifest, PutBackError> {
     use crate::model::manifest::Manifest;
     let target = &p.session.target;
     let local = Manifest::of_files(tree)
@@ -441,11 +469,9 @@ async fn put_files_back(
     let back = crate::plan::files::plan(&local, p.now, &target.system_files);
     if !back.is_noop() {
         phase("putting the previous files back");
-        let tar = crate::host::remote::upload_tar(&target.base_dir, tree, p.system, &back, &local)?;
-        p.lock
-            .apply_and_hold(&tar)
-            .await
-            .map_err(|e| e.to_string())?;
+        let tar = crate::host::remote::upload_tar(&target.base_dir, tree, p.system, &back, &local)
+            .map_err(PutBackError::Upload)?;
+        p.lock.apply_and_hold(&tar).await?;
     }
     for container in restarts {
         let service = p
@@ -455,11 +481,14 @@ async fn put_files_back(
             .find(|s| s.name == *container)
             .and_then(|s| s.service.as_ref())
             .and_then(|s| p.compose.services.get(s))
-            .ok_or_else(|| format!("{container} is not a service of compose.yml"))?;
+            .ok_or_else(|| PutBackError::NotAService(container.to_string()))?;
         phase(&format!("restarting {container} with its previous files"));
         execute::restart_healthy(p.engine, service, container)
             .await
-            .map_err(|why| format!("{container} restarted with them, but: {why}"))?;
+            .map_err(|why| PutBackError::Restart {
+                container: container.to_string(),
+                why,
+            })?;
     }
     Ok(local)
 }

@@ -103,45 +103,6 @@ pub fn backup_all(
         .collect()
 }
 
-async fn connect(target: &Target, ssh: &SshOptions) -> Result<HostSession, String> {
-    HostSession::connect(target, ssh)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Runs `work` with the host's SSH connection, and its engine (through it) when `engine` is
-/// asked for.
-async fn with_host<T>(
-    target: &Target,
-    ssh: &SshOptions,
-    engine: bool,
-    phase: &(dyn Fn(&str) + Sync),
-    work: impl AsyncFnOnce(&HostSession, Option<&Engine>) -> T,
-) -> Result<T, String> {
-    phase("connecting");
-    let session = connect(target, ssh).await?;
-    let result = async {
-        if !engine {
-            return Ok(work(&session, None).await);
-        }
-        let forward = session
-            .forward_unix(&target.docker_socket)
-            .await
-            .map_err(|e| e.to_string())?;
-        let engine =
-            crate::host::engine::connect_engine(&forward.local.to_string_lossy(), target).await;
-        let out = match engine {
-            Ok(engine) => Ok(work(&session, Some(&engine)).await),
-            Err(e) => Err(e),
-        };
-        forward.close().await;
-        out
-    }
-    .await;
-    session.close().await;
-    result
-}
-
 /// Runs `command` where `backup` says (its container, else the host), its stdout to `out`.
 async fn run_command(
     session: &HostSession,
@@ -171,7 +132,7 @@ async fn backup_host(
     phase: &(dyn Fn(&str) + Sync),
 ) -> Backups {
     let engine = backups.iter().any(|b| b.container.is_some());
-    with_host(
+    crate::host::with_host(
         target,
         &opts.ssh,
         engine,
@@ -187,6 +148,7 @@ async fn backup_host(
         },
     )
     .await
+    .map_err(|e| e.to_string())
 }
 
 /// `sh -c COMMAND`, as the inventory writes commands.
@@ -284,7 +246,7 @@ pub async fn restore(
         inner: &mut reader,
         bytes: 0,
     };
-    let result = with_host(
+    let result = crate::host::with_host(
         target,
         ssh,
         backup.container.is_some(),
@@ -301,7 +263,8 @@ pub async fn restore(
             .await
         },
     )
-    .await?;
+    .await
+    .map_err(|e| e.to_string())?;
     let (code, stderr) = result?;
     if code != 0 {
         return Err(format!(
