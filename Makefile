@@ -33,11 +33,13 @@ diff: build
 prereqs:
 	./tests/prereqs.sh
 
-# fmt, clippy, and the direction rule of docs/architecture.md (tests/layers.rs).
+# fmt, clippy, the direction rule of docs/architecture.md (tests/layers.rs), and shellcheck on
+# the scripts the hosts run (src/host/scripts/, installed by `make prereqs`).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --test layers
+	shellcheck -s sh src/host/scripts/*.sh
 
 # The testbed (tests/testbed/testbed.sh): N hosts with real sshd and dockerd in network
 # namespaces. `make test` brings it up and always tears it down; under CI=true a testbed that

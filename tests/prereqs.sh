@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs (as root, from Debian, --no-install-recommends) or checks the external tools the tests
-# use: age (interop), git (nxinfra diff's fixtures), and the validators run on the rendered
-# fleet. Under CI=true a tool that is still missing afterwards fails the run; elsewhere the tests
+# use: age (interop), git (nxinfra diff's fixtures), the validators run on the rendered fleet,
+# and shellcheck (also `make lint`, on the scripts the hosts run). Under CI=true a tool that is still missing afterwards fails the run; elsewhere the tests
 # that need it say they are skipped.
 set -eu
 

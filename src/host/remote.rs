@@ -1,5 +1,8 @@
 //! What runs on a host during a sync: ONE shell command per host, built here as text so it can
 //! be tested locally with a real `sh`, GNU `tar` and `flock` (Debian's defaults), no SSH needed.
+//! The scripts are files of `src/host/scripts/` (shellcheck-clean, `make lint`), whose
+//! placeholders [`fill`] replaces with shell-quoted values; only what depends on a plan (the
+//! moves, chmods and system files of [`apply`]) is built here, line by line.
 //!
 //! [`lock_and_read`] takes the host's lock, prints the manifest, then reads one line from its
 //! stdin. End of input (a no-op, or `--dry-run`) ends it; `apply N` is followed by the
@@ -33,49 +36,35 @@ const TAR_SCRIPT: &str = ".nxinfra/apply.sh";
 /// Where the N-th system file of `plan.system_install` travels in the tar stream.
 const TAR_SYSTEM: &str = ".nxinfra/system";
 
-/// The one command of a sync. `holder` says who holds the lock (user, machine, pid, time);
-/// the remote shell adds its own pid, which `--force-unlock` can kill.
+/// The one command of a sync (`scripts/lock_and_read.sh`). `holder` says who holds the lock
+/// (user, machine, pid, time); the remote shell adds its own pid, which `--force-unlock` can
+/// kill.
 pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String {
-    let b = quote(base_dir);
-    let holder = quote(holder);
-    format!(
-        "set -e\n\
-         D={b}/{STATE_DIR}\n\
-         [ -d \"$D\" ] || mkdir -p -m 700 \"$D\"\n\
-         exec 9>>\"$D/lock\"\n\
-         if ! flock -w {timeout_secs} 9; then\n\
-         \x20 h=$(cat \"$D/lock.holder\" 2>/dev/null || true)\n\
-         \x20 echo \"locked by ${{h:-an unknown holder}}\" >&2\n\
-         \x20 exit {LOCKED_EXIT}\n\
-         fi\n\
-         S=\"$D/staging\"\n\
-         trap '[ ! -e \"$S\" ] || rm -rf \"$S\"; : > \"$D/lock.holder\"' EXIT\n\
-         trap 'exit 1' HUP INT TERM PIPE\n\
-         printf '%s (remote pid %s)\\n' {holder} \"$$\" > \"$D/lock.holder\"\n\
-         if [ -f \"$D/manifest\" ]; then cat \"$D/manifest\" 9>&-; fi\n\
-         echo {END_MARKER}\n\
-         while read -r action size; do\n\
-         \x20 if [ \"$action\" = apply ]; then\n\
-         \x20   [ ! -e \"$S\" ] || rm -rf \"$S\"\n\
-         \x20   mkdir -m 700 \"$S\"\n\
-         \x20   head -c \"$size\" | tar -x -p -f - -C \"$S\" 9>&- >/dev/null\n\
-         \x20   . \"$S/{TAR_SCRIPT}\" >/dev/null\n\
-         \x20   echo {APPLIED_MARKER}\n\
-         \x20 elif [ \"$action\" = manifest ]; then\n\
-         \x20   (umask 077; head -c \"$size\" > \"$D/manifest.new\") 9>&-\n\
-         \x20   mv -f \"$D/manifest.new\" \"$D/manifest\"\n\
-         \x20   exit 0\n\
-         \x20 else\n\
-         \x20   exit 1\n\
-         \x20 fi\n\
-         done\n"
+    fill(
+        &LOCK_AND_READ,
+        &[
+            ("BASE_DIR", Value::Word(base_dir)),
+            ("STATE_DIR", Value::Word(STATE_DIR)),
+            ("TIMEOUT_SECS", Value::Number(timeout_secs.into())),
+            ("LOCKED_EXIT", Value::Number(LOCKED_EXIT.into())),
+            ("HOLDER", Value::Word(holder)),
+            ("END_MARKER", Value::Word(END_MARKER)),
+            ("TAR_SCRIPT", Value::Word(TAR_SCRIPT)),
+            ("APPLIED_MARKER", Value::Word(APPLIED_MARKER)),
+        ],
     )
 }
 
-/// Prints the host's manifest, if any, and nothing else: no lock, no folder made.
+/// Prints the host's manifest, if any, and nothing else: no lock, no folder made
+/// (`scripts/read_manifest.sh`).
 pub fn read_manifest(base_dir: &str) -> String {
-    let m = format!("{}/{STATE_DIR}/manifest", quote(base_dir));
-    format!("if [ -f {m} ]; then cat {m}; fi\n")
+    fill(
+        &READ_MANIFEST,
+        &[
+            ("BASE_DIR", Value::Word(base_dir)),
+            ("STATE_DIR", Value::Word(STATE_DIR)),
+        ],
+    )
 }
 
 /// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
@@ -98,17 +87,15 @@ pub const APPLIED_MARKER: &str = "--nxinfra-applied--";
 
 /// `--force-unlock`: ends the process holding the host's lock (the remote shell whose pid
 /// [`lock_and_read`] recorded), and prints who held it. Only that shell holds the lock's file
-/// descriptor (its children run with it closed), so the lock is free once it is gone.
+/// descriptor (its children run with it closed), so the lock is free once it is gone
+/// (`scripts/force_unlock.sh`).
 pub fn force_unlock(base_dir: &str) -> String {
-    let f = format!("{}/{STATE_DIR}/lock.holder", quote(base_dir));
-    format!(
-        "if [ -s {f} ]; then\n\
-         \x20 cat {f}\n\
-         \x20 pid=$(sed -n 's/.*(remote pid \\([0-9]*\\)).*/\\1/p' {f})\n\
-         \x20 if [ -n \"$pid\" ]; then kill \"$pid\" 2>/dev/null || true; fi\n\
-         \x20 for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done\n\
-         \x20 : > {f}\n\
-         fi\n"
+    fill(
+        &FORCE_UNLOCK,
+        &[
+            ("BASE_DIR", Value::Word(base_dir)),
+            ("STATE_DIR", Value::Word(STATE_DIR)),
+        ],
     )
 }
 
@@ -121,32 +108,16 @@ pub fn manifest_text(output: &str) -> Option<&str> {
 
 /// A command printing a tar stream of `paths` (relative to `base_dir`) as they are on the host,
 /// followed by one of the system files `system` (absolute, read through sudo); files that are
-/// missing or unreadable are skipped. Used by `--diff` only.
+/// missing or unreadable are skipped (`scripts/fetch.sh`). Used by `--diff` only.
 pub fn fetch(base_dir: &str, paths: &[String], system: &[String]) -> String {
-    let mut out = String::new();
-    if !paths.is_empty() {
-        out.push_str(&format!(
-            "(cd {} && tar -c --ignore-failed-read -f - --",
-            quote(base_dir)
-        ));
-        for p in paths {
-            out.push(' ');
-            out.push_str(&quote(p));
-        }
-        out.push_str(") 2>/dev/null || true\n");
-    }
-    if !system.is_empty() {
-        out.push_str(
-            "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
-             $SUDO tar -c -P --ignore-failed-read -f - --",
-        );
-        for p in system {
-            out.push(' ');
-            out.push_str(&quote(p));
-        }
-        out.push_str(" 2>/dev/null || true\n");
-    }
-    out
+    fill(
+        &FETCH,
+        &[
+            ("BASE_DIR", Value::Word(base_dir)),
+            ("PATHS", Value::Words(paths)),
+            ("SYSTEM", Value::Words(system)),
+        ],
+    )
 }
 
 /// Reads the files of a tar stream (from [`fetch`]).
@@ -225,15 +196,15 @@ fn find<'a>(system: &'a [Placed], dest: &str) -> Result<&'a Placed, String> {
         .ok_or_else(|| format!("{dest}: planned for install but not a system file"))
 }
 
-/// The script that applies `plan` in `base_dir`, run by [`lock_and_read`] once the tar stream
-/// is unpacked in the staging folder. System files are placed through one `sudo -n` (none
-/// when the login user is root), which also runs each reload; the manifest is written last,
-/// so a failed reload is retried by the next sync.
+/// The script that applies `plan` in `base_dir` (`scripts/apply.sh`), run by [`lock_and_read`]
+/// once the tar stream is unpacked in the staging folder. System files are placed through one
+/// `sudo -n` (none when the login user is root), which also runs each reload; the manifest is
+/// written last, so a failed reload is retried by the next sync.
 fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
     // Few processes: one `rm`, `rmdir`, `mkdir` for all paths, one `mv` per folder (the
     // staging folder mirrors the tree, and every rename stays atomic), one `chmod` per mode.
     let s = format!("{STATE_DIR}/staging");
-    let mut out = format!("set -e\ncd {}\n", quote(base_dir));
+    let mut out = String::new();
     // Removals first (their parent folders too, when emptied), so a path can turn from a file
     // into a folder or back.
     batch(
@@ -323,11 +294,22 @@ fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, S
             "",
         );
     }
-    if !plan.system_install.is_empty() || !plan.system_remove.is_empty() {
-        out.push_str(&system_script(&s, plan, system)?);
-    }
-    out.push_str(&format!("mv -f {s}/{TAR_MANIFEST} {STATE_DIR}/manifest\n"));
-    Ok(out)
+    let system = if plan.system_install.is_empty() && plan.system_remove.is_empty() {
+        String::new()
+    } else {
+        system_script(&s, plan, system)?
+    };
+    Ok(fill(
+        &APPLY,
+        &[
+            ("BASE_DIR", Value::Word(base_dir)),
+            ("PLACE_FILES", Value::Lines(&out)),
+            ("PLACE_SYSTEM_FILES", Value::Lines(&system)),
+            ("STAGING", Value::Word(&s)),
+            ("TAR_MANIFEST", Value::Word(TAR_MANIFEST)),
+            ("STATE_DIR", Value::Word(STATE_DIR)),
+        ],
+    ))
 }
 
 /// Moves staged files into place: one `mkdir -p` for their folders, one `mv` per folder.
@@ -385,20 +367,19 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The sudo part of [`apply`]: install (mode and owner set on a temporary file beside the
-/// destination, then an atomic rename), removals, then each reload once.
+/// The sudo part of [`apply`] (`scripts/system.sh`, running `scripts/system_root.sh` as root):
+/// install (mode and owner set on a temporary file beside the destination, then an atomic
+/// rename), removals, then each reload once.
 fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
-    let mut root = String::from("set -e\n");
+    let mut commands = String::new();
     for (i, dest) in plan.system_install.iter().enumerate() {
         let p = find(system, dest)?;
-        let (dir, name) = dest
-            .rsplit_once('/')
-            .ok_or_else(|| format!("{dest}: not an absolute path"))?;
-        let dir = if dir.is_empty() { "/" } else { dir };
-        let tmp = quote(&format!("{dir}/.{name}.nxinfra-new"));
-        root.push_str(&format!(
-            "mkdir -p {}\ninstall -o {} -g {} -m {:04o} {staging}/{TAR_SYSTEM}/{i} {tmp}\nmv -f {tmp} {}\n",
-            quote(dir),
+        if !dest.contains('/') {
+            return Err(format!("{dest}: not an absolute path"));
+        }
+        commands.push_str(&format!(
+            "place {} {} {} {:04o} {}\n",
+            quote(&format!("{staging}/{TAR_SYSTEM}/{i}")),
             quote(&p.entry.owner),
             quote(&p.entry.group),
             p.file.mode,
@@ -406,26 +387,126 @@ fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<St
         ));
     }
     for dest in &plan.system_remove {
-        root.push_str(&format!("rm -f {}\n", quote(dest)));
+        commands.push_str(&format!("rm -f {}\n", quote(dest)));
     }
     for reload in &plan.reloads {
-        let r = quote(reload);
-        root.push_str(&format!(
-            "if ! out=$(sh -c {r} 2>&1); then printf 'reload `%s` failed: %s\\n' {r} \"$out\" >&2; exit {RELOAD_FAILED}; fi\n"
-        ));
+        commands.push_str(&format!("reload {}\n", quote(reload)));
     }
-    // One sudo for everything (each sudo costs a PAM session on the host).
-    Ok(format!(
-        "SUDO=; [ \"$(id -u)\" = 0 ] || SUDO='sudo -n'\n\
-         rc=0; $SUDO sh -c {} || rc=$?\n\
-         if [ $rc = {RELOAD_FAILED} ]; then exit 1; fi\n\
-         if [ $rc != 0 ]; then echo 'placing the system files failed (they need root: passwordless sudo for this user)' >&2; exit 1; fi\n",
-        quote(&root)
+    let root = fill(
+        &SYSTEM_ROOT,
+        &[
+            ("RELOAD_FAILED", Value::Number(RELOAD_FAILED.into())),
+            ("COMMANDS", Value::Lines(&commands)),
+        ],
+    );
+    Ok(fill(
+        &SYSTEM,
+        &[
+            ("ROOT_SCRIPT", Value::Word(&root)),
+            ("RELOAD_FAILED", Value::Number(RELOAD_FAILED.into())),
+        ],
     ))
 }
 
 /// Exit status of the root part of [`apply`] when a reload failed.
 const RELOAD_FAILED: i32 = 3;
+
+/// A script of `src/host/scripts/`: its file name and text.
+struct Template {
+    name: &'static str,
+    text: &'static str,
+}
+
+macro_rules! template {
+    ($name:literal) => {
+        Template {
+            name: $name,
+            text: include_str!(concat!("scripts/", $name)),
+        }
+    };
+}
+
+const LOCK_AND_READ: Template = template!("lock_and_read.sh");
+const READ_MANIFEST: Template = template!("read_manifest.sh");
+const FORCE_UNLOCK: Template = template!("force_unlock.sh");
+const FETCH: Template = template!("fetch.sh");
+const APPLY: Template = template!("apply.sh");
+const SYSTEM: Template = template!("system.sh");
+const SYSTEM_ROOT: Template = template!("system_root.sh");
+
+/// What fills a placeholder of a [`Template`].
+enum Value<'a> {
+    /// One shell word: quoted.
+    Word(&'a str),
+    /// Shell words, each quoted, separated by spaces; nothing when there are none.
+    Words(&'a [String]),
+    /// A number, as it is.
+    Number(i128),
+    /// Lines of shell built from a plan (every value in them quoted), each ending with a
+    /// newline; for a placeholder alone on its line, which they replace (no lines: nothing).
+    Lines(&'a str),
+}
+
+/// `template` with each placeholder `@NAME@` (capitals, digits, `_`) replaced by its value, in
+/// one pass: a value is never searched for placeholders. Every placeholder must have a value
+/// and every value a placeholder; a template is fixed text, so a mismatch is a bug (it panics,
+/// and the tests fill every template).
+fn fill(template: &Template, values: &[(&str, Value)]) -> String {
+    let text = template.text;
+    let mut out = String::with_capacity(text.len());
+    let mut used = vec![false; values.len()];
+    let mut rest = text;
+    while let Some((before, name, after)) = next_placeholder(rest) {
+        out.push_str(before);
+        let i = values
+            .iter()
+            .position(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{}: @{name}@ has no value", template.name));
+        used[i] = true;
+        rest = after;
+        match &values[i].1 {
+            Value::Word(w) => out.push_str(&quote(w)),
+            Value::Words(words) => {
+                let quoted: Vec<String> = words.iter().map(|w| quote(w)).collect();
+                out.push_str(&quoted.join(" "));
+            }
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::Lines(lines) => {
+                let alone = (out.is_empty() || out.ends_with('\n')) && after.starts_with('\n');
+                assert!(
+                    alone && (lines.is_empty() || lines.ends_with('\n')),
+                    "{}: @{name}@ is filled with lines, so it stands alone on its line",
+                    template.name
+                );
+                out.push_str(lines);
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    if let Some(i) = used.iter().position(|u| !u) {
+        panic!("{}: no placeholder @{}@", template.name, values[i].0);
+    }
+    out
+}
+
+/// The text before the first placeholder of `text`, its name, and the text after it.
+fn next_placeholder(text: &str) -> Option<(&str, &str, &str)> {
+    let is_name = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_';
+    let mut from = 0;
+    while let Some(at) = text[from..].find('@').map(|i| from + i) {
+        let name_len = text.as_bytes()[at + 1..]
+            .iter()
+            .take_while(|c| is_name(**c))
+            .count();
+        let end = at + 1 + name_len;
+        if name_len > 0 && text.as_bytes().get(end) == Some(&b'@') {
+            return Some((&text[..at], &text[at + 1..end], &text[end + 1..]));
+        }
+        from = at + 1;
+    }
+    None
+}
 
 #[cfg(test)]
 mod tests {
@@ -548,6 +629,122 @@ mod tests {
 
     pub(super) fn mode(p: &std::path::Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// Every file of `src/host/scripts/` is a template here, and each template one of them.
+    #[test]
+    fn every_script_file_is_a_template() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/host/scripts");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut names: Vec<&str> = TEMPLATES.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        assert_eq!(files, names);
+    }
+
+    const TEMPLATES: [&Template; 7] = [
+        &LOCK_AND_READ,
+        &READ_MANIFEST,
+        &FORCE_UNLOCK,
+        &FETCH,
+        &APPLY,
+        &SYSTEM,
+        &SYSTEM_ROOT,
+    ];
+
+    /// Every placeholder of every script is filled (`fill` panics on one without a value, and
+    /// on a value without a placeholder), none is left, and what comes out is valid `sh`.
+    #[test]
+    fn every_placeholder_of_every_script_is_filled() {
+        let (files, system) = crate::model::system_files::split(
+            "h",
+            tree(&[("a/x.conf", "x", 0o644), ("bird.conf", "b", 0o644)]),
+            &crate::model::system_files::parse(Some(&serde_json::json!([
+                {"src": "bird.conf", "dest": "/etc/bird.conf", "mode": "0640",
+                 "owner": "root:daemon", "reload": "birdc configure"},
+            ])))
+            .unwrap(),
+            "/b",
+        )
+        .unwrap();
+        let local = Manifest::of_files(&files).with_system(&system);
+        let with_system = SyncPlan {
+            upload: vec!["a/x.conf".into()],
+            chmod: vec![("run.sh".into(), 0o755)],
+            remove: vec!["old/gone".into()],
+            system_install: vec!["/etc/bird.conf".into()],
+            system_remove: vec!["/etc/old.conf".into()],
+            reloads: vec!["birdc configure".into()],
+            new_dirs: vec!["a".into()],
+            ..SyncPlan::default()
+        };
+        let paths = ["a b/c".to_string()];
+        let scripts = [
+            lock_and_read("/b", "alice", 5),
+            read_manifest("/b"),
+            force_unlock("/b"),
+            fetch("/b", &paths, &[]),
+            fetch("/b", &paths, &paths),
+            apply("/b", &plan(&local, &local, &[]), &system).unwrap(),
+            apply("/b", &with_system, &system).unwrap(),
+        ];
+        // The system part is in the last (SYSTEM and SYSTEM_ROOT filled too).
+        assert!(scripts[6].contains("place .nxinfra/staging/.nxinfra/system/0 root daemon 0640"));
+        for script in &scripts {
+            assert_eq!(next_placeholder(script), None, "{script}");
+            let check = Command::new("sh").arg("-n").arg("-c").arg(script).output();
+            assert!(check.unwrap().status.success(), "not valid sh:\n{script}");
+        }
+    }
+
+    fn test_template(text: &'static str) -> Template {
+        Template { name: "t.sh", text }
+    }
+
+    #[test]
+    fn placeholders_are_filled_once_with_quoted_values() {
+        let t = test_template("a=@A@ b=@B@\n@L@\nn=@N@ w=@W@ none=@E@ \"$@\" x@y@ @@\n@L2@\n");
+        let words = ["a b".to_string(), "c".to_string()];
+        let out = fill(
+            &t,
+            &[
+                ("A", Value::Word("@B@ it's")),
+                ("B", Value::Word("plain")),
+                ("L", Value::Lines("echo 1\necho 2\n")),
+                ("N", Value::Number(75)),
+                ("W", Value::Words(&words)),
+                ("E", Value::Words(&[])),
+                ("L2", Value::Lines("")),
+            ],
+        );
+        assert_eq!(
+            out,
+            "a='@B@ it'\"'\"'s' b=plain\necho 1\necho 2\nn=75 w='a b' c none= \"$@\" x@y@ @@\n"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "t.sh: @B@ has no value")]
+    fn a_placeholder_without_a_value_is_a_bug() {
+        let t = test_template("@A@ @B@\n");
+        fill(&t, &[("A", Value::Word("a"))]);
+    }
+
+    #[test]
+    #[should_panic(expected = "t.sh: no placeholder @B@")]
+    fn a_value_without_a_placeholder_is_a_bug() {
+        let t = test_template("@A@\n");
+        fill(&t, &[("A", Value::Word("a")), ("B", Value::Word("b"))]);
+    }
+
+    #[test]
+    #[should_panic(expected = "t.sh: @L@ is filled with lines, so it stands alone on its line")]
+    fn lines_fill_a_line_of_their_own() {
+        let t = test_template("echo @L@\n");
+        fill(&t, &[("L", Value::Lines("x\n"))]);
     }
 
     #[test]
