@@ -12,11 +12,11 @@ use crate::ops::apply::{HostApply, apply_all, verb};
 use crate::plan::containers::Action;
 use crate::util::progress::{self, Progress};
 
-use super::sync::{Prepared, prepare};
+use super::sync::{Prepared, Settings, prepare};
 use super::{Ctx, Outcome};
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
-    let Prepared { work, opts, .. } = prepare(ctx, args, "apply")?;
+    let Prepared { work, opts, .. } = prepare(ctx, &Settings::of(args), "apply")?;
     let items = work
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     report.finish("apply", args.dry_run)
 }
 
-/// Applies (or with `opts.dry_run` plans) every host, with progress unless `json` (then on
+/// Applies (or, unless `opts.mode` changes hosts, plans) every host, with progress unless `json` (then on
 /// a terminal only).
 pub(super) fn run_hosts(
     hosts: &[String],

@@ -3,34 +3,28 @@
 
 use serde_json::json;
 
-use crate::cli::{PlanArgs, SyncArgs};
+use crate::cli::PlanArgs;
+use crate::host::files::RunMode;
 
 use super::apply::{Report, run_hosts};
-use super::sync::{Prepared, prepare};
+use super::sync::{Prepared, Settings, prepare};
 use super::{Ctx, Outcome};
 
 /// The `schema` of `--json` output (docs/plan.schema.json); bumped on any incompatible change.
 pub const SCHEMA: &str = "nxinfra-plan/1";
 
 pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
-    let as_sync = SyncArgs {
-        limit: args.limit.clone(),
-        dry_run: true,
-        diff: args.diff,
+    // Plan takes no host's lock; the timeout is how long its render waits for another's.
+    let settings = Settings {
+        limit: args.limit.limit.as_deref(),
         forks: args.forks,
-        serial: None,
-        // Plan takes no host's lock; this is how long its render waits for another's.
-        lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
+        mode: RunMode::ReadOnly,
+        diff: args.diff,
         force_unlock: false,
-        ssh: args.ssh.clone(),
-        json: args.json,
+        lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
+        ssh: &args.ssh,
     };
-    let Prepared {
-        hosts,
-        work,
-        mut opts,
-    } = prepare(ctx, &as_sync, "plan")?;
-    opts.read_only = true;
+    let Prepared { hosts, work, opts } = prepare(ctx, &settings, "plan")?;
     let outcomes = run_hosts(&hosts, work, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,

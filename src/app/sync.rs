@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::SyncArgs;
 use std::sync::Arc;
 
-use crate::host::files::SyncOptions;
+use crate::host::files::{RunMode, SyncOptions};
 use crate::host::runner::in_batches;
 use crate::model::inventory::limit;
 use crate::model::target::{Defaults, Target};
@@ -28,13 +28,44 @@ pub struct Prepared {
     pub opts: SyncOptions,
 }
 
+/// What sync, apply and plan start from, resolved from their arguments once.
+pub struct Settings<'a> {
+    pub limit: Option<&'a str>,
+    pub forks: usize,
+    pub mode: RunMode,
+    pub diff: bool,
+    pub force_unlock: bool,
+    /// Seconds to wait for a host's lock (and for another render's).
+    pub lock_timeout: u64,
+    pub ssh: &'a crate::cli::SshArgs,
+}
+
+impl<'a> Settings<'a> {
+    /// The settings of `sync` and `apply`: `--dry-run` plans under the lock.
+    pub fn of(args: &'a SyncArgs) -> Settings<'a> {
+        Settings {
+            limit: args.limit.limit.as_deref(),
+            forks: args.forks,
+            mode: if args.dry_run {
+                RunMode::DryRun
+            } else {
+                RunMode::Apply
+            },
+            diff: args.diff,
+            force_unlock: args.force_unlock,
+            lock_timeout: args.lock_timeout,
+            ssh: &args.ssh,
+        }
+    }
+}
+
 /// Selects the hosts, checks their connection settings, renders them (updating `rendered/`).
-pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prepared> {
+pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prepared> {
     if args.forks == 0 {
         bail!("--forks must be at least 1");
     }
     let inventory = ctx.inventory()?;
-    let hosts = limit::select(&inventory, args.limit.limit.as_deref())?;
+    let hosts = limit::select(&inventory, args.limit)?;
     let defaults = Defaults::new(&ctx.root);
     let mut targets = Vec::new();
     for host in &hosts {
@@ -50,7 +81,7 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
         inventory: &inventory,
         secrets: &secrets,
         hosts: &hosts,
-        limited: args.limit.limit.is_some(),
+        limited: args.limit.is_some(),
     };
     let rendered = render::render(
         &job,
@@ -65,25 +96,28 @@ pub fn prepare(ctx: &Ctx, args: &SyncArgs, command: &str) -> anyhow::Result<Prep
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let opts = SyncOptions {
         forks: args.forks,
-        dry_run: args.dry_run,
-        read_only: false,
+        mode: args.mode,
         diff: args.diff,
         force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),
-        ssh: super::ssh_options(&args.ssh),
+        ssh: super::ssh_options(args.ssh),
         holder: format!(
             "{}@{} pid {} ({command}{})",
             defaults.user,
             machine.trim(),
             std::process::id(),
-            if args.dry_run { " --dry-run" } else { "" }
+            match args.mode {
+                RunMode::Apply => "",
+                RunMode::DryRun => " --dry-run",
+                RunMode::ReadOnly => " read-only",
+            }
         ),
     };
     Ok(Prepared { hosts, work, opts })
 }
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
-    let Prepared { work, opts, .. } = prepare(ctx, args, "sync")?;
+    let Prepared { work, opts, .. } = prepare(ctx, &Settings::of(args), "sync")?;
     let mode = if args.json {
         progress::Mode::TerminalOnly
     } else {

@@ -16,12 +16,28 @@ use crate::plan::files::{SyncPlan, plan};
 use crate::plan::textdiff;
 use crate::util::redact::{self, Redactor};
 
+/// What a run may do to the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Place the files, reconcile the containers.
+    Apply,
+    /// Plan under each host's lock, change nothing (`--dry-run`).
+    DryRun,
+    /// Plan without even taking the lock (`nxinfra plan`).
+    ReadOnly,
+}
+
+impl RunMode {
+    /// Whether anything on the hosts changes.
+    pub fn changes(self) -> bool {
+        self == RunMode::Apply
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub forks: usize,
-    pub dry_run: bool,
-    /// Touch nothing on the hosts, not even the lock (`nxinfra plan`; implies `dry_run`).
-    pub read_only: bool,
+    pub mode: RunMode,
     /// Compute unified diffs of what changes (one more remote command per changed host).
     pub diff: bool,
     /// End whatever holds each host's lock before taking it.
@@ -101,7 +117,7 @@ pub async fn lock_and_plan<'s>(
     } else {
         None
     };
-    let (remote_manifest, lock) = if opts.read_only {
+    let (remote_manifest, lock) = if opts.mode == RunMode::ReadOnly {
         phase("reading the manifest");
         session.read_only().await?
     } else {
@@ -185,7 +201,7 @@ impl<'s> Locked<'s> {
             local,
             mut lock,
         } = self;
-        let manifest = if !p.is_noop() && !opts.dry_run && !opts.read_only {
+        let manifest = if !p.is_noop() && opts.mode.changes() {
             let target = &session.target;
             let tar = match remote::upload_tar(&target.base_dir, files, system, &p, &local) {
                 Ok(tar) => tar,

@@ -52,7 +52,7 @@ pub fn sync_all(
         let progress = progress.clone();
         async move {
             let result = sync_host(&target, files, &opts, |what| progress.phase(i, what)).await;
-            let verb = if opts.dry_run {
+            let verb = if !opts.mode.changes() {
                 "would change"
             } else {
                 "changed"

@@ -147,7 +147,7 @@ pub fn apply_all(
                 i,
                 &match &result {
                     Ok(a) if a.is_noop() => "unchanged".to_string(),
-                    Ok(a) if opts.dry_run => format!("would {}", a.summary()),
+                    Ok(a) if !opts.mode.changes() => format!("would {}", a.summary()),
                     Ok(a) => a.summary(),
                     Err(e) => format!("FAILED: {e}"),
                 },
@@ -215,7 +215,7 @@ async fn locked(
         compose,
         files,
         &records,
-        opts.dry_run,
+        !opts.mode.changes(),
         phase,
     )
     .await;
@@ -228,7 +228,7 @@ async fn locked(
     };
     // The previous content of the changing files that services about to be recreated or
     // restarted mount: put back if their service fails (restore.rs).
-    let at_risk = if opts.dry_run {
+    let at_risk = if !opts.mode.changes() {
         BTreeMap::new()
     } else {
         restore::at_risk(compose, &plan, &sync.plan, &target.base_dir)
@@ -247,7 +247,7 @@ async fn locked(
     // restarted now, failure or not.
     let mut on_host = synced.manifest.clone();
     let mut failure = None;
-    if !opts.dry_run && !plan.is_noop() {
+    if opts.mode.changes() && !plan.is_noop() {
         let mut done = execute::Done::default();
         let executed = execute::execute(engine, compose, &plan, &mut done, phase).await;
         for (name, (id, identity)) in done.restarted {
@@ -282,7 +282,7 @@ async fn locked(
             });
         }
     }
-    let finished = if kept != on_host.containers && !opts.dry_run {
+    let finished = if kept != on_host.containers && opts.mode.changes() {
         let manifest = on_host.with_containers(kept);
         lock.write_manifest_and_release(&manifest.to_text()).await
     } else {
