@@ -14,8 +14,7 @@ use crate::model::manifest::sha256_hex;
 /// The root of nxinfra's control folders, created private if missing; refused if another user
 /// owns it or others can enter it.
 pub fn root() -> Result<PathBuf, String> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(d) => PathBuf::from(d).join("nxinfra"),
         None => std::env::temp_dir().join(format!("nxinfra-{uid}")),
@@ -58,15 +57,18 @@ fn socket_pid(name: &str) -> Option<i32> {
 
 /// Whether process `pid` exists (it may be another user's: then it exists too).
 fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // kill(pid, 0): signal 0 only checks that the process exists.
+    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    })
 }
 
 /// The folder of the persistent masters for one connection key.
 pub fn persist_dir(root: &Path, key: &str) -> Result<PathBuf, String> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     // Short names: a unix socket path has at most 107 bytes, and ssh adds
     // `/.ssh-connectionXXXXXX/master.XXXXXXXXXXXXXXXX` (47) to this folder.
     let persist = root.join("p");
@@ -171,8 +173,7 @@ mod tests {
     #[test]
     fn private_folders_are_created_and_open_ones_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        // SAFETY: getuid has no preconditions.
-        let uid = unsafe { libc::getuid() };
+        let uid = rustix::process::getuid().as_raw();
         let dir = tmp.path().join("ctl");
         private_dir(&dir, uid).unwrap();
         assert_eq!(

@@ -10,7 +10,6 @@
 //! removes those whose process is gone (a render killed mid-way leaves one behind).
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -72,17 +71,13 @@ fn dir_of(root: &Path) -> &Path {
 }
 
 fn try_flock(file: &std::fs::File) -> std::io::Result<bool> {
+    use rustix::{fs::FlockOperation, io::Errno};
     loop {
-        // SAFETY: the descriptor is open for as long as `file` lives.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let err = std::io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(err),
+        match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(true),
+            Err(Errno::WOULDBLOCK) => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
         }
     }
 }
@@ -164,9 +159,13 @@ fn alive(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
-    // SAFETY: signal 0 checks for the process without sending anything.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // kill(pid, 0): signal 0 checks for the process without sending anything.
+    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    })
 }
 
 /// The name of a new staging folder's prefix: [`STAGING_PREFIX`] and this process's pid.

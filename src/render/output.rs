@@ -95,24 +95,15 @@ pub fn staging_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`); falls back to two
 /// renames where the filesystem cannot exchange.
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::{fs::CWD, fs::RenameFlags, io::Errno};
+    // A NUL inside a path is refused here, so that EINVAL below means only that the
+    // filesystem cannot exchange.
     let ca = CString::new(a.as_os_str().as_bytes())?;
     let cb = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-        return Err(err);
+    match rustix::fs::renameat_with(CWD, &ca, CWD, &cb, RenameFlags::EXCHANGE) {
+        Ok(()) => return Ok(()),
+        Err(Errno::INVAL | Errno::NOSYS) => {}
+        Err(err) => return Err(err.into()),
     }
     let aside = a.with_extension("nxinfra-swap");
     std::fs::rename(b, &aside)?;

@@ -1,6 +1,7 @@
 //! Colour on a terminal: diffs with removed lines red and added lines green, as git and
 //! terraform show them. Only when stdout is a terminal and `NO_COLOR` is not set
-//! (<https://no-color.org>): a pipe, a file and CI logs get plain text.
+//! (<https://no-color.org>): a pipe, a file and CI logs get plain text. Not `anstream`: its
+//! choice also reads `CLICOLOR`, `CLICOLOR_FORCE`, `TERM` and `CI` (docs/dependencies.md).
 
 use std::borrow::Cow;
 use std::io::IsTerminal;

@@ -1,5 +1,7 @@
 //! Quoting for POSIX shells, as Python's `shlex.quote`: used by the `quote` filter and for every
-//! path nxinfra puts in a remote command.
+//! path nxinfra puts in a remote command. Hand-written because the filter's output must be
+//! Python's byte for byte, which neither `shell-escape` nor `shlex` gives
+//! (docs/dependencies.md).
 
 /// `s` as one shell word: unchanged when it holds only safe characters, else single-quoted.
 pub fn quote(s: &str) -> String {

@@ -1,5 +1,9 @@
 //! "Did you mean ...?": the likely intended name of a misspelt one.
 
+/// Levenshtein distance over characters (`strsim`, which clap already builds for its own
+/// suggestions).
+use strsim::levenshtein as distance;
+
 /// The candidate nearest to `name` when it is a likely misspelling of it.
 pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
@@ -8,21 +12,6 @@ pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .filter(|(d, c)| *d <= (c.len() / 4).max(1))
         .min()
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
