@@ -272,6 +272,13 @@ fn a_changed_host_key_is_refused() {
         stderr.contains("h4") && stderr.to_lowercase().contains("host key"),
         "{stderr}"
     );
+    // Said in a line (the progress line, the summary), with what to do; not ssh's banner.
+    assert!(
+        !stderr.contains("@@@") && stderr.contains("has changed") && stderr.contains("ssh-keygen"),
+        "{stderr}"
+    );
+    let said = stderr.lines().filter(|l| l.contains("host key")).count();
+    assert_eq!(said, 2, "the progress line and the summary: {stderr}");
     assert!(
         !tb.base_dir("h4", test).exists(),
         "nothing may be written to a host whose key changed"

@@ -92,7 +92,7 @@ impl HostSession {
             let session = b
                 .connect_mux(&target.destination)
                 .await
-                .map_err(|e| fail(error_chain(&e)))?;
+                .map_err(|e| fail(ssh_reason(&error_chain(&e))))?;
             return Ok(Self::new(target, session, false));
         };
         let key = control::key(&[
@@ -124,7 +124,7 @@ impl HostSession {
         let folder = b
             .launch_master(&target.destination)
             .await
-            .map_err(|e| fail(error_chain(&e)))?
+            .map_err(|e| fail(ssh_reason(&error_chain(&e))))?
             .keep();
         let session = Session::resume_mux(
             folder.join("master").into(),
@@ -534,6 +534,58 @@ fn last_lines(text: &str, n: usize) -> String {
         lines[lines.len() - n..].join("\n")
     )
 }
+/// What ssh said when it could not connect, in one or two lines: a changed host key, an
+/// unknown one under `--strict-host-keys`, a refused login, named with what to do; anything
+/// else as ssh said it, its banner lines (`@@@…`) left out.
+pub fn ssh_reason(said: &str) -> String {
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('@'))
+        .collect();
+    let find = |needle: &str| lines.iter().find(|l| l.contains(needle)).copied();
+    if said.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        let host = find("Host key for ")
+            .and_then(|l| l.strip_prefix("Host key for "))
+            .and_then(|l| l.split(" has changed").next())
+            .unwrap_or("the host");
+        let known = find("Offending ")
+            .and_then(|l| l.split(" key in ").nth(1))
+            .map(|f| format!(" (the key known is at {f})"))
+            .unwrap_or_default();
+        let fix = find("ssh-keygen ")
+            .map(|c| format!("; if the new key is right, remove the old one: {c}"))
+            .unwrap_or_default();
+        return format!(
+            "the host key of {host} has changed{known}: a man-in-the-middle, or a reinstalled \
+             host; nxinfra refuses it{fix}"
+        );
+    }
+    if let Some(l) = find("host key is known for") {
+        let host = l
+            .split("host key is known for ")
+            .nth(1)
+            .and_then(|r| r.split(" and ").next())
+            .unwrap_or("the host");
+        return format!(
+            "no host key of {host} is known, and --strict-host-keys refuses unknown ones: add \
+             it to known_hosts (after checking it), or run once without --strict-host-keys"
+        );
+    }
+    if let Some(l) = find("Permission denied") {
+        return format!(
+            "the host refused the login ({l}): check ansible_user and the key ssh offers \
+             (~/.ssh/config, ssh-agent)"
+        );
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for l in lines {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out.join(" / ")
+}
 
 /// An error with its causes, on one line (ssh's own message is usually in a source).
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -549,4 +601,63 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHANGED: &str = "failed to connect to the remote host: @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
+@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!
+Someone could be eavesdropping on you right now (man-in-the-middle attack)!
+It is also possible that a host key has just been changed.
+The fingerprint for the ED25519 key sent by the remote host is
+SHA256:FbJXkux/t+DJ10iC52KkIIDf7X+XJ6hsRUIsQOnyB40.
+Please contact your system administrator.
+Add correct host key in /home/a/.ssh/known_hosts to get rid of this message.
+Offending ED25519 key in /home/a/.ssh/known_hosts:4
+  remove with:
+  ssh-keygen -f \"/home/a/.ssh/known_hosts\" -R \"10.200.0.14\"
+Host key for 10.200.0.14 has changed and you have requested strict checking.
+Host key verification failed.
+";
+
+    #[test]
+    fn what_ssh_says_is_said_in_one_line_with_what_to_do() {
+        assert_eq!(
+            ssh_reason(CHANGED),
+            "the host key of 10.200.0.14 has changed (the key known is at \
+             /home/a/.ssh/known_hosts:4): a man-in-the-middle, or a reinstalled host; nxinfra \
+             refuses it; if the new key is right, remove the old one: ssh-keygen -f \
+             \"/home/a/.ssh/known_hosts\" -R \"10.200.0.14\""
+        );
+        let unknown = "failed to connect to the remote host: No ED25519 host key is known for \
+                       10.200.0.14 and you have requested strict checking.\nHost key \
+                       verification failed.\n";
+        assert!(
+            ssh_reason(unknown).starts_with(
+                "no host key of 10.200.0.14 is known, and --strict-host-keys refuses unknown ones"
+            ),
+            "{}",
+            ssh_reason(unknown)
+        );
+        let refused = "failed to connect to the remote host: nxtb@10.200.0.14: Permission \
+                       denied (publickey).\n";
+        assert_eq!(
+            ssh_reason(refused),
+            "the host refused the login (failed to connect to the remote host: \
+             nxtb@10.200.0.14: Permission denied (publickey).): check ansible_user and the key \
+             ssh offers (~/.ssh/config, ssh-agent)"
+        );
+        // Anything else: as ssh said it, on one line, each line once.
+        assert_eq!(
+            ssh_reason(
+                "ssh: connect to host x port 22: Connection refused\nssh: connect to host x port 22: Connection refused\n"
+            ),
+            "ssh: connect to host x port 22: Connection refused"
+        );
+        assert!(!ssh_reason(CHANGED).contains('\n'));
+    }
 }
