@@ -156,8 +156,6 @@ impl HostSession {
         cmd
     }
 
-    /// Takes the host's lock and reads its manifest: the first (and, for a no-op, only) remote
-    /// command. The lock is held until the returned guard is released or dropped.
     /// Reads the host's manifest without taking the lock or writing anything (`nxinfra
     /// plan`): no state folder is made on a host that has none. The guard holds no lock.
     pub async fn read_only(&self) -> Result<(Manifest, LockGuard<'_>), SessionError> {
@@ -178,6 +176,8 @@ impl HostSession {
         ))
     }
 
+    /// Takes the host's lock and reads its manifest: the first (and, for a no-op, only) remote
+    /// command. The lock is held until the returned guard is released or dropped.
     pub async fn lock_and_read(
         &self,
         holder: &str,
