@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::host::engine::Engine;
+use crate::host::ReachError;
+use crate::host::engine::{Engine, EngineError};
 use crate::host::runner::HostFailure;
-use crate::host::session::{HostSession, SshOptions};
+use crate::host::session::{HostSession, SessionError, SshOptions};
 use crate::model::backup::Backup;
 use crate::model::target::Target;
 use crate::secrets::age_file::Identities;
@@ -48,10 +49,68 @@ pub struct Made {
 }
 
 /// One host's backups: each made or failed.
-pub type HostResult = Result<Vec<(String, Result<Made, String>)>, HostFailure>;
+/// A host's backups, each made or why not, or why none could run; the errors as reports show
+/// them (redacted: a command's stderr may quote a secret).
+pub type HostResult = Result<Vec<(String, Result<Made, HostFailure>)>, HostFailure>;
 
 /// What one host's backups did, or why none could run.
-type Backups = Result<Vec<(String, Result<Made, String>)>, String>;
+type Backups = Result<Vec<(String, Result<Made, BackupError>)>, ReachError>;
+
+/// Why a backup or a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Reach(#[from] ReachError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the engine is not connected")]
+    NoEngine,
+    #[error("cannot {action} {}: {source}", .file.display())]
+    File {
+        action: &'static str,
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", .folder.display())]
+    Folder {
+        folder: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}; no backup was kept")]
+    NotKept(Exited),
+    #[error("{} does not read back as written ({why}); removed, the older backups kept", .file.display())]
+    ReadBack { file: PathBuf, why: String },
+    #[error("host {host}: backup {name} has no restore command (nxinfra_backups: restore)")]
+    NoRestore { host: String, name: String },
+    #[error("host {host}: {exited}")]
+    RestoreFailed { host: String, exited: Exited },
+}
+
+/// A command that exited with a status other than 0: "`COMMAND` in CONTAINER (on the host)
+/// exited with status N: the end of its stderr".
+#[derive(Debug)]
+pub struct Exited {
+    command: String,
+    place: String,
+    code: i64,
+    stderr: String,
+}
+
+impl std::fmt::Display for Exited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` {} exited with status {}",
+            self.command, self.place, self.code
+        )?;
+        if !self.stderr.is_empty() {
+            write!(f, ": {}", self.stderr.replace('\n', " / "))?;
+        }
+        Ok(())
+    }
+}
 
 /// Makes every listed backup of every host, hosts in parallel.
 pub fn backup_all(
@@ -97,7 +156,15 @@ pub fn backup_all(
         .map(|(host, r)| {
             (
                 host,
-                r.and_then(|inner| inner.map_err(|e| HostFailure::of(&e))),
+                r.and_then(|inner| {
+                    inner
+                        .map(|done| {
+                            done.into_iter()
+                                .map(|(name, made)| (name, made.map_err(|e| HostFailure::of(&e))))
+                                .collect()
+                        })
+                        .map_err(|e| HostFailure::of(&e))
+                }),
             )
         })
         .collect()
@@ -111,17 +178,13 @@ async fn run_command(
     command: &str,
     input: Option<&mut (dyn std::io::Read + Send)>,
     out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
-) -> Result<(i64, String), String> {
+) -> Result<(i64, String), BackupError> {
     match (&backup.container, engine) {
-        (Some(container), Some(engine)) => engine
-            .exec(container, shell(command), input, out)
-            .await
-            .map_err(|e| e.to_string()),
-        (Some(_), None) => Err("the engine is not connected".into()),
-        (None, _) => session
-            .stream(command, input, out)
-            .await
-            .map_err(|e| e.to_string()),
+        (Some(container), Some(engine)) => {
+            Ok(engine.exec(container, shell(command), input, out).await?)
+        }
+        (Some(_), None) => Err(BackupError::NoEngine),
+        (None, _) => Ok(session.stream(command, input, out).await?),
     }
 }
 
@@ -148,7 +211,6 @@ async fn backup_host(
         },
     )
     .await
-    .map_err(|e| e.to_string())
 }
 
 /// `sh -c COMMAND`, as the inventory writes commands.
@@ -162,12 +224,17 @@ async fn backup_one(
     host: &str,
     backup: &Backup,
     opts: &Options,
-) -> Result<Made, String> {
+) -> Result<Made, BackupError> {
     let start = Instant::now();
     let folder = store::folder(&opts.dir, host, &backup.name);
     let file = folder.join(store::file_name(&backup.name, SystemTime::now()));
-    let mut writing = store::Writing::start(file.clone(), &opts.recipients)
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let cannot_write = |source| BackupError::File {
+        action: "write",
+        file: file.clone(),
+        source,
+    };
+    let mut writing =
+        store::Writing::start(file.clone(), &opts.recipients).map_err(cannot_write)?;
     let (code, stderr) = run_command(
         session,
         engine,
@@ -179,14 +246,14 @@ async fn backup_one(
     .await?;
     if code != 0 {
         // `writing` is dropped: its temporary file goes with it.
-        return Err(format!(
-            "{}; no backup was kept",
-            exited(&backup.command, &backup.place(), code, &stderr)
-        ));
+        return Err(BackupError::NotKept(Exited {
+            command: backup.command.clone(),
+            place: backup.place(),
+            code,
+            stderr,
+        }));
     }
-    let written = writing
-        .finish()
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let written = writing.finish().map_err(cannot_write)?;
     let verified = match &opts.identities {
         Some(identities) => {
             let read = store::verify(&written.file, identities);
@@ -194,26 +261,30 @@ async fn backup_one(
                 Ok((bytes, sha)) if bytes == written.bytes && sha == written.sha256 => true,
                 other => {
                     let _ = std::fs::remove_file(&written.file);
-                    return Err(format!(
-                        "{} does not read back as written ({}); removed, the older backups kept",
-                        written.file.display(),
-                        match other {
+                    return Err(BackupError::ReadBack {
+                        file: written.file.clone(),
+                        why: match other {
                             Ok(_) => "another content".to_string(),
                             Err(e) => e.to_string(),
-                        }
-                    ));
+                        },
+                    });
                 }
             }
         }
         None => false,
     };
     // Only now, with the new one in place (and read back), do the oldest go.
-    let kept =
-        store::kept(&folder, &backup.name).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let kept = store::kept(&folder, &backup.name).map_err(|source| BackupError::Folder {
+        folder: folder.clone(),
+        source,
+    })?;
     let mut removed = Vec::new();
     for old in store::beyond(&kept, backup.keep) {
-        std::fs::remove_file(folder.join(old))
-            .map_err(|e| format!("cannot remove {}: {e}", folder.join(old).display()))?;
+        std::fs::remove_file(folder.join(old)).map_err(|source| BackupError::File {
+            action: "remove",
+            file: folder.join(old),
+            source,
+        })?;
         removed.push(old.clone());
     }
     Ok(Made {
@@ -233,15 +304,18 @@ pub async fn restore(
     file: &Path,
     identities: &Identities,
     ssh: &SshOptions,
-) -> Result<u64, String> {
+) -> Result<u64, BackupError> {
     let Some(command) = &backup.restore else {
-        return Err(format!(
-            "host {}: backup {} has no restore command (nxinfra_backups: restore)",
-            target.host, backup.name
-        ));
+        return Err(BackupError::NoRestore {
+            host: target.host.clone(),
+            name: backup.name.clone(),
+        });
     };
-    let mut reader = store::open(file, identities)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut reader = store::open(file, identities).map_err(|source| BackupError::File {
+        action: "read",
+        file: file.to_path_buf(),
+        source,
+    })?;
     let mut counted = Counted {
         inner: &mut reader,
         bytes: 0,
@@ -263,27 +337,20 @@ pub async fn restore(
             .await
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let (code, stderr) = result?;
     if code != 0 {
-        return Err(format!(
-            "host {}: {}",
-            target.host,
-            exited(command, &backup.place(), code, &stderr)
-        ));
+        return Err(BackupError::RestoreFailed {
+            host: target.host.clone(),
+            exited: Exited {
+                command: command.clone(),
+                place: backup.place(),
+                code,
+                stderr,
+            },
+        });
     }
     Ok(counted.bytes)
-}
-
-/// "`COMMAND` in CONTAINER (on the host) exited with status N: the end of its stderr".
-fn exited(command: &str, place: &str, code: i64, stderr: &str) -> String {
-    let said = if stderr.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", stderr.replace('\n', " / "))
-    };
-    format!("`{command}` {place} exited with status {code}{said}")
 }
 
 /// A reader that counts what went through it.
