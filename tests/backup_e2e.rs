@@ -267,6 +267,15 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
             && !stderr.contains(common::SECRET),
         "{stderr}"
     );
+    // The same in --json: each backup's error is redacted like a host's.
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["run", "--limit", "h1", "--json"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stdout.contains("connecting with <secret:db.password>")
+            && !stdout.contains(common::SECRET)
+            && !stderr.contains(common::SECRET),
+        "{stdout}"
+    );
     assert!(
         stderr.contains(
             "h1: backup hostfail: `echo nope >&2; exit 5` on the host exited with status 5: nope"
