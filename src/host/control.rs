@@ -11,9 +11,30 @@ use std::path::{Path, PathBuf};
 
 use crate::model::manifest::sha256_hex;
 
+/// Why a control folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot {action} {}: {source}", .dir.display())]
+    Io {
+        action: &'static str,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} must be a folder of yours that nobody else can enter (mode 0700): it holds SSH control sockets",
+        .0.display()
+    )]
+    NotPrivate(PathBuf),
+    #[error(
+        "{} is too long a path for SSH control sockets; set XDG_RUNTIME_DIR or TMPDIR to a shorter folder",
+        .0.display()
+    )]
+    TooLong(PathBuf),
+}
+
 /// The root of nxinfra's control folders, created private if missing; refused if another user
 /// owns it or others can enter it.
-pub fn root() -> Result<PathBuf, String> {
+pub fn root() -> Result<PathBuf, ControlError> {
     let uid = rustix::process::getuid().as_raw();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(d) => PathBuf::from(d).join("nxinfra"),
@@ -67,7 +88,7 @@ fn alive(pid: i32) -> bool {
 }
 
 /// The folder of the persistent masters for one connection key.
-pub fn persist_dir(root: &Path, key: &str) -> Result<PathBuf, String> {
+pub fn persist_dir(root: &Path, key: &str) -> Result<PathBuf, ControlError> {
     let uid = rustix::process::getuid().as_raw();
     // Short names: a unix socket path has at most 107 bytes, and ssh adds
     // `/.ssh-connectionXXXXXX/master.XXXXXXXXXXXXXXXX` (47) to this folder.
@@ -77,11 +98,7 @@ pub fn persist_dir(root: &Path, key: &str) -> Result<PathBuf, String> {
     private_dir(&dir, uid)?;
     let room = 107usize.saturating_sub(dir.as_os_str().len());
     if room < 47 {
-        return Err(format!(
-            "{} is too long a path for SSH control sockets; set XDG_RUNTIME_DIR or TMPDIR to \
-             a shorter folder",
-            dir.display()
-        ));
+        return Err(ControlError::TooLong(dir));
     }
     Ok(dir)
 }
@@ -113,20 +130,22 @@ pub fn masters(dir: &Path) -> Vec<(PathBuf, PathBuf, PathBuf)> {
         .collect()
 }
 
-fn private_dir(dir: &Path, uid: u32) -> Result<(), String> {
+fn private_dir(dir: &Path, uid: u32) -> Result<(), ControlError> {
+    let io = |action| {
+        move |source| ControlError::Io {
+            action,
+            dir: dir.to_path_buf(),
+            source,
+        }
+    };
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        Err(e) => return Err(io("create")(e)),
     }
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir).map_err(io("read"))?;
     if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} must be a folder of yours that nobody else can enter (mode 0700): it holds \
-             SSH control sockets",
-            dir.display()
-        ));
+        return Err(ControlError::NotPrivate(dir.to_path_buf()));
     }
     Ok(())
 }
@@ -183,7 +202,7 @@ mod tests {
         private_dir(&dir, uid).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = private_dir(&dir, uid).unwrap_err();
-        assert!(err.contains("nobody else can enter"), "{err}");
+        assert!(err.to_string().contains("nobody else can enter"), "{err}");
         assert!(private_dir(&dir, uid + 1).is_err(), "another user's folder");
     }
 

@@ -83,7 +83,7 @@ impl HostSession {
             destination: target.destination.clone(),
             reason,
         };
-        let root = control::root().map_err(fail)?;
+        let root = control::root().map_err(|e| fail(e.to_string()))?;
         let Some(persist) = NonZeroUsize::new(opts.persist_secs as usize) else {
             // Closed at the end of the run; should nxinfra be killed, the master still ends
             // after a minute without use.
@@ -110,7 +110,7 @@ impl HostSession {
                 "accept-new"
             },
         ]);
-        let dir = control::persist_dir(&root, &key).map_err(fail)?;
+        let dir = control::persist_dir(&root, &key).map_err(|e| fail(e.to_string()))?;
         for (folder, socket, log) in control::masters(&dir) {
             // A live master accepts connections on its socket; a dead one left a stale file.
             if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -361,7 +361,7 @@ impl HostSession {
             what: "forwarding the engine's socket",
             reason,
         };
-        let root = control::root().map_err(fail)?;
+        let root = control::root().map_err(|e| fail(e.to_string()))?;
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n == 0 {
