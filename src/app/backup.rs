@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::{BackupCommand, BackupDirArg, BackupListArgs, BackupRestoreArgs, BackupRunArgs};
 use crate::model::backup::{self, Backup};
 use crate::model::inventory::{Inventory, limit};
-use crate::model::target::Target;
+use crate::model::target::{Defaults, Target};
 use crate::ops::backup::store;
 use crate::ops::backup::{self as backups, Made, Options};
 use crate::secrets::age_file::{self, Identities};
@@ -71,12 +71,11 @@ fn is_recipient(file: &Path, recipients: &[age::x25519::Recipient]) -> bool {
     recipients.iter().any(|r| mine.contains(&r.to_string()))
 }
 
-fn target(ctx: &Ctx, inventory: &Inventory, host: &str) -> anyhow::Result<Target> {
-    let defaults = crate::model::target::Defaults::new(&ctx.root);
+fn target(defaults: &Defaults, inventory: &Inventory, host: &str) -> anyhow::Result<Target> {
     Ok(Target::from_vars(
         host,
         &inventory.host_vars(host)?,
-        &defaults,
+        defaults,
     )?)
 }
 
@@ -94,6 +93,7 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
         bail!("--forks must be at least 1");
     }
     let inventory = ctx.inventory()?;
+    let defaults = Defaults::new(&ctx.root);
     let mut work = Vec::new();
     for (host, backups) in declared(&inventory, args.limit.limit.as_deref())? {
         let chosen: Vec<Backup> = backups
@@ -101,7 +101,7 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
             .filter(|b| args.only.as_ref().is_none_or(|o| *o == b.name))
             .collect();
         if !chosen.is_empty() {
-            work.push((target(ctx, &inventory, &host)?, chosen));
+            work.push((target(&defaults, &inventory, &host)?, chosen));
         }
     }
     if let (Some(only), true) = (&args.only, work.is_empty()) {
@@ -346,7 +346,7 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
         );
     };
     let _ = ctx.secrets();
-    let target = target(ctx, &inventory, &args.host)?;
+    let target = target(&Defaults::new(&ctx.root), &inventory, &args.host)?;
     let ssh = super::ssh_options(&args.ssh);
     eprintln!(
         "restoring {} {} of {} ...",

@@ -255,16 +255,34 @@ impl Engine {
             .map_err(fail(format!("restarting {name}")))
     }
 
-    /// Removes a stopped (or, with `force`, running) container.
     /// Removes the container `name` (`force`: even running), if it is nxinfra's and not
     /// another fleet's: checked on the engine first (one read more), then removed by id, so
     /// that a container made under that name in between is not the one removed.
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        self.remove_checked(name, force, false).await
+    }
+
+    /// As [`Engine::remove`], with nothing to do when there is no container `name` (an undo
+    /// whose step never got that far). An engine that does not answer is an error.
+    pub async fn remove_if_present(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        self.remove_checked(name, force, true).await
+    }
+
+    async fn remove_checked(
+        &self,
+        name: &str,
+        force: bool,
+        absent_is_done: bool,
+    ) -> Result<(), EngineError> {
         let what = format!("removing {name}");
-        let found = self.inspect(name).await.map_err(|e| EngineError {
-            what: what.clone(),
-            reason: e.reason,
-        })?;
+        self.read();
+        let found = match self.docker.inspect_container(name, None).await {
+            Ok(found) => found,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) if absent_is_done => return Ok(()),
+            Err(e) => return Err(fail(what)(e)),
+        };
         let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
         self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
         let id = found.id.unwrap_or_else(|| name.to_string());

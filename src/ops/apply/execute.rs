@@ -327,17 +327,14 @@ async fn replace(
     if side_by_side(service) {
         // The new one starts beside the old one; the old one stops only once the new one is
         // healthy.
-        // (A leftover of an interrupted run under that name was removed with the plan's
-        // removals.)
+        // (What an interrupted run left under that name was recovered first: plan::recover.)
         let new = format!("{name}{NEW_SUFFIX}");
         let healthy = match create_started(engine, compose, service, identity, &new).await {
             Ok(()) => wait_healthy(engine, service, &new).await,
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = healthy {
-            if let Err(e) = engine.remove(&new, true).await
-                && engine.inspect(&new).await.is_ok()
-            {
+            if let Err(e) = engine.remove_if_present(&new, true).await {
                 return Err(ExecError::Unfinished {
                     name: name.to_string(),
                     why,
@@ -376,9 +373,7 @@ async fn replace(
         }
         Err(why) => {
             let undo = async {
-                if engine.inspect(name).await.is_ok() {
-                    engine.remove(name, true).await?;
-                }
+                engine.remove_if_present(name, true).await?;
                 engine.rename(&old, name).await?;
                 engine.start(name).await
             }
