@@ -6,10 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkConnectRequest,
-    NetworkCreateRequest,
-};
+use bollard::models::{ContainerInspectResponse, EndpointSettings, NetworkConnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
@@ -17,8 +14,12 @@ use bollard::query_parameters::{
 };
 use futures_util::TryStreamExt;
 
-use crate::model::observed::Observed;
-use crate::plan::identity::Owner;
+use std::collections::BTreeMap;
+
+use crate::host::convert;
+use crate::model::compose::{Compose, Network, Service};
+use crate::model::observed::{ContainerState, Health, Observed};
+use crate::plan::identity::{Owner, network_labels};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {reason}")]
@@ -27,7 +28,80 @@ pub struct EngineError {
     pub reason: String,
 }
 
-pub struct Engine {
+/// What nxinfra asks of one host's container engine. [`DockerEngine`] is the Docker (or
+/// Podman) API reached over the host's SSH connection; operations are written against this
+/// trait, so that their failure paths are tested on an engine made to fail
+/// (`crate::host::fake`). Removals check ownership: an engine never removes what nxinfra
+/// did not create for its fleet.
+pub trait Engine: Send + Sync {
+    /// The fleet this engine connection acts for.
+    fn fleet(&self) -> &str;
+    fn api_version(&self) -> String;
+    /// (read calls, write calls) so far.
+    fn calls(&self) -> (usize, usize);
+    /// Containers (all, running or not), networks and images.
+    fn observe(&self) -> impl Future<Output = Result<Observed, EngineError>> + Send;
+    fn pull(&self, image: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Creates the network of compose.yml's `net`, labelled as the fleet's.
+    fn create_network(&self, net: &Network)
+    -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes the network `name`, if it is the fleet's.
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Creates the container of `service` as `name`, with nxinfra's `labels`, attached to
+    /// all its networks, not started. Nothing is left behind when it fails.
+    fn create_container(
+        &self,
+        name: &str,
+        compose: &Compose,
+        service: &Service,
+        labels: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn start(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Stops `name`, given `grace` before it is killed; one already stopped is fine.
+    fn stop(
+        &self,
+        name: &str,
+        grace: Duration,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn restart(
+        &self,
+        name: &str,
+        grace: Duration,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes the container `name` (`force`: even running), if it is the fleet's.
+    fn remove(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// As [`Engine::remove`], with nothing to do when there is no container `name`.
+    fn remove_if_present(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn rename(&self, from: &str, to: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Waits until `name` is not running, at most `limit`: its exit status, or `None` when
+    /// it still runs then.
+    fn wait_exit(
+        &self,
+        name: &str,
+        limit: Duration,
+    ) -> impl Future<Output = Result<Option<i64>, EngineError>> + Send;
+    /// The last `lines` lines of what `name` printed (stdout and stderr).
+    fn logs_tail(
+        &self,
+        name: &str,
+        lines: usize,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send;
+    /// The state of `name` now.
+    fn state(&self, name: &str)
+    -> impl Future<Output = Result<ContainerState, EngineError>> + Send;
+}
+
+/// A Docker (or Podman) engine through bollard, its socket forwarded by the host's SSH
+/// connection.
+pub struct DockerEngine {
     docker: Docker,
     /// The fleet nxinfra acts for: what it creates carries it, what it removes must.
     fleet: String,
@@ -39,8 +113,8 @@ pub struct Engine {
 pub async fn connect_engine(
     local_socket: &str,
     target: &crate::model::target::Target,
-) -> Result<Engine, EngineError> {
-    Engine::connect(local_socket, &target.fleet)
+) -> Result<DockerEngine, EngineError> {
+    DockerEngine::connect(local_socket, &target.fleet)
         .await
         .map_err(|e| EngineError {
             what: format!(
@@ -64,38 +138,21 @@ fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Engin
     }
 }
 
-impl Engine {
+impl DockerEngine {
     /// Connects to the engine at the local socket `path` and negotiates the API version (one
     /// call, not counted: it belongs to the connection), to act for the fleet `fleet`.
-    pub async fn connect(path: &str, fleet: &str) -> Result<Engine, EngineError> {
+    pub async fn connect(path: &str, fleet: &str) -> Result<DockerEngine, EngineError> {
         let docker = Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
             .map_err(fail("connecting to the Docker engine"))?
             .negotiate_version()
             .await
             .map_err(fail("negotiating the Docker API version"))?;
-        Ok(Engine {
+        Ok(DockerEngine {
             docker,
             fleet: fleet.to_string(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
         })
-    }
-
-    /// The fleet this engine connection acts for.
-    pub fn fleet(&self) -> &str {
-        &self.fleet
-    }
-
-    pub fn api_version(&self) -> String {
-        self.docker.client_version().to_string()
-    }
-
-    /// (read calls, write calls) so far.
-    pub fn calls(&self) -> (usize, usize) {
-        (
-            self.reads.load(Ordering::Relaxed),
-            self.writes.load(Ordering::Relaxed),
-        )
     }
 
     fn read(&self) {
@@ -104,70 +161,6 @@ impl Engine {
 
     fn write(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Containers (all, running or not), networks and images: three calls.
-    pub async fn observe(&self) -> Result<Observed, EngineError> {
-        self.read();
-        let containers = self
-            .docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
-            .await
-            .map_err(fail("listing containers"))?;
-        self.read();
-        let networks = self
-            .docker
-            .list_networks(None)
-            .await
-            .map_err(fail("listing networks"))?;
-        self.read();
-        let images = self
-            .docker
-            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
-            .await
-            .map_err(fail("listing images"))?;
-        Ok(observed(containers, networks, images))
-    }
-
-    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
-        self.write();
-        let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        self.docker
-            .create_image(Some(options), None, None)
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(fail(format!("pulling {image}")))?;
-        Ok(())
-    }
-
-    pub async fn create_network(&self, request: NetworkCreateRequest) -> Result<(), EngineError> {
-        self.write();
-        let name = request.name.clone();
-        self.docker
-            .create_network(request)
-            .await
-            .map_err(fail(format!("creating network {name}")))?;
-        Ok(())
-    }
-
-    /// Removes the network `name`, if it is nxinfra's and not another fleet's (checked on the
-    /// engine first: one read more).
-    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
-        let what = format!("removing network {name}");
-        self.read();
-        let net = self
-            .docker
-            .inspect_network(
-                name,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-            .map_err(fail(what.clone()))?;
-        let labels = net.labels.unwrap_or_default();
-        self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
-        let id = net.id.unwrap_or_else(|| name.to_string());
-        self.write();
-        self.docker.remove_network(&id).await.map_err(fail(what))
     }
 
     /// Refuses to remove an object that nxinfra did not make, or made for another fleet: a
@@ -191,21 +184,7 @@ impl Engine {
         }
     }
 
-    pub async fn create_container(
-        &self,
-        name: &str,
-        body: ContainerCreateBody,
-    ) -> Result<(), EngineError> {
-        self.write();
-        let options = CreateContainerOptionsBuilder::new().name(name).build();
-        self.docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(fail(format!("creating container {name}")))?;
-        Ok(())
-    }
-
-    pub async fn connect_network(
+    async fn connect_network(
         &self,
         container: &str,
         network: &str,
@@ -220,52 +199,6 @@ impl Engine {
             .connect_network(network, request)
             .await
             .map_err(fail(format!("attaching {container} to network {network}")))
-    }
-
-    pub async fn start(&self, name: &str) -> Result<(), EngineError> {
-        self.write();
-        self.docker
-            .start_container(name, None)
-            .await
-            .map_err(fail(format!("starting {name}")))
-    }
-
-    pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
-        self.write();
-        let options = StopContainerOptionsBuilder::new()
-            .t(grace.as_secs().min(i32::MAX as u64) as i32)
-            .build();
-        match self.docker.stop_container(name, Some(options)).await {
-            // 304: already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
-            other => other.map_err(fail(format!("stopping {name}"))),
-        }
-    }
-
-    pub async fn restart(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
-        self.write();
-        let options = RestartContainerOptionsBuilder::new()
-            .t(grace.as_secs().min(i32::MAX as u64) as i32)
-            .build();
-        self.docker
-            .restart_container(name, Some(options))
-            .await
-            .map_err(fail(format!("restarting {name}")))
-    }
-
-    /// Removes the container `name` (`force`: even running), if it is nxinfra's and not
-    /// another fleet's: checked on the engine first (one read more), then removed by id, so
-    /// that a container made under that name in between is not the one removed.
-    pub async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
-        self.remove_checked(name, force, false).await
-    }
-
-    /// As [`Engine::remove`], with nothing to do when there is no container `name` (an undo
-    /// whose step never got that far). An engine that does not answer is an error.
-    pub async fn remove_if_present(&self, name: &str, force: bool) -> Result<(), EngineError> {
-        self.remove_checked(name, force, true).await
     }
 
     async fn remove_checked(
@@ -292,15 +225,6 @@ impl Engine {
             .remove_container(&id, Some(options))
             .await
             .map_err(fail(what))
-    }
-
-    pub async fn rename(&self, from: &str, to: &str) -> Result<(), EngineError> {
-        self.write();
-        let options = RenameContainerOptionsBuilder::new().name(to).build();
-        self.docker
-            .rename_container(from, options)
-            .await
-            .map_err(fail(format!("renaming {from} to {to}")))
     }
 
     /// Runs `cmd` in the running container `name`: `input` (if any) goes to its stdin, each
@@ -389,11 +313,174 @@ impl Engine {
         }
         Ok((code, stderr.text()))
     }
+}
+
+impl Engine for DockerEngine {
+    /// The fleet this engine connection acts for.
+    fn fleet(&self) -> &str {
+        &self.fleet
+    }
+
+    fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// (read calls, write calls) so far.
+    fn calls(&self) -> (usize, usize) {
+        (
+            self.reads.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Containers (all, running or not), networks and images: three calls.
+    async fn observe(&self) -> Result<Observed, EngineError> {
+        self.read();
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+            .await
+            .map_err(fail("listing containers"))?;
+        self.read();
+        let networks = self
+            .docker
+            .list_networks(None)
+            .await
+            .map_err(fail("listing networks"))?;
+        self.read();
+        let images = self
+            .docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(fail("listing images"))?;
+        Ok(observed(containers, networks, images))
+    }
+
+    async fn pull(&self, image: &str) -> Result<(), EngineError> {
+        self.write();
+        let options = CreateImageOptionsBuilder::new().from_image(image).build();
+        self.docker
+            .create_image(Some(options), None, None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(fail(format!("pulling {image}")))?;
+        Ok(())
+    }
+
+    async fn create_network(&self, net: &Network) -> Result<(), EngineError> {
+        let request = convert::network(net, &network_labels(&self.fleet, net));
+        self.write();
+        let name = request.name.clone();
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(fail(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    /// Removes the network `name`, if it is nxinfra's and not another fleet's (checked on the
+    /// engine first: one read more).
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        let what = format!("removing network {name}");
+        self.read();
+        let net = self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(fail(what.clone()))?;
+        let labels = net.labels.unwrap_or_default();
+        self.check_removable(&what, |k| labels.get(k).map(String::as_str))?;
+        let id = net.id.unwrap_or_else(|| name.to_string());
+        self.write();
+        self.docker.remove_network(&id).await.map_err(fail(what))
+    }
+
+    async fn create_container(
+        &self,
+        name: &str,
+        compose: &Compose,
+        service: &Service,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let request = convert::container(compose, service, labels);
+        self.write();
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(options), request.body)
+            .await
+            .map_err(fail(format!("creating container {name}")))?;
+        for (network, endpoint) in request.extra_networks {
+            if let Err(e) = self.connect_network(name, &network, endpoint).await {
+                // Not left behind half made: the next apply starts from what was there.
+                let _ = self.remove(name, true).await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&self, name: &str) -> Result<(), EngineError> {
+        self.write();
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(fail(format!("starting {name}")))
+    }
+
+    async fn stop(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.write();
+        let options = StopContainerOptionsBuilder::new()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        match self.docker.stop_container(name, Some(options)).await {
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(fail(format!("stopping {name}"))),
+        }
+    }
+
+    async fn restart(&self, name: &str, grace: Duration) -> Result<(), EngineError> {
+        self.write();
+        let options = RestartContainerOptionsBuilder::new()
+            .t(grace.as_secs().min(i32::MAX as u64) as i32)
+            .build();
+        self.docker
+            .restart_container(name, Some(options))
+            .await
+            .map_err(fail(format!("restarting {name}")))
+    }
+
+    /// Removes the container `name` (`force`: even running), if it is nxinfra's and not
+    /// another fleet's: checked on the engine first (one read more), then removed by id, so
+    /// that a container made under that name in between is not the one removed.
+    async fn remove(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        self.remove_checked(name, force, false).await
+    }
+
+    /// As [`Engine::remove`], with nothing to do when there is no container `name` (an undo
+    /// whose step never got that far). An engine that does not answer is an error.
+    async fn remove_if_present(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        self.remove_checked(name, force, true).await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<(), EngineError> {
+        self.write();
+        let options = RenameContainerOptionsBuilder::new().name(to).build();
+        self.docker
+            .rename_container(from, options)
+            .await
+            .map_err(fail(format!("renaming {from} to {to}")))
+    }
 
     /// Waits until container `name` is not running, at most `limit`: its exit status, or
     /// `None` when it still runs then. Through the engine's wait API (Podman's inspect reports
     /// states Docker's schema lacks); each request is kept under the client's timeout.
-    pub async fn wait_exit(
+    async fn wait_exit(
         &self,
         name: &str,
         limit: std::time::Duration,
@@ -431,7 +518,7 @@ impl Engine {
     }
 
     /// The last `lines` lines of what container `name` printed (stdout and stderr).
-    pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
         self.read();
         let options = LogsOptionsBuilder::new()
             .stdout(true)
@@ -448,12 +535,37 @@ impl Engine {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    pub async fn inspect(&self, name: &str) -> Result<ContainerInspectResponse, EngineError> {
+    async fn state(&self, name: &str) -> Result<ContainerState, EngineError> {
         self.read();
-        self.docker
+        let inspected = self
+            .docker
             .inspect_container(name, None)
             .await
-            .map_err(fail(format!("inspecting {name}")))
+            .map_err(fail(format!("inspecting {name}")))?;
+        Ok(state(inspected))
+    }
+}
+
+/// A container's state as a health gate reads it, from the engine's inspection.
+fn state(inspected: ContainerInspectResponse) -> ContainerState {
+    let state = inspected.state.unwrap_or_default();
+    ContainerState {
+        id: inspected.id.unwrap_or_default(),
+        running: state.running == Some(true),
+        exit_code: state.exit_code.unwrap_or_default(),
+        health: state.health.map(|h| {
+            let log = h.log.unwrap_or_default();
+            Health {
+                status: h.status.map(|s| s.to_string()).unwrap_or_default(),
+                last_output: log
+                    .last()
+                    .and_then(|r| r.output.as_deref())
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string),
+                ran: !log.is_empty(),
+            }
+        }),
     }
 }
 

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::host::remote;
-use crate::host::session::{HostSession, LockGuard, SessionError, SshOptions};
+use crate::host::session::{SessionError, SshOptions};
+use crate::host::{Host, HostLock, Upload};
 use crate::model::manifest::Manifest;
 use crate::model::system_files;
 use crate::model::target::Target;
@@ -61,20 +61,64 @@ pub fn split(
     )
 }
 
+/// A host's lock as a run holds it: taken, or not taken at all (`nxinfra plan` reads the
+/// manifest only).
+pub enum Held<L> {
+    Taken(L),
+    NotTaken,
+}
+
+impl<L: HostLock + Send> Held<L> {
+    /// Releases the lock, if it was taken.
+    pub async fn release(self) -> Result<(), SessionError> {
+        match self {
+            Held::Taken(lock) => lock.release().await,
+            Held::NotTaken => Ok(()),
+        }
+    }
+
+    /// Places `upload`, the lock kept ([`HostLock::place`]); a run that took no lock may not.
+    pub async fn place(
+        &mut self,
+        upload: &Upload<'_>,
+        phase: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), SessionError> {
+        match self {
+            Held::Taken(lock) => lock.place(upload, phase).await,
+            Held::NotTaken => Err(not_taken()),
+        }
+    }
+
+    /// Writes the host's manifest and releases the lock; a run that took no lock may not.
+    pub async fn write_manifest_and_release(self, manifest: &Manifest) -> Result<(), SessionError> {
+        match self {
+            Held::Taken(lock) => lock.write_manifest_and_release(manifest).await,
+            Held::NotTaken => Err(not_taken()),
+        }
+    }
+}
+
+fn not_taken() -> SessionError {
+    SessionError::Command {
+        what: "changing the host",
+        reason: "a read-only run took no lock".into(),
+    }
+}
+
 /// A host whose files are synced and whose lock is still held.
-pub struct Synced<'s> {
+pub struct Synced<'s, H: Host + 's> {
     pub plan: SyncPlan,
     pub diff: Option<String>,
     pub unlocked: Option<String>,
     /// The manifest now on the host (the old one after a dry run).
     pub manifest: Manifest,
-    pub lock: LockGuard<'s>,
+    pub lock: Held<H::Lock<'s>>,
 }
 
 /// A host whose lock is held and whose sync is planned (and diffed), nothing changed yet:
 /// [`Locked::upload`] carries the plan out. In between, `apply` plans the containers, so that
 /// a problem found there stops the host before any file moves.
-pub struct Locked<'s> {
+pub struct Locked<'s, H: Host + 's> {
     pub plan: SyncPlan,
     pub diff: Option<String>,
     pub unlocked: Option<String>,
@@ -82,49 +126,49 @@ pub struct Locked<'s> {
     pub remote: Manifest,
     /// The manifest once the files are placed.
     local: Manifest,
-    pub lock: LockGuard<'s>,
+    pub lock: Held<H::Lock<'s>>,
 }
 
 /// Takes the host's lock, plans, diffs and (unless `--dry-run`) applies the files, and returns
 /// with the lock held: `apply` reconciles the containers under it, `sync` releases it.
-pub async fn sync_locked<'s>(
-    session: &'s HostSession,
+pub async fn sync_locked<'s, H: Host>(
+    session: &'s H,
     files: &BTreeMap<String, OutFile>,
     system: &[system_files::Placed],
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<Synced<'s>, SessionError> {
+) -> Result<Synced<'s, H>, SessionError> {
     lock_and_plan(session, files, system, opts, phase)
         .await?
-        .upload(session, files, system, opts, phase)
+        .upload(files, system, opts, phase)
         .await
 }
 
 /// Takes the host's lock, reads its manifest, plans and (with `--diff`) diffs the sync.
-pub async fn lock_and_plan<'s>(
-    session: &'s HostSession,
+pub async fn lock_and_plan<'s, H: Host>(
+    session: &'s H,
     files: &BTreeMap<String, OutFile>,
     system: &[system_files::Placed],
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<Locked<'s>, SessionError> {
-    let target = &session.target;
+) -> Result<Locked<'s, H>, SessionError> {
+    let target = session.target();
     let unlocked = if opts.force_unlock {
-        let out = session
-            .run(&remote::force_unlock(&target.base_dir), "breaking the lock")
-            .await?;
-        Some(String::from_utf8_lossy(&out).trim().to_string()).filter(|s| !s.is_empty())
+        session.break_lock().await?
     } else {
         None
     };
     let (remote_manifest, lock) = if opts.mode == RunMode::ReadOnly {
         phase("reading the manifest");
-        session.read_only().await?
+        (session.read_manifest().await?, Held::NotTaken)
     } else {
         phase("taking the lock, reading the manifest");
         // A signal while the lock is waited for: nothing was done, nothing is.
         tokio::select! {
-            locked = session.lock_and_read(&opts.holder, opts.lock_timeout) => locked?,
+            locked = session.lock_and_read(&opts.holder, opts.lock_timeout) => {
+                let (manifest, lock) = locked?;
+                (manifest, Held::Taken(lock))
+            }
             e = crate::util::interrupt::interrupted() => return Err(e.into()),
         }
     };
@@ -182,17 +226,16 @@ pub async fn lock_and_plan<'s>(
     })
 }
 
-impl<'s> Locked<'s> {
+impl<'s, H: Host> Locked<'s, H> {
     /// Places the files (unless `--dry-run` or nothing changes); the lock stays held. On
     /// failure the lock is released.
     pub async fn upload(
         self,
-        session: &HostSession,
         files: &BTreeMap<String, OutFile>,
         system: &[system_files::Placed],
         opts: &SyncOptions,
         phase: &(dyn Fn(&str) + Sync),
-    ) -> Result<Synced<'s>, SessionError> {
+    ) -> Result<Synced<'s, H>, SessionError> {
         let Locked {
             plan: p,
             diff,
@@ -202,28 +245,18 @@ impl<'s> Locked<'s> {
             mut lock,
         } = self;
         let manifest = if !p.is_noop() && opts.mode.changes() {
-            let target = &session.target;
-            let tar = match remote::upload_tar(&target.base_dir, files, system, &p, &local) {
-                Ok(tar) => tar,
-                Err(reason) => {
-                    let _ = lock.release().await;
-                    return Err(SessionError::Command {
-                        what: "preparing the upload",
-                        reason,
-                    });
-                }
-            };
-            phase(&format!(
-                "uploading {} ({} KiB), applying",
-                p.summary(),
-                tar.len().div_ceil(1024)
-            ));
             // A signal before the files move: nothing was changed, nothing is.
             if let Err(e) = crate::util::interrupt::check() {
                 let _ = lock.release().await;
                 return Err(e.into());
             }
-            lock.apply_and_hold(&tar).await?;
+            let upload = Upload {
+                files,
+                system,
+                plan: &p,
+                manifest: &local,
+            };
+            lock.place(&upload, phase).await?;
             local
         } else {
             remote_manifest

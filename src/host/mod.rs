@@ -9,14 +9,88 @@
 pub mod control;
 pub mod convert;
 pub mod engine;
+#[cfg(test)]
+pub mod fake;
 pub mod files;
 pub mod remote;
 pub mod runner;
 pub mod session;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::model::manifest::Manifest;
+use crate::model::system_files::Placed;
 use crate::model::target::Target;
-use engine::{Engine, EngineError};
+use crate::model::tree::OutFile;
+use crate::plan::files::SyncPlan;
+use engine::{DockerEngine, EngineError};
 use session::{HostSession, SessionError, SshOptions};
+
+/// What operations ask of one host, its engine aside: its manifest, its lock, its files.
+/// [`HostSession`] is a host over SSH; operations are written against this trait, so that
+/// their orchestration and failure paths are tested on a host made to fail
+/// (`crate::host::fake`).
+pub trait Host: Send + Sync {
+    /// The host's lock, held while the value lives.
+    type Lock<'a>: HostLock + Send
+    where
+        Self: 'a;
+
+    fn target(&self) -> &Target;
+
+    /// Ends whatever holds the host's lock: who held it, if anything did.
+    fn break_lock(&self) -> impl Future<Output = Result<Option<String>, SessionError>> + Send;
+
+    /// The host's manifest, read without taking the lock or writing anything (`nxinfra plan`).
+    fn read_manifest(&self) -> impl Future<Output = Result<Manifest, SessionError>> + Send;
+
+    /// Takes the host's lock, waiting at most `timeout` for whoever holds it, and reads its
+    /// manifest.
+    fn lock_and_read(
+        &self,
+        holder: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(Manifest, Self::Lock<'_>), SessionError>> + Send;
+
+    /// The host's current content of `paths` (in the base dir) and `system` (absolute); the
+    /// missing ones are absent from the result.
+    fn fetch(
+        &self,
+        paths: &[String],
+        system: &[String],
+        what: &'static str,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>, SessionError>> + Send;
+}
+
+/// A host's lock, taken by [`Host::lock_and_read`].
+pub trait HostLock {
+    /// Releases the lock.
+    fn release(self) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// Places `upload` on the host, the lock kept. After an error the lock is released.
+    fn place(
+        &mut self,
+        upload: &Upload<'_>,
+        phase: &(dyn Fn(&str) + Sync),
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// Replaces the host's manifest by `manifest`, then releases the lock.
+    fn write_manifest_and_release(
+        self,
+        manifest: &Manifest,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+}
+
+/// A sync's changes, as [`HostLock::place`] places them: `plan` carried out with the content
+/// of `files` and `system`, and `manifest` the host's manifest afterwards.
+pub struct Upload<'a> {
+    pub files: &'a BTreeMap<String, OutFile>,
+    pub system: &'a [Placed],
+    pub plan: &'a SyncPlan,
+    pub manifest: &'a Manifest,
+}
 
 /// Why a host could not be reached: its SSH connection, or its engine through it.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +109,15 @@ pub async fn with_host<T>(
     ssh: &SshOptions,
     engine: bool,
     phase: &(dyn Fn(&str) + Sync),
-    work: impl AsyncFnOnce(&HostSession, Option<&Engine>) -> T,
+    work: impl AsyncFnOnce(&HostSession, Option<&DockerEngine>) -> T,
 ) -> Result<T, ReachError> {
     if engine {
-        with_engine(target, ssh, phase, async |s: &HostSession, e: &Engine| {
-            work(s, Some(e)).await
-        })
+        with_engine(
+            target,
+            ssh,
+            phase,
+            async |s: &HostSession, e: &DockerEngine| work(s, Some(e)).await,
+        )
         .await
     } else {
         connected(target, ssh, phase, async |s: &HostSession| {
@@ -58,7 +135,7 @@ pub async fn with_engine<T>(
     target: &Target,
     ssh: &SshOptions,
     phase: &(dyn Fn(&str) + Sync),
-    work: impl AsyncFnOnce(&HostSession, &Engine) -> T,
+    work: impl AsyncFnOnce(&HostSession, &DockerEngine) -> T,
 ) -> Result<T, ReachError> {
     connected(target, ssh, phase, async |session: &HostSession| {
         phase("connecting to the Docker engine");

@@ -120,22 +120,40 @@ pub fn fetch(base_dir: &str, paths: &[String], system: &[String]) -> String {
     )
 }
 
+/// Why an upload's tar stream could not be made: a path nxinfra refuses to place (the
+/// manifest's rules), or the stream itself.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    Path(String),
+    #[error("{0}: {STATE_DIR}/ in the base dir is nxinfra's own folder")]
+    StateDir(String),
+    #[error("{0}: planned for upload but not rendered")]
+    NotRendered(String),
+    #[error("{0}: planned for install but not a system file")]
+    NotSystemFile(String),
+    #[error("{0}: not an absolute path")]
+    NotAbsolute(String),
+    #[error("{path}: cannot add to the upload: {source}")]
+    Add {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot finish the upload: {0}")]
+    Finish(#[source] std::io::Error),
+}
+
 /// Reads the files of a tar stream (from [`fetch`]).
-pub fn read_tar(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+pub fn read_tar(data: &[u8]) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
     let mut archive = tar::Archive::new(data);
     // fetch() may print two archives one after the other.
     archive.set_ignore_zeros(true);
-    let entries = archive.entries().map_err(|e| e.to_string())?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        let path = entry
-            .path()
-            .map_err(|e| e.to_string())?
-            .to_string_lossy()
-            .into_owned();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
         let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
+        std::io::Read::read_to_end(&mut entry, &mut data)?;
         out.insert(path, data);
     }
     Ok(out)
@@ -149,31 +167,32 @@ pub fn upload_tar(
     system: &[Placed],
     plan: &SyncPlan,
     new_manifest: &Manifest,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, UploadError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8], mode: u32| -> Result<(), String> {
+    let mut add = |path: &str, data: &[u8], mode: u32| -> Result<(), UploadError> {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
         header.set_mtime(now);
         header.set_entry_type(tar::EntryType::Regular);
         tar.append_data(&mut header, path, data)
-            .map_err(|e| format!("{path}: cannot add to the upload: {e}"))
+            .map_err(|source| UploadError::Add {
+                path: path.to_string(),
+                source,
+            })
     };
     for path in &plan.upload {
-        manifest::check_path(path)?;
+        manifest::check_path(path).map_err(UploadError::Path)?;
         if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
-            return Err(format!(
-                "{path}: {STATE_DIR}/ in the base dir is nxinfra's own folder"
-            ));
+            return Err(UploadError::StateDir(path.clone()));
         }
         let file = files
             .get(path)
-            .ok_or_else(|| format!("{path}: planned for upload but not rendered"))?;
+            .ok_or_else(|| UploadError::NotRendered(path.clone()))?;
         add(path, &file.data, file.mode)?;
     }
     for (i, dest) in plan.system_install.iter().enumerate() {
@@ -185,22 +204,21 @@ pub fn upload_tar(
     // guessable secret in a public template could be found from its file's hash).
     add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o600)?;
     add(TAR_SCRIPT, apply(base_dir, plan, system)?.as_bytes(), 0o600)?;
-    tar.into_inner()
-        .map_err(|e| format!("cannot finish the upload: {e}"))
+    tar.into_inner().map_err(UploadError::Finish)
 }
 
-fn find<'a>(system: &'a [Placed], dest: &str) -> Result<&'a Placed, String> {
+fn find<'a>(system: &'a [Placed], dest: &str) -> Result<&'a Placed, UploadError> {
     system
         .iter()
         .find(|p| p.entry.dest == dest)
-        .ok_or_else(|| format!("{dest}: planned for install but not a system file"))
+        .ok_or_else(|| UploadError::NotSystemFile(dest.to_string()))
 }
 
 /// The script that applies `plan` in `base_dir` (`scripts/apply.sh`), run by [`lock_and_read`]
 /// once the tar stream is unpacked in the staging folder. System files are placed through one
 /// `sudo -n` (none when the login user is root), which also runs each reload; the manifest is
 /// written last, so a failed reload is retried by the next sync.
-fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
+fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, UploadError> {
     // Few processes: one `rm`, `rmdir`, `mkdir` for all paths, one `mv` per folder (the
     // staging folder mirrors the tree, and every rename stays atomic), one `chmod` per mode.
     let s = format!("{STATE_DIR}/staging");
@@ -370,12 +388,12 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 /// The sudo part of [`apply`] (`scripts/system.sh`, running `scripts/system_root.sh` as root):
 /// install (mode and owner set on a temporary file beside the destination, then an atomic
 /// rename), removals, then each reload once.
-fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, String> {
+fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, UploadError> {
     let mut commands = String::new();
     for (i, dest) in plan.system_install.iter().enumerate() {
         let p = find(system, dest)?;
         if !dest.contains('/') {
-            return Err(format!("{dest}: not an absolute path"));
+            return Err(UploadError::NotAbsolute(dest.clone()));
         }
         commands.push_str(&format!(
             "place {} {} {} {:04o} {}\n",
@@ -932,7 +950,7 @@ mod tests {
         let files = tree(&[(".nxinfra/manifest", "x", 0o644)]);
         let p = plan(&Manifest::of_files(&files), &Manifest::default(), &[]);
         let err = upload_tar("/b", &files, &[], &p, &Manifest::of_files(&files)).unwrap_err();
-        assert!(err.contains("nxinfra's own folder"), "{err}");
+        assert!(err.to_string().contains("nxinfra's own folder"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,14 @@ pub enum SessionError {
     Command { what: &'static str, reason: String },
     #[error("locked: {0}")]
     Locked(String),
+    #[error("preparing the upload failed: {0}")]
+    Upload(#[from] remote::UploadError),
+    /// What the host sent back was not the tar stream asked for.
+    #[error("{what} failed: {source}")]
+    Read {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Interrupted(#[from] crate::util::interrupt::Interrupted),
     #[error(
@@ -154,107 +162,6 @@ impl HostSession {
         let mut cmd = self.session.command("sh");
         cmd.arg("-c").arg(script);
         cmd
-    }
-
-    /// Reads the host's manifest without taking the lock or writing anything (`nxinfra
-    /// plan`): no state folder is made on a host that has none. The guard holds no lock.
-    pub async fn read_only(&self) -> Result<(Manifest, LockGuard<'_>), SessionError> {
-        let out = self
-            .run(
-                &remote::read_manifest(&self.target.base_dir),
-                "reading the manifest",
-            )
-            .await?;
-        let manifest = Manifest::parse(&String::from_utf8_lossy(&out))?;
-        Ok((
-            manifest,
-            LockGuard {
-                child: None,
-                stdout: None,
-                stderr: None,
-            },
-        ))
-    }
-
-    /// Takes the host's lock and reads its manifest: the first (and, for a no-op, only) remote
-    /// command. The lock is held until the returned guard is released or dropped.
-    pub async fn lock_and_read(
-        &self,
-        holder: &str,
-        timeout: Duration,
-    ) -> Result<(Manifest, LockGuard<'_>), SessionError> {
-        let script = remote::lock_and_read(&self.target.base_dir, holder, timeout.as_secs());
-        let fail = |reason: String| SessionError::Command {
-            what: "locking and reading the manifest",
-            reason,
-        };
-        let mut child = self
-            .shell(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| fail(error_chain(&e)))?;
-        let stdout = child
-            .stdout()
-            .take()
-            .ok_or_else(|| fail("no stdout".into()))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut text = String::new();
-        let mut complete = false;
-        while let Some(line) = lines.next_line().await.map_err(|e| fail(e.to_string()))? {
-            if line == remote::END_MARKER {
-                complete = true;
-                break;
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        if !complete {
-            let out = child
-                .wait_with_output()
-                .await
-                .map_err(|e| fail(error_chain(&e)))?;
-            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            if out.status.code() == Some(remote::LOCKED_EXIT) {
-                return Err(SessionError::Locked(stderr));
-            }
-            return Err(fail(format!("{} ({})", stderr, out.status)));
-        }
-        let manifest = Manifest::parse(&text)?;
-        let stderr = child.stderr().take().map(|mut pipe| {
-            tokio::spawn(async move {
-                let mut text = Vec::new();
-                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut text).await;
-                text
-            })
-        });
-        Ok((
-            manifest,
-            LockGuard {
-                child: Some(child),
-                stdout: Some(lines),
-                stderr,
-            },
-        ))
-    }
-
-    /// The host's current content of `paths` (missing files are absent from the result).
-    pub async fn fetch(
-        &self,
-        paths: &[String],
-        system: &[String],
-        what: &'static str,
-    ) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
-        let fail = |reason: String| SessionError::Command { what, reason };
-        if paths.is_empty() && system.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let out = self
-            .run(&remote::fetch(&self.target.base_dir, paths, system), what)
-            .await?;
-        remote::read_tar(&out).map_err(fail)
     }
 
     /// Runs a script; its stdout, or an error with its stderr.
@@ -399,6 +306,116 @@ impl HostSession {
     }
 }
 
+impl crate::host::Host for HostSession {
+    type Lock<'a> = LockGuard<'a>;
+
+    fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn break_lock(&self) -> Result<Option<String>, SessionError> {
+        let out = self
+            .run(
+                &remote::force_unlock(&self.target.base_dir),
+                "breaking the lock",
+            )
+            .await?;
+        Ok(Some(String::from_utf8_lossy(&out).trim().to_string()).filter(|s| !s.is_empty()))
+    }
+
+    /// No state folder is made on a host that has none.
+    async fn read_manifest(&self) -> Result<Manifest, SessionError> {
+        let out = self
+            .run(
+                &remote::read_manifest(&self.target.base_dir),
+                "reading the manifest",
+            )
+            .await?;
+        Ok(Manifest::parse(&String::from_utf8_lossy(&out))?)
+    }
+
+    /// The first (and, for a no-op, only) remote
+    /// command. The lock is held until the returned guard is released or dropped.
+    async fn lock_and_read(
+        &self,
+        holder: &str,
+        timeout: Duration,
+    ) -> Result<(Manifest, LockGuard<'_>), SessionError> {
+        let script = remote::lock_and_read(&self.target.base_dir, holder, timeout.as_secs());
+        let fail = |reason: String| SessionError::Command {
+            what: "locking and reading the manifest",
+            reason,
+        };
+        let mut child = self
+            .shell(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        let stdout = child
+            .stdout()
+            .take()
+            .ok_or_else(|| fail("no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut text = String::new();
+        let mut complete = false;
+        while let Some(line) = lines.next_line().await.map_err(|e| fail(e.to_string()))? {
+            if line == remote::END_MARKER {
+                complete = true;
+                break;
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if !complete {
+            let out = child
+                .wait_with_output()
+                .await
+                .map_err(|e| fail(error_chain(&e)))?;
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if out.status.code() == Some(remote::LOCKED_EXIT) {
+                return Err(SessionError::Locked(stderr));
+            }
+            return Err(fail(format!("{} ({})", stderr, out.status)));
+        }
+        let manifest = Manifest::parse(&text)?;
+        let stderr = child.stderr().take().map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut text).await;
+                text
+            })
+        });
+        Ok((
+            manifest,
+            LockGuard {
+                child: Some(child),
+                stdout: Some(lines),
+                stderr,
+                base_dir: self.target.base_dir.clone(),
+            },
+        ))
+    }
+
+    /// The host's current content of `paths` (missing files are absent from the result).
+    async fn fetch(
+        &self,
+        paths: &[String],
+        system: &[String],
+        what: &'static str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SessionError> {
+        if paths.is_empty() && system.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let out = self
+            .run(&remote::fetch(&self.target.base_dir, paths, system), what)
+            .await?;
+        remote::read_tar(&out).map_err(|source| SessionError::Read { what, source })
+    }
+}
+
 /// A forwarded unix socket (see [`HostSession::forward_unix`]).
 pub struct Forward<'s> {
     session: &'s HostSession,
@@ -434,24 +451,68 @@ pub struct LockGuard<'s> {
     /// The command's stderr, read as it comes: a host that complains about every file (a full
     /// disk) must not block on a full pipe while nxinfra is still writing.
     stderr: Option<tokio::task::JoinHandle<Vec<u8>>>,
+    /// The host's base dir, where the uploads are applied.
+    base_dir: String,
 }
 
-impl LockGuard<'_> {
-    /// Releases the lock (a no-op or a dry run) and waits for the remote command to end.
-    pub async fn release(self) -> Result<(), SessionError> {
+impl crate::host::HostLock for LockGuard<'_> {
+    /// Waits for the remote command to end.
+    async fn release(self) -> Result<(), SessionError> {
         self.finish("releasing the lock", Ok(())).await
     }
 
-    /// Sends `tar` (from [`remote::upload_tar`]) to the waiting command, which unpacks it and
-    /// applies it under the lock, then ends.
-    pub async fn apply(mut self, tar: &[u8]) -> Result<(), SessionError> {
-        let written = self.send(&remote::apply_line(tar.len()), tar).await;
-        self.finish("uploading and applying the changes", written)
-            .await
+    /// In one tar stream ([`remote::upload_tar`]) to the waiting command, which unpacks it
+    /// and applies it under the lock.
+    async fn place(
+        &mut self,
+        upload: &crate::host::Upload<'_>,
+        phase: &(dyn Fn(&str) + Sync),
+    ) -> Result<(), SessionError> {
+        let tar = match remote::upload_tar(
+            &self.base_dir,
+            upload.files,
+            upload.system,
+            upload.plan,
+            upload.manifest,
+        ) {
+            Ok(tar) => tar,
+            Err(e) => {
+                let guard = self.take();
+                let _ = guard.finish("releasing the lock", Ok(())).await;
+                return Err(e.into());
+            }
+        };
+        phase(&format!(
+            "uploading {} ({} KiB), applying",
+            upload.plan.summary(),
+            tar.len().div_ceil(1024)
+        ));
+        self.apply_and_hold(&tar).await
     }
 
-    /// Like [`Self::apply`], but keeps the lock: returns once the files are in place.
-    pub async fn apply_and_hold(&mut self, tar: &[u8]) -> Result<(), SessionError> {
+    async fn write_manifest_and_release(mut self, manifest: &Manifest) -> Result<(), SessionError> {
+        let text = manifest.to_text();
+        let written = self
+            .send(&remote::manifest_line(text.len()), text.as_bytes())
+            .await;
+        self.finish("writing the manifest", written).await
+    }
+}
+
+impl<'s> LockGuard<'s> {
+    /// The guard's command, moved out: this one holds nothing afterwards.
+    fn take(&mut self) -> LockGuard<'s> {
+        LockGuard {
+            child: self.child.take(),
+            stdout: self.stdout.take(),
+            stderr: self.stderr.take(),
+            base_dir: std::mem::take(&mut self.base_dir),
+        }
+    }
+
+    /// Sends `tar` (from [`remote::upload_tar`]) to the waiting command, which unpacks it and
+    /// applies it; returns once the files are in place, the lock kept.
+    async fn apply_and_hold(&mut self, tar: &[u8]) -> Result<(), SessionError> {
         let what = "uploading and applying the changes";
         let fail = |reason: String| SessionError::Command { what, reason };
         self.send(&remote::apply_line(tar.len()), tar)
@@ -465,21 +526,8 @@ impl LockGuard<'_> {
             }
         }
         // The command ended without applying: its status and stderr say why.
-        let guard = LockGuard {
-            child: self.child.take(),
-            stdout: self.stdout.take(),
-            stderr: self.stderr.take(),
-        };
-        guard.finish(what, Ok(())).await?;
+        self.take().finish(what, Ok(())).await?;
         Err(fail("the host did not confirm the changes".into()))
-    }
-
-    /// Replaces the host's manifest with `text`, then releases the lock.
-    pub async fn write_manifest_and_release(mut self, text: &str) -> Result<(), SessionError> {
-        let written = self
-            .send(&remote::manifest_line(text.len()), text.as_bytes())
-            .await;
-        self.finish("writing the manifest", written).await
     }
 
     async fn send(&mut self, header: &str, data: &[u8]) -> std::io::Result<()> {

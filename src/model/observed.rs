@@ -20,6 +20,28 @@ pub struct Container {
     pub networks: Vec<String>,
 }
 
+/// One container's state now, as a health gate reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerState {
+    pub id: String,
+    pub running: bool,
+    /// Its exit status once it exited (0 while it runs).
+    pub exit_code: i64,
+    /// Its healthcheck's view, for a container that has one.
+    pub health: Option<Health>,
+}
+
+/// A container's healthcheck as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Health {
+    /// `starting`, `healthy`, `unhealthy` (empty: not known yet).
+    pub status: String,
+    /// The output of the last check run, trimmed; `None` when it printed nothing.
+    pub last_output: Option<String>,
+    /// Whether the engine has run the check at least once.
+    pub ran: bool,
+}
+
 /// A network on the engine, as far as the plan compares it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Network {

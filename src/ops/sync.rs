@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::host::Host;
 use crate::host::files::{SyncOptions, split, sync_locked};
 use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SessionError};
+use crate::model::system_files::Placed;
 use crate::model::target::Target;
 use crate::model::tree::OutFile;
 use crate::plan::files::SyncPlan;
@@ -83,18 +85,7 @@ async fn sync_host(
     let start = std::time::Instant::now();
     phase("connecting");
     let session = HostSession::connect(target, &opts.ssh).await?;
-    let result = async {
-        let synced = sync_locked(&session, &files, &system, opts, &phase).await?;
-        synced.lock.release().await?;
-        Ok(HostSync {
-            plan: synced.plan,
-            diff: synced.diff,
-            unlocked: synced.unlocked,
-            remote_commands: 0,
-            elapsed: Duration::ZERO,
-        })
-    }
-    .await;
+    let result = sync_on(&session, &files, &system, opts, &phase).await;
     let commands = session.commands_run();
     session.close().await;
     result.map(|s| HostSync {
@@ -102,4 +93,147 @@ async fn sync_host(
         elapsed: start.elapsed(),
         ..s
     })
+}
+
+/// Syncs the files of a host reached: under its lock, released afterwards whatever happened.
+async fn sync_on(
+    host: &impl Host,
+    files: &BTreeMap<String, OutFile>,
+    system: &[Placed],
+    opts: &SyncOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostSync, SessionError> {
+    let synced = sync_locked(host, files, system, opts, phase).await?;
+    synced.lock.release().await?;
+    Ok(HostSync {
+        plan: synced.plan,
+        diff: synced.diff,
+        unlocked: synced.unlocked,
+        remote_commands: 0,
+        elapsed: Duration::ZERO,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Sync's orchestration on a host in memory ([`crate::host::fake`]); tests/sync_*.rs
+    //! show the same on real sshd.
+
+    use super::*;
+    use crate::host::fake::FakeHost;
+    use crate::host::files::RunMode;
+
+    fn options(mode: RunMode) -> SyncOptions {
+        SyncOptions {
+            forks: 1,
+            mode,
+            diff: false,
+            force_unlock: false,
+            lock_timeout: Duration::from_secs(1),
+            ssh: Default::default(),
+            holder: "test pid 1".into(),
+        }
+    }
+
+    fn tree(files: &[(&str, &str)]) -> BTreeMap<String, OutFile> {
+        files
+            .iter()
+            .map(|(p, d)| (p.to_string(), OutFile::new(*d, 0o644)))
+            .collect()
+    }
+
+    async fn sync(
+        host: &FakeHost,
+        files: &[(&str, &str)],
+        mode: RunMode,
+    ) -> Result<HostSync, SessionError> {
+        let (files, system) = split(&host.target, tree(files))?;
+        sync_on(host, &files, &system, &options(mode), &|_| {}).await
+    }
+
+    #[tokio::test]
+    async fn files_are_placed_stale_ones_removed_and_a_second_run_uploads_nothing() {
+        let host = FakeHost::new("h1");
+        let first = sync(&host, &[("a.conf", "1"), ("old.conf", "x")], RunMode::Apply)
+            .await
+            .unwrap();
+        assert_eq!(first.plan.upload, ["a.conf", "old.conf"]);
+        let second = sync(&host, &[("a.conf", "2")], RunMode::Apply)
+            .await
+            .unwrap();
+        assert_eq!(second.plan.upload, ["a.conf"]);
+        assert_eq!(second.plan.remove, ["old.conf"]);
+        assert_eq!(host.file("a.conf").as_deref(), Some("2"));
+        assert_eq!(host.file("old.conf"), None);
+        assert!(host.state().manifest.files.contains_key("a.conf"));
+        assert!(!host.state().manifest.files.contains_key("old.conf"));
+        let uploads = host.state().uploads;
+        let third = sync(&host, &[("a.conf", "2")], RunMode::Apply)
+            .await
+            .unwrap();
+        assert!(third.plan.is_noop());
+        assert_eq!(host.state().uploads, uploads, "a no-op uploads nothing");
+        assert_eq!(host.state().holder, None, "the lock is released each time");
+        assert_eq!(host.state().locks_taken, 3);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_plans_under_the_lock_and_a_read_only_run_takes_none() {
+        let host = FakeHost::new("h1");
+        sync(&host, &[("a.conf", "1")], RunMode::Apply)
+            .await
+            .unwrap();
+        for (mode, locks) in [(RunMode::DryRun, 2), (RunMode::ReadOnly, 2)] {
+            let planned = sync(&host, &[("a.conf", "2"), ("b.conf", "3")], mode)
+                .await
+                .unwrap();
+            assert_eq!(planned.plan.upload, ["a.conf", "b.conf"], "{mode:?}");
+            assert_eq!(host.file("a.conf").as_deref(), Some("1"), "{mode:?}");
+            assert_eq!(host.state().uploads, 1, "{mode:?}");
+            assert_eq!(host.state().locks_taken, locks, "{mode:?}");
+            assert_eq!(host.state().holder, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_upload_leaves_the_host_as_it_was_and_unlocked() {
+        let host = FakeHost::new("h1");
+        sync(&host, &[("a.conf", "1")], RunMode::Apply)
+            .await
+            .unwrap();
+        let manifest = host.state().manifest.clone();
+        host.state().refuse_upload = Some(2);
+        let error = sync(&host, &[("a.conf", "2")], RunMode::Apply)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "uploading and applying the changes failed: No space left on device"
+        );
+        assert_eq!(host.file("a.conf").as_deref(), Some("1"));
+        assert_eq!(host.state().manifest, manifest);
+        assert_eq!(host.state().holder, None);
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_stops_the_host_and_force_unlock_ends_it() {
+        let host = FakeHost::new("h1");
+        host.state().holder = Some("alice@laptop pid 7".into());
+        let error = sync(&host, &[("a.conf", "1")], RunMode::Apply)
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "locked: held by alice@laptop pid 7");
+        assert_eq!(host.state().uploads, 0);
+
+        let (files, system) = split(&host.target, tree(&[("a.conf", "1")])).unwrap();
+        let opts = SyncOptions {
+            force_unlock: true,
+            ..options(RunMode::Apply)
+        };
+        let synced = sync_on(&host, &files, &system, &opts, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(synced.unlocked.as_deref(), Some("alice@laptop pid 7"));
+        assert_eq!(host.file("a.conf").as_deref(), Some("1"));
+    }
 }

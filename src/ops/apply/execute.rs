@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use crate::host::convert;
 use crate::host::engine::{Engine, EngineError};
 use crate::model::compose::{Compose, Healthcheck, NetworkMode, Service};
 use crate::plan::containers::{
     Action, ApplyPlan, ContainerStep, ImageStep, NEW_SUFFIX, OLD_SUFFIX,
 };
-use crate::plan::identity::{Identity, network_labels};
+use crate::plan::identity::Identity;
 use crate::plan::recover::Recover;
 
 /// A step that failed, and what state it left.
@@ -88,7 +87,7 @@ pub struct Done {
 /// Pulls the plan's images. The containers' identities include the image id, which is known
 /// only once the image is there: the caller plans again after this.
 pub async fn pull(
-    engine: &Engine,
+    engine: &impl Engine,
     images: &[ImageStep],
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), ExecError> {
@@ -102,7 +101,7 @@ pub async fn pull(
 /// Runs `plan` for `compose` on `engine`, its images already pulled ([`pull`]). Stops at the
 /// first failure; `done` says what was done up to there.
 pub async fn execute(
-    engine: &Engine,
+    engine: &impl Engine,
     compose: &Compose,
     plan: &ApplyPlan,
     done: &mut Done,
@@ -136,17 +135,13 @@ pub async fn execute(
                 progress(&format!("recreating network {}", step.name));
                 engine.remove_network(&step.name).await?;
                 if let Some(net) = net {
-                    engine
-                        .create_network(convert::network(net, &network_labels(engine.fleet(), net)))
-                        .await?;
+                    engine.create_network(net).await?;
                 }
             }
             Action::Create => {
                 if let Some(net) = net {
                     progress(&format!("creating network {}", step.name));
-                    engine
-                        .create_network(convert::network(net, &network_labels(engine.fleet(), net)))
-                        .await?;
+                    engine.create_network(net).await?;
                 }
             }
             _ => {}
@@ -204,7 +199,7 @@ const PARALLEL: usize = 8;
 
 /// Carries out one container's step; a restart returns its record (name, (id, identity)).
 async fn container_step(
-    engine: &Engine,
+    engine: &impl Engine,
     compose: &Compose,
     service: &Service,
     step: &ContainerStep,
@@ -263,7 +258,7 @@ async fn container_step(
                     why,
                 });
             }
-            let id = engine.inspect(name).await?.id.unwrap_or_default();
+            let id = engine.state(name).await?.id;
             return Ok(Some((name.clone(), (id, identity()?.0))));
         }
         Action::Start => {
@@ -276,25 +271,19 @@ async fn container_step(
     Ok(None)
 }
 
-/// Creates the container of `service` as `name`, attaches its other networks, starts it.
+/// Creates the container of `service` as `name`, on its networks, and starts it.
 async fn create_started(
-    engine: &Engine,
+    engine: &impl Engine,
     compose: &Compose,
     service: &Service,
     (identity, image_id): &(Identity, String),
     name: &str,
 ) -> Result<(), ExecError> {
     let labels = identity.labels(engine.fleet(), &service.name, image_id);
-    let request = convert::container(compose, service, &labels);
-    engine.create_container(name, request.body).await?;
-    let started = async {
-        for (network, endpoint) in request.extra_networks {
-            engine.connect_network(name, &network, endpoint).await?;
-        }
-        engine.start(name).await
-    }
-    .await;
-    if let Err(e) = started {
+    engine
+        .create_container(name, compose, service, &labels)
+        .await?;
+    if let Err(e) = engine.start(name).await {
         // Not left behind half made: the next apply starts from what was there before.
         let _ = engine.remove(name, true).await;
         return Err(e.into());
@@ -317,7 +306,7 @@ fn side_by_side(service: &Service) -> bool {
 
 /// Replaces the running container `name` by a new one, health-gated.
 async fn replace(
-    engine: &Engine,
+    engine: &impl Engine,
     compose: &Compose,
     service: &Service,
     identity: &(Identity, String),
@@ -399,7 +388,7 @@ async fn replace(
 /// and waited for until it exits (0: done) or `timeout` passes (it is stopped). A failed run
 /// keeps its container, for `docker logs`; the error quotes the last lines it printed.
 async fn run_job(
-    engine: &Engine,
+    engine: &impl Engine,
     compose: &Compose,
     service: &Service,
     identity: &(Identity, String),
@@ -440,7 +429,11 @@ async fn run_job(
 const JOB_LOG_LINES: usize = 5;
 
 /// Restarts `name` and waits until it is healthy, as after a (re)creation.
-pub async fn restart_healthy(engine: &Engine, service: &Service, name: &str) -> Result<(), String> {
+pub async fn restart_healthy(
+    engine: &impl Engine,
+    service: &Service,
+    name: &str,
+) -> Result<(), String> {
     engine
         .restart(name, service.spec.stop_grace_period)
         .await
@@ -450,7 +443,7 @@ pub async fn restart_healthy(engine: &Engine, service: &Service, name: &str) -> 
 
 /// Waits until `name` is healthy (services with a healthcheck) or at least still running a
 /// moment after its start (the others). Err says why, with the last healthcheck output.
-async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<(), String> {
+async fn wait_healthy(engine: &impl Engine, service: &Service, name: &str) -> Result<(), String> {
     // A signal gives the wait up: the caller undoes the step (the previous container back).
     tokio::select! {
         waited = wait_healthy_until_done(engine, service, name) => waited,
@@ -462,7 +455,7 @@ async fn wait_healthy(engine: &Engine, service: &Service, name: &str) -> Result<
 }
 
 async fn wait_healthy_until_done(
-    engine: &Engine,
+    engine: &impl Engine,
     service: &Service,
     name: &str,
 ) -> Result<(), String> {
@@ -484,35 +477,25 @@ async fn wait_healthy_until_done(
     };
     let start = Instant::now();
     loop {
-        let inspect = engine.inspect(name).await.map_err(|e| e.to_string())?;
-        let state = inspect.state.unwrap_or_default();
-        if state.running != Some(true) {
-            return Err(format!(
-                "it exited with status {}",
-                state.exit_code.unwrap_or_default()
-            ));
+        let state = engine.state(name).await.map_err(|e| e.to_string())?;
+        if !state.running {
+            return Err(format!("it exited with status {}", state.exit_code));
         }
         let Some(_) = check else {
             return Ok(());
         };
         let health = state.health.unwrap_or_default();
-        let status = health.status.map(|s| s.to_string()).unwrap_or_default();
         let last_output = || {
             health
-                .log
-                .as_ref()
-                .and_then(|l| l.last())
-                .and_then(|r| r.output.clone())
-                .map(|o| o.trim().to_string())
-                .filter(|o| !o.is_empty())
+                .last_output
+                .clone()
                 .unwrap_or_else(|| "no output".into())
         };
-        match status.as_str() {
+        match health.status.as_str() {
             "healthy" => return Ok(()),
             "unhealthy" => return Err(format!("unhealthy: {}", last_output())),
             _ if start.elapsed() > deadline => {
-                let ran = health.log.as_ref().is_some_and(|l| !l.is_empty());
-                return Err(if ran {
+                return Err(if health.ran {
                     format!(
                         "not healthy after {} s: {}",
                         deadline.as_secs(),
@@ -532,7 +515,7 @@ async fn wait_healthy_until_done(
 }
 
 /// Completes or undoes what an interrupted apply left under `name` ([`Recover`]).
-async fn recover(engine: &Engine, name: &str, how: &Recover) -> Result<(), ExecError> {
+async fn recover(engine: &impl Engine, name: &str, how: &Recover) -> Result<(), ExecError> {
     match how {
         Recover::PutBack { aside, unverified } => {
             if let Some(unverified) = unverified {

@@ -8,10 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::host::engine::{Engine, EngineError};
-use crate::host::files::{SyncOptions, lock_and_plan, split};
+use crate::host::engine::{DockerEngine, Engine, EngineError};
+use crate::host::files::{Held, SyncOptions, lock_and_plan, split};
 use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SessionError};
+use crate::host::{Host, Upload};
 use crate::model::compose::{self, Compose};
 use crate::model::manifest::ContainerRecord;
 use crate::model::observed::Observed;
@@ -116,8 +117,6 @@ pub enum ApplyError {
 /// Why putting a failed service's previous files back failed.
 #[derive(Debug, thiserror::Error)]
 enum PutBackError {
-    #[error("{0}")]
-    Upload(String),
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error("{0} is not a service of compose.yml")]
@@ -179,7 +178,7 @@ async fn apply_host(
         target,
         &opts.ssh,
         phase,
-        async |session: &HostSession, engine: &Engine| {
+        async |session: &HostSession, engine: &DockerEngine| {
             locked(session, engine, &compose, &files, &system, opts, phase).await
         },
     )
@@ -196,16 +195,16 @@ async fn apply_host(
 /// place the files and carry the containers' plan out. Anything found wrong before the files
 /// move (a container nxinfra does not own in the way, an image that cannot be had) leaves
 /// the host as it was.
-async fn locked(
-    session: &HostSession,
-    engine: &Engine,
+async fn locked<H: Host>(
+    session: &H,
+    engine: &impl Engine,
     compose: &Compose,
     files: &BTreeMap<String, OutFile>,
     system: &[crate::model::system_files::Placed],
     opts: &SyncOptions,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<HostApply, ApplyError> {
-    let target = &session.target;
+    let target = session.target();
     let sync = lock_and_plan(session, files, system, opts, phase).await?;
     let reconcile_start = Instant::now();
     let records = sync.remote.containers.clone();
@@ -240,7 +239,7 @@ async fn locked(
             return Err(e.into());
         }
     };
-    let synced = sync.upload(session, files, system, opts, phase).await?;
+    let synced = sync.upload(files, system, opts, phase).await?;
     let mut lock = synced.lock;
     // What the host's manifest will say: the synced files (or those put back after a
     // failure), with the restart records of the containers that are as they were or were
@@ -284,7 +283,7 @@ async fn locked(
     }
     let finished = if kept != on_host.containers && opts.mode.changes() {
         let manifest = on_host.with_containers(kept);
-        lock.write_manifest_and_release(&manifest.to_text()).await
+        lock.write_manifest_and_release(&manifest).await
     } else {
         lock.release().await
     };
@@ -307,7 +306,7 @@ async fn locked(
 /// plans again (a container's identity includes its image id, known once the image is there).
 /// Also returns the restart records still valid: those of containers that stay as they are.
 async fn plan_containers(
-    engine: &Engine,
+    engine: &impl Engine,
     target: &Target,
     compose: &Compose,
     files: &BTreeMap<String, OutFile>,
@@ -372,7 +371,7 @@ async fn plan_containers(
 /// The current content (and mode, from the host's manifest) of the files in `at_risk` that
 /// exist on the host: one remote command, only when a service at risk mounts a changing file.
 async fn keep_previous(
-    session: &HostSession,
+    session: &impl Host,
     remote: &crate::model::manifest::Manifest,
     at_risk: &BTreeMap<String, Vec<String>>,
 ) -> Result<BTreeMap<String, OutFile>, SessionError> {
@@ -402,7 +401,7 @@ async fn keep_previous(
 /// the host, if it changed.
 async fn after_failure(
     e: &execute::ExecError,
-    put_back: PutBack<'_, '_>,
+    put_back: PutBack<'_, '_, impl Host, impl Engine>,
     files: &BTreeMap<String, OutFile>,
     at_risk: &BTreeMap<String, Vec<String>>,
     previous: &BTreeMap<String, OutFile>,
@@ -441,10 +440,10 @@ async fn after_failure(
 }
 
 /// What putting a failed service's files back works with.
-struct PutBack<'a, 's> {
-    session: &'a HostSession,
-    lock: &'a mut crate::host::session::LockGuard<'s>,
-    engine: &'a Engine,
+struct PutBack<'a, 's, H: Host + 's, E: Engine> {
+    session: &'a H,
+    lock: &'a mut Held<H::Lock<'s>>,
+    engine: &'a E,
     compose: &'a Compose,
     plan: &'a ApplyPlan,
     system: &'a [crate::model::system_files::Placed],
@@ -456,22 +455,26 @@ struct PutBack<'a, 's> {
 /// held lock, then restarts the `restarts` containers so that they read them. Returns the
 /// manifest now on the host.
 async fn put_files_back(
-    p: PutBack<'_, '_>,
+    p: PutBack<'_, '_, impl Host, impl Engine>,
     tree: &BTreeMap<String, OutFile>,
     restarts: &[&str],
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<crate::model::manifest::Manifest, PutBackError> {
     use crate::model::manifest::Manifest;
-    let target = &p.session.target;
+    let target = p.session.target();
     let local = Manifest::of_files(tree)
         .with_system(p.system)
         .with_containers(p.now.containers.clone());
     let back = crate::plan::files::plan(&local, p.now, &target.system_files);
     if !back.is_noop() {
         phase("putting the previous files back");
-        let tar = crate::host::remote::upload_tar(&target.base_dir, tree, p.system, &back, &local)
-            .map_err(PutBackError::Upload)?;
-        p.lock.apply_and_hold(&tar).await?;
+        let upload = Upload {
+            files: tree,
+            system: p.system,
+            plan: &back,
+            manifest: &local,
+        };
+        p.lock.place(&upload, phase).await?;
     }
     for container in restarts {
         let service = p
@@ -492,3 +495,6 @@ async fn put_files_back(
     }
     Ok(local)
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::host::ReachError;
-use crate::host::engine::{Engine, EngineError};
+use crate::host::engine::{DockerEngine, EngineError};
 use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SessionError, SshOptions};
 use crate::model::backup::Backup;
@@ -173,7 +173,7 @@ pub fn backup_all(
 /// Runs `command` where `backup` says (its container, else the host), its stdout to `out`.
 async fn run_command(
     session: &HostSession,
-    engine: Option<&Engine>,
+    engine: Option<&DockerEngine>,
     backup: &Backup,
     command: &str,
     input: Option<&mut (dyn std::io::Read + Send)>,
@@ -200,7 +200,7 @@ async fn backup_host(
         &opts.ssh,
         engine,
         phase,
-        async |session: &HostSession, engine: Option<&Engine>| {
+        async |session: &HostSession, engine: Option<&DockerEngine>| {
             let mut out = Vec::new();
             for backup in backups {
                 phase(&format!("backing up {}", backup.name));
@@ -220,7 +220,7 @@ fn shell(command: &str) -> Vec<String> {
 
 async fn backup_one(
     session: &HostSession,
-    engine: Option<&Engine>,
+    engine: Option<&DockerEngine>,
     host: &str,
     backup: &Backup,
     opts: &Options,
@@ -325,7 +325,7 @@ pub async fn restore(
         ssh,
         backup.container.is_some(),
         &|_: &str| {},
-        async |session: &HostSession, engine: Option<&Engine>| {
+        async |session: &HostSession, engine: Option<&DockerEngine>| {
             run_command(
                 session,
                 engine,

@@ -1,0 +1,356 @@
+//! Apply's orchestration and failure paths on a host and an engine in memory
+//! ([`crate::host::fake`]): what is placed, what is put back, what is left for the next run.
+//! The end-to-end tests (tests/apply_*.rs) show the same on real sshd and dockerd.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::host::fake::{FakeEngine, FakeHost};
+use crate::host::files::RunMode;
+use crate::host::session::SshOptions;
+
+/// web can run beside its new version; pinned (a published port) steps aside for it.
+fn compose(web_image: &str, pinned_image: &str) -> String {
+    format!(
+        "services:
+  web:
+    image: {web_image}
+    networks: [net]
+    volumes:
+      - /srv/fleet/web/conf:/conf:ro
+  pinned:
+    image: {pinned_image}
+    ports: [\"8080:80\"]
+    networks: [net]
+    volumes:
+      - /srv/fleet/pinned/conf:/conf:ro
+networks:
+  net: {{}}
+"
+    )
+}
+
+/// The rendered tree of a host.
+fn tree(compose: &str, web_conf: &str, pinned_conf: &str) -> BTreeMap<String, OutFile> {
+    BTreeMap::from([
+        ("compose.yml".to_string(), OutFile::new(compose, 0o644)),
+        (
+            "web/conf/app.conf".to_string(),
+            OutFile::new(web_conf, 0o644),
+        ),
+        (
+            "pinned/conf/app.conf".to_string(),
+            OutFile::new(pinned_conf, 0o600),
+        ),
+    ])
+}
+
+fn options(mode: RunMode) -> SyncOptions {
+    SyncOptions {
+        forks: 1,
+        mode,
+        diff: false,
+        force_unlock: false,
+        lock_timeout: Duration::from_secs(1),
+        ssh: SshOptions::default(),
+        holder: "test pid 1".into(),
+    }
+}
+
+/// One apply of `tree` (compose.yml included) on the host and engine.
+async fn apply(
+    host: &FakeHost,
+    engine: &FakeEngine,
+    tree: BTreeMap<String, OutFile>,
+    mode: RunMode,
+) -> Result<HostApply, ApplyError> {
+    let text = String::from_utf8_lossy(&tree["compose.yml"].data).into_owned();
+    let compose = compose::parse(Path::new("compose.yml"), &text)?;
+    let (files, system) = split(&host.target, tree)?;
+    locked(
+        host,
+        engine,
+        &compose,
+        &files,
+        &system,
+        &options(mode),
+        &|_| {},
+    )
+    .await
+}
+
+/// A host and an engine where `tree` was applied.
+async fn applied(tree: BTreeMap<String, OutFile>) -> (FakeHost, FakeEngine) {
+    let host = FakeHost::new("h1");
+    let engine = FakeEngine::new("test");
+    let first = apply(&host, &engine, tree, RunMode::Apply).await;
+    assert!(first.is_ok(), "{first:?}");
+    (host, engine)
+}
+
+fn running_id(engine: &FakeEngine, name: &str) -> String {
+    let c = engine
+        .container(name)
+        .unwrap_or_else(|| panic!("{name} is gone: {:?}", engine.names()));
+    assert!(c.running, "{name} runs");
+    c.id
+}
+
+#[tokio::test]
+async fn a_second_apply_of_the_same_tree_writes_nothing() {
+    let t = tree(&compose("app:1", "app:1"), "a", "b");
+    let (host, engine) = applied(t.clone()).await;
+    assert_eq!(engine.names(), ["pinned", "web"]);
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
+    assert_eq!(host.state().holder, None, "the lock is released");
+    let writes = engine.calls().1;
+    let uploads = host.state().uploads;
+
+    let again = apply(&host, &engine, t, RunMode::Apply).await.unwrap();
+    assert!(again.is_noop(), "{}", again.summary());
+    assert_eq!(engine.calls().1, writes, "no engine write");
+    assert_eq!(host.state().uploads, uploads, "no upload");
+    assert_eq!(host.state().holder, None);
+}
+
+#[tokio::test]
+async fn dry_run_and_read_only_change_nothing_and_read_only_takes_no_lock() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    let changed = tree(&compose("app:2", "app:1"), "a2", "b");
+    let before = (engine.calls().1, host.state().uploads);
+    let locks = host.state().locks_taken;
+
+    let dry = apply(&host, &engine, changed.clone(), RunMode::DryRun)
+        .await
+        .unwrap();
+    assert_eq!(
+        dry.summary(),
+        "2 files: 2 changed; recreate web (image app:2 is pulled first)"
+    );
+    assert_eq!(
+        host.state().locks_taken,
+        locks + 1,
+        "a dry run takes the lock"
+    );
+    let plan = apply(&host, &engine, changed, RunMode::ReadOnly)
+        .await
+        .unwrap();
+    assert_eq!(plan.summary(), dry.summary());
+    assert_eq!(host.state().locks_taken, locks + 1, "a plan does not");
+    assert_eq!((engine.calls().1, host.state().uploads), before);
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn a_new_version_beside_the_old_one_that_fails_is_removed_and_its_files_put_back() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    let web = running_id(&engine, "web");
+    engine.state().crashing.insert("app:2".into());
+
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:2", "app:1"), "a2", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "web: the new container did not become healthy (it exited with status 1); the \
+         previous container was restored and runs; the previous files were put back \
+         (web/conf/app.conf)"
+    );
+    assert_eq!(running_id(&engine, "web"), web, "the previous web runs on");
+    assert_eq!(
+        engine.names(),
+        ["pinned", "web"],
+        "no web--nxinfra-new left"
+    );
+    assert!(
+        !engine.state().log.contains(&"stop web".to_string()),
+        "the previous one was never stopped"
+    );
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
+    // The host's manifest says what is there: the next apply tries again.
+    let manifest = host.state().manifest.clone();
+    assert_eq!(
+        manifest.files["web/conf/app.conf"].sha256,
+        crate::model::manifest::sha256_hex(b"a")
+    );
+    assert_eq!(host.state().holder, None, "the lock is released");
+}
+
+#[tokio::test]
+async fn an_old_version_that_stepped_aside_comes_back_with_its_files_and_reads_them_again() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    let pinned = running_id(&engine, "pinned");
+    engine.state().crashing.insert("app:2".into());
+
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:1", "app:2"), "a", "b2"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("pinned: the new container did not become healthy")
+            && error.ends_with("; the previous files were put back (pinned/conf/app.conf)"),
+        "{error}"
+    );
+    assert_eq!(running_id(&engine, "pinned"), pinned);
+    assert_eq!(host.file("pinned/conf/app.conf").as_deref(), Some("b"));
+    let log = engine.state().log.clone();
+    let at = |entry: &str| {
+        log.iter()
+            .rposition(|l| l == entry)
+            .unwrap_or_else(|| panic!("{entry} not in {log:?}"))
+    };
+    // Stepped aside, back under its name, then restarted once its files were back.
+    assert!(at("rename pinned--nxinfra-old") < at("start pinned"));
+    assert_eq!(log.last().map(String::as_str), Some("start pinned"));
+    assert_eq!(
+        host.state().manifest.files["pinned/conf/app.conf"].mode,
+        0o600
+    );
+}
+
+#[tokio::test]
+async fn an_undo_cut_short_by_the_engine_is_reported_and_completed_by_the_next_apply() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    let pinned = running_id(&engine, "pinned");
+    {
+        let mut state = engine.state();
+        state.crashing.insert("app:2".into());
+        // The engine stops answering as the old one is given its name back.
+        state.down_from = Some(("rename".into(), "pinned--nxinfra-old".into()));
+    }
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:1", "app:2"), "a", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("undoing it failed")
+            && error.contains("the previous container is kept, stopped, as pinned--nxinfra-old")
+            && error.contains("the next apply puts the previous container back"),
+        "{error}"
+    );
+    assert_eq!(host.state().holder, None, "the lock is released");
+    assert_eq!(engine.names(), ["pinned--nxinfra-old", "web"]);
+
+    // The engine answers again: the same (old) tree brings the old container back.
+    {
+        let mut state = engine.state();
+        state.down = false;
+        state.down_from = None;
+    }
+    let next = apply(
+        &host,
+        &engine,
+        tree(&compose("app:1", "app:1"), "a", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap();
+    assert!(
+        next.summary().contains("recover pinned"),
+        "{}",
+        next.summary()
+    );
+    assert_eq!(running_id(&engine, "pinned"), pinned);
+    assert_eq!(engine.names(), ["pinned", "web"]);
+}
+
+#[tokio::test]
+async fn a_refused_upload_changes_no_container_and_releases_the_lock() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    let web = running_id(&engine, "web");
+    let uploads = host.state().uploads;
+    host.state().refuse_upload = Some(uploads + 1);
+    let log = engine.state().log.len();
+
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:2", "app:1"), "a2", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "uploading and applying the changes failed: No space left on device"
+    );
+    assert_eq!(running_id(&engine, "web"), web);
+    let log: Vec<String> = engine.state().log[log..].to_vec();
+    assert_eq!(log, ["pull app:2"], "only the pull, before the files");
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
+    assert_eq!(host.state().holder, None);
+}
+
+#[tokio::test]
+async fn a_container_nxinfra_does_not_own_in_the_way_stops_the_host_untouched() {
+    let host = FakeHost::new("h1");
+    let engine = FakeEngine::new("test");
+    engine.state().containers.insert(
+        "web".into(),
+        crate::host::fake::FakeContainer {
+            id: "theirs".into(),
+            image: "app:1".into(),
+            running: true,
+            ..Default::default()
+        },
+    );
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:1", "app:1"), "a", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("a container named web exists and nxinfra did not create it"),
+        "{error}"
+    );
+    assert_eq!(host.state().uploads, 0, "no file placed");
+    assert_eq!(host.state().holder, None);
+    assert_eq!(running_id(&engine, "web"), "theirs");
+    assert!(
+        engine.state().log.iter().all(|l| l.starts_with("pull ")),
+        "{:?}",
+        engine.state().log
+    );
+}
+
+#[tokio::test]
+async fn a_host_locked_by_another_run_is_not_touched() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    host.state().holder = Some("alice@laptop pid 7".into());
+    let writes = engine.calls().1;
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:2", "app:1"), "a2", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(error, "locked: held by alice@laptop pid 7");
+    assert_eq!(engine.calls().1, writes);
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
+}
