@@ -25,6 +25,8 @@ fn the_engine_answers_through_the_ssh_connection_with_a_negotiated_api_version()
             .to_string(),
         system_files: Vec::new(),
         fleet: "engine-test".into(),
+        backups: Vec::new(),
+        wireguard_peers: Vec::new(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -33,18 +33,17 @@ fn folder_of(ctx: &Ctx, arg: &BackupDirArg) -> PathBuf {
         .unwrap_or_else(|| ctx.root.join(store::DEFAULT_DIR))
 }
 
-/// The selected hosts that declare backups, with them.
+/// The specs of the selected hosts that declare backups (in [`Target::backups`]).
 fn declared(
+    defaults: &Defaults,
     inventory: &Inventory,
     pattern: Option<&str>,
-) -> anyhow::Result<Vec<(String, Vec<Backup>)>> {
+) -> anyhow::Result<Vec<Target>> {
     let mut out = Vec::new();
     for host in limit::select(inventory, pattern)? {
-        let vars = inventory.host_vars(&host)?;
-        let backups = backup::parse(vars.get(backup::VARIABLE))
-            .map_err(|why| anyhow::anyhow!("host {host}: {}: {why}", backup::VARIABLE))?;
-        if !backups.is_empty() {
-            out.push((host, backups));
+        let spec = target(defaults, inventory, &host)?;
+        if !spec.backups.is_empty() {
+            out.push(spec);
         }
     }
     if out.is_empty() {
@@ -95,13 +94,15 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
     let inventory = ctx.inventory()?;
     let defaults = Defaults::new(&ctx.root);
     let mut work = Vec::new();
-    for (host, backups) in declared(&inventory, args.limit.limit.as_deref())? {
-        let chosen: Vec<Backup> = backups
-            .into_iter()
+    for spec in declared(&defaults, &inventory, args.limit.limit.as_deref())? {
+        let chosen: Vec<Backup> = spec
+            .backups
+            .iter()
             .filter(|b| args.only.as_ref().is_none_or(|o| *o == b.name))
+            .cloned()
             .collect();
         if !chosen.is_empty() {
-            work.push((target(&defaults, &inventory, &host)?, chosen));
+            work.push((spec, chosen));
         }
     }
     if let (Some(only), true) = (&args.only, work.is_empty()) {
@@ -235,9 +236,11 @@ fn list(ctx: &Ctx, args: &BackupListArgs, verify: bool) -> anyhow::Result<Outcom
     };
     let mut bad = Vec::new();
     let mut report = Vec::new();
-    for (host, backups) in declared(&inventory, args.limit.limit.as_deref())? {
-        for backup in backups {
-            let folder = store::folder(&dir, &host, &backup.name);
+    let defaults = Defaults::new(&ctx.root);
+    for spec in declared(&defaults, &inventory, args.limit.limit.as_deref())? {
+        let host = &spec.host;
+        for backup in &spec.backups {
+            let folder = store::folder(&dir, host, &backup.name);
             let kept = store::kept(&folder, &backup.name)
                 .with_context(|| format!("cannot read {}", folder.display()))?;
             let mut files = Vec::new();
@@ -326,10 +329,8 @@ fn chosen_file(folder: &Path, name: &str, file: Option<&Path>) -> anyhow::Result
 fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
     let inventory = ctx.inventory()?;
     inventory.require_host(&args.host)?;
-    let vars = inventory.host_vars(&args.host)?;
-    let backups = backup::parse(vars.get(backup::VARIABLE))
-        .map_err(|why| anyhow::anyhow!("host {}: {}: {why}", args.host, backup::VARIABLE))?;
-    let Some(backup) = backups.into_iter().find(|b| b.name == args.name) else {
+    let target = target(&Defaults::new(&ctx.root), &inventory, &args.host)?;
+    let Some(backup) = target.backups.iter().find(|b| b.name == args.name).cloned() else {
         bail!(
             "host {} declares no backup named {:?} in {}",
             args.host,
@@ -346,7 +347,6 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
         );
     };
     let _ = ctx.secrets();
-    let target = target(&Defaults::new(&ctx.root), &inventory, &args.host)?;
     let ssh = super::ssh_options(&args.ssh);
     eprintln!(
         "restoring {} {} of {} ...",

@@ -9,10 +9,11 @@ use serde_json::json;
 
 use crate::cli::WgArgs;
 use crate::model::inventory::{Inventory, limit};
+use crate::model::target::{Defaults, Target};
 use crate::render::TEMPLATES_DIR;
 use crate::render::sources::{self, TemplateTree};
 use crate::secrets::store::{self, AGE_FILE, KEYS_FILE, RECIPIENTS_FILE, Source};
-use crate::secrets::wireguard::{self, KeyPath, PEERS_VAR};
+use crate::secrets::wireguard::{self, KeyPath};
 use crate::secrets::{Redactor, Secrets, redact};
 
 use super::{Ctx, Outcome};
@@ -27,15 +28,14 @@ fn needs(
     let tree = TemplateTree::read(&ctx.root.join(TEMPLATES_DIR))?;
     let mut files = BTreeMap::new();
     let mut peers = BTreeMap::new();
+    let defaults = Defaults::new(&ctx.root);
     for host in hosts {
         let planned = sources::plan_host_files(tree.config_files(), inventory, host, &tree.root)?;
         files.insert(host.clone(), planned.into_keys().collect());
-        let vars = inventory.host_vars(host)?;
-        let declared = wireguard::parse_peers(vars.get(PEERS_VAR))
-            .map_err(|reason| anyhow::anyhow!("host {host}: {PEERS_VAR}: {reason}"))?;
-        peers.insert(host.clone(), declared);
+        let spec = Target::from_vars(host, &inventory.host_vars(host)?, &defaults)?;
+        peers.insert(host.clone(), spec.wireguard_peers);
     }
-    wireguard::needed(&files, &peers).map_err(anyhow::Error::msg)
+    Ok(wireguard::needed(&files, &peers)?)
 }
 
 /// The age secrets as they are (empty when the fleet has none yet).
@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: &WgArgs) -> anyhow::Result<Outcome> {
     let hosts = limit::select(&inventory, pattern)?;
     let needed = needs(ctx, &inventory, &hosts)?;
     let mut secrets = current_secrets(ctx)?;
-    let plan = wireguard::plan(&needed, &secrets.doc).map_err(anyhow::Error::msg)?;
+    let plan = wireguard::plan(&needed, &secrets.doc)?;
 
     let made: Vec<(KeyPath, String)> = if args.dry_run {
         Vec::new()

@@ -56,7 +56,7 @@ pub fn split(
     system_files::split(&target.host, files, &target.system_files, &target.base_dir).map_err(
         |reason| SessionError::Command {
             what: "placing system files",
-            reason,
+            reason: reason.to_string(),
         },
     )
 }

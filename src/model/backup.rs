@@ -36,6 +36,53 @@ impl Backup {
     }
 }
 
+/// Why `nxinfra_backups` is refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("expected a list of backups, got {0}")]
+    NotAList(Value),
+    #[error("{label}: {reason}")]
+    Entry { label: Label, reason: EntryError },
+    #[error("{label}: the name {name} is used twice")]
+    Twice { label: Label, name: String },
+}
+
+/// Which entry of `nxinfra_backups`: `entry 2`, or `entry 2 (postgresql)` when it has a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// From 1.
+    pub index: usize,
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "entry {} ({n})", self.index),
+            None => write!(f, "entry {}", self.index),
+        }
+    }
+}
+
+/// What is wrong with one entry of `nxinfra_backups`.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EntryError {
+    #[error("expected a mapping (name, container, command, ...)")]
+    NotAMapping,
+    #[error("unknown key {0:?} (known: name, container, command, restore, keep)")]
+    UnknownKey(String),
+    #[error("{key}: expected a non-empty string, got {got}")]
+    NotAString { key: &'static str, got: Value },
+    #[error("{0} is required")]
+    Required(&'static str),
+    #[error("name {0:?}: letters, digits, _ and - only (it names a folder)")]
+    Name(String),
+    #[error("keep: expected a whole number of at least 1, got {0}")]
+    KeepTooSmall(serde_json::Number),
+    #[error("keep: expected a number, got {0}")]
+    KeepNotANumber(Value),
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -44,65 +91,64 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Parses a host's `nxinfra_backups`; the error names the entry and the key.
-pub fn parse(value: Option<&Value>) -> Result<Vec<Backup>, String> {
+pub fn parse(value: Option<&Value>) -> Result<Vec<Backup>, ParseError> {
     let list = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,
-        Some(other) => return Err(format!("expected a list of backups, got {other}")),
+        Some(other) => return Err(ParseError::NotAList(other.clone())),
     };
     let mut out: Vec<Backup> = Vec::new();
     for (i, item) in list.iter().enumerate() {
-        let label = item
-            .get("name")
-            .and_then(Value::as_str)
-            .map_or(format!("entry {}", i + 1), |n| {
-                format!("entry {} ({n})", i + 1)
-            });
-        let entry = entry(item).map_err(|why| format!("{label}: {why}"))?;
+        let label = Label {
+            index: i + 1,
+            name: item.get("name").and_then(Value::as_str).map(str::to_string),
+        };
+        let entry = match entry(item) {
+            Ok(entry) => entry,
+            Err(reason) => return Err(ParseError::Entry { label, reason }),
+        };
         if out.iter().any(|b| b.name == entry.name) {
-            return Err(format!("{label}: the name {} is used twice", entry.name));
+            return Err(ParseError::Twice {
+                label,
+                name: entry.name,
+            });
         }
         out.push(entry);
     }
     Ok(out)
 }
 
-fn entry(item: &Value) -> Result<Backup, String> {
+fn entry(item: &Value) -> Result<Backup, EntryError> {
     let Value::Object(map) = item else {
-        return Err("expected a mapping (name, container, command, ...)".into());
+        return Err(EntryError::NotAMapping);
     };
     for key in map.keys() {
         if !["name", "container", "command", "restore", "keep"].contains(&key.as_str()) {
-            return Err(format!(
-                "unknown key {key:?} (known: name, container, command, restore, keep)"
-            ));
+            return Err(EntryError::UnknownKey(key.clone()));
         }
     }
-    let text = |key: &str| -> Result<Option<String>, String> {
+    let text = |key: &'static str| -> Result<Option<String>, EntryError> {
         match map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-            Some(other) => Err(format!("{key}: expected a non-empty string, got {other}")),
+            Some(other) => Err(EntryError::NotAString {
+                key,
+                got: other.clone(),
+            }),
         }
     };
-    let required = |key: &str| text(key)?.ok_or_else(|| format!("{key} is required"));
+    let required = |key: &'static str| text(key)?.ok_or(EntryError::Required(key));
     let name = required("name")?;
     if !valid_name(&name) {
-        return Err(format!(
-            "name {name:?}: letters, digits, _ and - only (it names a folder)"
-        ));
+        return Err(EntryError::Name(name));
     }
     let keep = match map.get("keep") {
         None | Some(Value::Null) => DEFAULT_KEEP,
         Some(Value::Number(n)) => match n.as_u64() {
             Some(k) if k >= 1 => k as usize,
-            _ => {
-                return Err(format!(
-                    "keep: expected a whole number of at least 1, got {n}"
-                ));
-            }
+            _ => return Err(EntryError::KeepTooSmall(n.clone())),
         },
-        Some(other) => return Err(format!("keep: expected a number, got {other}")),
+        Some(other) => return Err(EntryError::KeepNotANumber(other.clone())),
     };
     Ok(Backup {
         container: text("container")?,
@@ -167,8 +213,39 @@ mod tests {
                 "container: expected a non-empty string",
             ),
         ] {
-            let e = parse(Some(&value)).unwrap_err();
+            let e = parse(Some(&value)).unwrap_err().to_string();
             assert!(e.contains(want), "{value}: {e}");
+        }
+    }
+
+    #[test]
+    fn messages_say_the_entry_and_key() {
+        let err = |v: Value| parse(Some(&v)).unwrap_err().to_string();
+        for (v, want) in [
+            (json!("x"), "expected a list of backups, got \"x\""),
+            (
+                json!([{"name": "a", "command": "x", "x": 1}]),
+                "entry 1 (a): unknown key \"x\" (known: name, container, command, restore, keep)",
+            ),
+            (
+                json!([{"name": 1}]),
+                "entry 1: name: expected a non-empty string, got 1",
+            ),
+            (json!([{"command": "x"}]), "entry 1: name is required"),
+            (
+                json!([{"name": "a b", "command": "x"}]),
+                "entry 1 (a b): name \"a b\": letters, digits, _ and - only (it names a folder)",
+            ),
+            (
+                json!([{"name": "a", "command": "x", "keep": 1.5}]),
+                "entry 1 (a): keep: expected a whole number of at least 1, got 1.5",
+            ),
+            (
+                json!([{"name": "a", "command": "x", "keep": "7"}]),
+                "entry 1 (a): keep: expected a number, got \"7\"",
+            ),
+        ] {
+            assert_eq!(err(v.clone()), want, "{v}");
         }
     }
 }

@@ -2,8 +2,9 @@
 //! No I/O beyond reading the repository's own files, no network, no engine.
 //!
 //! [`inventory`] (groups, hosts, their merged variables, `--limit`); [`target`] (each host's
-//! connection and tool settings, parsed once from its variables); [`system_files`] and
-//! [`backup`] (the declarations of `nxinfra_system_files` and `nxinfra_backups`);
+//! spec: connection, tool settings and declarations, parsed once from its variables);
+//! [`system_files`], [`backup`] and [`wireguard`] (the declarations of `nxinfra_system_files`,
+//! `nxinfra_backups` and `nxinfra_wireguard_peers`);
 //! [`compose`] (a host's `compose.yml`, loaded and checked); [`manifest`] (what nxinfra
 //! placed on a host: `<base_dir>/.nxinfra/manifest`); [`observed`] (an engine's state as
 //! plain data).
@@ -16,3 +17,4 @@ pub mod observed;
 pub mod system_files;
 pub mod target;
 pub mod tree;
+pub mod wireguard;

@@ -1,13 +1,18 @@
-//! Where and how to reach a host, from its inventory variables: `ansible_host`, `ansible_user`,
-//! `ansible_port`, `nxinfra_base_dir`, `nxinfra_docker_socket`, `nxinfra_fleet` (see
-//! docs/inventory.md).
+//! A host's spec, parsed once from its inventory variables: where and how to reach it
+//! (`ansible_host`, `ansible_user`, `ansible_port`, `nxinfra_base_dir`,
+//! `nxinfra_docker_socket`, `nxinfra_fleet`; see docs/inventory.md) and what it declares
+//! (`nxinfra_system_files`, `nxinfra_backups`, `nxinfra_wireguard_peers`).
 
 use serde_json::Value;
 
+use crate::model::backup::{self, Backup};
 use crate::model::inventory::Vars;
 use crate::model::system_files::{self, SystemFile};
+use crate::model::wireguard;
 
-/// The connection target of one host.
+/// One host's spec: its connection target and tool settings, and its declarations, each
+/// variable parsed and checked once (a bad one is a [`TargetError`] naming the host and the
+/// variable). The issue calls it `HostSpec`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The inventory name (`coreams01`).
@@ -28,6 +33,11 @@ pub struct Target {
     /// The fleet this host's engine objects belong to: `nxinfra_fleet`, default the
     /// repository folder's name (as Compose names its projects).
     pub fleet: String,
+    /// What `nxinfra backup` dumps: `nxinfra_backups`.
+    pub backups: Vec<Backup>,
+    /// The WireGuard peers that are not hosts, as (interface, peer) pairs:
+    /// `nxinfra_wireguard_peers`.
+    pub wireguard_peers: Vec<(String, String)>,
 }
 
 /// What a host's settings default to when its variables leave them out.
@@ -90,7 +100,49 @@ fn valid_fleet(name: &str) -> bool {
 pub struct TargetError {
     pub host: String,
     pub variable: &'static str,
-    pub reason: String,
+    /// Part of the message, not its `source`: the edge prints each source again as a
+    /// `caused by` line, and a host's failure is its message alone. Boxed: a `Result` of a
+    /// spec stays small.
+    pub reason: Box<Reason>,
+}
+
+/// Why a variable of a host is refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Reason {
+    #[error("expected a non-empty string, got {0}")]
+    NotAString(Value),
+    #[error("{0:?} is not a host name or address")]
+    Destination(String),
+    #[error("{0:?} is not a user name")]
+    User(String),
+    #[error("expected a port 1-65535, got {0}")]
+    Port(Value),
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error(
+        "{0:?} is not a fleet name (letters, digits, -, _ and ., starting with a letter or \
+         digit, at most 64)"
+    )]
+    Fleet(String),
+    #[error(transparent)]
+    SystemFiles(#[from] system_files::ParseError),
+    #[error(transparent)]
+    Backups(#[from] backup::ParseError),
+    #[error(transparent)]
+    WireguardPeers(#[from] wireguard::PeersError),
+}
+
+/// Why `nxinfra_base_dir` or `nxinfra_docker_socket` is refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("{0:?} must be an absolute path")]
+    NotAbsolute(String),
+    #[error("{0:?} must not contain . or ..")]
+    Dots(String),
+    #[error("{0:?} contains quotes, $, backslashes or control characters")]
+    Characters(String),
+    #[error("the base dir cannot be /")]
+    Root,
 }
 
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -99,34 +151,28 @@ impl Target {
     /// The target of `host` from its merged variables, with `defaults` for what they leave
     /// out.
     pub fn from_vars(host: &str, vars: &Vars, defaults: &Defaults) -> Result<Target, TargetError> {
-        let bad = |variable: &'static str, reason: String| TargetError {
+        let bad = |variable: &'static str, reason: Reason| TargetError {
             host: host.to_string(),
             variable,
-            reason,
+            reason: Box::new(reason),
         };
         let string = |variable: &'static str| -> Result<Option<String>, TargetError> {
             match vars.get(variable) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-                Some(other) => Err(bad(
-                    variable,
-                    format!("expected a non-empty string, got {other}"),
-                )),
+                Some(other) => Err(bad(variable, Reason::NotAString(other.clone()))),
             }
         };
         let destination = string("ansible_host")?.unwrap_or_else(|| host.to_string());
         if destination.starts_with('-') || destination.contains(char::is_whitespace) {
-            return Err(bad(
-                "ansible_host",
-                format!("{destination:?} is not a host name or address"),
-            ));
+            return Err(bad("ansible_host", Reason::Destination(destination)));
         }
         let user = string("ansible_user")?;
         if let Some(u) = &user
             && (u.starts_with('-')
                 || u.contains(|c: char| c.is_whitespace() || c == '@' || c == '/'))
         {
-            return Err(bad("ansible_user", format!("{u:?} is not a user name")));
+            return Err(bad("ansible_user", Reason::User(u.clone())));
         }
         let port = match vars.get("ansible_port") {
             None | Some(Value::Null) => None,
@@ -135,9 +181,7 @@ impl Target {
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                     .filter(|n| (1..=65535).contains(n))
-                    .ok_or_else(|| {
-                        bad("ansible_port", format!("expected a port 1-65535, got {v}"))
-                    })?;
+                    .ok_or_else(|| bad("ansible_port", Reason::Port(v.clone())))?;
                 Some(n as u16)
             }
         };
@@ -145,26 +189,25 @@ impl Target {
             Some(dir) => dir,
             None => format!("/home/{}", user.as_deref().unwrap_or(&defaults.user)),
         };
-        check_absolute("nxinfra_base_dir", &base_dir).map_err(|r| bad("nxinfra_base_dir", r))?;
+        check_absolute(&base_dir).map_err(|r| bad("nxinfra_base_dir", r.into()))?;
         let docker_socket =
             string("nxinfra_docker_socket")?.unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.into());
-        check_absolute("nxinfra_docker_socket", &docker_socket)
-            .map_err(|r| bad("nxinfra_docker_socket", r))?;
+        check_absolute(&docker_socket).map_err(|r| bad("nxinfra_docker_socket", r.into()))?;
         let system_files = system_files::parse(vars.get(system_files::VARIABLE))
-            .map_err(|r| bad(system_files::VARIABLE, r))?;
+            .map_err(|r| bad(system_files::VARIABLE, r.into()))?;
         let fleet = string("nxinfra_fleet")?.unwrap_or_else(|| defaults.fleet.clone());
         if !valid_fleet(&fleet) {
-            return Err(bad(
-                "nxinfra_fleet",
-                format!(
-                    "{fleet:?} is not a fleet name (letters, digits, -, _ and ., starting with \
-                     a letter or digit, at most 64)"
-                ),
-            ));
+            return Err(bad("nxinfra_fleet", Reason::Fleet(fleet)));
         }
+        let backups = backup::parse(vars.get(backup::VARIABLE))
+            .map_err(|r| bad(backup::VARIABLE, r.into()))?;
+        let wireguard_peers = wireguard::parse_peers(vars.get(wireguard::PEERS_VAR))
+            .map_err(|r| bad(wireguard::PEERS_VAR, r.into()))?;
         Ok(Target {
             fleet,
             system_files,
+            backups,
+            wireguard_peers,
             host: host.to_string(),
             destination,
             user,
@@ -176,23 +219,21 @@ impl Target {
 }
 
 /// An absolute, normalised path without characters a remote shell would interpret.
-fn check_absolute(_variable: &str, path: &str) -> Result<(), String> {
+fn check_absolute(path: &str) -> Result<(), PathError> {
     if !path.starts_with('/') {
-        return Err(format!("{path:?} must be an absolute path"));
+        return Err(PathError::NotAbsolute(path.to_string()));
     }
     if path.split('/').any(|c| c == "." || c == "..") {
-        return Err(format!("{path:?} must not contain . or .."));
+        return Err(PathError::Dots(path.to_string()));
     }
     if path
         .chars()
         .any(|c| c.is_control() || "'\"`$\\".contains(c))
     {
-        return Err(format!(
-            "{path:?} contains quotes, $, backslashes or control characters"
-        ));
+        return Err(PathError::Characters(path.to_string()));
     }
     if path == "/" {
-        return Err("the base dir cannot be /".into());
+        return Err(PathError::Root);
     }
     Ok(())
 }
@@ -290,6 +331,11 @@ mod tests {
                 json!({"nxinfra_system_files": [{"src": "a"}]}),
                 "nxinfra_system_files",
             ),
+            (json!({"nxinfra_backups": {"name": "x"}}), "nxinfra_backups"),
+            (
+                json!({"nxinfra_wireguard_peers": {"wg0": "laptop"}}),
+                "nxinfra_wireguard_peers",
+            ),
         ];
         for (v, variable) in cases {
             let err = Target::from_vars("vltatl01", &vars(v.clone()), &user("a")).unwrap_err();
@@ -300,5 +346,122 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_spec_carries_its_backups_and_wireguard_peers() {
+        let t = Target::from_vars(
+            "coreams01",
+            &vars(json!({
+                "nxinfra_backups": [{"name": "db", "container": "postgresql", "command": "pg_dumpall"}],
+                "nxinfra_wireguard_peers": {"wg0": ["laptop", "mon"]},
+            })),
+            &user("a"),
+        )
+        .unwrap();
+        assert_eq!(
+            t.backups,
+            [Backup {
+                name: "db".into(),
+                container: Some("postgresql".into()),
+                command: "pg_dumpall".into(),
+                restore: None,
+                keep: backup::DEFAULT_KEEP,
+            }]
+        );
+        assert_eq!(
+            t.wireguard_peers,
+            [
+                ("wg0".to_string(), "laptop".to_string()),
+                ("wg0".to_string(), "mon".to_string())
+            ]
+        );
+        let t = Target::from_vars("h", &Vars::new(), &user("a")).unwrap();
+        assert_eq!((t.backups.len(), t.wireguard_peers.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_bad_declaration_is_one_error_with_the_host_and_variable() {
+        let err = |v: serde_json::Value| {
+            Target::from_vars("core1", &vars(v), &user("a"))
+                .unwrap_err()
+                .to_string()
+        };
+        // The messages `backup` and `wg` printed when they parsed these themselves.
+        assert_eq!(
+            err(json!({"nxinfra_backups": [{"name": "a", "container": "c"}]})),
+            "host core1: nxinfra_backups: entry 1 (a): command is required"
+        );
+        assert_eq!(
+            err(json!({"nxinfra_backups": [
+                {"name": "a", "command": "x"}, {"name": "a", "command": "y"}
+            ]})),
+            "host core1: nxinfra_backups: entry 2 (a): the name a is used twice"
+        );
+        assert_eq!(
+            err(json!({"nxinfra_backups": ["x"]})),
+            "host core1: nxinfra_backups: entry 1: expected a mapping (name, container, \
+             command, ...)"
+        );
+        assert_eq!(
+            err(json!({"nxinfra_wireguard_peers": {"wg0": "laptop"}})),
+            "host core1: nxinfra_wireguard_peers: wg0: expected a list of peer names, got \
+             \"laptop\""
+        );
+        assert_eq!(
+            err(json!({"nxinfra_system_files": [{"src": "a", "dest": "/etc/../a"}]})),
+            "host core1: nxinfra_system_files: entry 1 (a): dest: \"/etc/../a\" must be \
+             normalised (no ., .., //)"
+        );
+        assert_eq!(
+            err(json!({"nxinfra_base_dir": "/"})),
+            "host core1: nxinfra_base_dir: the base dir cannot be /"
+        );
+        assert_eq!(
+            err(json!({"ansible_port": "ssh"})),
+            "host core1: ansible_port: expected a port 1-65535, got \"ssh\""
+        );
+        for (v, want) in [
+            (
+                json!({"nxinfra_base_dir": "srv"}),
+                "nxinfra_base_dir: \"srv\" must be an absolute path",
+            ),
+            (
+                json!({"nxinfra_base_dir": "/srv/./x"}),
+                "nxinfra_base_dir: \"/srv/./x\" must not contain . or ..",
+            ),
+            (
+                json!({"nxinfra_docker_socket": "/run/$x"}),
+                "nxinfra_docker_socket: \"/run/$x\" contains quotes, $, backslashes or control \
+                 characters",
+            ),
+            (
+                json!({"nxinfra_fleet": "-x"}),
+                "nxinfra_fleet: \"-x\" is not a fleet name (letters, digits, -, _ and ., \
+                 starting with a letter or digit, at most 64)",
+            ),
+            (
+                json!({"ansible_host": "a b"}),
+                "ansible_host: \"a b\" is not a host name or address",
+            ),
+            (
+                json!({"ansible_user": "a@b"}),
+                "ansible_user: \"a@b\" is not a user name",
+            ),
+            (
+                json!({"ansible_user": ""}),
+                "ansible_user: expected a non-empty string, got \"\"",
+            ),
+        ] {
+            assert_eq!(err(v.clone()), format!("host core1: {want}"), "{v}");
+        }
+        // The reason is the message's part, not a second `caused by` line at the edge.
+        let e = Target::from_vars("core1", &vars(json!({"nxinfra_backups": 1})), &user("a"))
+            .unwrap_err();
+        assert!(std::error::Error::source(&e).is_none());
+        assert!(matches!(
+            *e.reason,
+            Reason::Backups(backup::ParseError::NotAList(_))
+        ));
     }
 }

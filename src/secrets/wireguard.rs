@@ -5,12 +5,8 @@
 //! A key is needed, at `wireguard.<peer>.<iface>`:
 //! - for every host that gets a file `wireguard/<iface>.conf` (its own interface);
 //! - for every peer a host names in `nxinfra_wireguard_peers` (peers that are not hosts of the
-//!   inventory: laptops, a monitoring box; the host's templates render their configs):
-//!
-//! ```yaml
-//! nxinfra_wireguard_peers:   # a host's (or group's) variable: interface → peer names
-//!   test: [mon, client01]    # keys wireguard.mon.test and wireguard.client01.test
-//! ```
+//!   inventory: laptops, a monitoring box; the host's templates render their configs), parsed
+//!   with the host's spec: [`crate::model::wireguard`].
 //!
 //! Everything here is pure except [`generate`], which reads the system's random source.
 
@@ -21,10 +17,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::model::wireguard::PEERS_VAR;
+use crate::model::wireguard::valid_interface;
+
 /// The top-level key of the secrets that holds the WireGuard private keys.
 pub const SECRETS_KEY: &str = "wireguard";
-/// The inventory variable naming peers that are not hosts.
-pub const PEERS_VAR: &str = "nxinfra_wireguard_peers";
 /// The folder of a host's rendered tree whose `<iface>.conf` files are its interfaces.
 pub const CONFIG_DIR: &str = "wireguard";
 
@@ -56,66 +53,12 @@ pub fn interface_of(path: &str) -> Option<&str> {
     (!iface.contains('/')).then_some(iface)
 }
 
-/// Linux's rule for interface names (what wg-quick accepts): 1 to 15 of `[a-zA-Z0-9_=+.-]`.
-pub fn valid_interface(name: &str) -> bool {
-    (1..=15).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_=+.-".contains(c))
-}
-
-/// A peer name, as a key of the secrets: what an inventory host name may be.
-fn valid_peer(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-}
-
-/// Parses one host's `nxinfra_wireguard_peers`: (interface, peer) pairs.
-pub fn parse_peers(value: Option<&Value>) -> Result<Vec<(String, String)>, String> {
-    let map = match value {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Object(map)) => map,
-        Some(other) => {
-            return Err(format!(
-                "expected a mapping of interface → list of peer names, got {other}"
-            ));
-        }
-    };
-    let mut out = Vec::new();
-    for (iface, peers) in map {
-        if !valid_interface(iface) {
-            return Err(format!(
-                "{iface:?} is not an interface name (1 to 15 of a-z A-Z 0-9 _ = + . -)"
-            ));
-        }
-        let Value::Array(peers) = peers else {
-            return Err(format!(
-                "{iface}: expected a list of peer names, got {peers}"
-            ));
-        };
-        for peer in peers {
-            match peer.as_str() {
-                Some(p) if valid_peer(p) => out.push((iface.clone(), p.to_string())),
-                _ => {
-                    return Err(format!(
-                        "{iface}: {peer} is not a peer name (letters, digits, _ and -)"
-                    ));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The keys the fleet needs, each with what needs it (`coreams01: wireguard/wg1.conf`).
 /// `files`: each host's rendered paths; `peers`: each host's `nxinfra_wireguard_peers`.
 pub fn needed(
     files: &BTreeMap<String, Vec<String>>,
     peers: &BTreeMap<String, Vec<(String, String)>>,
-) -> Result<BTreeMap<KeyPath, Vec<String>>, String> {
+) -> Result<BTreeMap<KeyPath, Vec<String>>, KeysError> {
     let mut out: BTreeMap<KeyPath, Vec<String>> = BTreeMap::new();
     for (host, paths) in files {
         for path in paths {
@@ -123,10 +66,11 @@ pub fn needed(
                 continue;
             };
             if !valid_interface(iface) {
-                return Err(format!(
-                    "host {host}: {path}: {iface:?} is not an interface name (1 to 15 of \
-                     a-z A-Z 0-9 _ = + . -)"
-                ));
+                return Err(KeysError::Interface {
+                    host: host.clone(),
+                    path: path.clone(),
+                    iface: iface.to_string(),
+                });
             }
             out.entry(KeyPath::new(host, iface))
                 .or_default()
@@ -158,27 +102,16 @@ pub struct KeysPlan {
 pub fn plan(
     needed: &BTreeMap<KeyPath, Vec<String>>,
     doc: &indexmap::IndexMap<String, Value>,
-) -> Result<KeysPlan, String> {
+) -> Result<KeysPlan, KeysError> {
     let existing = existing(doc)?;
     let mut out = KeysPlan::default();
     for key in needed.keys() {
         match existing.get(key) {
             Some(Value::String(private)) => match public_key(private) {
                 Some(public) => out.present.push((key.clone(), public)),
-                None => {
-                    return Err(format!(
-                        "{} is not a WireGuard private key (base64 of 32 bytes); fix it with \
-                         `nxinfra secrets edit`, or remove it to have a new one made",
-                        key.dotted()
-                    ));
-                }
+                None => return Err(KeysError::NotAKey(key.clone())),
             },
-            Some(_) => {
-                return Err(format!(
-                    "{} is not a WireGuard private key (not a string)",
-                    key.dotted()
-                ));
-            }
+            Some(_) => return Err(KeysError::NotAString(key.clone())),
             None => out.missing.push(key.clone()),
         }
     }
@@ -190,19 +123,46 @@ pub fn plan(
     Ok(out)
 }
 
+/// Why the needed keys, or the secrets' keys, are wrong.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum KeysError {
+    /// A rendered `wireguard/<iface>.conf` whose name is not an interface's.
+    #[error(
+        "host {host}: {path}: {iface:?} is not an interface name (1 to 15 of a-z A-Z 0-9 _ = + \
+         . -)"
+    )]
+    Interface {
+        host: String,
+        path: String,
+        iface: String,
+    },
+    #[error(
+        "{} is not a WireGuard private key (base64 of 32 bytes); fix it with `nxinfra secrets \
+         edit`, or remove it to have a new one made",
+        .0.dotted()
+    )]
+    NotAKey(KeyPath),
+    #[error("{} is not a WireGuard private key (not a string)", .0.dotted())]
+    NotAString(KeyPath),
+    #[error("{SECRETS_KEY} is not a mapping of peers")]
+    NotPeers,
+    #[error("{SECRETS_KEY}.{0} is not a mapping of interfaces")]
+    NotInterfaces(String),
+}
+
 /// The secrets' `wireguard.<peer>.<iface>` entries.
-fn existing(doc: &indexmap::IndexMap<String, Value>) -> Result<BTreeMap<KeyPath, &Value>, String> {
+fn existing(
+    doc: &indexmap::IndexMap<String, Value>,
+) -> Result<BTreeMap<KeyPath, &Value>, KeysError> {
     let mut out = BTreeMap::new();
     let peers = match doc.get(SECRETS_KEY) {
         None | Some(Value::Null) => return Ok(out),
         Some(Value::Object(peers)) => peers,
-        Some(_) => return Err(format!("{SECRETS_KEY} is not a mapping of peers")),
+        Some(_) => return Err(KeysError::NotPeers),
     };
     for (peer, ifaces) in peers {
         let Value::Object(ifaces) = ifaces else {
-            return Err(format!(
-                "{SECRETS_KEY}.{peer} is not a mapping of interfaces"
-            ));
+            return Err(KeysError::NotInterfaces(peer.clone()));
         };
         for (iface, value) in ifaces {
             out.insert(KeyPath::new(peer, iface), value);
@@ -277,9 +237,6 @@ mod tests {
         assert_eq!(interface_of("wireguard/wg0.conf.bak"), None);
         assert_eq!(interface_of("bird/wireguard/wg0.conf"), None);
         assert_eq!(interface_of("wireguardx/wg0.conf"), None);
-        assert!(valid_interface("wg-core.1"));
-        assert!(!valid_interface("a-name-longer-than-15"));
-        assert!(!valid_interface("wg 0"));
     }
 
     #[test]
@@ -293,7 +250,8 @@ mod tests {
         ]);
         let peers = BTreeMap::from([(
             "core".to_string(),
-            parse_peers(Some(&json!({"test": ["mon", "client01"]}))).unwrap(),
+            crate::model::wireguard::parse_peers(Some(&json!({"test": ["mon", "client01"]})))
+                .unwrap(),
         )]);
         let n = needed(&f, &peers).unwrap();
         let keys: Vec<String> = n.keys().map(KeyPath::dotted).collect();
@@ -316,35 +274,10 @@ mod tests {
             ["ixp1: wireguard/wg0.conf"]
         );
         let bad = files(&[("h", &["wireguard/much-too-long-name.conf"])]);
-        assert!(
-            needed(&bad, &BTreeMap::new())
-                .unwrap_err()
-                .contains("host h: wireguard/much-too-long-name.conf")
-        );
-    }
-
-    #[test]
-    fn peers_variable_errors_name_what_is_wrong() {
-        assert_eq!(parse_peers(None).unwrap(), []);
-        assert!(
-            parse_peers(Some(&json!(["a"])))
-                .unwrap_err()
-                .contains("mapping")
-        );
-        assert!(
-            parse_peers(Some(&json!({"test": "mon"})))
-                .unwrap_err()
-                .contains("test: expected a list")
-        );
-        assert!(
-            parse_peers(Some(&json!({"test": ["a.b"]})))
-                .unwrap_err()
-                .contains("\"a.b\" is not a peer name")
-        );
-        assert!(
-            parse_peers(Some(&json!({"bad iface": ["a"]})))
-                .unwrap_err()
-                .contains("not an interface name")
+        assert_eq!(
+            needed(&bad, &BTreeMap::new()).unwrap_err().to_string(),
+            "host h: wireguard/much-too-long-name.conf: \"much-too-long-name\" is not an \
+             interface name (1 to 15 of a-z A-Z 0-9 _ = + . -)"
         );
     }
 
@@ -369,17 +302,31 @@ mod tests {
         assert_eq!(p.unused, [KeyPath::new("gone", "wg0")]);
 
         let broken = doc(json!({"wireguard": {"a": {"wg0": "not-a-key"}}}));
-        let e = plan(&n, &broken).unwrap_err();
+        let e = plan(&n, &broken).unwrap_err().to_string();
         assert!(
             e.starts_with("wireguard.a.wg0 is not a WireGuard private key"),
             "{e}"
         );
+        assert_eq!(
+            e,
+            "wireguard.a.wg0 is not a WireGuard private key (base64 of 32 bytes); fix it with \
+             `nxinfra secrets edit`, or remove it to have a new one made"
+        );
         assert!(!e.contains("not-a-key"), "the value is never quoted: {e}");
         let wrong_shape = doc(json!({"wireguard": "x"}));
-        assert!(
-            plan(&n, &wrong_shape)
-                .unwrap_err()
-                .contains("not a mapping")
+        assert_eq!(
+            plan(&n, &wrong_shape).unwrap_err().to_string(),
+            "wireguard is not a mapping of peers"
+        );
+        let wrong_peer = doc(json!({"wireguard": {"a": "x"}}));
+        assert_eq!(
+            plan(&n, &wrong_peer).unwrap_err().to_string(),
+            "wireguard.a is not a mapping of interfaces"
+        );
+        let not_a_string = doc(json!({"wireguard": {"a": {"wg0": 1}}}));
+        assert_eq!(
+            plan(&n, &not_a_string).unwrap_err().to_string(),
+            "wireguard.a.wg0 is not a WireGuard private key (not a string)"
         );
     }
 

@@ -423,7 +423,7 @@ edge:
         for known in [
             crate::model::system_files::VARIABLE,
             crate::model::backup::VARIABLE,
-            crate::secrets::wireguard::PEERS_VAR,
+            crate::model::wireguard::PEERS_VAR,
         ] {
             assert!(super::super::TOOL_VARIABLES.contains(&known), "{known}");
         }
