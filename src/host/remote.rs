@@ -124,8 +124,8 @@ pub fn fetch(base_dir: &str, paths: &[String], system: &[String]) -> String {
 /// manifest's rules), or the stream itself.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("{0}")]
-    Path(String),
+    #[error(transparent)]
+    Path(#[from] crate::model::manifest::PathError),
     #[error("{0}: {STATE_DIR}/ in the base dir is nxinfra's own folder")]
     StateDir(String),
     #[error("{0}: planned for upload but not rendered")]
@@ -186,7 +186,7 @@ pub fn upload_tar(
             })
     };
     for path in &plan.upload {
-        manifest::check_path(path).map_err(UploadError::Path)?;
+        manifest::check_path(path)?;
         if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
             return Err(UploadError::StateDir(path.clone()));
         }

@@ -126,14 +126,6 @@ pub enum PathError {
     ControlCharacters(String),
 }
 
-/// For `host::remote`'s tar building, still `Result<_, String>` (issue 11): its `?` on
-/// [`check_path`] keeps the message. To go when that error is typed.
-impl From<PathError> for String {
-    fn from(e: PathError) -> String {
-        e.to_string()
-    }
-}
-
 impl Manifest {
     /// The manifest of a rendered host tree.
     pub fn of_files(files: &BTreeMap<String, OutFile>) -> Self {
@@ -537,7 +529,7 @@ mod tests {
             "manifest line 3: /x is listed twice"
         );
         assert_eq!(
-            String::from(check_path("").unwrap_err()),
+            check_path("").unwrap_err().to_string(),
             "path \"\" is not relative"
         );
     }
