@@ -21,7 +21,8 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
         .collect();
-    let outcomes = in_batches(items, args.serial.map(|n| n as usize), |batch| {
+    let serial = args.serial.map(|n| n as usize);
+    let outcomes = in_batches(items, serial, &opts.redactor, |batch| {
         let hosts: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
         let work = batch.into_iter().map(|(_, w)| w).collect();
         run_hosts(&hosts, work, &opts, args.json)
@@ -58,7 +59,7 @@ pub(super) fn run_hosts(
     } else {
         progress::Mode::Auto
     };
-    let progress = Arc::new(Progress::new(hosts, mode));
+    let progress = Arc::new(Progress::new(hosts, mode, opts.redactor.clone()));
     let outcomes = apply_all(work, opts, progress.clone());
     progress.clear();
     outcomes

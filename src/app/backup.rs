@@ -132,12 +132,13 @@ fn make(ctx: &Ctx, args: &BackupRunArgs) -> anyhow::Result<Outcome> {
     } else {
         progress::Mode::Auto
     };
-    let progress = Arc::new(Progress::new(&hosts, mode));
+    let progress = Arc::new(Progress::new(&hosts, mode, ctx.redactor()));
     let opts = Options {
         dir: folder_of(ctx, &args.dir),
         recipients,
         identities: ids,
         ssh: super::ssh_options(&args.ssh),
+        redactor: ctx.redactor(),
         forks: args.forks,
     };
     let outcomes = backups::backup_all(work, opts, progress);
@@ -358,6 +359,7 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
     let outcome = crate::host::runner::for_hosts(
         vec![(host, (target, backup, file.clone(), ids, ssh))],
         1,
+        ctx.redactor(),
         |_, (target, backup, file, ids, ssh)| async move {
             backups::restore(&target, &backup, &file, &ids, &ssh).await
         },

@@ -13,7 +13,7 @@ use crate::cli::DiffArgs;
 use crate::model::inventory::{Inventory, limit};
 use crate::ops::diff::{self, HostChanges, Sides, git};
 use crate::render::{self, Job};
-use crate::secrets::{Redactor, Secrets, SecretsError, redact, store};
+use crate::secrets::{Redactor, Secrets, SecretsError, store};
 
 use super::{Ctx, INVENTORY_FILE, Outcome};
 
@@ -81,16 +81,16 @@ fn base_secrets(root: &Path, ctx: &Ctx, rev: &str, head: &Known) -> Known {
         Err(e) => fallback(format!(
             "{rev}'s {} does not load ({}): its renders use the working tree's key paths",
             store::KEYS_FILE,
-            at_rev(&e.to_string(), root, rev)
+            at_rev(&e.to_string(), root, rev, &ctx.redactor())
         )),
     }
 }
 
 /// An error about REV's checkout, with its files named `REV:path` (not the temporary
 /// folder they were exported to).
-fn at_rev(message: &str, root: &Path, rev: &str) -> String {
+fn at_rev(message: &str, root: &Path, rev: &str, redactor: &Redactor) -> String {
     let message = message.replace(&format!("{}/", root.display()), &format!("{rev}:"));
-    redact::redact_global(&message).into_owned()
+    redactor.redact(&message).into_owned()
 }
 
 fn load_inventory(root: &Path) -> anyhow::Result<Option<Inventory>> {
@@ -153,11 +153,14 @@ fn render_base(
     head_hosts: &[String],
     secrets: &Secrets,
     rev: &str,
+    redactor: &Redactor,
 ) -> (BaseTrees, Option<String>) {
     let inventory = match inventory {
         Ok(Some(inventory)) => inventory,
         Ok(None) => return (BTreeMap::new(), None),
-        Err(e) => return whole_failure(&format!("{e:#}"), root, rev, hosts, head_hosts),
+        Err(e) => {
+            return whole_failure(&format!("{e:#}"), root, rev, redactor, (hosts, head_hosts));
+        }
     };
     if hosts.is_empty() {
         return (BTreeMap::new(), None);
@@ -167,15 +170,15 @@ fn render_base(
             let trees = results
                 .into_iter()
                 .map(|(host, r)| {
-                    let r = r
-                        .map(|t| t.files)
-                        .map_err(|e| at_rev(&render::RenderFailed(e).to_string(), root, rev));
+                    let r = r.map(|t| t.files).map_err(|e| {
+                        at_rev(&render::RenderFailed(e).to_string(), root, rev, redactor)
+                    });
                     (host, r)
                 })
                 .collect();
             (trees, None)
         }
-        Err(e) => whole_failure(&e.to_string(), root, rev, hosts, head_hosts),
+        Err(e) => whole_failure(&e.to_string(), root, rev, redactor, (hosts, head_hosts)),
     }
 }
 
@@ -183,10 +186,10 @@ fn whole_failure(
     error: &str,
     root: &Path,
     rev: &str,
-    hosts: &[String],
-    head_hosts: &[String],
+    redactor: &Redactor,
+    (hosts, head_hosts): (&[String], &[String]),
 ) -> (BaseTrees, Option<String>) {
-    let error = at_rev(error, root, rev);
+    let error = at_rev(error, root, rev, redactor);
     let trees = hosts
         .iter()
         .chain(head_hosts)
@@ -286,9 +289,7 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
         })
         .flatten()
         .collect();
-    redact::install(Redactor::new(
-        leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())),
-    ));
+    ctx.redact(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
 
     let pattern = args.limit.limit.as_deref();
     let head_hosts = selected(Some(&head_inv), pattern);
@@ -305,6 +306,7 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
         &head_hosts,
         &base.for_render(),
         &args.base,
+        &ctx.redactor(),
     );
     let hosts: BTreeSet<&String> = head_trees.keys().chain(base_trees.keys()).collect();
     let changes: Vec<HostChanges> = hosts

@@ -13,6 +13,7 @@ mod wg;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 
@@ -21,7 +22,7 @@ use anyhow::{Context, bail};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::model::inventory::Inventory;
 use crate::secrets::store::Keys;
-use crate::secrets::{Secrets, redact};
+use crate::secrets::{Redactor, Secrets, redact};
 
 /// How a successful command ended: nothing to report, or differences found (exit 2).
 #[derive(Debug, PartialEq, Eq)]
@@ -33,25 +34,26 @@ pub enum Outcome {
 /// The inventory file, relative to the repository root.
 pub const INVENTORY_FILE: &str = "inventory/inventory.yml";
 
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let ctx = Ctx::new(&cli.global)?;
-    match cli.command {
-        Command::Render(args) => render::run(&ctx, &args),
-        Command::Sync(args) => sync::run(&ctx, &args),
-        Command::Apply(args) => apply::run(&ctx, &args),
-        Command::Plan(args) => plan::run(&ctx, &args),
-        Command::Diff(args) => diff::run(&ctx, &args),
-        Command::Wg(args) => wg::run(&ctx, &args),
-        Command::Backup(cmd) => backup::run(&ctx, cmd),
-        Command::Inventory(cmd) => inventory::run(&ctx, cmd),
-        Command::Secrets(cmd) => secrets::run(&ctx, cmd),
+fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Render(args) => render::run(ctx, &args),
+        Command::Sync(args) => sync::run(ctx, &args),
+        Command::Apply(args) => apply::run(ctx, &args),
+        Command::Plan(args) => plan::run(ctx, &args),
+        Command::Diff(args) => diff::run(ctx, &args),
+        Command::Wg(args) => wg::run(ctx, &args),
+        Command::Backup(cmd) => backup::run(ctx, cmd),
+        Command::Inventory(cmd) => inventory::run(ctx, cmd),
+        Command::Secrets(cmd) => secrets::run(ctx, cmd),
     }
 }
 
-/// What every command needs: where the repository is and how to unlock its secrets.
+/// What every command needs: where the repository is, how to unlock its secrets, and the
+/// redactor of the secret values it has seen so far (handed to everything that prints).
 pub struct Ctx {
     pub root: PathBuf,
     pub keys: Keys,
+    redactor: Mutex<Arc<Redactor>>,
 }
 
 impl Ctx {
@@ -66,7 +68,26 @@ impl Ctx {
                 identity: global.identity.clone(),
                 vault_password_file: global.vault_password_file.clone(),
             },
+            redactor: Mutex::default(),
         })
+    }
+
+    /// The redactor of every secret value loaded so far (none before the secrets are).
+    pub fn redactor(&self) -> Arc<Redactor> {
+        match self.redactor.lock() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// From now on, redact `(path, value)` leaves: all the values the command knows (the
+    /// secrets' and those it made, or both sides of a diff).
+    pub fn redact<'a>(&self, leaves: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let redactor = Arc::new(Redactor::new(leaves));
+        match self.redactor.lock() {
+            Ok(mut r) => *r = redactor,
+            Err(poisoned) => *poisoned.into_inner() = redactor,
+        }
     }
 
     /// Loads the inventory; a fleet without hosts is an error.
@@ -86,10 +107,11 @@ impl Ctx {
         Ok(inv)
     }
 
-    /// Loads the secrets and installs their redactor for every later output.
+    /// Loads the secrets; their values are redacted from every later output.
     pub fn secrets(&self) -> anyhow::Result<Secrets> {
         let secrets = crate::secrets::store::load(&self.root, &self.keys)?;
-        redact::install(secrets.redactor());
+        let leaves = secrets.leaves();
+        self.redact(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
         let short: Vec<String> = secrets
             .leaves()
             .into_iter()
@@ -160,7 +182,11 @@ pub fn main() -> ExitCode {
         Err(err) => return usage_exit(&err),
     };
     crate::util::interrupt::install();
-    let code = match run(cli) {
+    let (result, redactor) = match Ctx::new(&cli.global) {
+        Ok(ctx) => (run(&ctx, cli.command), ctx.redactor()),
+        Err(e) => (Err(e), Arc::default()),
+    };
+    let code = match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
         Err(err) => {
@@ -173,7 +199,7 @@ pub fn main() -> ExitCode {
                 text.push_str(&format!("\n  caused by: {cause}"));
             }
             // Not eprintln!: after SIGHUP the terminal may be gone, and the exit code matters more.
-            let _ = writeln!(std::io::stderr(), "{}", redact::redact_global(&text));
+            let _ = writeln!(std::io::stderr(), "{}", redactor.redact(&text));
             ExitCode::from(code)
         }
     };

@@ -101,6 +101,8 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
         force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         ssh: super::ssh_options(args.ssh),
+        // After the render: it knows the secrets' values.
+        redactor: ctx.redactor(),
         holder: format!(
             "{}@{} pid {} ({command}{})",
             defaults.user,
@@ -127,9 +129,10 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
         .collect();
-    let outcomes: Vec<HostOutcome> = in_batches(items, args.serial.map(|n| n as usize), |batch| {
+    let serial = args.serial.map(|n| n as usize);
+    let outcomes: Vec<HostOutcome> = in_batches(items, serial, &opts.redactor, |batch| {
         let hosts: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
-        let progress = Arc::new(Progress::new(&hosts, mode));
+        let progress = Arc::new(Progress::new(&hosts, mode, opts.redactor.clone()));
         let work = batch.into_iter().map(|(_, w)| w).collect();
         let done = sync_all(work, &opts, progress.clone());
         progress.clear();

@@ -12,9 +12,9 @@ use crate::model::inventory::{Inventory, limit};
 use crate::model::target::{Defaults, Target};
 use crate::render::TEMPLATES_DIR;
 use crate::render::sources::{self, TemplateTree};
+use crate::secrets::Secrets;
 use crate::secrets::store::{self, AGE_FILE, KEYS_FILE, RECIPIENTS_FILE, Source};
 use crate::secrets::wireguard::{self, KeyPath};
-use crate::secrets::{Redactor, Secrets, redact};
 
 use super::{Ctx, Outcome};
 
@@ -82,9 +82,7 @@ pub fn run(ctx: &Ctx, args: &WgArgs) -> anyhow::Result<Outcome> {
     // Nothing private may reach any output: every value, the new keys too, is redacted.
     let mut leaves = secrets.leaves();
     leaves.extend(made.iter().map(|(k, v)| (k.dotted(), v.clone())));
-    redact::install(Redactor::new(
-        leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())),
-    ));
+    ctx.redact(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
     if !made.is_empty() {
         for (key, private) in &made {
             wireguard::insert(&mut secrets.doc, key, private.clone());

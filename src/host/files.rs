@@ -14,7 +14,7 @@ use crate::model::target::Target;
 use crate::model::tree::OutFile;
 use crate::plan::files::{SyncPlan, plan};
 use crate::plan::textdiff;
-use crate::util::redact::{self, Redactor};
+use crate::util::redact::Redactor;
 
 /// What a run may do to the hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct SyncOptions {
     pub ssh: SshOptions,
     /// Who holds the lock: `user@machine pid N since TIME`.
     pub holder: String,
+    /// The secrets' redactor: diffs and every host's error pass it.
+    pub redactor: std::sync::Arc<Redactor>,
 }
 
 /// The host's rendered tree split into the base dir's files and the system files.
@@ -202,8 +204,6 @@ pub async fn lock_and_plan<'s, H: Host>(
                 return Err(e);
             }
         };
-        let none = Redactor::new([]);
-        let redactor = redact::global().unwrap_or(&none);
         Some(textdiff::plan_diff(
             &target.host,
             &p,
@@ -211,7 +211,7 @@ pub async fn lock_and_plan<'s, H: Host>(
             &remote_manifest,
             files,
             system,
-            redactor,
+            &opts.redactor,
         ))
     } else {
         None

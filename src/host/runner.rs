@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::util::redact::redact_global;
+use crate::util::redact::Redactor;
 
 /// Why a host failed, as it is reported (progress line, summary, `--json`'s `error`): the
 /// error's one-line message, secrets redacted. Made only here, so that no report can show a
@@ -20,8 +20,8 @@ pub struct HostFailure(String);
 
 impl HostFailure {
     /// `error`'s message, redacted.
-    pub fn of(error: &impl Display) -> HostFailure {
-        HostFailure(redact_global(&error.to_string()).into_owned())
+    pub fn of(error: &impl Display, redactor: &Redactor) -> HostFailure {
+        HostFailure(redactor.redact(&error.to_string()).into_owned())
     }
 
     pub fn message(&self) -> &str {
@@ -29,10 +29,12 @@ impl HostFailure {
     }
 }
 
-/// Runs `work(index, item)` for every `(host, item)`, at most `forks` at once.
+/// Runs `work(index, item)` for every `(host, item)`, at most `forks` at once; the errors
+/// redacted with `redactor`.
 pub fn for_hosts<I, T, E, F, Fut>(
     items: Vec<(String, I)>,
     forks: usize,
+    redactor: Arc<Redactor>,
     work: F,
 ) -> Vec<(String, Result<T, HostFailure>)>
 where
@@ -53,7 +55,7 @@ where
                 .into_iter()
                 .map(|h| {
                     let why = format!("cannot start the async runtime: {e}");
-                    (h, Err(HostFailure::of(&why)))
+                    (h, Err(HostFailure::of(&why, &redactor)))
                 })
                 .collect();
         }
@@ -66,13 +68,16 @@ where
         for (i, (_, item)) in items.into_iter().enumerate() {
             let permits = permits.clone();
             let work = work.clone();
+            let redactor = redactor.clone();
             set.spawn(async move {
                 let _permit = permits.acquire().await;
                 // A host not started yet when a signal came is not started at all.
                 if let Err(e) = crate::util::interrupt::check() {
-                    return (i, Err(HostFailure::of(&e)));
+                    return (i, Err(HostFailure::of(&e, &redactor)));
                 }
-                let result = work(i, item).await.map_err(|e| HostFailure::of(&e));
+                let result = work(i, item)
+                    .await
+                    .map_err(|e| HostFailure::of(&e, &redactor));
                 (i, result)
             });
         }
@@ -88,7 +93,12 @@ where
             .map(|(host, r)| {
                 (
                     host,
-                    r.unwrap_or_else(|| Err(HostFailure::of(&"the host's task ended abnormally"))),
+                    r.unwrap_or_else(|| {
+                        Err(HostFailure::of(
+                            &"the host's task ended abnormally",
+                            &redactor,
+                        ))
+                    }),
                 )
             })
             .collect()
@@ -101,6 +111,7 @@ where
 pub fn in_batches<I, R>(
     items: Vec<(String, I)>,
     serial: Option<usize>,
+    redactor: &Redactor,
     mut run: impl FnMut(Vec<(String, I)>) -> Vec<(String, Result<R, HostFailure>)>,
 ) -> Vec<(String, Result<R, HostFailure>)> {
     let size = serial.unwrap_or(items.len()).max(1);
@@ -115,7 +126,7 @@ pub fn in_batches<I, R>(
                  failed batch",
                 failed.join(", ")
             );
-            let why = HostFailure::of(&why);
+            let why = HostFailure::of(&why, redactor);
             out.extend(batch.into_iter().map(|(h, _)| (h, Err(why.clone()))));
             continue;
         }
@@ -139,7 +150,8 @@ mod tests {
     fn batches_run_in_order_and_stop_after_a_failed_one() {
         let items: Vec<(String, u32)> = (1..=5).map(|i| (format!("h{i}"), i)).collect();
         let mut batches = Vec::new();
-        let out = in_batches(items.clone(), Some(2), |batch| {
+        let none = Redactor::default();
+        let out = in_batches(items.clone(), Some(2), &none, |batch| {
             batches.push(batch.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
             batch
                 .into_iter()
@@ -147,7 +159,7 @@ mod tests {
                     (
                         h,
                         if i == 3 {
-                            Err(HostFailure::of(&"down"))
+                            Err(HostFailure::of(&"down", &none))
                         } else {
                             Ok(i)
                         },
@@ -169,7 +181,7 @@ mod tests {
         );
         // Without --serial: one batch, everything runs.
         let mut calls = 0;
-        let all = in_batches(items, None, |batch| {
+        let all = in_batches(items, None, &none, |batch| {
             calls += 1;
             batch
                 .into_iter()
@@ -179,17 +191,21 @@ mod tests {
         assert_eq!((calls, all.len()), (1, 5));
         let empty: Vec<(String, u32)> = Vec::new();
         let none: Vec<(String, Result<u32, HostFailure>)> =
-            in_batches(empty, Some(1), |_| unreachable!());
+            in_batches(empty, Some(1), &none, |_| unreachable!());
         assert!(none.is_empty());
     }
 
     #[test]
     fn a_hosts_failure_is_its_message_redacted_and_serialises_as_a_string() {
-        let failure = HostFailure::of(&"reload failed: password=x");
-        assert_eq!(failure.to_string(), "reload failed: password=x");
+        let redactor = Redactor::new([("db.password", "hunter2")]);
+        let failure = HostFailure::of(&"reload failed: password=hunter2", &redactor);
+        assert_eq!(
+            failure.to_string(),
+            "reload failed: password=<secret:db.password>"
+        );
         assert_eq!(
             serde_json::to_value(&failure).unwrap(),
-            serde_json::json!("reload failed: password=x")
+            serde_json::json!("reload failed: password=<secret:db.password>")
         );
     }
 }

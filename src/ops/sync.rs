@@ -49,27 +49,32 @@ pub fn sync_all(
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
         .collect();
-    crate::host::runner::for_hosts(items, opts.forks, move |i, (target, files)| {
-        let opts = opts.clone();
-        let progress = progress.clone();
-        async move {
-            let result = sync_host(&target, files, &opts, |what| progress.phase(i, what)).await;
-            let verb = if !opts.mode.changes() {
-                "would change"
-            } else {
-                "changed"
-            };
-            progress.finish(
-                i,
-                &match &result {
-                    Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
-                    Ok(s) => format!("{verb} {}", s.plan.summary()),
-                    Err(e) => format!("FAILED: {e}"),
-                },
-            );
-            result
-        }
-    })
+    crate::host::runner::for_hosts(
+        items,
+        opts.forks,
+        opts.redactor.clone(),
+        move |i, (target, files)| {
+            let opts = opts.clone();
+            let progress = progress.clone();
+            async move {
+                let result = sync_host(&target, files, &opts, |what| progress.phase(i, what)).await;
+                let verb = if !opts.mode.changes() {
+                    "would change"
+                } else {
+                    "changed"
+                };
+                progress.finish(
+                    i,
+                    &match &result {
+                        Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
+                        Ok(s) => format!("{verb} {}", s.plan.summary()),
+                        Err(e) => format!("FAILED: {e}"),
+                    },
+                );
+                result
+            }
+        },
+    )
     .into_iter()
     .map(|(host, result)| HostOutcome { host, result })
     .collect()
@@ -132,6 +137,7 @@ mod tests {
             lock_timeout: Duration::from_secs(1),
             ssh: Default::default(),
             holder: "test pid 1".into(),
+            redactor: Default::default(),
         }
     }
 

@@ -10,10 +10,14 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::util::redact::redact_global;
+use std::sync::Arc;
+
+use crate::util::redact::Redactor;
 
 pub struct Progress {
     kind: Kind,
+    /// Every line passes it.
+    redactor: Arc<Redactor>,
     hosts: Vec<String>,
     finished: AtomicUsize,
 }
@@ -36,7 +40,7 @@ pub enum Mode {
 }
 
 impl Progress {
-    pub fn new(hosts: &[String], mode: Mode) -> Self {
+    pub fn new(hosts: &[String], mode: Mode, redactor: Arc<Redactor>) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let kind = match mode {
             Mode::Quiet => Kind::Quiet,
@@ -46,6 +50,7 @@ impl Progress {
         };
         Progress {
             kind,
+            redactor,
             hosts: hosts.to_vec(),
             finished: AtomicUsize::new(0),
         }
@@ -56,13 +61,13 @@ impl Progress {
         if let Kind::Bars(bars) = &self.kind
             && let Some(bar) = bars.get(i)
         {
-            bar.set_message(redact_global(what).into_owned());
+            bar.set_message(self.redactor.redact(what).into_owned());
         }
     }
 
     /// Host `i` is done: `result` is its one-line outcome.
     pub fn finish(&self, i: usize, result: &str) {
-        let result = redact_global(result);
+        let result = self.redactor.redact(result);
         let n = self.finished.fetch_add(1, Ordering::Relaxed) + 1;
         match &self.kind {
             Kind::Bars(bars) => {
@@ -113,7 +118,7 @@ mod tests {
     #[test]
     fn counts_finished_hosts_whatever_the_mode() {
         let hosts = vec!["h1".to_string(), "h2".to_string()];
-        let p = Progress::new(&hosts, Mode::Quiet);
+        let p = Progress::new(&hosts, Mode::Quiet, Default::default());
         p.phase(0, "connecting");
         p.finish(1, "unchanged");
         p.finish(0, "2 files changed");

@@ -1,8 +1,9 @@
 //! Secret values never reach output: every printed text goes through a [`Redactor`] that
-//! replaces each secret value with `<secret:PATH>`.
+//! replaces each secret value with `<secret:PATH>`. There is no global one: the command layer
+//! holds the redactor of the secrets it loaded (`app::Ctx`) and hands it to what prints (the
+//! fleet runner, progress, diffs, the final error).
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
@@ -10,10 +11,23 @@ use aho_corasick::{AhoCorasick, MatchKind};
 /// every message. `secrets` loading warns about such values.
 pub const MIN_REDACTED_LEN: usize = 4;
 
-#[derive(Debug)]
 pub struct Redactor {
     matcher: Option<AhoCorasick>,
     replacements: Vec<String>,
+}
+
+/// Not the values (the matcher's own Debug would print them): how many there are.
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} values)", self.replacements.len())
+    }
+}
+
+impl Default for Redactor {
+    /// One that knows no secret (before any is loaded).
+    fn default() -> Self {
+        Redactor::new([])
+    }
 }
 
 impl Redactor {
@@ -55,26 +69,6 @@ impl Redactor {
     }
 }
 
-static GLOBAL: OnceLock<Redactor> = OnceLock::new();
-
-/// Makes `redactor` the one used by [`redact_global`] (first call wins).
-pub fn install(redactor: Redactor) {
-    let _ = GLOBAL.set(redactor);
-}
-
-/// The installed redactor, if secrets were loaded.
-pub fn global() -> Option<&'static Redactor> {
-    GLOBAL.get()
-}
-
-/// Redacts with the installed redactor (no-op before secrets are loaded).
-pub fn redact_global(text: &str) -> Cow<'_, str> {
-    match GLOBAL.get() {
-        Some(r) => r.redact(text),
-        None => Cow::Borrowed(text),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +88,11 @@ mod tests {
         assert!(!r.contains_secret(b"hunter"));
         assert!(matches!(r.redact("nothing"), Cow::Borrowed(_)));
         assert_eq!(Redactor::new([]).redact("hunter2"), "hunter2");
+    }
+
+    #[test]
+    fn its_debug_form_shows_no_value() {
+        let r = Redactor::new([("db.password", "hunter2")]);
+        assert_eq!(format!("{r:?}"), "Redactor(1 values)");
     }
 }

@@ -136,24 +136,29 @@ pub fn apply_all(
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
         .collect();
-    crate::host::runner::for_hosts(items, opts.forks, move |i, (target, files)| {
-        let opts = opts.clone();
-        let progress = progress.clone();
-        async move {
-            let result =
-                apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
-            progress.finish(
-                i,
-                &match &result {
-                    Ok(a) if a.is_noop() => "unchanged".to_string(),
-                    Ok(a) if !opts.mode.changes() => format!("would {}", a.summary()),
-                    Ok(a) => a.summary(),
-                    Err(e) => format!("FAILED: {e}"),
-                },
-            );
-            result
-        }
-    })
+    crate::host::runner::for_hosts(
+        items,
+        opts.forks,
+        opts.redactor.clone(),
+        move |i, (target, files)| {
+            let opts = opts.clone();
+            let progress = progress.clone();
+            async move {
+                let result =
+                    apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
+                progress.finish(
+                    i,
+                    &match &result {
+                        Ok(a) if a.is_noop() => "unchanged".to_string(),
+                        Ok(a) if !opts.mode.changes() => format!("would {}", a.summary()),
+                        Ok(a) => a.summary(),
+                        Err(e) => format!("FAILED: {e}"),
+                    },
+                );
+                result
+            }
+        },
+    )
 }
 
 async fn apply_host(

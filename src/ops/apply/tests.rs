@@ -56,6 +56,7 @@ fn options(mode: RunMode) -> SyncOptions {
         lock_timeout: Duration::from_secs(1),
         ssh: SshOptions::default(),
         holder: "test pid 1".into(),
+        redactor: Default::default(),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Options {
     pub identities: Option<Identities>,
     pub ssh: SshOptions,
     pub forks: usize,
+    /// The secrets' redactor: every host's and backup's error passes it.
+    pub redactor: Arc<crate::util::redact::Redactor>,
 }
 
 /// One backup made.
@@ -120,37 +122,43 @@ pub fn backup_all(
 ) -> Vec<(String, HostResult)> {
     let opts = Arc::new(opts);
     let forks = opts.forks;
+    let redactor = opts.redactor.clone();
     let items = hosts
         .into_iter()
         .map(|(t, b)| (t.host.clone(), (t, b)))
         .collect();
-    let outcomes = crate::host::runner::for_hosts(items, forks, move |i, (target, backups)| {
-        let opts = opts.clone();
-        let progress = progress.clone();
-        async move {
-            let result = backup_host(&target, &backups, &opts, &|what: &str| {
-                progress.phase(i, what)
-            })
-            .await;
-            let summary = match &result {
-                Ok(done) => {
-                    let failed = done.iter().filter(|(_, r)| r.is_err()).count();
-                    if failed == 0 {
-                        match done.len() {
-                            1 => "1 backup made".to_string(),
-                            n => format!("{n} backups made"),
+    let outcomes = crate::host::runner::for_hosts(
+        items,
+        forks,
+        redactor.clone(),
+        move |i, (target, backups)| {
+            let opts = opts.clone();
+            let progress = progress.clone();
+            async move {
+                let result = backup_host(&target, &backups, &opts, &|what: &str| {
+                    progress.phase(i, what)
+                })
+                .await;
+                let summary = match &result {
+                    Ok(done) => {
+                        let failed = done.iter().filter(|(_, r)| r.is_err()).count();
+                        if failed == 0 {
+                            match done.len() {
+                                1 => "1 backup made".to_string(),
+                                n => format!("{n} backups made"),
+                            }
+                        } else {
+                            format!("FAILED: {failed} of {} backups", done.len())
                         }
-                    } else {
-                        format!("FAILED: {failed} of {} backups", done.len())
                     }
-                }
-                Err(e) => format!("FAILED: {e}"),
-            };
-            progress.finish(i, &summary);
-            // for_hosts wants a Result; a host's own failures travel inside it.
-            Ok::<_, HostFailure>(result)
-        }
-    });
+                    Err(e) => format!("FAILED: {e}"),
+                };
+                progress.finish(i, &summary);
+                // for_hosts wants a Result; a host's own failures travel inside it.
+                Ok::<_, HostFailure>(result)
+            }
+        },
+    );
     outcomes
         .into_iter()
         .map(|(host, r)| {
@@ -160,10 +168,12 @@ pub fn backup_all(
                     inner
                         .map(|done| {
                             done.into_iter()
-                                .map(|(name, made)| (name, made.map_err(|e| HostFailure::of(&e))))
+                                .map(|(name, made)| {
+                                    (name, made.map_err(|e| HostFailure::of(&e, &redactor)))
+                                })
                                 .collect()
                         })
-                        .map_err(|e| HostFailure::of(&e))
+                        .map_err(|e| HostFailure::of(&e, &redactor))
                 }),
             )
         })
