@@ -158,13 +158,13 @@ pub struct Desired<'a> {
     pub fleet: &'a str,
 }
 
-/// The plan for one host. `network_matches` compares a desired network with the engine's
-/// (Err says what differs); `restarted` comes from the host's manifest.
+/// The plan for one host. `network_difference` compares a desired network with the engine's
+/// (says what differs); `restarted` comes from the host's manifest.
 pub fn plan(
     desired: &Desired,
     observed: &Observed,
     restarted: &BTreeMap<String, Restarted>,
-    network_matches: &dyn Fn(&Network, &ObservedNetwork) -> Result<(), String>,
+    network_difference: &dyn Fn(&Network, &ObservedNetwork) -> Option<String>,
 ) -> Result<ApplyPlan, PlanError> {
     let compose = desired.compose;
     let mut out = ApplyPlan::default();
@@ -251,7 +251,7 @@ pub fn plan(
                         .join(", "))
                 }
             }
-            None => network_matches(net, have),
+            None => network_difference(net, have).map_or(Ok(()), Err),
         };
         match verdict {
             Ok(()) => out.networks.push(step(Action::Unchanged, vec![])),
@@ -464,24 +464,24 @@ pub fn plan(
     Ok(out)
 }
 
-/// Does the engine's network `have` match `want`? Compared: driver, IPv6, the driver options
+/// How the engine's network `have` differs from `want`, if it does. Compared: driver, IPv6, the driver options
 /// compose.yml sets (the engine adds defaults of its own, which are ignored), and the IPAM
-/// pools when compose.yml sets any (otherwise the engine chose them). Err names the difference.
-pub fn network_matches(want: &Network, have: &ObservedNetwork) -> Result<(), String> {
+/// pools when compose.yml sets any (otherwise the engine chose them). The difference, if any, in words.
+pub fn network_difference(want: &Network, have: &ObservedNetwork) -> Option<String> {
     let driver = have.driver.clone();
     if driver != want.driver {
-        return Err(format!("driver {driver}, want {}", want.driver));
+        return Some(format!("driver {driver}, want {}", want.driver));
     }
     let ipv6 = have.enable_ipv6;
     if ipv6 != want.enable_ipv6 {
-        return Err(format!("enable_ipv6 {ipv6}, want {}", want.enable_ipv6));
+        return Some(format!("enable_ipv6 {ipv6}, want {}", want.enable_ipv6));
     }
     let options = &have.options;
     for (k, v) in &want.driver_opts {
         match options.get(k) {
             Some(have) if have == v => {}
-            Some(have) => return Err(format!("driver option {k} is {have}, want {v}")),
-            None => return Err(format!("driver option {k} missing")),
+            Some(have) => return Some(format!("driver option {k} is {have}, want {v}")),
+            None => return Some(format!("driver option {k} missing")),
         }
     }
     if !want.ipam.is_empty() {
@@ -489,12 +489,12 @@ pub fn network_matches(want: &Network, have: &ObservedNetwork) -> Result<(), Str
         for p in &want.ipam {
             let subnet = p.subnet.to_string();
             match pools.iter().find(|(s, _)| *s == subnet) {
-                None => return Err(format!("subnet {subnet} missing")),
+                None => return Some(format!("subnet {subnet} missing")),
                 Some((_, gw)) => {
                     if let Some(want_gw) = p.gateway
                         && gw.as_deref() != Some(want_gw.to_string().as_str())
                     {
-                        return Err(format!(
+                        return Some(format!(
                             "gateway of {subnet} is {}, want {want_gw}",
                             gw.clone().unwrap_or_else(|| "unset".into())
                         ));
@@ -508,11 +508,11 @@ pub fn network_matches(want: &Network, have: &ObservedNetwork) -> Result<(), Str
         for (s, _) in pools {
             let v4 = !s.contains(':');
             if given(v4) && !want.ipam.iter().any(|p| &p.subnet.to_string() == s) {
-                return Err(format!("subnet {s} is not in compose.yml"));
+                return Some(format!("subnet {s} is not in compose.yml"));
             }
         }
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]
@@ -561,8 +561,8 @@ networks:
         parse(std::path::Path::new("compose.yml"), text).unwrap()
     }
 
-    fn same(_: &Network, _: &ObservedNetwork) -> Result<(), String> {
-        Ok(())
+    fn same(_: &Network, _: &ObservedNetwork) -> Option<String> {
+        None
     }
 
     /// The engine after a successful apply of `text` with `tree`.
@@ -778,7 +778,7 @@ networks:
         let mut o = applied(COMPOSE, &t);
         let labels = identity::network_labels(FLEET, &c.networks["backend"]);
         o.networks.get_mut("backend").unwrap().labels = labels;
-        let differs = |_: &Network, _: &ObservedNetwork| Err("not asked".to_string());
+        let differs = |_: &Network, _: &ObservedNetwork| Some("not asked".to_string());
         let p = plan(&d, &o, &BTreeMap::new(), &differs).unwrap();
         assert_eq!(actions(&p)[0], "net backend=Unchanged");
         // Created with other settings: recreated, the reason names them.
@@ -826,7 +826,7 @@ networks:
         let c = compose(COMPOSE);
         let d = desired(&c, &t);
         let differs =
-            |_: &Network, _: &ObservedNetwork| Err("subnet fd00:1::/64 missing".to_string());
+            |_: &Network, _: &ObservedNetwork| Some("subnet fd00:1::/64 missing".to_string());
         let p = plan(&d, &applied(COMPOSE, &t), &BTreeMap::new(), &differs).unwrap();
         assert_eq!(
             actions(&p),
@@ -988,7 +988,7 @@ networks:
         let mut o = applied(COMPOSE, &t);
         o.networks.get_mut("backend").unwrap().labels = BTreeMap::new();
         let differs =
-            |_: &Network, _: &ObservedNetwork| Err("driver macvlan, want bridge".to_string());
+            |_: &Network, _: &ObservedNetwork| Some("driver macvlan, want bridge".to_string());
         let err = plan(&d, &o, &BTreeMap::new(), &differs).unwrap_err();
         assert!(
             err.to_string().contains("was not created by nxinfra"),
@@ -1023,12 +1023,12 @@ networks:
             options: BTreeMap::from([("com.docker.x".to_string(), "y".to_string())]),
             ..Default::default()
         };
-        assert_eq!(network_matches(want, &have), Ok(()));
+        assert_eq!(network_difference(want, &have), None);
         let mut other = have.clone();
         other.enable_ipv6 = false;
         assert_eq!(
-            network_matches(want, &other),
-            Err("enable_ipv6 false, want true".into())
+            network_difference(want, &other),
+            Some("enable_ipv6 false, want true".into())
         );
         let with_pool = |subnet: &str, gateway: Option<&str>| {
             let mut net = have.clone();
@@ -1037,18 +1037,18 @@ networks:
         };
         // The IPv4 subnet the engine chose itself, compose.yml giving only an IPv6 one.
         let auto = with_pool("172.21.0.0/16", Some("172.21.0.1"));
-        assert_eq!(network_matches(want, &auto), Ok(()));
+        assert_eq!(network_difference(want, &auto), None);
         // An IPv6 subnet that compose.yml does not have, beside the one it has.
         let extra = with_pool("fd00:b::/64", None);
         assert_eq!(
-            network_matches(want, &extra),
-            Err("subnet fd00:b::/64 is not in compose.yml".into())
+            network_difference(want, &extra),
+            Some("subnet fd00:b::/64 is not in compose.yml".into())
         );
         let mut other = have;
         other.pools.clear();
         assert_eq!(
-            network_matches(want, &other),
-            Err("subnet fd00:a::/64 missing".into())
+            network_difference(want, &other),
+            Some("subnet fd00:a::/64 missing".into())
         );
     }
 }

@@ -35,7 +35,7 @@ pub fn add_lookup(env: &mut Environment<'_>, root: PathBuf) {
             ));
         }
         super::lookup::file(&root, &path)
-            .map_err(|why| Error::new(ErrorKind::InvalidOperation, why))
+            .map_err(|why| Error::new(ErrorKind::InvalidOperation, why.to_string()))
     });
 }
 

@@ -12,21 +12,43 @@
 
 use std::path::{Component, Path};
 
+/// Why `lookup('file', PATH)` refused: each says which lookup and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(
+        "lookup('file', {0:?}): name a file of the repository by its path from the \
+         repository's root, e.g. 'clickhouse-tables/bmp/bmp.sql' (no '..', no absolute path)"
+    )]
+    NotARepositoryPath(String),
+    #[error("lookup('file', {0:?}): .git/ and rendered/ are not sources")]
+    NotASource(String),
+    #[error("lookup('file', {rel:?}): {link} is a symlink; symlinks are not followed")]
+    Symlink { rel: String, link: String },
+    #[error("lookup('file', {0:?}): no such file in the repository")]
+    Missing(String),
+    #[error("lookup('file', {rel:?}): {source}")]
+    Read { rel: String, source: std::io::Error },
+    #[error("lookup('file', {0:?}): not UTF-8 text")]
+    NotText(String),
+    #[error(
+        "lookup('file', {rel:?}): the file holds {kind}, which is not read from a plain \
+         file: keep it in the secrets (`nxinfra secrets set PATH < {rel}`, then remove the \
+         file) and read it as {{{{ secrets.PATH }}}}: encrypted in the repository, redacted \
+         from every output, and the rendered file made 0600"
+    )]
+    KeyMaterial { rel: String, kind: &'static str },
+}
+
 /// Reads `rel` under `root` for `lookup('file', rel)`; the error says why not.
-pub fn file(root: &Path, rel: &str) -> Result<String, String> {
+pub fn file(root: &Path, rel: &str) -> Result<String, LookupError> {
     let path = Path::new(rel);
     let normal = !rel.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     if !normal {
-        return Err(format!(
-            "lookup('file', {rel:?}): name a file of the repository by its path from the \
-             repository's root, e.g. 'clickhouse-tables/bmp/bmp.sql' (no '..', no absolute path)"
-        ));
+        return Err(LookupError::NotARepositoryPath(rel.into()));
     }
     let first = path.components().next().map(|c| c.as_os_str());
     if first.is_some_and(|f| f == ".git" || f == "rendered") {
-        return Err(format!(
-            "lookup('file', {rel:?}): .git/ and rendered/ are not sources"
-        ));
+        return Err(LookupError::NotASource(rel.into()));
     }
     let full = root.join(path);
     // No symlink anywhere on the way: it could lead outside the repository.
@@ -35,29 +57,29 @@ pub fn file(root: &Path, rel: &str) -> Result<String, String> {
         walked.push(part);
         match std::fs::symlink_metadata(&walked) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!(
-                    "lookup('file', {rel:?}): {} is a symlink; symlinks are not followed",
-                    walked.strip_prefix(root).unwrap_or(&walked).display()
-                ));
+                return Err(LookupError::Symlink {
+                    rel: rel.into(),
+                    link: walked
+                        .strip_prefix(root)
+                        .unwrap_or(&walked)
+                        .display()
+                        .to_string(),
+                });
             }
             Ok(_) => {}
-            Err(_) => {
-                return Err(format!(
-                    "lookup('file', {rel:?}): no such file in the repository"
-                ));
-            }
+            Err(_) => return Err(LookupError::Missing(rel.into())),
         }
     }
-    let data = std::fs::read(&full).map_err(|e| format!("lookup('file', {rel:?}): {e}"))?;
-    let text =
-        String::from_utf8(data).map_err(|_| format!("lookup('file', {rel:?}): not UTF-8 text"))?;
+    let data = std::fs::read(&full).map_err(|source| LookupError::Read {
+        rel: rel.into(),
+        source,
+    })?;
+    let text = String::from_utf8(data).map_err(|_| LookupError::NotText(rel.into()))?;
     if let Some(kind) = key_material(&text) {
-        return Err(format!(
-            "lookup('file', {rel:?}): the file holds {kind}, which is not read from a plain \
-             file: keep it in the secrets (`nxinfra secrets set PATH < {rel}`, then remove the \
-             file) and read it as {{{{ secrets.PATH }}}}: encrypted in the repository, redacted \
-             from every output, and the rendered file made 0600"
-        ));
+        return Err(LookupError::KeyMaterial {
+            rel: rel.into(),
+            kind,
+        });
     }
     Ok(text.trim_end().to_string())
 }
@@ -104,11 +126,11 @@ mod tests {
                 "no such file in the repository",
             ),
         ] {
-            let e = file(root, rel).unwrap_err();
+            let e = file(root, rel).unwrap_err().to_string();
             assert!(e.contains(why), "{rel}: {e}");
         }
         std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
-        let e = file(root, "etc/hostname").unwrap_err();
+        let e = file(root, "etc/hostname").unwrap_err().to_string();
         assert!(e.contains("etc is a symlink"), "{e}");
         for (name, text) in [
             (
@@ -123,7 +145,7 @@ mod tests {
             ("id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n"),
         ] {
             std::fs::write(root.join(name), text).unwrap();
-            let e = file(root, name).unwrap_err();
+            let e = file(root, name).unwrap_err().to_string();
             assert!(
                 e.contains("holds a") && e.contains("nxinfra secrets set PATH <"),
                 "{name}: {e}"
@@ -138,6 +160,11 @@ mod tests {
             assert_eq!(key_material(text), None, "{text}");
         }
         std::fs::write(root.join("bin.dat"), [0xff, 0xfe]).unwrap();
-        assert!(file(root, "bin.dat").unwrap_err().contains("not UTF-8"));
+        assert!(
+            file(root, "bin.dat")
+                .unwrap_err()
+                .to_string()
+                .contains("not UTF-8")
+        );
     }
 }

@@ -429,7 +429,7 @@ async fn run_job(
 const JOB_LOG_LINES: usize = 5;
 
 /// Restarts `name` and waits until it is healthy, as after a (re)creation.
-pub async fn restart_healthy(
+pub(super) async fn restart_healthy(
     engine: &impl Engine,
     service: &Service,
     name: &str,

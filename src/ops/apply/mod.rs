@@ -344,7 +344,12 @@ async fn plan_containers(
         fleet: &target.fleet,
     };
     let planned = |observed: &Observed| {
-        containers::plan(&desired, observed, &restarted, &containers::network_matches)
+        containers::plan(
+            &desired,
+            observed,
+            &restarted,
+            &containers::network_difference,
+        )
     };
     let mut plan = planned(&observed)?;
     if !dry_run && !plan.images.is_empty() {
