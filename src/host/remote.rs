@@ -638,7 +638,7 @@ mod tests {
 
     fn am_root() -> bool {
         // SAFETY: getuid has no preconditions.
-        let root = unsafe { libc::getuid() } == 0;
+        let root = rustix::process::getuid().is_root();
         if !root && std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("under CI=true the system-file tests must run as root");
         }

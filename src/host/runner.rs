@@ -6,7 +6,10 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::{FutureExt, StreamExt, stream};
 
 use crate::util::redact::Redactor;
 
@@ -30,7 +33,8 @@ impl HostFailure {
 }
 
 /// Runs `work(index, item)` for every `(host, item)`, at most `forks` at once; the errors
-/// redacted with `redactor`.
+/// redacted with `redactor`. One host's panic is caught and reported as that host's failure;
+/// the others go on.
 pub fn for_hosts<I, T, E, F, Fut>(
     items: Vec<(String, I)>,
     forks: usize,
@@ -38,71 +42,44 @@ pub fn for_hosts<I, T, E, F, Fut>(
     work: F,
 ) -> Vec<(String, Result<T, HostFailure>)>
 where
-    I: Send + 'static,
-    T: Send + 'static,
-    E: Display + Send + 'static,
-    F: Fn(usize, I) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    E: Display,
+    F: Fn(usize, I) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
 {
-    let names: Vec<String> = items.iter().map(|(h, _)| h.clone()).collect();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            return names
+            let why = format!("cannot start the async runtime: {e}");
+            return items
                 .into_iter()
-                .map(|h| {
-                    let why = format!("cannot start the async runtime: {e}");
-                    (h, Err(HostFailure::of(&why, &redactor)))
-                })
+                .map(|(h, _)| (h, Err(HostFailure::of(&why, &redactor))))
                 .collect();
         }
     };
-    let work = Arc::new(work);
     let _shield = crate::util::interrupt::Shield::new();
-    runtime.block_on(async {
-        let permits = Arc::new(tokio::sync::Semaphore::new(forks.max(1)));
-        let mut set = tokio::task::JoinSet::new();
-        for (i, (_, item)) in items.into_iter().enumerate() {
-            let permits = permits.clone();
-            let work = work.clone();
-            let redactor = redactor.clone();
-            set.spawn(async move {
-                let _permit = permits.acquire().await;
-                // A host not started yet when a signal came is not started at all.
-                if let Err(e) = crate::util::interrupt::check() {
-                    return (i, Err(HostFailure::of(&e, &redactor)));
-                }
-                let result = work(i, item)
-                    .await
-                    .map_err(|e| HostFailure::of(&e, &redactor));
-                (i, result)
-            });
+    let redactor = &redactor;
+    let work = &work;
+    // `buffered`: at most `forks` hosts in flight, the results in the hosts' order.
+    let jobs = stream::iter(items.into_iter().enumerate()).map(|(i, (host, item))| async move {
+        // A host not started yet when a signal came is not started at all.
+        if let Err(e) = crate::util::interrupt::check() {
+            return (host, Err(HostFailure::of(&e, redactor)));
         }
-        let mut results: Vec<Option<Result<T, HostFailure>>> = names.iter().map(|_| None).collect();
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                results[i] = Some(r);
-            }
-        }
-        names
-            .into_iter()
-            .zip(results)
-            .map(|(host, r)| {
-                (
-                    host,
-                    r.unwrap_or_else(|| {
-                        Err(HostFailure::of(
-                            &"the host's task ended abnormally",
-                            &redactor,
-                        ))
-                    }),
-                )
-            })
-            .collect()
-    })
+        let result = match AssertUnwindSafe(work(i, item)).catch_unwind().await {
+            Ok(done) => done.map_err(|e| HostFailure::of(&e, redactor)),
+            // The panic's message was printed by the panic hook; nothing of the host's state
+            // is used after it (the future is dropped).
+            Err(_) => Err(HostFailure::of(
+                &"the host's task ended abnormally",
+                redactor,
+            )),
+        };
+        (host, result)
+    });
+    runtime.block_on(jobs.buffered(forks.max(1)).collect())
 }
 
 /// Runs `run` on `items` in batches of `serial` (all in one batch when `None`), in order: a
@@ -207,5 +184,41 @@ mod tests {
             serde_json::to_value(&failure).unwrap(),
             serde_json::json!("reload failed: password=<secret:db.password>")
         );
+    }
+
+    #[test]
+    fn hosts_run_forks_at_a_time_in_order_and_a_panic_fails_only_its_host() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let redactor = Arc::new(Redactor::new([("k", "hunter2")]));
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let items: Vec<(String, u64)> = (0..6).map(|i| (format!("h{i}"), i)).collect();
+        let out = for_hosts(items, 2, redactor, |i, item| {
+            let (running, most) = (&running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Later hosts finish first: the results still come in the hosts' order.
+                tokio::time::sleep(std::time::Duration::from_millis(30 - 5 * item)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                match item {
+                    2 => panic!("a bug on h2"),
+                    4 => Err("refused: hunter2"),
+                    _ => Ok(i),
+                }
+            }
+        });
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "--forks 2: two hosts at a time"
+        );
+        let hosts: Vec<&str> = out.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["h0", "h1", "h2", "h3", "h4", "h5"]);
+        let failure = |i: usize| out[i].1.as_ref().unwrap_err().message().to_string();
+        assert_eq!(failure(2), "the host's task ended abnormally");
+        assert_eq!(failure(4), "refused: <secret:k>");
+        for i in [0, 1, 3, 5] {
+            assert_eq!(out[i].1, Ok(i), "h{i}");
+        }
     }
 }

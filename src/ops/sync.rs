@@ -44,7 +44,6 @@ pub fn sync_all(
     opts: &SyncOptions,
     progress: Arc<Progress>,
 ) -> Vec<HostOutcome> {
-    let opts = Arc::new(opts.clone());
     let items = hosts
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
@@ -53,11 +52,10 @@ pub fn sync_all(
         items,
         opts.forks,
         opts.redactor.clone(),
-        move |i, (target, files)| {
-            let opts = opts.clone();
-            let progress = progress.clone();
+        |i, (target, files)| {
+            let progress = &progress;
             async move {
-                let result = sync_host(&target, files, &opts, |what| progress.phase(i, what)).await;
+                let result = sync_host(&target, files, opts, |what| progress.phase(i, what)).await;
                 let verb = if !opts.mode.changes() {
                     "would change"
                 } else {

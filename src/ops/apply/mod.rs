@@ -131,7 +131,6 @@ pub fn apply_all(
     opts: &SyncOptions,
     progress: Arc<Progress>,
 ) -> Vec<(String, Result<HostApply, HostFailure>)> {
-    let opts = Arc::new(opts.clone());
     let items = hosts
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
@@ -140,12 +139,11 @@ pub fn apply_all(
         items,
         opts.forks,
         opts.redactor.clone(),
-        move |i, (target, files)| {
-            let opts = opts.clone();
-            let progress = progress.clone();
+        |i, (target, files)| {
+            let progress = &progress;
             async move {
                 let result =
-                    apply_host(&target, files, &opts, &|what: &str| progress.phase(i, what)).await;
+                    apply_host(&target, files, opts, &|what: &str| progress.phase(i, what)).await;
                 progress.finish(
                     i,
                     &match &result {
