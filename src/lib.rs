@@ -1,5 +1,14 @@
 //! nxinfra: deploys a fleet from a git repository.
 //!
+//! The pipeline: the inventory and the encrypted secrets are loaded and checked
+//! ([`model::inventory`], [`secrets`]); each host's templates are rendered into
+//! `rendered/HOST/` ([`render`]); `sync` places a host's rendered files under its lock and
+//! records them in its manifest ([`ops::sync`]); `apply` does that and then brings the host's
+//! containers to what its `compose.yml` asks, health-gated, putting the old ones and their
+//! files back on failure ([`ops::apply`]); `plan` and `diff` show what would change, against
+//! the hosts or offline between two revisions ([`ops::diff`]); `backup` dumps, verifies and
+//! restores declared data ([`ops::backup`]).
+//!
 //! Layers, dependencies pointing one way (docs/architecture.md):
 //!
 //! - [`cli`]: the command line's clap types, nothing else; [`app`]: the command layer, one
