@@ -64,7 +64,7 @@ test: prereqs lint build
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply
 # of 30 containers on one testbed host (first, no-op, one file changed) against docker-compose;
 # backup of an 80 MiB dump from a container against ssh | gzip | age.
-bench:
+bench: prereqs
 	$(CARGO) bench --locked --bench render
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply && \

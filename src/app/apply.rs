@@ -8,7 +8,10 @@ use serde_json::json;
 use crate::cli::SyncArgs;
 use crate::host::files::SyncOptions;
 use crate::host::runner::{HostFailure, in_batches};
+use crate::model::cluster::Cluster;
+use crate::model::target::Target;
 use crate::ops::apply::{HostApply, apply_all, verb};
+use crate::ops::cluster::{self, ClusterOutcome};
 use crate::plan::containers::Action;
 use crate::util::progress::{self, Progress};
 
@@ -16,7 +19,13 @@ use super::sync::{Prepared, Settings, prepare};
 use super::{Ctx, Outcome};
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
-    let Prepared { work, opts, .. } = prepare(ctx, &Settings::of(args), "apply")?;
+    let Prepared {
+        work,
+        opts,
+        clusters,
+        ..
+    } = prepare(ctx, &Settings::of(args), "apply")?;
+    let targets: Vec<Target> = work.iter().map(|(t, _)| t.clone()).collect();
     let items = work
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
@@ -27,20 +36,104 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         let work = batch.into_iter().map(|(_, w)| w).collect();
         run_hosts(&hosts, work, &opts, args.json)
     });
+    let clustered = run_clusters(&clusters, &targets, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,
         would: args.dry_run,
         changed_word: "changed",
     };
     if args.json {
-        println!(
-            "{}",
-            json!({"dry_run": args.dry_run, "hosts": report.json_hosts(), "failed": report.failed().len()})
-        );
+        let mut out = json!({"dry_run": args.dry_run, "hosts": report.json_hosts(), "failed": report.failed().len()});
+        if !clustered.is_empty() {
+            out["clusters"] = json!(clustered);
+        }
+        println!("{out}");
     } else {
         report.print();
+        print_clusters(&clustered, args.dry_run);
     }
-    report.finish("apply", args.dry_run)
+    let failed: Vec<String> = clustered
+        .iter()
+        .flat_map(|c| {
+            c.failed()
+                .map(move |n| format!("{} (cluster {})", n.host, c.group))
+        })
+        .collect();
+    let hosts_done = report.finish("apply", args.dry_run);
+    if !failed.is_empty() {
+        let hosts = match &hosts_done {
+            Err(e) => format!("{e}; "),
+            Ok(_) => String::new(),
+        };
+        bail!(
+            "{hosts}apply failed on {} cluster node(s): {}",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    let outcome = hosts_done?;
+    Ok(if args.dry_run && clustered.iter().any(|c| !c.is_noop()) {
+        Outcome::Changes
+    } else {
+        outcome
+    })
+}
+
+/// Reconciles each cluster that has a selected host, through its selected hosts; its
+/// warnings said first (on stderr, unless `json`).
+fn run_clusters(
+    clusters: &[Cluster],
+    targets: &[Target],
+    opts: &SyncOptions,
+    json: bool,
+) -> Vec<ClusterOutcome> {
+    let options = cluster::Options {
+        ssh: opts.ssh.clone(),
+        dry_run: !opts.mode.changes(),
+        redactor: opts.redactor.clone(),
+    };
+    let mut out = Vec::new();
+    for c in clusters {
+        let nodes: Vec<Target> = targets
+            .iter()
+            .filter(|t| c.node(&t.host).is_some())
+            .cloned()
+            .collect();
+        if nodes.is_empty() {
+            continue;
+        }
+        if !json {
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        out.push(cluster::apply(c, &nodes, &options));
+    }
+    out
+}
+
+/// Each cluster's nodes and what became of them, on stderr.
+fn print_clusters(clusters: &[ClusterOutcome], would: bool) {
+    for c in clusters {
+        let via = c
+            .via
+            .as_deref()
+            .map(|v| format!(" (through {v})"))
+            .unwrap_or_default();
+        eprintln!("cluster {}{via}:", c.group);
+        for n in &c.nodes {
+            match (&n.error, n.actions.is_empty()) {
+                (Some(e), _) => eprintln!("  {:<12} FAILED: {e}", n.host),
+                (None, true) => eprintln!("  {:<12} unchanged", n.host),
+                (None, false) => eprintln!(
+                    "  {:<12} {}{}",
+                    n.host,
+                    if would { "would: " } else { "" },
+                    n.actions.join(", ")
+                ),
+            }
+        }
+    }
 }
 
 /// Applies (or, unless `opts.mode` changes hosts, plans) every host, with progress unless `json` (then on

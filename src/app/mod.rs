@@ -104,6 +104,8 @@ impl Ctx {
         if inv.hosts.is_empty() {
             bail!("{}: the inventory defines no hosts", file.display());
         }
+        // Every command refuses bad cluster settings, not only those that act on clusters.
+        crate::model::cluster::clusters(&inv)?;
         Ok(inv)
     }
 

@@ -24,7 +24,9 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
         ssh: &args.ssh,
     };
-    let Prepared { hosts, work, opts } = prepare(ctx, &settings, "plan")?;
+    let Prepared {
+        hosts, work, opts, ..
+    } = prepare(ctx, &settings, "plan")?;
     let outcomes = run_hosts(&hosts, work, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,

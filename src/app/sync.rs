@@ -26,6 +26,8 @@ pub struct Prepared {
         std::collections::BTreeMap<String, crate::render::OutFile>,
     )>,
     pub opts: SyncOptions,
+    /// The inventory's clusters (checked before anything is rendered).
+    pub clusters: Vec<crate::model::cluster::Cluster>,
 }
 
 /// What sync, apply and plan start from, resolved from their arguments once.
@@ -66,6 +68,7 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
     }
     let inventory = ctx.inventory()?;
     let hosts = limit::select(&inventory, args.limit)?;
+    let clusters = crate::model::cluster::clusters(&inventory)?;
     let defaults = Defaults::new(&ctx.root);
     let mut targets = Vec::new();
     for host in &hosts {
@@ -115,7 +118,12 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
             }
         ),
     };
-    Ok(Prepared { hosts, work, opts })
+    Ok(Prepared {
+        hosts,
+        work,
+        opts,
+        clusters,
+    })
 }
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {

@@ -102,7 +102,7 @@ pub trait Engine: Send + Sync {
 /// A Docker (or Podman) engine through bollard, its socket forwarded by the host's SSH
 /// connection.
 pub struct DockerEngine {
-    docker: Docker,
+    pub(super) docker: Docker,
     /// The fleet nxinfra acts for: what it creates carries it, what it removes must.
     fleet: String,
     reads: AtomicUsize,
@@ -127,7 +127,7 @@ pub async fn connect_engine(
         })
 }
 
-fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+pub(super) fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let what = what.into();
     move |e| EngineError {
         what,
@@ -155,11 +155,11 @@ impl DockerEngine {
         })
     }
 
-    fn read(&self) {
+    pub(super) fn read(&self) {
         self.reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn write(&self) {
+    pub(super) fn write(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
     }
 

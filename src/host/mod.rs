@@ -15,6 +15,7 @@ pub mod files;
 pub mod remote;
 pub mod runner;
 pub mod session;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -137,18 +138,63 @@ pub async fn with_engine<T>(
     phase: &(dyn Fn(&str) + Sync),
     work: impl AsyncFnOnce(&HostSession, &DockerEngine) -> T,
 ) -> Result<T, ReachError> {
-    connected(target, ssh, phase, async |session: &HostSession| {
+    let reached = Reached::open(target, ssh, phase).await?;
+    let out = work(&reached.session, &reached.engine).await;
+    reached.close().await;
+    Ok(out)
+}
+
+/// A host's SSH connection and its engine through it, held open as a value: for work that
+/// needs several hosts' engines at once (a cluster's nodes). [`Reached::close`] ends both;
+/// [`with_engine`] is the scoped form every single-host operation uses.
+pub struct Reached {
+    pub session: HostSession,
+    pub engine: DockerEngine,
+    /// The forwarded socket's two ends.
+    forward: (std::path::PathBuf, String),
+}
+
+impl Reached {
+    /// Connects to `target` and reaches its engine through the connection (host keys
+    /// checked); nothing is left open when either fails.
+    pub async fn open(
+        target: &Target,
+        ssh: &SshOptions,
+        phase: &(dyn Fn(&str) + Sync),
+    ) -> Result<Reached, ReachError> {
+        phase("connecting");
+        let session = HostSession::connect(target, ssh).await?;
         phase("connecting to the Docker engine");
-        let forward = session.forward_unix(&target.docker_socket).await?;
-        let engine = engine::connect_engine(&forward.local.to_string_lossy(), target).await;
-        let out = match engine {
-            Ok(engine) => Ok(work(session, &engine).await),
-            Err(e) => Err(e.into()),
+        let forward = match session.forward_unix(&target.docker_socket).await {
+            Ok(f) => f,
+            Err(e) => {
+                session.close().await;
+                return Err(e.into());
+            }
         };
-        forward.close().await;
-        out
-    })
-    .await
+        let engine = engine::connect_engine(&forward.local.to_string_lossy(), target).await;
+        let forward = forward.into_parts();
+        match engine {
+            Ok(engine) => Ok(Reached {
+                session,
+                engine,
+                forward,
+            }),
+            Err(e) => {
+                session.close_forward(&forward.0, &forward.1).await;
+                session.close().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Ends the engine's forwarding and the connection.
+    pub async fn close(self) {
+        self.session
+            .close_forward(&self.forward.0, &self.forward.1)
+            .await;
+        self.session.close().await;
+    }
 }
 
 /// Runs `work` with the host's SSH connection, closed afterwards.

@@ -82,6 +82,16 @@ where
     runtime.block_on(jobs.buffered(forks.max(1)).collect())
 }
 
+/// Runs `work` to completion on a runtime of its own, signals shielded as for
+/// [`for_hosts`]: work that spans several hosts at once (a cluster's nodes).
+pub fn block_on<T>(work: impl Future<Output = T>) -> std::io::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let _shield = crate::util::interrupt::Shield::new();
+    Ok(runtime.block_on(work))
+}
+
 /// Runs `run` on `items` in batches of `serial` (all in one batch when `None`), in order: a
 /// rolling change. Once a batch has a failed host, the later batches are not run; each of
 /// their hosts gets an error that says so.

@@ -427,20 +427,30 @@ pub struct Forward<'s> {
 impl Forward<'_> {
     /// Ends the forwarding and removes the local socket.
     pub async fn close(self) {
+        self.session.close_forward(&self.local, &self.remote).await;
+    }
+
+    /// The forwarding's two ends, kept open without borrowing the session (an owned handle
+    /// of a host's engine, [`crate::host::Reached`]); ended by [`HostSession::close_forward`].
+    pub fn into_parts(self) -> (std::path::PathBuf, String) {
+        (self.local, self.remote)
+    }
+}
+
+impl HostSession {
+    /// Ends the forwarding of `remote` at `local` and removes the local socket.
+    pub async fn close_forward(&self, local: &std::path::Path, remote: &str) {
         let _ = self
-            .session
             .session
             .close_port_forward(
                 openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket { path: local.into() },
                 openssh::Socket::UnixSocket {
-                    path: self.local.as_path().into(),
-                },
-                openssh::Socket::UnixSocket {
-                    path: std::path::Path::new(&self.remote).into(),
+                    path: std::path::Path::new(remote).into(),
                 },
             )
             .await;
-        let _ = std::fs::remove_file(&self.local);
+        let _ = std::fs::remove_file(local);
     }
 }
 

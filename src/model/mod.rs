@@ -10,6 +10,7 @@
 //! plain data).
 
 pub mod backup;
+pub mod cluster;
 pub mod compose;
 pub mod inventory;
 pub mod manifest;

@@ -179,3 +179,52 @@ mod tests {
         assert_eq!(o.image_id("nginx:1.28"), None);
     }
 }
+
+/// An engine's own view of its swarm membership (`docker info`'s `Swarm`), readable on any
+/// engine, in a swarm or not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LocalNode {
+    pub state: LocalState,
+    /// The node's id in its swarm (empty outside one).
+    pub node_id: String,
+    /// The swarm's id: known on managers only.
+    pub cluster_id: Option<String>,
+    /// The swarm's own labels (its spec's): known on managers only. nxinfra marks the swarms
+    /// it initialises with `nxinfra.cluster=<group>`.
+    pub cluster_labels: BTreeMap<String, String>,
+    /// A manager (it can answer for the swarm).
+    pub manager: bool,
+    /// The address it reaches the swarm at (empty outside one).
+    pub addr: String,
+    /// What the engine says is wrong (a failed join), if anything.
+    pub error: String,
+}
+
+/// `LocalNodeState`: where an engine is in joining a swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalState {
+    /// In no swarm.
+    #[default]
+    Inactive,
+    /// Joining.
+    Pending,
+    Active,
+    Error,
+    /// In a swarm whose keys are locked (autolock): it must be unlocked by hand.
+    Locked,
+}
+
+/// A node as a swarm manager lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SwarmNode {
+    pub id: String,
+    /// Its spec's version, sent back with an update.
+    pub version: u64,
+    pub hostname: String,
+    pub manager: bool,
+    /// `ready`, `down`, `disconnected`, `unknown`.
+    pub status: String,
+    /// `active`, `pause`, `drain`.
+    pub availability: String,
+    pub labels: BTreeMap<String, String>,
+}

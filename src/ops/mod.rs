@@ -2,10 +2,12 @@
 //!
 //! [`sync`] (rendered trees placed on hosts over SSH, under each host's lock); [`apply`]
 //! (sync, then each host's containers reconciled with its compose.yml, health-gated);
+//! [`cluster`] (a swarm's membership: init, joins, node labels and roles);
 //! [`backup`] (what hosts declare dumped, encrypted, kept, verified, restored); [`diff`]
 //! (what a change does to the rendered fleet, offline).
 
 pub mod apply;
 pub mod backup;
+pub mod cluster;
 pub mod diff;
 pub mod sync;

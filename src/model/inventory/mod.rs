@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-pub use load::load;
+pub use load::{load, parse};
 
 /// Variables as written in the inventory (insertion order kept).
 pub type Vars = IndexMap<String, Value>;
@@ -26,6 +26,10 @@ pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_system_files",
     "nxinfra_backups",
     "nxinfra_wireguard_peers",
+    "nxinfra_cluster",
+    "nxinfra_swarm_role",
+    "nxinfra_swarm_advertise",
+    "nxinfra_swarm_labels",
 ];
 
 /// The variables the template context defines for every host (Ansible's magic variables, and

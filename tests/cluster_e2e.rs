@@ -1,0 +1,305 @@
+//! `nxinfra apply` on a cluster, end to end: three (then four) testbed engines (Docker 20.10)
+//! made a swarm through their SSH connections, labelled, given their roles; a second apply
+//! writes nothing; a node of another swarm is refused untouched; the join tokens never
+//! printed. Every test leaves the engines out of any swarm, for the other tests.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::engine::{self, apply, docker};
+use common::{Fleet, Testbed, texts};
+
+/// The tests of this file share h1..h4's swarm state: one at a time.
+static SWARM: Mutex<()> = Mutex::new(());
+
+const NODES: [&str; 3] = ["h1", "h2", "h3"];
+
+/// The tests' fleet name: what they leave is found and removed by it.
+const FLEET: &str = "cluster-e2e";
+
+/// Takes every engine of `hosts` out of any swarm (before a test, and after it on drop).
+struct Left<'a> {
+    tb: &'a Testbed,
+    hosts: Vec<&'static str>,
+}
+
+impl<'a> Left<'a> {
+    fn new(tb: &'a Testbed, hosts: &[&'static str]) -> Left<'a> {
+        let left = Left {
+            tb,
+            hosts: hosts.to_vec(),
+        };
+        left.leave();
+        left
+    }
+
+    /// Out of the swarm, and the fleet's containers gone.
+    fn leave(&self) {
+        for h in &self.hosts {
+            let _ = docker(self.tb, h, &["swarm", "leave", "--force"]);
+            let filter = format!("label=nxinfra.fleet={FLEET}");
+            let (_, ids) = docker(self.tb, h, &["ps", "-aq", "--filter", &filter]);
+            for id in ids.split_whitespace() {
+                let _ = docker(self.tb, h, &["rm", "-f", id]);
+            }
+        }
+    }
+}
+
+impl Drop for Left<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// A fleet whose group `testbed` (a cluster) holds `hosts`, each with a per-host container
+/// (a sleeper in compose.yml); `extra` is YAML added to every host (6-space indent, with a
+/// `{host}` placeholder).
+fn cluster_fleet(
+    tb: &Testbed,
+    test: &str,
+    hosts: &[&str],
+    extra: &dyn Fn(&str) -> String,
+) -> Fleet {
+    let mut more = String::new();
+    for h in &hosts[1..] {
+        let _ = std::fs::remove_dir_all(tb.base_dir(h, test));
+        more.push_str(&format!(
+            "    {h}:\n      ansible_host: {}\n      nxinfra_base_dir: {}\n      \
+             nxinfra_docker_socket: {}\n{}",
+            tb.ip(h),
+            tb.base_dir(h, test).display(),
+            tb.docker_socket(h).display(),
+            extra(h)
+        ));
+    }
+    let compose = "services:\n  cluster-solo:\n    image: nxtb-busybox:1\n    command: [\"sleep\", \"3600\"]\n    \
+                   network_mode: none\n    stop_grace_period: 1s\n";
+    let fleet = engine::fleet_with_hosts(
+        tb,
+        hosts[0],
+        test,
+        compose,
+        &format!("    nxinfra_cluster: swarm\n    nxinfra_fleet: {FLEET}\n"),
+        &more,
+    );
+    // The first host's own extra lines go under it (fleet_with_hosts wrote it first).
+    let inventory = fleet.read("inventory/inventory.yml");
+    let first = format!(
+        "nxinfra_docker_socket: {}\n",
+        tb.docker_socket(hosts[0]).display()
+    );
+    let inventory = inventory.replacen(&first, &format!("{first}{}", extra(hosts[0])), 1);
+    fleet.write("inventory/inventory.yml", &inventory);
+    fleet
+}
+
+fn node_of<'a>(json: &'a serde_json::Value, host: &str) -> &'a serde_json::Value {
+    json["clusters"][0]["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["host"] == host))
+        .unwrap_or_else(|| panic!("{host} not in {json}"))
+}
+
+fn actions(json: &serde_json::Value, host: &str) -> Vec<String> {
+    node_of(json, host)["actions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The swarm as `host`'s engine (a manager) lists it: `hostname-independent` lines of
+/// `node-address role labels`.
+fn swarm_nodes(tb: &Testbed, host: &str) -> Vec<String> {
+    let (ok, ids) = docker(tb, host, &["node", "ls", "-q"]);
+    assert!(ok, "{ids}");
+    let mut out: Vec<String> = ids
+        .lines()
+        .map(|id| {
+            let (ok, line) = docker(
+                tb,
+                host,
+                &[
+                    "node",
+                    "inspect",
+                    "-f",
+                    "{{.Status.Addr}} {{.Spec.Role}} {{json .Spec.Labels}}",
+                    id,
+                ],
+            );
+            assert!(ok, "{line}");
+            line
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn apply_builds_the_swarm_labels_its_nodes_and_a_second_apply_writes_nothing() {
+    let Some(tb) = Testbed::get() else { return };
+    let _one = SWARM.lock().unwrap_or_else(|p| p.into_inner());
+    let _left = Left::new(&tb, &["h1", "h2", "h3", "h4"]);
+    let test = "cluster-build";
+    let labels = |h: &str| {
+        if h == "h3" {
+            "      nxinfra_swarm_labels: {zone: c}\n".to_string()
+        } else {
+            String::new()
+        }
+    };
+    let fleet = cluster_fleet(&tb, test, &NODES, &labels);
+
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert_eq!(
+        actions(&json, "h1")[0],
+        "initialised the swarm (manager)",
+        "{json}"
+    );
+    assert!(
+        actions(&json, "h1").contains(&"label nxinfra.host=h1".to_string()),
+        "{json}"
+    );
+    assert_eq!(actions(&json, "h2")[0], "joined as manager", "{json}");
+    assert_eq!(actions(&json, "h3")[0], "joined as manager", "{json}");
+    assert!(
+        actions(&json, "h3").contains(&"label zone=c".to_string()),
+        "{json}"
+    );
+    // The per-host container of each node runs beside the swarm.
+    for (i, h) in NODES.iter().enumerate() {
+        assert_eq!(json["hosts"][i]["status"], "changed", "{h}: {json}");
+    }
+    let nodes = swarm_nodes(&tb, "h1");
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let h3 = nodes
+        .iter()
+        .find(|n| n.starts_with(&format!("{} ", tb.ip("h3"))))
+        .unwrap_or_else(|| panic!("h3 not in {nodes:?}"));
+    assert!(h3.contains("manager"), "{h3}");
+    assert!(
+        h3.contains(r#""nxinfra.host":"h3""#) && h3.contains(r#""zone":"c""#),
+        "{h3}"
+    );
+
+    // No join token anywhere in what nxinfra printed.
+    let (_, manager_token) = docker(&tb, "h1", &["swarm", "join-token", "-q", "manager"]);
+    let (_, worker_token) = docker(&tb, "h1", &["swarm", "join-token", "-q", "worker"]);
+    let printed = format!("{json}{stderr}");
+    assert!(manager_token.starts_with("SWMTKN-"), "{manager_token}");
+    assert!(!printed.contains(&manager_token) && !printed.contains(&worker_token));
+    assert!(!printed.contains("SWMTKN-"), "{printed}");
+
+    // Unchanged: one read per node and the node list, no write.
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    for h in NODES {
+        assert!(actions(&json, h).is_empty(), "{h}: {json}");
+    }
+    let calls = &json["clusters"][0]["api_calls"];
+    assert_eq!(calls[1], 0, "writes: {json}");
+    assert!(calls[0].as_u64().is_some_and(|r| r <= 4), "reads: {json}");
+
+    // h3 declared a worker, its label dropped: demoted, the label removed, h1's kept.
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory.replace(
+            "      nxinfra_swarm_labels: {zone: c}\n",
+            "      nxinfra_swarm_role: worker\n",
+        ),
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &["--dry-run"]);
+    assert_eq!(
+        code,
+        Some(2),
+        "a dry run with changes exits 2: {stderr}\n{json}"
+    );
+    assert_eq!(
+        actions(&json, "h3"),
+        ["demoted to worker", "label zone removed"],
+        "{json}"
+    );
+    assert!(
+        swarm_nodes(&tb, "h1")
+            .iter()
+            .any(|n| n.contains(r#""zone":"c""#)),
+        "dry run wrote"
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let nodes = swarm_nodes(&tb, "h1");
+    let h3 = nodes
+        .iter()
+        .find(|n| n.starts_with(&format!("{} ", tb.ip("h3"))))
+        .unwrap_or_else(|| panic!("h3 not in {nodes:?}"));
+    assert!(h3.contains("worker") && !h3.contains("zone"), "{h3}");
+    assert_eq!(
+        engine::docker(&tb, "h2", &["info", "-f", "{{.Swarm.ControlAvailable}}"]).1,
+        "true"
+    );
+}
+
+#[test]
+fn a_node_of_another_swarm_is_refused_untouched_and_the_rest_is_applied() {
+    let Some(tb) = Testbed::get() else { return };
+    let _one = SWARM.lock().unwrap_or_else(|p| p.into_inner());
+    let _left = Left::new(&tb, &["h1", "h2", "h3", "h4"]);
+    // h4 is the manager of a swarm of its own.
+    let (ok, out) = docker(
+        &tb,
+        "h4",
+        &["swarm", "init", "--advertise-addr", tb.ip("h4")],
+    );
+    assert!(ok, "{out}");
+    let (_, theirs) = docker(&tb, "h4", &["info", "-f", "{{.Swarm.Cluster.ID}}"]);
+    let fleet = cluster_fleet(&tb, "cluster-other", &["h1", "h2", "h4"], &|_| {
+        String::new()
+    });
+
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let h4 = node_of(&json, "h4");
+    assert!(
+        h4["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("another swarm")),
+        "{json}"
+    );
+    assert_eq!(actions(&json, "h1")[0], "initialised the swarm (manager)");
+    assert_eq!(actions(&json, "h2")[0], "joined as manager");
+    assert!(stderr.contains("h4 (cluster testbed)"), "{stderr}");
+    // h4 is still the only node of its own swarm.
+    let (_, still) = docker(
+        &tb,
+        "h4",
+        &["info", "-f", "{{.Swarm.Cluster.ID}} {{.Swarm.Nodes}}"],
+    );
+    assert_eq!(still, format!("{theirs} 1"));
+    assert_eq!(swarm_nodes(&tb, "h1").len(), 2);
+}
+
+#[test]
+fn bad_cluster_settings_are_refused_before_anything_with_file_line_and_host() {
+    let fleet = Fleet::new();
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!("{inventory}swarm:\n  vars:\n    nxinfra_cluster: swarm\n  hosts:\n    s1:\n      ansible_host: 10.0.0.1\n      nxinfra_swarm_role: leader\n"),
+    );
+    let out = fleet.nxinfra(&["render"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inventory/inventory.yml:")
+            && stderr.contains("host s1: nxinfra_swarm_role: \"leader\" is not a role"),
+        "{stderr}"
+    );
+    assert!(!fleet.path("rendered").exists(), "nothing rendered");
+}
