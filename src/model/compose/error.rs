@@ -51,6 +51,8 @@ pub enum Scope {
     Service(String),
     Network(String),
     Volume(String),
+    Config(String),
+    Secret(String),
 }
 
 impl fmt::Display for Scope {
@@ -60,6 +62,8 @@ impl fmt::Display for Scope {
             Scope::Service(name) => write!(f, "service {name}"),
             Scope::Network(name) => write!(f, "network {name}"),
             Scope::Volume(name) => write!(f, "volume {name}"),
+            Scope::Config(name) => write!(f, "config {name}"),
+            Scope::Secret(name) => write!(f, "secret {name}"),
         }
     }
 }

@@ -33,6 +33,7 @@ mod order;
 mod ports;
 mod report;
 mod service;
+pub mod stack;
 mod validate;
 mod words;
 

@@ -30,11 +30,19 @@ impl<'a> Report<'a> {
         let scope = match top {
             "services" => Scope::Service(name.to_string()),
             "networks" => Scope::Network(name.to_string()),
+            "configs" => Scope::Config(name.to_string()),
+            "secrets" => Scope::Secret(name.to_string()),
             _ => Scope::Volume(name.to_string()),
         };
         let line = self.line(&path);
         self.problems
             .push(Problem::new(line, scope, key.join("."), message));
+    }
+
+    /// A problem of `name` under the top-level key `top` (services, networks, volumes,
+    /// configs, secrets).
+    pub fn problem(&mut self, top: &str, name: &str, key: &[&str], message: String) {
+        self.add(top, name, key, message);
     }
 
     pub fn service(&mut self, name: &str, key: &[&str], message: String) {

@@ -305,7 +305,7 @@ fn check_network_mode(
     }
 }
 
-fn healthcheck(raw: RawHealthcheck) -> Result<Healthcheck, (Vec<&'static str>, String)> {
+pub(super) fn healthcheck(raw: RawHealthcheck) -> Result<Healthcheck, (Vec<&'static str>, String)> {
     let has_settings = raw.interval.is_some()
         || raw.timeout.is_some()
         || raw.retries.is_some()
