@@ -61,11 +61,25 @@ pub fn load(file: &Path) -> Result<Compose, ComposeError> {
 
 /// Checks and normalises compose `text`; `file` names it in errors.
 pub fn parse(file: &Path, text: &str) -> Result<Compose, ComposeError> {
+    let (raw, lines) = read::<model::RawCompose>(file, text)?;
+    let mut report = report::Report::new(&lines);
+    let mut compose = build::build(file, raw, &mut report);
+    jobs::mark_and_check(&mut compose, &mut report);
+    validate::check(&compose, &mut report);
+    finish(file, compose, report)
+}
+
+/// The document of `text` as written (`T`) and the lines of its keys; a parse error or an
+/// empty file is the error (compose.yml and stack.yml alike).
+fn read<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<(T, crate::util::yaml::KeyLines), ComposeError> {
     let invalid = |problems| ComposeError::Invalid {
         file: file.to_path_buf(),
         problems,
     };
-    let raw: Option<model::RawCompose> =
+    let raw: Option<T> =
         crate::util::yaml::de::from_str(text, crate::util::yaml::de::Dialect::Compose)
             .map_err(|e| invalid(vec![error::from_serde(&e)]))?;
     let Some(raw) = raw else {
@@ -76,18 +90,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Compose, ComposeError> {
             "the file is empty (expected `services:`)".into(),
         )]));
     };
-    let lines = crate::util::yaml::KeyLines::new(text);
-    let mut report = report::Report::new(&lines);
-    let mut compose = build::build(file, raw, &mut report);
-    jobs::mark_and_check(&mut compose, &mut report);
-    validate::check(&compose, &mut report);
+    Ok((raw, crate::util::yaml::KeyLines::new(text)))
+}
+
+/// `value`, unless `report` found problems: then all of them, in file order (those without
+/// a line last).
+fn finish<T>(file: &Path, value: T, report: report::Report) -> Result<T, ComposeError> {
     if report.problems.is_empty() {
-        return Ok(compose);
+        return Ok(value);
     }
-    // In file order; problems without a line last.
     let mut problems = report.problems;
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-    Err(invalid(problems))
+    Err(ComposeError::Invalid {
+        file: file.to_path_buf(),
+        problems,
+    })
 }
 
 #[cfg(test)]

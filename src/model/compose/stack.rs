@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::build::{image_reference, valid_key};
 use super::duration::{ComposeDuration, nanos};
-use super::error::{ComposeError, Problem, Scope};
+use super::error::ComposeError;
 use super::forms::{Command, Env, KeyValues, Label, Scalar};
 use super::model::{RawHealthcheck, ServiceNetworks};
 use super::mounts::{Mount, MountKind};
@@ -539,30 +539,10 @@ pub fn load(file: &Path) -> Result<Stack, ComposeError> {
 
 /// Checks and normalises stack `text`; `file` names it in errors.
 pub fn parse(file: &Path, text: &str) -> Result<Stack, ComposeError> {
-    let invalid = |problems| ComposeError::Invalid {
-        file: file.to_path_buf(),
-        problems,
-    };
-    let raw: Option<RawStack> =
-        crate::util::yaml::de::from_str(text, crate::util::yaml::de::Dialect::Compose)
-            .map_err(|e| invalid(vec![super::error::from_serde(&e)]))?;
-    let Some(raw) = raw else {
-        return Err(invalid(vec![Problem::new(
-            None,
-            Scope::File,
-            "",
-            "the file is empty (expected `services:`)".into(),
-        )]));
-    };
-    let lines = crate::util::yaml::KeyLines::new(text);
+    let (raw, lines) = super::read::<RawStack>(file, text)?;
     let mut report = Report::new(&lines);
     let stack = build(raw, &mut report);
-    if report.problems.is_empty() {
-        return Ok(stack);
-    }
-    let mut problems = report.problems;
-    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-    Err(invalid(problems))
+    super::finish(file, stack, report)
 }
 
 fn build(raw: RawStack, report: &mut Report) -> Stack {
