@@ -303,3 +303,237 @@ fn bad_cluster_settings_are_refused_before_anything_with_file_line_and_host() {
     );
     assert!(!fleet.path("rendered").exists(), "nothing rendered");
 }
+
+const STACK: &str = r#"services:
+  web:
+    image: nxtb-busybox:1
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    networks: [front]
+    configs:
+      - source: page
+        target: /www/index.html
+    secrets: [token]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/{{ health_path }}"]
+      interval: 1s
+      timeout: 1s
+      retries: 2
+    stop_grace_period: 1s
+    deploy:
+      replicas: 2
+      endpoint_mode: dnsrr
+      placement: {max_replicas_per_node: 1}
+      update_config: {monitor: 3s}
+{% if with_worker %}
+  worker:
+    image: nxtb-busybox:1
+    command: ["sleep", "3600"]
+    networks: [front]
+    stop_grace_period: 1s
+    deploy:
+      endpoint_mode: dnsrr
+{% endif %}
+networks:
+  front: {attachable: true}
+configs:
+  page: {file: web/index.html}
+secrets:
+  token: {file: web/token}
+"#;
+
+/// `name`'s status, reasons and error in the stack of `json`'s first cluster.
+fn service<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["clusters"][0]["stack"]["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("{name} not in {json}"))
+}
+
+/// What every running task of service `name` serves at `/`, read inside each task's
+/// container on the engine of the node that runs it; sorted.
+fn served(tb: &Testbed, name: &str) -> Vec<String> {
+    let node_of: Vec<(String, &str)> = NODES
+        .iter()
+        .map(|h| (docker(tb, h, &["info", "-f", "{{.Swarm.NodeID}}"]).1, *h))
+        .collect();
+    let (ok, tasks) = docker(
+        tb,
+        "h1",
+        &[
+            "service",
+            "ps",
+            "-q",
+            "--filter",
+            "desired-state=running",
+            name,
+        ],
+    );
+    assert!(ok, "{tasks}");
+    let mut out = Vec::new();
+    for task in tasks.lines() {
+        let (_, line) = docker(
+            tb,
+            "h1",
+            &[
+                "inspect",
+                "-f",
+                "{{.NodeID}} {{.Status.ContainerStatus.ContainerID}} {{.Status.State}}",
+                task,
+            ],
+        );
+        let mut parts = line.split_whitespace();
+        let (node, container, state) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        if state != "running" {
+            continue;
+        }
+        let host = node_of
+            .iter()
+            .find(|(id, _)| id == node)
+            .map(|(_, h)| *h)
+            .unwrap_or_else(|| panic!("node {node} is not h1..h3"));
+        let (ok, page) = docker(
+            tb,
+            host,
+            &[
+                "exec",
+                container,
+                "wget",
+                "-q",
+                "-O",
+                "-",
+                "http://127.0.0.1:8080/",
+            ],
+        );
+        assert!(ok, "{host} {container}: {page}");
+        out.push(format!("{host}:{page}"));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_pruned() {
+    let Some(tb) = Testbed::get() else { return };
+    let _one = SWARM.lock().unwrap_or_else(|p| p.into_inner());
+    let _left = Left::new(&tb, &["h1", "h2", "h3", "h4"]);
+    let fleet = cluster_fleet(&tb, "cluster-stack", &NODES, &|_| String::new());
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!("{inventory}    health_path: index.html\n    with_worker: true\n"),
+    );
+    fleet.write("templates/config/testbed/stack.yml.j2", STACK);
+    fleet.write("templates/config/testbed/web/index.html", "version one");
+    fleet.write(
+        "templates/config/testbed/web/token.j2",
+        "{{ secrets.db.password }}\n",
+    );
+
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert_eq!(service(&json, "testbed_web")["status"], "created", "{json}");
+    assert_eq!(
+        service(&json, "testbed_worker")["status"],
+        "created",
+        "{json}"
+    );
+    let pages = served(&tb, "testbed_web");
+    assert_eq!(pages.len(), 2, "two replicas: {pages:?}");
+    assert_ne!(
+        pages[0].split(':').next(),
+        pages[1].split(':').next(),
+        "on distinct nodes: {pages:?}"
+    );
+    assert!(
+        pages.iter().all(|p| p.ends_with(":version one")),
+        "{pages:?}"
+    );
+    let solo = |h: &str| docker(&tb, h, &["inspect", "-f", "{{.Id}}", "cluster-solo"]).1;
+    let solos: Vec<String> = NODES.iter().map(|h| solo(h)).collect();
+
+    // Unchanged: four reads of the stack, no write.
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert_eq!(json["clusters"][0]["api_calls"][1], 0, "writes: {json}");
+    assert_eq!(
+        service(&json, "testbed_web")["status"],
+        "unchanged",
+        "{json}"
+    );
+
+    // The page changed: only web is updated, to a new config; the old version is gone.
+    fleet.write("templates/config/testbed/web/index.html", "version two");
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let web = service(&json, "testbed_web");
+    assert_eq!(web["status"], "updated", "{json}");
+    assert_eq!(
+        web["reasons"],
+        serde_json::json!(["config page changed"]),
+        "{json}"
+    );
+    assert_eq!(
+        service(&json, "testbed_worker")["status"],
+        "unchanged",
+        "{json}"
+    );
+    assert!(
+        served(&tb, "testbed_web")
+            .iter()
+            .all(|p| p.ends_with(":version two"))
+    );
+    let (_, configs) = docker(&tb, "h1", &["config", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(
+        configs
+            .lines()
+            .filter(|c| c.starts_with("testbed_page_"))
+            .count(),
+        1,
+        "{configs}"
+    );
+
+    // A healthcheck that fails: the swarm rolls the update back, the old version still serves.
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory.replace("health_path: index.html", "health_path: missing.html"),
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let web = service(&json, "testbed_web");
+    assert_eq!(web["status"], "rolled back", "{json}");
+    assert!(
+        stderr.contains("service testbed_web (rolled back)"),
+        "{stderr}"
+    );
+    assert!(
+        served(&tb, "testbed_web")
+            .iter()
+            .all(|p| p.ends_with(":version two"))
+    );
+
+    // Fixed again, the worker dropped: web converges, the worker is removed.
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory
+            .replace("health_path: missing.html", "health_path: index.html")
+            .replace("with_worker: true", "with_worker: false"),
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    assert_eq!(
+        service(&json, "testbed_worker")["status"],
+        "removed",
+        "{json}"
+    );
+    let (_, services) = docker(&tb, "h1", &["service", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(services.trim(), "testbed_web");
+    // The per-host containers were never touched.
+    let after: Vec<String> = NODES.iter().map(|h| solo(h)).collect();
+    assert_eq!(solos, after);
+}

@@ -1,5 +1,6 @@
 //! `nxinfra apply [--limit P] [--dry-run] [--diff] [--json]`: render, sync, reconcile.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -13,6 +14,7 @@ use crate::model::target::Target;
 use crate::ops::apply::{HostApply, apply_all, verb};
 use crate::ops::cluster::{self, ClusterOutcome};
 use crate::plan::containers::Action;
+use crate::render::OutFile;
 use crate::util::progress::{self, Progress};
 
 use super::sync::{Prepared, Settings, prepare};
@@ -26,6 +28,12 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         ..
     } = prepare(ctx, &Settings::of(args), "apply")?;
     let targets: Vec<Target> = work.iter().map(|(t, _)| t.clone()).collect();
+    // The cluster nodes' trees, for their stack.yml (the files are placed by the hosts' apply).
+    let trees: BTreeMap<String, BTreeMap<String, OutFile>> = work
+        .iter()
+        .filter(|(t, _)| clusters.iter().any(|c| c.node(&t.host).is_some()))
+        .map(|(t, files)| (t.host.clone(), files.clone()))
+        .collect();
     let items = work
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
@@ -36,7 +44,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         let work = batch.into_iter().map(|(_, w)| w).collect();
         run_hosts(&hosts, work, &opts, args.json)
     });
-    let clustered = run_clusters(&clusters, &targets, &opts, args.json);
+    let clustered = run_clusters(&clusters, &targets, &trees, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,
         would: args.dry_run,
@@ -52,13 +60,26 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         report.print();
         print_clusters(&clustered, args.dry_run);
     }
-    let failed: Vec<String> = clustered
+    let mut failed: Vec<String> = clustered
         .iter()
         .flat_map(|c| {
             c.failed()
                 .map(move |n| format!("{} (cluster {})", n.host, c.group))
         })
         .collect();
+    for c in &clustered {
+        if let Some(s) = &c.stack {
+            if let Some(e) = &s.error {
+                failed.push(format!("the stack of cluster {} ({e})", c.group));
+            }
+            failed.extend(
+                s.services
+                    .iter()
+                    .filter(|s| s.error.is_some())
+                    .map(|s| format!("service {} ({})", s.name, s.status)),
+            );
+        }
+    }
     let hosts_done = report.finish("apply", args.dry_run);
     if !failed.is_empty() {
         let hosts = match &hosts_done {
@@ -66,7 +87,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
             Ok(_) => String::new(),
         };
         bail!(
-            "{hosts}apply failed on {} cluster node(s): {}",
+            "{hosts}apply failed on {} of the clusters' nodes and services: {}",
             failed.len(),
             failed.join(", ")
         );
@@ -84,6 +105,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
 fn run_clusters(
     clusters: &[Cluster],
     targets: &[Target],
+    trees: &BTreeMap<String, BTreeMap<String, OutFile>>,
     opts: &SyncOptions,
     json: bool,
 ) -> Vec<ClusterOutcome> {
@@ -107,7 +129,7 @@ fn run_clusters(
                 eprintln!("warning: {w}");
             }
         }
-        out.push(cluster::apply(c, &nodes, &options));
+        out.push(cluster::apply(c, &nodes, trees, &options));
     }
     out
 }
@@ -130,6 +152,33 @@ fn print_clusters(clusters: &[ClusterOutcome], would: bool) {
                     n.host,
                     if would { "would: " } else { "" },
                     n.actions.join(", ")
+                ),
+            }
+        }
+        let Some(stack) = &c.stack else { continue };
+        if let Some(e) = &stack.error {
+            eprintln!("  stack FAILED: {e}");
+        }
+        for step in stack
+            .plan
+            .networks
+            .iter()
+            .chain(&stack.plan.configs)
+            .chain(&stack.plan.secrets)
+        {
+            if step.action != crate::plan::stack::Action::Unchanged {
+                eprintln!("  {:?} {} {}", step.action, step.name, step.reason);
+            }
+        }
+        for s in &stack.services {
+            match &s.error {
+                Some(e) => eprintln!("  service {:<20} {}: {e}", s.name, s.status.to_uppercase()),
+                None if s.reasons.is_empty() => eprintln!("  service {:<20} {}", s.name, s.status),
+                None => eprintln!(
+                    "  service {:<20} {}: {}",
+                    s.name,
+                    s.status,
+                    s.reasons.join(", ")
                 ),
             }
         }

@@ -100,20 +100,7 @@ pub fn container(
                 host_port: p.host_port.map(|port| port.to_string()),
             });
     }
-    let mounts: Vec<Mount> = spec
-        .mounts
-        .iter()
-        .map(|m| Mount {
-            target: Some(m.target.clone()),
-            source: Some(m.source.clone()),
-            typ: Some(match m.kind {
-                MountKind::Bind => MountType::BIND,
-                MountKind::Volume => MountType::VOLUME,
-            }),
-            read_only: Some(m.read_only),
-            ..Default::default()
-        })
-        .collect();
+    let mounts: Vec<Mount> = spec.mounts.iter().map(mount).collect();
     let restart = match spec.restart {
         Restart::No => RestartPolicy {
             name: Some(RestartPolicyNameEnum::NO),
@@ -236,6 +223,20 @@ pub fn network(net: &Network, labels: &BTreeMap<String, String>) -> NetworkCreat
             options: None,
         }),
         labels: Some(labels.clone().into_iter().collect()),
+        ..Default::default()
+    }
+}
+
+/// A compose mount as the engine's (containers and swarm services alike).
+pub fn mount(m: &crate::model::compose::Mount) -> Mount {
+    Mount {
+        target: Some(m.target.clone()),
+        source: Some(m.source.clone()),
+        typ: Some(match m.kind {
+            MountKind::Bind => MountType::BIND,
+            MountKind::Volume => MountType::VOLUME,
+        }),
+        read_only: Some(m.read_only),
         ..Default::default()
     }
 }

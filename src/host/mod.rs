@@ -15,6 +15,7 @@ pub mod files;
 pub mod remote;
 pub mod runner;
 pub mod session;
+pub mod stack;
 pub mod swarm;
 
 use std::collections::BTreeMap;

@@ -228,3 +228,47 @@ pub struct SwarmNode {
     pub availability: String,
     pub labels: BTreeMap<String, String>,
 }
+
+/// A swarm service as a manager lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedService {
+    pub id: String,
+    pub name: String,
+    /// Its spec's version, sent back with an update.
+    pub version: u64,
+    pub labels: BTreeMap<String, String>,
+    /// `None`: a global service.
+    pub replicas: Option<u64>,
+    /// `UpdateStatus.State` (`updating`, `completed`, `rollback_completed`, …), if any.
+    pub update_state: Option<String>,
+    pub update_message: String,
+}
+
+/// A swarm config or secret (their content is never read back).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SwarmObject {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a swarm holds of a cluster's objects.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StackState {
+    pub services: Vec<ObservedService>,
+    pub configs: Vec<SwarmObject>,
+    pub secrets: Vec<SwarmObject>,
+    /// Networks of the swarm's scope (overlays).
+    pub networks: Vec<SwarmObject>,
+}
+
+/// One task of a service, as a manager lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedTask {
+    pub node_id: String,
+    /// `running`, `starting`, `failed`, `rejected`, `shutdown`, …
+    pub state: String,
+    pub desired: String,
+    /// What went wrong, if anything (`task: non-zero exit (137): dockerexec: unhealthy container`).
+    pub error: String,
+}

@@ -14,7 +14,7 @@ pub const MANAGED_LABELS: &str = "nxinfra.labels";
 
 /// The swarm's own label (its spec's) that makes it a cluster's: set when nxinfra
 /// initialises it. A swarm without it is another swarm, never joined or changed.
-pub const CLUSTER_LABEL: &str = "nxinfra.cluster";
+pub const CLUSTER_LABEL: &str = crate::plan::identity::CLUSTER;
 
 /// What one node is, for the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -275,7 +275,7 @@ pub fn plan(
     for (name, net) in &observed.networks {
         let ours = identity::owner(|k| net.labels.get(k).map(String::as_str), desired.fleet)
             == identity::Owner::Ours;
-        if ours && !wanted_networks.contains(name.as_str()) {
+        if ours && !wanted_networks.contains(name.as_str()) && !identity::in_cluster(&net.labels) {
             out.networks.push(NetworkStep {
                 name: name.clone(),
                 action: Action::Remove,
@@ -445,6 +445,7 @@ pub fn plan(
     for c in &observed.containers {
         if identity::container_owner(c, desired.fleet) == identity::Owner::Ours
             && !wanted.contains(c.name.as_str())
+            && !identity::in_cluster(&c.labels)
         {
             out.containers.push(ContainerStep {
                 name: c.name.clone(),
@@ -794,6 +795,31 @@ networks:
             ["settings changed: driver option com.docker.network.driver.mtu"]
         );
         assert_eq!(actions(&p)[1], "web=Recreate network backend is recreated");
+    }
+
+    #[test]
+    fn a_clusters_networks_and_task_containers_are_not_the_hosts_to_remove() {
+        let t = tree("a", "b");
+        let mut o = applied(COMPOSE, &t);
+        let mut cluster = ours();
+        cluster.insert(identity::CLUSTER.into(), "edge".into());
+        o.networks.insert(
+            "front".into(),
+            ObservedNetwork {
+                name: "front".into(),
+                labels: cluster.clone(),
+                ..Default::default()
+            },
+        );
+        o.containers.push(Container {
+            id: "t".into(),
+            name: "edge_web.1.x".into(),
+            labels: cluster,
+            running: true,
+            ..Default::default()
+        });
+        let p = run(COMPOSE, &t, &o);
+        assert!(p.is_noop(), "{:?}", actions(&p));
     }
 
     #[test]

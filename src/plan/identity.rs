@@ -24,6 +24,15 @@ pub const FIELDS: &str = "nxinfra.fields";
 pub const MOUNTS: &str = "nxinfra.mounts";
 pub const IMAGE: &str = "nxinfra.image";
 pub const FLEET: &str = "nxinfra.fleet";
+/// On a cluster's objects (its swarm, overlay networks, configs, secrets, services): the
+/// cluster's name. A host's own apply never compares or removes them.
+pub const CLUSTER: &str = "nxinfra.cluster";
+
+/// Whether an engine object with these labels is a cluster's (or a swarm task's container),
+/// not a host's own.
+pub fn in_cluster(labels: &BTreeMap<String, String>) -> bool {
+    labels.contains_key(CLUSTER) || labels.contains_key("com.docker.swarm.service.id")
+}
 
 /// Whose an object on the engine is, from its `nxinfra.managed` and `nxinfra.fleet` labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

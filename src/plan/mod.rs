@@ -13,4 +13,5 @@ pub mod files;
 pub mod identity;
 pub mod recover;
 pub mod restore;
+pub mod stack;
 pub mod textdiff;

@@ -2,8 +2,11 @@
 //! initialised on its first reachable manager when no node is in one, the missing nodes
 //! joined (tokens read from a manager, never printed), every node labelled and given its
 //! declared role. A node in another swarm, locked or unreachable is named and left alone;
-//! the others go on. Idempotent: an unchanged cluster costs one read per node and one for
-//! the node list, and no write.
+//! the others go on. Then its stack ([`stack`]: `stack.yml`'s services, through one
+//! manager). Idempotent: an unchanged cluster costs one read per node, one for the node
+//! list and four for the stack, and no write.
+
+pub mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,9 +18,11 @@ use crate::host::Reached;
 use crate::host::engine::EngineError;
 use crate::host::runner::HostFailure;
 use crate::host::session::SshOptions;
+use crate::host::stack::StackEngine;
 use crate::host::swarm::{JoinToken, Swarm};
 use crate::model::cluster::{Cluster, Role};
 use crate::model::target::Target;
+use crate::model::tree::OutFile;
 use crate::plan::cluster::{CLUSTER_LABEL, Seen, membership, node_updates};
 use crate::util::redact::Redactor;
 
@@ -32,7 +37,7 @@ pub struct NodeOutcome {
 }
 
 /// One cluster's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterOutcome {
     pub group: String,
     /// The manager it was reached through.
@@ -41,6 +46,8 @@ pub struct ClusterOutcome {
     /// The managers' engines' API calls: (reads, writes).
     pub api_calls: (usize, usize),
     pub warnings: Vec<String>,
+    /// The stack's outcome, when the nodes render a `stack.yml`.
+    pub stack: Option<stack::StackOutcome>,
 }
 
 impl ClusterOutcome {
@@ -50,6 +57,12 @@ impl ClusterOutcome {
 
     pub fn is_noop(&self) -> bool {
         self.nodes.iter().all(|n| n.actions.is_empty())
+            && self.stack.as_ref().is_none_or(|s| s.plan.is_noop())
+    }
+
+    /// Whether anything failed: a node, or the stack.
+    pub fn any_failed(&self) -> bool {
+        self.failed().next().is_some() || self.stack.as_ref().is_some_and(|s| s.failed())
     }
 }
 
@@ -64,7 +77,12 @@ pub struct Options {
 
 /// Reconciles `cluster` through the nodes in `targets` (the selected hosts of the cluster):
 /// their engines are reached at once, over SSH, and closed afterwards.
-pub fn apply(cluster: &Cluster, targets: &[Target], opts: &Options) -> ClusterOutcome {
+pub fn apply(
+    cluster: &Cluster,
+    targets: &[Target],
+    trees: &BTreeMap<String, BTreeMap<String, OutFile>>,
+    opts: &Options,
+) -> ClusterOutcome {
     let acted: BTreeSet<String> = targets.iter().map(|t| t.host.clone()).collect();
     let quiet = |_: &str| {};
     let work = async {
@@ -82,7 +100,9 @@ pub fn apply(cluster: &Cluster, targets: &[Target], opts: &Options) -> ClusterOu
         for (host, r) in &open {
             engines.insert(host.clone(), Ok(&r.engine));
         }
-        let outcome = reconcile(cluster, &engines, &acted, opts).await;
+        let mut outcome = reconcile(cluster, &engines, &acted, opts).await;
+        outcome.stack = stacked(cluster, targets, trees, &engines, &outcome, opts).await;
+        outcome.api_calls = calls(&engines);
         drop(engines);
         join_all(open.into_iter().map(|(_, r)| r.close())).await;
         outcome
@@ -107,6 +127,7 @@ pub fn apply(cluster: &Cluster, targets: &[Target], opts: &Options) -> ClusterOu
                     .collect(),
                 api_calls: (0, 0),
                 warnings: cluster.warnings.clone(),
+                stack: None,
             }
         }
     }
@@ -268,11 +289,6 @@ pub async fn reconcile<S: Swarm + crate::host::engine::Engine>(
             }
         }
     }
-    let calls = engines
-        .values()
-        .filter_map(|e| e.as_ref().ok())
-        .map(|e| e.calls())
-        .fold((0, 0), |(r, w), (r2, w2)| (r + r2, w + w2));
     ClusterOutcome {
         group: cluster.group.clone(),
         via: plan.via.clone(),
@@ -281,7 +297,78 @@ pub async fn reconcile<S: Swarm + crate::host::engine::Engine>(
             .iter()
             .filter_map(|n| tally.outcomes.remove(&n.host))
             .collect(),
-        api_calls: calls,
+        api_calls: calls(engines),
         warnings: cluster.warnings.clone(),
+        stack: None,
     }
+}
+
+/// Every engine's API calls so far: (reads, writes).
+fn calls<S: crate::host::engine::Engine>(
+    engines: &BTreeMap<String, Result<&S, String>>,
+) -> (usize, usize) {
+    engines
+        .values()
+        .filter_map(|e| e.as_ref().ok())
+        .map(|e| e.calls())
+        .fold((0, 0), |(r, w), (r2, w2)| (r + r2, w + w2))
+}
+
+/// The stack of the nodes' trees reconciled through the manager the membership went
+/// through; `None` when no node renders a `stack.yml`.
+async fn stacked<S: StackEngine>(
+    cluster: &Cluster,
+    targets: &[Target],
+    trees: &BTreeMap<String, BTreeMap<String, OutFile>>,
+    engines: &BTreeMap<String, Result<&S, String>>,
+    outcome: &ClusterOutcome,
+    opts: &Options,
+) -> Option<stack::StackOutcome> {
+    let rendered: Vec<(&str, &BTreeMap<String, OutFile>)> = targets
+        .iter()
+        .filter_map(|t| trees.get(&t.host).map(|tree| (t.host.as_str(), tree)))
+        .collect();
+    if !rendered.iter().any(|(_, t)| t.contains_key(stack::FILE)) {
+        return None;
+    }
+    let failed = |why: String| {
+        Some(stack::StackOutcome {
+            error: Some(opts.redactor.redact(&why).into_owned()),
+            ..Default::default()
+        })
+    };
+    if let Err(why) = stack::same_everywhere(&rendered) {
+        return failed(why);
+    }
+    let (host, tree) = rendered[0];
+    let loaded = match stack::load(tree, host)? {
+        Ok(s) => s,
+        Err(why) => return failed(why),
+    };
+    let via = outcome.via.as_deref();
+    let (Some(via), Some(target)) = (via, via.and_then(|v| targets.iter().find(|t| t.host == v)))
+    else {
+        return failed("no manager of the cluster could be reached".into());
+    };
+    let Some(Ok(engine)) = engines.get(via) else {
+        return failed(format!("the manager {via} could not be reached"));
+    };
+    let desired = crate::plan::stack::Desired {
+        stack_name: &cluster.group,
+        fleet: &target.fleet,
+        stack: &loaded,
+        tree,
+        base_dir: &target.base_dir,
+    };
+    let mut out = stack::reconcile(*engine, &desired, opts.dry_run).await;
+    // Task errors and messages may quote a value: redacted like every host's failure.
+    for s in &mut out.services {
+        if let Some(e) = &s.error {
+            s.error = Some(opts.redactor.redact(e).into_owned());
+        }
+    }
+    if let Some(e) = &out.error {
+        out.error = Some(opts.redactor.redact(e).into_owned());
+    }
+    Some(out)
 }
