@@ -22,7 +22,7 @@ pub struct ContainerRequest {
     pub extra_networks: Vec<(String, EndpointSettings)>,
 }
 
-fn nanos(d: std::time::Duration) -> i64 {
+pub fn nanos(d: std::time::Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
 }
 
@@ -119,20 +119,7 @@ pub fn container(
             maximum_retry_count: n.map(i64::from),
         },
     };
-    let healthcheck = spec.healthcheck.as_ref().map(|h| match h {
-        Healthcheck::Disabled => HealthConfig {
-            test: Some(vec!["NONE".into()]),
-            ..Default::default()
-        },
-        Healthcheck::Check(c) => HealthConfig {
-            test: Some(c.test.clone()),
-            interval: Some(nanos(c.interval)),
-            timeout: Some(nanos(c.timeout)),
-            retries: Some(i64::from(c.retries)),
-            start_period: Some(nanos(c.start_period)),
-            ..Default::default()
-        },
-    });
+    let healthcheck = spec.healthcheck.as_ref().map(health);
     let host_config = HostConfig {
         network_mode,
         port_bindings: (!bindings.is_empty()).then_some(bindings),
@@ -224,6 +211,24 @@ pub fn network(net: &Network, labels: &BTreeMap<String, String>) -> NetworkCreat
         }),
         labels: Some(labels.clone().into_iter().collect()),
         ..Default::default()
+    }
+}
+
+/// A healthcheck as the engine's (containers and swarm services alike).
+pub fn health(h: &Healthcheck) -> HealthConfig {
+    match h {
+        Healthcheck::Disabled => HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        },
+        Healthcheck::Check(c) => HealthConfig {
+            test: Some(c.test.clone()),
+            interval: Some(nanos(c.interval)),
+            timeout: Some(nanos(c.timeout)),
+            retries: Some(i64::from(c.retries)),
+            start_period: Some(nanos(c.start_period)),
+            ..Default::default()
+        },
     }
 }
 

@@ -5,12 +5,11 @@
 //! [`super::convert`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use base64::Engine as _;
 use bollard::models::{
     ConfigSpec, EndpointPortConfig, EndpointPortConfigProtocolEnum,
-    EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit,
+    EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum, Limit,
     NetworkAttachmentConfig, NetworkCreateRequest, ResourceObject, SecretSpec, ServiceSpec,
     ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
     ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum,
@@ -24,12 +23,13 @@ use bollard::query_parameters::{
     ListNetworksOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 
+use crate::host::convert::nanos;
 use crate::host::engine::{DockerEngine, EngineError, fail};
+use crate::model::compose::Protocol;
 use crate::model::compose::stack::{
     DeployMode, EndpointMode, FailureAction, Order, Overlay, PublishMode, RestartCondition, Stack,
     StackService, UpdateConfig,
 };
-use crate::model::compose::{Healthcheck, Protocol};
 use crate::model::observed::{ObservedService, ObservedTask, StackState, SwarmObject};
 
 /// What the cluster's operation asks of a manager's engine about the stack. [`DockerEngine`]
@@ -319,10 +319,6 @@ impl StackEngine for DockerEngine {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 /// The engine's spec of `service` (the stack's key `key`), named `name`, with `labels`
 /// (its identity), its configs and secrets by engine name → id (`ids`), its networks by the
 /// stack's overlay names.
@@ -335,20 +331,7 @@ pub fn service_spec(
     ids: &BTreeMap<String, String>,
 ) -> ServiceSpec {
     let (config_names, secret_names) = names;
-    let health_check = service.healthcheck.as_ref().map(|h| match h {
-        Healthcheck::Disabled => HealthConfig {
-            test: Some(vec!["NONE".into()]),
-            ..Default::default()
-        },
-        Healthcheck::Check(c) => HealthConfig {
-            test: Some(c.test.clone()),
-            interval: Some(nanos(c.interval)),
-            timeout: Some(nanos(c.timeout)),
-            retries: Some(i64::from(c.retries)),
-            start_period: Some(nanos(c.start_period)),
-            ..Default::default()
-        },
-    });
+    let health_check = service.healthcheck.as_ref().map(super::convert::health);
     let configs = service
         .configs
         .iter()
