@@ -8,7 +8,7 @@ mod common;
 use std::sync::Mutex;
 
 use common::engine::{self, apply, docker};
-use common::{Fleet, Testbed, texts};
+use common::{Down, Fleet, Testbed, texts};
 
 /// The tests of this file share h1..h4's swarm state: one at a time.
 static SWARM: Mutex<()> = Mutex::new(());
@@ -465,8 +465,30 @@ fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_p
         "{json}"
     );
 
-    // The page changed: only web is updated, to a new config; the old version is gone.
+    // The page changed: `plan` says what would change, and changes nothing.
     fleet.write("templates/config/testbed/web/index.html", "version two");
+    let ssh = tb.ssh_config.to_str().expect("utf-8 path");
+    let out = fleet.nxinfra(&["plan", "--json", "--ssh-config", ssh]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}\n{stdout}");
+    assert!(!stdout.contains(common::SECRET) && !stderr.contains(common::SECRET));
+    let plan: serde_json::Value = serde_json::from_str(&stdout).expect("plan JSON");
+    common::assert_schema(&plan, "plan.schema.json");
+    let web = service(&plan, "testbed_web");
+    assert_eq!(web["status"], "would update", "{plan}");
+    assert_eq!(
+        web["reasons"],
+        serde_json::json!(["config page changed"]),
+        "{plan}"
+    );
+    assert_eq!(plan["clusters"][0]["api_calls"][1], 0, "plan wrote: {plan}");
+    assert!(
+        served(&tb, "testbed_web")
+            .iter()
+            .all(|p| p.ends_with(":version one"))
+    );
+
+    // Applied: only web is updated, to a new config; the old version is gone.
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
     let web = service(&json, "testbed_web");
@@ -536,4 +558,118 @@ fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_p
     // The per-host containers were never touched.
     let after: Vec<String> = NODES.iter().map(|h| solo(h)).collect();
     assert_eq!(solos, after);
+}
+
+/// The node ids of h1..h3's engines (an engine that does not answer: empty).
+fn node_ids(tb: &Testbed) -> Vec<(String, &'static str)> {
+    NODES
+        .iter()
+        .map(|h| {
+            let (ok, id) = docker(tb, h, &["info", "-f", "{{.Swarm.NodeID}}"]);
+            (if ok { id } else { String::new() }, *h)
+        })
+        .collect()
+}
+
+/// The hosts running a task of service `name` (as a manager `via` sees them).
+fn running_on(
+    tb: &Testbed,
+    via: &str,
+    name: &str,
+    ids: &[(String, &'static str)],
+) -> Vec<&'static str> {
+    let (_, tasks) = docker(
+        tb,
+        via,
+        &[
+            "service",
+            "ps",
+            "-q",
+            "--filter",
+            "desired-state=running",
+            name,
+        ],
+    );
+    let mut hosts = Vec::new();
+    for task in tasks.lines() {
+        let (_, line) = docker(
+            tb,
+            via,
+            &["inspect", "-f", "{{.NodeID}} {{.Status.State}}", task],
+        );
+        if let Some(node) = line.strip_suffix(" running")
+            && let Some((_, h)) = ids.iter().find(|(id, _)| id == node)
+        {
+            hosts.push(*h);
+        }
+    }
+    hosts.sort();
+    hosts
+}
+
+#[test]
+fn with_a_nodes_engine_down_its_replicas_move_and_the_rest_is_applied() {
+    let Some(tb) = Testbed::get() else { return };
+    let _one = SWARM.lock().unwrap_or_else(|p| p.into_inner());
+    let _left = Left::new(&tb, &["h1", "h2", "h3", "h4"]);
+    let fleet = cluster_fleet(&tb, "cluster-loss", &NODES, &|_| String::new());
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!("{inventory}    health_path: index.html\n    with_worker: false\n"),
+    );
+    fleet.write("templates/config/testbed/stack.yml.j2", STACK);
+    fleet.write("templates/config/testbed/web/index.html", "still here");
+    fleet.write(
+        "templates/config/testbed/web/token.j2",
+        "{{ secrets.db.password }}\n",
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+
+    let ids = node_ids(&tb);
+    let before = running_on(&tb, "h1", "testbed_web", &ids);
+    assert_eq!(before.len(), 2, "{before:?}");
+    // A node that runs a task, not h1 (the manager the test reads through).
+    let victim = *before.iter().find(|h| **h != "h1").unwrap_or(&"h2");
+    let mut down = Down::stop(&tb, "engine", victim);
+    let start = std::time::Instant::now();
+    let moved = loop {
+        let now = running_on(&tb, "h1", "testbed_web", &ids);
+        if now.len() == 2 && !now.contains(&victim) {
+            break now;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(90),
+            "not moved in 90 s: {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    eprintln!(
+        "replicas moved off {victim} in {:.0} s: {moved:?}",
+        start.elapsed().as_secs_f64()
+    );
+
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(1), "{stderr}\n{json}");
+    let down_node = node_of(&json, victim);
+    assert!(
+        down_node["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("unreachable:")),
+        "{json}"
+    );
+    for h in NODES.iter().filter(|h| **h != victim) {
+        assert!(node_of(&json, h)["error"].is_null(), "{h}: {json}");
+    }
+    assert_eq!(
+        service(&json, "testbed_web")["status"],
+        "unchanged",
+        "{json}"
+    );
+    assert!(
+        stderr.contains(&format!("{victim} (cluster testbed)")),
+        "{stderr}"
+    );
+    down.start();
 }

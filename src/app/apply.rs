@@ -1,6 +1,5 @@
 //! `nxinfra apply [--limit P] [--dry-run] [--diff] [--json]`: render, sync, reconcile.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -9,12 +8,8 @@ use serde_json::json;
 use crate::cli::SyncArgs;
 use crate::host::files::SyncOptions;
 use crate::host::runner::{HostFailure, in_batches};
-use crate::model::cluster::Cluster;
-use crate::model::target::Target;
 use crate::ops::apply::{HostApply, apply_all, verb};
-use crate::ops::cluster::{self, ClusterOutcome};
 use crate::plan::containers::Action;
-use crate::render::OutFile;
 use crate::util::progress::{self, Progress};
 
 use super::sync::{Prepared, Settings, prepare};
@@ -27,13 +22,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         clusters,
         ..
     } = prepare(ctx, &Settings::of(args), "apply")?;
-    let targets: Vec<Target> = work.iter().map(|(t, _)| t.clone()).collect();
-    // The cluster nodes' trees, for their stack.yml (the files are placed by the hosts' apply).
-    let trees: BTreeMap<String, BTreeMap<String, OutFile>> = work
-        .iter()
-        .filter(|(t, _)| clusters.iter().any(|c| c.node(&t.host).is_some()))
-        .map(|(t, files)| (t.host.clone(), files.clone()))
-        .collect();
+    let nodes = super::cluster::Nodes::of(&clusters, &work);
     let items = work
         .into_iter()
         .map(|(t, files)| (t.host.clone(), (t, files)))
@@ -44,7 +33,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         let work = batch.into_iter().map(|(_, w)| w).collect();
         run_hosts(&hosts, work, &opts, args.json)
     });
-    let clustered = run_clusters(&clusters, &targets, &trees, &opts, args.json);
+    let clustered = nodes.apply(&clusters, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,
         would: args.dry_run,
@@ -58,131 +47,14 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         println!("{out}");
     } else {
         report.print();
-        print_clusters(&clustered, args.dry_run);
+        super::cluster::print(&clustered, args.dry_run);
     }
-    let mut failed: Vec<String> = clustered
-        .iter()
-        .flat_map(|c| {
-            c.failed()
-                .map(move |n| format!("{} (cluster {})", n.host, c.group))
-        })
-        .collect();
-    for c in &clustered {
-        if let Some(s) = &c.stack {
-            if let Some(e) = &s.error {
-                failed.push(format!("the stack of cluster {} ({e})", c.group));
-            }
-            failed.extend(
-                s.services
-                    .iter()
-                    .filter(|s| s.error.is_some())
-                    .map(|s| format!("service {} ({})", s.name, s.status)),
-            );
-        }
-    }
-    let hosts_done = report.finish("apply", args.dry_run);
-    if !failed.is_empty() {
-        let hosts = match &hosts_done {
-            Err(e) => format!("{e}; "),
-            Ok(_) => String::new(),
-        };
-        bail!(
-            "{hosts}apply failed on {} of the clusters' nodes and services: {}",
-            failed.len(),
-            failed.join(", ")
-        );
-    }
-    let outcome = hosts_done?;
-    Ok(if args.dry_run && clustered.iter().any(|c| !c.is_noop()) {
-        Outcome::Changes
-    } else {
-        outcome
-    })
-}
-
-/// Reconciles each cluster that has a selected host, through its selected hosts; its
-/// warnings said first (on stderr, unless `json`).
-fn run_clusters(
-    clusters: &[Cluster],
-    targets: &[Target],
-    trees: &BTreeMap<String, BTreeMap<String, OutFile>>,
-    opts: &SyncOptions,
-    json: bool,
-) -> Vec<ClusterOutcome> {
-    let options = cluster::Options {
-        ssh: opts.ssh.clone(),
-        dry_run: !opts.mode.changes(),
-        redactor: opts.redactor.clone(),
-    };
-    let mut out = Vec::new();
-    for c in clusters {
-        let nodes: Vec<Target> = targets
-            .iter()
-            .filter(|t| c.node(&t.host).is_some())
-            .cloned()
-            .collect();
-        if nodes.is_empty() {
-            continue;
-        }
-        if !json {
-            for w in &c.warnings {
-                eprintln!("warning: {w}");
-            }
-        }
-        out.push(cluster::apply(c, &nodes, trees, &options));
-    }
-    out
-}
-
-/// Each cluster's nodes and what became of them, on stderr.
-fn print_clusters(clusters: &[ClusterOutcome], would: bool) {
-    for c in clusters {
-        let via = c
-            .via
-            .as_deref()
-            .map(|v| format!(" (through {v})"))
-            .unwrap_or_default();
-        eprintln!("cluster {}{via}:", c.group);
-        for n in &c.nodes {
-            match (&n.error, n.actions.is_empty()) {
-                (Some(e), _) => eprintln!("  {:<12} FAILED: {e}", n.host),
-                (None, true) => eprintln!("  {:<12} unchanged", n.host),
-                (None, false) => eprintln!(
-                    "  {:<12} {}{}",
-                    n.host,
-                    if would { "would: " } else { "" },
-                    n.actions.join(", ")
-                ),
-            }
-        }
-        let Some(stack) = &c.stack else { continue };
-        if let Some(e) = &stack.error {
-            eprintln!("  stack FAILED: {e}");
-        }
-        for step in stack
-            .plan
-            .networks
-            .iter()
-            .chain(&stack.plan.configs)
-            .chain(&stack.plan.secrets)
-        {
-            if step.action != crate::plan::stack::Action::Unchanged {
-                eprintln!("  {:?} {} {}", step.action, step.name, step.reason);
-            }
-        }
-        for s in &stack.services {
-            match &s.error {
-                Some(e) => eprintln!("  service {:<20} {}: {e}", s.name, s.status.to_uppercase()),
-                None if s.reasons.is_empty() => eprintln!("  service {:<20} {}", s.name, s.status),
-                None => eprintln!(
-                    "  service {:<20} {}: {}",
-                    s.name,
-                    s.status,
-                    s.reasons.join(", ")
-                ),
-            }
-        }
-    }
+    super::cluster::finish(
+        "apply",
+        report.finish("apply", args.dry_run),
+        &clustered,
+        args.dry_run,
+    )
 }
 
 /// Applies (or, unless `opts.mode` changes hosts, plans) every host, with progress unless `json` (then on

@@ -2,6 +2,7 @@
 
 mod apply;
 mod backup;
+mod cluster;
 mod diff;
 mod inventory;
 mod plan;

@@ -25,26 +25,33 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         ssh: &args.ssh,
     };
     let Prepared {
-        hosts, work, opts, ..
+        hosts,
+        work,
+        opts,
+        clusters,
     } = prepare(ctx, &settings, "plan")?;
+    let nodes = super::cluster::Nodes::of(&clusters, &work);
     let outcomes = run_hosts(&hosts, work, &opts, args.json);
+    let clustered = nodes.apply(&clusters, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,
         would: true,
         changed_word: "changes",
     };
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "schema": SCHEMA,
-                "changes": report.changed() > 0,
-                "failed": report.failed().len(),
-                "hosts": report.json_hosts(),
-            })
-        );
+        let mut out = json!({
+            "schema": SCHEMA,
+            "changes": report.changed() > 0 || clustered.iter().any(|c| !c.is_noop()),
+            "failed": report.failed().len(),
+            "hosts": report.json_hosts(),
+        });
+        if !clustered.is_empty() {
+            out["clusters"] = json!(clustered);
+        }
+        println!("{out}");
     } else {
         report.print();
+        super::cluster::print(&clustered, true);
     }
-    report.finish("plan", true)
+    super::cluster::finish("plan", report.finish("plan", true), &clustered, true)
 }
