@@ -324,3 +324,63 @@ fn a_base_whose_inventory_does_not_load_makes_every_host_unrenderable() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("inventory/inventory.yml"), "{stderr}");
 }
+
+#[test]
+fn a_clusters_stack_changes_are_summarised_per_service() {
+    let fleet = committed_fleet();
+    // The ixp group becomes a cluster whose nodes render one stack.yml; committed as the base.
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory
+            .replace(
+                "    role: ixp\n",
+                "    role: ixp\n    nxinfra_cluster: swarm\n    replicas: 2\n",
+            )
+            .replace(
+                "      tailnet: 100.64.0.1\n",
+                "      tailnet: 100.64.0.1\n      ansible_host: 10.0.0.1\n",
+            )
+            .replace(
+                "      tailnet: 100.64.0.2\n",
+                "      tailnet: 100.64.0.2\n      ansible_host: 10.0.0.2\n",
+            ),
+    );
+    let stack = "services:\n  web:\n    image: busybox:1\n    deploy: {replicas: {{ replicas }}}\n";
+    fleet.write("templates/config/ixp/stack.yml.j2", stack);
+    git(&fleet, &["add", "-A"]);
+    git(&fleet, &["commit", "-q", "-m", "cluster"]);
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory.replace("    replicas: 2\n", "    replicas: 3\n"),
+    );
+    fleet.write(
+        "templates/config/ixp/stack.yml.j2",
+        &format!("{stack}  api:\n    image: busybox:1\n"),
+    );
+
+    let (code, stdout, stderr) = diff(&fleet, true, &["--base", "HEAD", "--json"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    common::assert_schema(&json, "diff.schema.json");
+    let hosts = json["hosts"].as_array().unwrap();
+    let ixp1 = hosts
+        .iter()
+        .find(|h| h["host"] == "ixp1")
+        .expect("ixp1 changed");
+    assert_eq!(
+        ixp1["stack_services"],
+        serde_json::json!([
+            {"service": "api", "change": "added", "fields": []},
+            {"service": "web", "change": "changed", "fields": ["deploy.mode"]}
+        ]),
+        "{ixp1}"
+    );
+    let (_, text, _) = diff(&fleet, true, &["--base", "HEAD"]);
+    assert!(
+        text.contains("cluster service web: changed: deploy.mode"),
+        "{text}"
+    );
+    assert!(text.contains("cluster service api: added"), "{text}");
+}

@@ -396,14 +396,19 @@ fn print_text(
                 format!(", {} mode", c.mode.len())
             }
         );
-        for s in &c.services {
-            match s.change {
-                "changed" => println!("service {}: changed: {}", s.service, s.fields.join(", ")),
-                "unreadable" => println!(
-                    "compose.yml: cannot compare services: {}",
-                    s.reason.as_deref().unwrap_or_default()
-                ),
-                other => println!("service {}: {other}", s.service),
+        for (file, kind, list) in [
+            ("compose.yml", "service", &c.services),
+            ("stack.yml", "cluster service", &c.stack_services),
+        ] {
+            for s in list {
+                match s.change {
+                    "changed" => println!("{kind} {}: changed: {}", s.service, s.fields.join(", ")),
+                    "unreadable" => println!(
+                        "{file}: cannot compare services: {}",
+                        s.reason.as_deref().unwrap_or_default()
+                    ),
+                    other => println!("{kind} {}: {other}", s.service),
+                }
             }
         }
         print!("{}", crate::util::color::diff(&c.diff, colour));

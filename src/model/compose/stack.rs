@@ -23,6 +23,9 @@ use super::ports::Protocol;
 use super::report::Report;
 use super::{Healthcheck, service};
 
+/// The file of a node's rendered tree that holds its cluster's services.
+pub const FILE: &str = "stack.yml";
+
 /// A cluster's services, networks, configs and secrets, normalised; its canonical JSON is
 /// what the reconciler hashes, per service.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

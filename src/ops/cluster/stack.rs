@@ -15,8 +15,7 @@ use crate::model::observed::ObservedTask;
 use crate::model::tree::OutFile;
 use crate::plan::stack::{Action, Desired, StackPlan, plan};
 
-/// The file of a node's rendered tree that holds the cluster's services.
-pub const FILE: &str = "stack.yml";
+pub use crate::model::compose::stack::FILE;
 
 /// How long an update or a new service may take to converge before it is reported failed.
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(180);

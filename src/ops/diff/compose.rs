@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::model::compose::{self, Compose};
+use crate::model::compose;
+use crate::model::manifest::sha256_hex;
 use crate::plan::identity::{self, Identity};
 
 pub const FILE: &str = "compose.yml";
@@ -26,15 +27,68 @@ pub struct ServiceChange {
 /// The per-service summary of `host`'s compose.yml going from `base` to `head` (`None`: the
 /// file is not rendered on that side).
 pub fn summary(host: &str, base: Option<&str>, head: Option<&str>) -> Vec<ServiceChange> {
-    let load = |text: Option<&str>| -> Result<Option<Compose>, String> {
-        match text {
-            None => Ok(None),
-            Some(t) => compose::parse(Path::new(&format!("rendered/{host}/{FILE}")), t)
-                .map(Some)
-                .map_err(|e| e.to_string()),
-        }
+    let load = |text: Option<&str>| -> Result<Fields, String> {
+        let Some(t) = text else {
+            return Ok(Fields::new());
+        };
+        let c = compose::parse(Path::new(&format!("rendered/{host}/{FILE}")), t)
+            .map_err(|e| e.to_string())?;
+        Ok(c.services
+            .iter()
+            .filter_map(|(name, s)| {
+                let id = Identity::desired(s, "", &BTreeMap::new(), "").ok()?;
+                Some((name.clone(), id.fields))
+            })
+            .collect())
     };
-    let (base, head) = match (load(base), load(head)) {
+    compare(load(base), load(head))
+}
+
+/// The same for the cluster's `stack.yml` (its services' fields, `deploy.*` one by one).
+pub fn stack_summary(host: &str, base: Option<&str>, head: Option<&str>) -> Vec<ServiceChange> {
+    let load = |text: Option<&str>| -> Result<Fields, String> {
+        let Some(t) = text else {
+            return Ok(Fields::new());
+        };
+        let stack = compose::stack::parse(Path::new(&format!("rendered/{host}/{STACK_FILE}")), t)
+            .map_err(|e| e.to_string())?;
+        Ok(stack
+            .services
+            .iter()
+            .map(|(name, s)| (name.clone(), stack_fields(s)))
+            .collect())
+    };
+    compare(load(base), load(head))
+}
+
+/// The file of a cluster's services.
+pub use crate::model::compose::stack::FILE as STACK_FILE;
+
+/// Service → field → short hash of its value.
+type Fields = BTreeMap<String, BTreeMap<String, String>>;
+
+fn stack_fields(s: &compose::stack::StackService) -> BTreeMap<String, String> {
+    let short = |v: &serde_json::Value| sha256_hex(v.to_string().as_bytes())[..8].to_string();
+    let mut out = BTreeMap::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(s) {
+        for (key, value) in map {
+            match value {
+                serde_json::Value::Object(deploy) if key == "deploy" => {
+                    for (k, v) in deploy {
+                        out.insert(format!("deploy.{k}"), short(&v));
+                    }
+                }
+                value => {
+                    out.insert(key, short(&value));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn compare(base: Result<Fields, String>, head: Result<Fields, String>) -> Vec<ServiceChange> {
+    let (base, head) = match (base, head) {
         (Ok(b), Ok(h)) => (b, h),
         (b, h) => {
             let reason = [b.err(), h.err()].into_iter().flatten().collect::<Vec<_>>();
@@ -46,19 +100,6 @@ pub fn summary(host: &str, base: Option<&str>, head: Option<&str>) -> Vec<Servic
             }];
         }
     };
-    let fields = |c: &Option<Compose>| -> BTreeMap<String, BTreeMap<String, String>> {
-        let Some(c) = c else {
-            return BTreeMap::new();
-        };
-        c.services
-            .iter()
-            .filter_map(|(name, s)| {
-                let id = Identity::desired(s, "", &BTreeMap::new(), "").ok()?;
-                Some((name.clone(), id.fields))
-            })
-            .collect()
-    };
-    let (base, head) = (fields(&base), fields(&head));
     let mut out = Vec::new();
     for (name, b) in &base {
         match head.get(name) {
@@ -141,5 +182,27 @@ mod tests {
                 .contains("rendered/h1/compose.yml"),
             "{s:?}"
         );
+    }
+
+    #[test]
+    fn stack_services_added_removed_and_their_changed_fields() {
+        let base = "services:\n  web:\n    image: busybox:1\n    deploy: {replicas: 2}\n  \
+                    old:\n    image: busybox:1\n";
+        let head = "services:\n  web:\n    image: busybox:2\n    deploy: {replicas: 3}\n  \
+                    new:\n    image: busybox:1\n";
+        assert_eq!(
+            stack_summary("h1", Some(base), Some(head)),
+            [
+                change("new", "added", vec![]),
+                change("old", "removed", vec![]),
+                change("web", "changed", vec!["deploy.mode".into(), "image".into()]),
+            ]
+        );
+        let broken = stack_summary(
+            "h1",
+            Some(base),
+            Some("services:\n  web: {privileged: true}\n"),
+        );
+        assert_eq!(broken[0].change, "unreadable");
     }
 }

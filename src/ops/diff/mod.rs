@@ -32,6 +32,9 @@ pub struct HostChanges {
     pub mode: Vec<(String, u32, u32)>,
     /// The compose.yml summary (empty when it did not change).
     pub services: Vec<compose::ServiceChange>,
+    /// The stack.yml summary, a cluster's services (absent when it did not change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stack_services: Vec<compose::ServiceChange>,
     /// Why the base revision does not render this host (status `unrenderable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_error: Option<String>,
@@ -123,6 +126,23 @@ pub fn compare(host: &str, sides: Sides<'_>) -> Option<HostChanges> {
         .any(|p| p == compose::FILE)
     {
         out.services = compose::summary(host, text(base).as_deref(), text(head).as_deref());
+    }
+    let stack_text = |side: &BTreeMap<String, OutFile>| {
+        side.get(compose::STACK_FILE)
+            .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+    };
+    if out
+        .changed
+        .iter()
+        .chain(&out.added)
+        .chain(&out.removed)
+        .any(|p| p == compose::STACK_FILE)
+    {
+        out.stack_services = compose::stack_summary(
+            host,
+            stack_text(base).as_deref(),
+            stack_text(head).as_deref(),
+        );
     }
     let differs = !(out.added.is_empty()
         && out.removed.is_empty()
