@@ -63,12 +63,13 @@ test: prereqs lint build
 # Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply
 # of 30 containers on one testbed host (first, no-op, one file changed) against docker-compose;
-# backup of an 80 MiB dump from a container against ssh | gzip | age.
+# backup of an 80 MiB dump from a container against ssh | gzip | age; a 3-node cluster with a
+# 20-service stack (first, no-op, one config changed) against docker stack deploy.
 bench: prereqs
 	$(CARGO) bench --locked --bench render
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply && \
-	$(CARGO) bench --locked --bench backup
+	$(CARGO) bench --locked --bench backup && $(CARGO) bench --locked --bench cluster
 
 clean:
 	$(CARGO) clean

@@ -174,6 +174,14 @@ async fn apply_host(
             let text = String::from_utf8_lossy(&f.data);
             compose::parse(Path::new(&compose_path), &text)?
         }
+        // A cluster node that runs only the cluster's services (stack.yml): no per-host
+        // container of this fleet is wanted there.
+        None if files.contains_key(crate::model::compose::stack::FILE) => Compose {
+            file: compose_path.into(),
+            services: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+        },
         None => return Err(ApplyError::NotRendered(compose_path)),
     };
     let (files, system) = split(target, files)?;
