@@ -455,10 +455,11 @@ fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_p
     let solo = |h: &str| docker(&tb, h, &["inspect", "-f", "{{.Id}}", "cluster-solo"]).1;
     let solos: Vec<String> = NODES.iter().map(|h| solo(h)).collect();
 
-    // Unchanged: four reads of the stack, no write.
+    // Unchanged: one read per node and the node list, four for the stack; no write.
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
     assert_eq!(json["clusters"][0]["api_calls"][1], 0, "writes: {json}");
+    assert_eq!(json["clusters"][0]["api_calls"][0], 8, "reads: {json}");
     assert_eq!(
         service(&json, "testbed_web")["status"],
         "unchanged",

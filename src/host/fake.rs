@@ -544,3 +544,174 @@ impl Engine for FakeEngine {
         }
     }
 }
+
+/// What the nodes of a [`FakeSwarmNode`] cluster share: the swarm, once one is made.
+#[derive(Debug, Default)]
+pub struct SwarmState {
+    pub cluster_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub nodes: Vec<observed::SwarmNode>,
+    /// Hosts whose join the swarm refuses.
+    pub refuse_join: BTreeSet<String>,
+}
+
+/// One node's engine in memory, in the swarm its [`SwarmState`] holds (or none).
+pub struct FakeSwarmNode {
+    pub host: String,
+    pub swarm: std::sync::Arc<Mutex<SwarmState>>,
+    pub local: Mutex<observed::LocalNode>,
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+/// The join tokens a fake swarm hands out.
+pub const MANAGER_TOKEN: &str = "SWMTKN-1-fake-manager";
+pub const WORKER_TOKEN: &str = "SWMTKN-1-fake-worker";
+
+impl FakeSwarmNode {
+    /// A node of `swarm`, in no swarm yet.
+    pub fn new(host: &str, swarm: &std::sync::Arc<Mutex<SwarmState>>) -> FakeSwarmNode {
+        FakeSwarmNode {
+            host: host.to_string(),
+            swarm: swarm.clone(),
+            local: Mutex::new(observed::LocalNode::default()),
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    fn swarm(&self) -> std::sync::MutexGuard<'_, SwarmState> {
+        match self.swarm.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, observed::LocalNode> {
+        match self.local.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Makes this engine a member (as `manager` or not) of the shared swarm.
+    fn enter(&self, manager: bool) -> String {
+        let id = format!("node-{}", self.host);
+        let mut swarm = self.swarm();
+        swarm.nodes.push(observed::SwarmNode {
+            id: id.clone(),
+            version: 1,
+            hostname: self.host.clone(),
+            manager,
+            status: "ready".into(),
+            availability: "active".into(),
+            labels: BTreeMap::new(),
+        });
+        *self.local() = observed::LocalNode {
+            state: observed::LocalState::Active,
+            node_id: id.clone(),
+            cluster_id: swarm.cluster_id.clone().filter(|_| manager),
+            cluster_labels: if manager {
+                swarm.labels.clone()
+            } else {
+                BTreeMap::new()
+            },
+            manager,
+            addr: String::new(),
+            error: String::new(),
+        };
+        id
+    }
+}
+
+impl crate::host::swarm::Swarm for FakeSwarmNode {
+    fn calls(&self) -> (usize, usize) {
+        (
+            self.reads.load(Ordering::SeqCst),
+            self.writes.load(Ordering::SeqCst),
+        )
+    }
+
+    async fn local_node(&self) -> Result<observed::LocalNode, EngineError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.local().clone())
+    }
+
+    async fn init(
+        &self,
+        _advertise: std::net::IpAddr,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<String, EngineError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut swarm = self.swarm();
+            swarm.cluster_id = Some(format!("swarm-of-{}", self.host));
+            swarm.labels = labels.clone();
+        }
+        Ok(self.enter(true))
+    }
+
+    async fn join_token(
+        &self,
+        role: crate::model::cluster::Role,
+    ) -> Result<crate::host::swarm::JoinToken, EngineError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if !self.local().manager {
+            return Err(EngineError {
+                what: "reading the swarm's join tokens".into(),
+                reason: "This node is not a swarm manager.".into(),
+            });
+        }
+        Ok(crate::host::swarm::JoinToken::new(
+            match role {
+                crate::model::cluster::Role::Manager => MANAGER_TOKEN,
+                crate::model::cluster::Role::Worker => WORKER_TOKEN,
+            }
+            .into(),
+        ))
+    }
+
+    async fn join(
+        &self,
+        _advertise: std::net::IpAddr,
+        _manager: std::net::IpAddr,
+        token: &crate::host::swarm::JoinToken,
+    ) -> Result<(), EngineError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if self.swarm().refuse_join.contains(&self.host) {
+            return Err(EngineError {
+                what: "joining the swarm".into(),
+                reason: "Timeout was reached before node joined.".into(),
+            });
+        }
+        self.enter(token.is(MANAGER_TOKEN));
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<observed::SwarmNode>, EngineError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.swarm().nodes.clone())
+    }
+
+    async fn update_node(
+        &self,
+        node: &observed::SwarmNode,
+        role: crate::model::cluster::Role,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        let mut swarm = self.swarm();
+        match swarm.nodes.iter_mut().find(|n| n.id == node.id) {
+            Some(n) if n.version == node.version => {
+                n.manager = role == crate::model::cluster::Role::Manager;
+                n.labels = labels.clone();
+                n.version += 1;
+                Ok(())
+            }
+            _ => Err(EngineError {
+                what: format!("updating node {}", node.hostname),
+                reason: "update out of sequence".into(),
+            }),
+        }
+    }
+}

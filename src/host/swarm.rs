@@ -38,6 +38,11 @@ impl JoinToken {
         JoinToken(token)
     }
 
+    /// Whether it is `text` (a fake engine's check).
+    pub fn is(&self, text: &str) -> bool {
+        self.0 == text
+    }
+
     /// `text` without the token in it.
     fn scrub(&self, text: &str) -> String {
         if self.0.is_empty() {
@@ -51,6 +56,8 @@ impl JoinToken {
 /// What nxinfra asks of one node's engine about its swarm. [`DockerEngine`] implements it;
 /// the cluster's operation is written against it, so that its paths are tested on fakes.
 pub trait Swarm: Send + Sync {
+    /// (read calls, write calls) so far.
+    fn calls(&self) -> (usize, usize);
     /// The engine's own view of its membership (any engine).
     fn local_node(&self) -> impl Future<Output = Result<LocalNode, EngineError>> + Send;
     /// Makes a new swarm with this engine its first manager, the swarm labelled `labels`;
@@ -87,6 +94,10 @@ fn address(ip: IpAddr) -> String {
 }
 
 impl Swarm for DockerEngine {
+    fn calls(&self) -> (usize, usize) {
+        crate::host::engine::Engine::calls(self)
+    }
+
     async fn local_node(&self) -> Result<LocalNode, EngineError> {
         self.read();
         let info = self

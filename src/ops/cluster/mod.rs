@@ -170,7 +170,7 @@ impl Tally<'_> {
 }
 
 /// The reconciliation on engines already reached (`Err`: why a node could not be).
-pub async fn reconcile<S: Swarm + crate::host::engine::Engine>(
+pub async fn reconcile<S: Swarm>(
     cluster: &Cluster,
     engines: &BTreeMap<String, Result<&S, String>>,
     acted: &BTreeSet<String>,
@@ -304,9 +304,7 @@ pub async fn reconcile<S: Swarm + crate::host::engine::Engine>(
 }
 
 /// Every engine's API calls so far: (reads, writes).
-fn calls<S: crate::host::engine::Engine>(
-    engines: &BTreeMap<String, Result<&S, String>>,
-) -> (usize, usize) {
+fn calls<S: Swarm>(engines: &BTreeMap<String, Result<&S, String>>) -> (usize, usize) {
     engines
         .values()
         .filter_map(|e| e.as_ref().ok())
@@ -372,3 +370,6 @@ async fn stacked<S: StackEngine>(
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -131,18 +131,30 @@ pub async fn reconcile<E: StackEngine>(
         out.error = Some(e);
         return out;
     }
-    let ids = match engine.stack_state().await {
-        Ok(s) => s
-            .configs
-            .iter()
-            .chain(&s.secrets)
-            .map(|o| (o.name.clone(), o.id.clone()))
-            .collect::<BTreeMap<_, _>>(),
-        Err(e) => {
-            out.error = Some(e.to_string());
-            return out;
+    // The ids services refer to their configs and secrets by: read again only when some
+    // were just created.
+    let created = planned
+        .configs
+        .iter()
+        .chain(&planned.secrets)
+        .any(|s| s.action == Action::Create);
+    let current = if created {
+        match engine.stack_state().await {
+            Ok(s) => s,
+            Err(e) => {
+                out.error = Some(e.to_string());
+                return out;
+            }
         }
+    } else {
+        state
     };
+    let ids: BTreeMap<String, String> = current
+        .configs
+        .iter()
+        .chain(&current.secrets)
+        .map(|o| (o.name.clone(), o.id.clone()))
+        .collect();
     let mut started = Vec::new();
     for step in &planned.services {
         let outcome = |status: &str, error: Option<String>| ServiceOutcome {
