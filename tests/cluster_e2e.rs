@@ -529,6 +529,11 @@ fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_p
     assert_eq!(code, Some(1), "{stderr}\n{json}");
     let web = service(&json, "testbed_web");
     assert_eq!(web["status"], "rolled back", "{json}");
+    let why = web["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("rolled back") && why.contains("last health check: ") && why.contains("404"),
+        "the swarm's message, the tasks' errors and their last health output: {why}"
+    );
     assert!(
         stderr.contains("service testbed_web (rolled back)"),
         "{stderr}"

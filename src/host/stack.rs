@@ -310,6 +310,11 @@ impl StackEngine for DockerEngine {
                 let status = t.status.unwrap_or_default();
                 ObservedTask {
                     node_id: t.node_id.unwrap_or_default(),
+                    container_id: status
+                        .container_status
+                        .as_ref()
+                        .and_then(|c| c.container_id.clone())
+                        .unwrap_or_default(),
                     state: status.state.map(|s| s.to_string()).unwrap_or_default(),
                     desired: t.desired_state.map(|s| s.to_string()).unwrap_or_default(),
                     error: status.err.unwrap_or_default(),

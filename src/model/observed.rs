@@ -266,6 +266,8 @@ pub struct StackState {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObservedTask {
     pub node_id: String,
+    /// Its container on that node (empty before it has one).
+    pub container_id: String,
     /// `running`, `starting`, `failed`, `rejected`, `shutdown`, …
     pub state: String,
     pub desired: String,

@@ -15,6 +15,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::host::Reached;
+use crate::host::engine::Engine;
 use crate::host::engine::EngineError;
 use crate::host::runner::HostFailure;
 use crate::host::session::SshOptions;
@@ -314,7 +315,7 @@ fn calls<S: Swarm>(engines: &BTreeMap<String, Result<&S, String>>) -> (usize, us
 
 /// The stack of the nodes' trees reconciled through the manager the membership went
 /// through; `None` when no node renders a `stack.yml`.
-async fn stacked<S: StackEngine>(
+async fn stacked<S: StackEngine + Swarm + Engine>(
     cluster: &Cluster,
     targets: &[Target],
     trees: &BTreeMap<String, BTreeMap<String, OutFile>>,
@@ -359,6 +360,7 @@ async fn stacked<S: StackEngine>(
         base_dir: &target.base_dir,
     };
     let mut out = stack::reconcile(*engine, &desired, opts.dry_run).await;
+    health_outputs(&mut out, *engine, engines).await;
     // Task errors and messages may quote a value: redacted like every host's failure.
     for s in &mut out.services {
         if let Some(e) = &s.error {
@@ -369,6 +371,47 @@ async fn stacked<S: StackEngine>(
         out.error = Some(opts.redactor.redact(e).into_owned());
     }
     Some(out)
+}
+
+/// To each service whose rollout failed, the last healthcheck output of its failed tasks,
+/// read on the engine of the node each ran on (the swarm itself keeps no health output).
+async fn health_outputs<S: StackEngine + Swarm + Engine>(
+    out: &mut stack::StackOutcome,
+    via: &S,
+    engines: &BTreeMap<String, Result<&S, String>>,
+) {
+    if out.services.iter().all(|s| s.error.is_none()) {
+        return;
+    }
+    let mut by_node = BTreeMap::new();
+    for engine in engines.values().filter_map(|e| e.as_ref().ok()) {
+        if let Ok(local) = engine.local_node().await {
+            by_node.insert(local.node_id, *engine);
+        }
+    }
+    for service in out.services.iter_mut().filter(|s| s.error.is_some()) {
+        let Ok(tasks) = via.tasks(&service.name).await else {
+            continue;
+        };
+        let mut outputs = Vec::new();
+        for task in tasks
+            .iter()
+            .filter(|t| !t.error.is_empty() && !t.container_id.is_empty())
+        {
+            let Some(node) = by_node.get(&task.node_id) else {
+                continue;
+            };
+            if let Ok(state) = Engine::state(*node, &task.container_id).await
+                && let Some(output) = state.health.and_then(|h| h.last_output)
+                && !outputs.contains(&output)
+            {
+                outputs.push(output);
+            }
+        }
+        if let (Some(error), false) = (&mut service.error, outputs.is_empty()) {
+            error.push_str(&format!("; last health check: {}", outputs.join("; ")));
+        }
+    }
 }
 
 #[cfg(test)]
