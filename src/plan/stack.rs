@@ -121,6 +121,12 @@ pub enum StackError {
     NetworkChanged { name: String, fields: String },
     #[error("cannot hash service {0}: {1}")]
     Hash(String, String),
+    #[error(
+        "config {key}: {file} holds a secret value (it renders private, 0600): a config's \
+         content is readable by anyone who can list the swarm's configs; declare it under the \
+         top-level secrets instead"
+    )]
+    SecretInConfig { key: String, file: String },
 }
 
 /// The engine's name of the stack's `key`.
@@ -223,6 +229,13 @@ pub fn plan(d: &Desired, observed: &StackState) -> Result<StackPlan, StackError>
                     file: source.file.clone(),
                 });
             };
+            // A rendered file that holds a secret has no permission for others (render's rule).
+            if kind == "config" && file.mode & 0o077 == 0 {
+                return Err(StackError::SecretInConfig {
+                    key: key.clone(),
+                    file: source.file.clone(),
+                });
+            }
             let name = versioned_name(d.stack_name, key, &file.data);
             names[i].insert(key.clone(), name.clone());
             wanted.insert(name.clone());
@@ -469,18 +482,22 @@ secrets:
 ";
 
     fn tree(page: &str) -> BTreeMap<String, OutFile> {
-        [("web/index.html", page), ("web/token", "hunter2")]
-            .into_iter()
-            .map(|(p, c)| {
-                (
-                    p.to_string(),
-                    OutFile {
-                        data: c.as_bytes().to_vec(),
-                        mode: 0o644,
-                    },
-                )
-            })
-            .collect()
+        [
+            ("web/index.html", page, 0o644),
+            ("web/token", "hunter2", 0o600),
+            ("web/conf/app.conf", "a=1", 0o644),
+        ]
+        .into_iter()
+        .map(|(p, c, mode)| {
+            (
+                p.to_string(),
+                OutFile {
+                    data: c.as_bytes().to_vec(),
+                    mode,
+                },
+            )
+        })
+        .collect()
     }
 
     fn planned(stack: &Stack, tree: &BTreeMap<String, OutFile>, have: &StackState) -> StackPlan {
@@ -638,6 +655,46 @@ secrets:
         assert_eq!(
             e.to_string(),
             "secret token: web/token is not rendered for this host"
+        );
+    }
+
+    #[test]
+    fn a_bind_mounted_files_content_is_part_of_the_service_and_a_secret_is_no_config() {
+        let text = "services:\n  web:\n    image: nxtb-busybox:1\n    volumes:\n      \
+                    - /srv/web/conf:/conf:ro\n";
+        let stack = parse(Path::new("stack.yml"), text).unwrap();
+        let first = planned(&stack, &tree("v1"), &StackState::default());
+        let swarm = applied(&first, &BTreeMap::new());
+        assert!(planned(&stack, &tree("v1"), &swarm).is_noop());
+        let mut changed = tree("v1");
+        changed.insert(
+            "web/conf/app.conf".into(),
+            OutFile {
+                data: b"a=2".to_vec(),
+                mode: 0o644,
+            },
+        );
+        let p = planned(&stack, &changed, &swarm);
+        assert_eq!(p.services[0].action, Action::Update);
+        assert_eq!(p.services[0].reasons, ["web/conf changed"]);
+
+        let leaky = parse(
+            Path::new("stack.yml"),
+            "services:\n  web:\n    image: busybox:1\n    configs: [key]\nconfigs:\n  key: {file: web/token}\n",
+        )
+        .unwrap();
+        let d = Desired {
+            stack_name: "edge",
+            fleet: "f",
+            stack: &leaky,
+            tree: &tree("v1"),
+            base_dir: "/srv",
+        };
+        let e = plan(&d, &StackState::default()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config key: web/token holds a secret value"),
+            "{e}"
         );
     }
 }

@@ -364,3 +364,38 @@ pub fn load(tree: &BTreeMap<String, OutFile>, host: &str) -> Option<Result<Stack
             .map_err(|e| e.to_string()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(stack: &str) -> BTreeMap<String, OutFile> {
+        BTreeMap::from([(
+            FILE.to_string(),
+            OutFile {
+                data: stack.as_bytes().to_vec(),
+                mode: 0o644,
+            },
+        )])
+    }
+
+    #[test]
+    fn every_node_must_render_the_same_stack() {
+        let (a, b) = (
+            tree("services:\n  web:\n    image: x:1\n"),
+            tree("services:\n  web:\n    image: x:2\n"),
+        );
+        assert_eq!(same_everywhere(&[("h1", &a), ("h2", &a)]), Ok(()));
+        assert_eq!(
+            same_everywhere(&[("h1", &a), ("h2", &a), ("h3", &b)]),
+            Err("the nodes of a cluster must render the same stack.yml: h1 and h3 differ at line 3 \
+                 (render the file from the group's templates, not a host's)"
+                .into())
+        );
+        let none = BTreeMap::new();
+        assert!(
+            same_everywhere(&[("h1", &a), ("h2", &none)]).is_err(),
+            "one without it"
+        );
+    }
+}
