@@ -326,7 +326,7 @@ const STACK: &str = r#"services:
       update_config: {monitor: 3s}
 {% if with_worker %}
   worker:
-    image: nxtb-busybox:1
+    image: {{ worker_image }}
     command: ["sleep", "3600"]
     networks: [front]
     stop_grace_period: 1s
@@ -424,7 +424,10 @@ fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_p
     let inventory = fleet.read("inventory/inventory.yml");
     fleet.write(
         "inventory/inventory.yml",
-        &format!("{inventory}    health_path: index.html\n    with_worker: true\n"),
+        &format!(
+            "{inventory}    health_path: index.html\n    with_worker: true\n    \
+             worker_image: nxtb-busybox:1\n"
+        ),
     );
     fleet.write("templates/config/testbed/stack.yml.j2", STACK);
     fleet.write("templates/config/testbed/web/index.html", "version one");
@@ -517,6 +520,38 @@ fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_p
             .count(),
         1,
         "{configs}"
+    );
+
+    // A new image for the worker: only the worker is updated.
+    for h in NODES {
+        let (ok, out) = docker(
+            &tb,
+            h,
+            &["tag", "nxtb-busybox:1", "nxtb-busybox:cluster-e2e"],
+        );
+        assert!(ok, "{out}");
+    }
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &inventory.replace(
+            "worker_image: nxtb-busybox:1",
+            "worker_image: nxtb-busybox:cluster-e2e",
+        ),
+    );
+    let (code, json, stderr) = apply(&fleet, &tb, &[]);
+    assert_eq!(code, Some(0), "{stderr}\n{json}");
+    let worker = service(&json, "testbed_worker");
+    assert_eq!(worker["status"], "updated", "{json}");
+    assert_eq!(
+        worker["reasons"],
+        serde_json::json!(["image changed"]),
+        "{json}"
+    );
+    assert_eq!(
+        service(&json, "testbed_web")["status"],
+        "unchanged",
+        "{json}"
     );
 
     // A healthcheck that fails: the swarm rolls the update back, the old version still serves.
