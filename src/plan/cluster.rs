@@ -41,6 +41,11 @@ pub enum Refused {
     )]
     NoManagerReached,
     #[error(
+        "no manager of the cluster is reachable among the selected hosts: it cannot join \
+         (include a manager in --limit, or bring one back)"
+    )]
+    NoManager,
+    #[error(
         "its engine is joining a swarm (pending): wait for it, or `docker swarm leave --force` on it"
     )]
     Pending,
@@ -137,7 +142,7 @@ pub fn membership(
                 LocalState::Inactive if out.via.is_some() => {
                     out.joins.push((node.host.clone(), node.role));
                 }
-                LocalState::Inactive => {}
+                LocalState::Inactive => out.refused.push(refuse(Refused::NoManager)),
                 LocalState::Pending => out.refused.push(refuse(Refused::Pending)),
                 LocalState::Locked => out.refused.push(refuse(Refused::Locked)),
                 LocalState::Error => out.refused.push(refuse(Refused::Error(l.error.clone()))),
@@ -424,7 +429,23 @@ mod tests {
         );
         assert_eq!(m.init, None);
         assert!(m.joins.is_empty());
-        assert_eq!(m.refused, [("c".to_string(), Refused::NoManagerReached)]);
+        assert_eq!(
+            m.refused,
+            [
+                ("a".to_string(), Refused::NoManager),
+                ("b".to_string(), Refused::NoManager),
+                ("c".to_string(), Refused::NoManagerReached)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_worker_selected_without_any_manager_is_told_why_it_cannot_join() {
+        let c = three();
+        let only_c = BTreeSet::from(["c".to_string()]);
+        let m = membership(&c, &seen(vec![("c", inactive())]), &only_c);
+        assert_eq!((m.init, m.joins.len()), (None, 0));
+        assert_eq!(m.refused, [("c".to_string(), Refused::NoManager)]);
     }
 
     #[test]
