@@ -102,7 +102,11 @@ the normalised service, the image id, the content of every rendered file it moun
 what differs is touched, in dependency order: created, recreated, restarted (x-nxinfra \
 on_config_change: restart) or removed, each with its reason. A service with a healthcheck must \
 become healthy, or its previous container is restored and the host fails. Containers nxinfra \
-did not create are never touched. See docs/apply.md.",
+did not create are never touched. See docs/apply.md.\n\n\
+Then, for each cluster group (nxinfra_cluster: swarm) with a selected host: its Docker Swarm \
+made and kept as declared (the swarm initialised, nodes joined, labelled, given their roles) \
+and the services of its stack.yml reconciled through one manager, each rolling update waited \
+for and rolled back by the swarm on a failed healthcheck. See docs/cluster.md.",
         after_help = "Examples:\n  nxinfra apply --limit coreams01 --dry-run\n  \
 nxinfra apply --json\n\n\
 Exit status: 0 nothing to do or all applied, 1 any host failed, 2 --dry-run found changes, \
@@ -113,7 +117,7 @@ once, and the next apply completes or undoes what was left."
     Apply(SyncArgs),
     /// What sync and apply would do on each host, changing nothing anywhere
     #[command(
-        long_about = "Render, then show per host what `nxinfra sync` would do to its files (added, changed, removed; system files and the reloads they would trigger) and what `nxinfra apply` would do to its networks and containers (create, recreate, restart, remove, each with its reason), without changing anything on any host: no lock is taken, no file written, no image pulled. Secret values never appear: diffs and JSON show <secret:PATH>.\n\n--json prints a document of the schema in docs/plan.schema.json (docs/plan.md).",
+        long_about = "Render, then show per host what `nxinfra sync` would do to its files (added, changed, removed; system files and the reloads they would trigger) and what `nxinfra apply` would do to its networks and containers (create, recreate, restart, remove, each with its reason), without changing anything on any host: no lock is taken, no file written, no image pulled. For a cluster (docs/cluster.md): what its swarm's membership and its stack's networks, configs, secrets and services would become. Secret values never appear: diffs and JSON show <secret:PATH>.\n\n--json prints a document of the schema in docs/plan.schema.json (docs/plan.md).",
         after_help = "Examples:\n  nxinfra plan\n  nxinfra plan --limit coreams01 --diff\n  \
 nxinfra plan --json | jq '.hosts[] | select(.changes)'\n\n\
 Exit status: 0 no changes, 2 changes, 1 any host failed (as terraform plan -detailed-exitcode)."
