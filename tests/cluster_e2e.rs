@@ -352,10 +352,7 @@ fn service<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value
 /// What every running task of service `name` serves at `/`, read inside each task's
 /// container on the engine of the node that runs it; sorted.
 fn served(tb: &Testbed, name: &str) -> Vec<String> {
-    let node_of: Vec<(String, &str)> = NODES
-        .iter()
-        .map(|h| (docker(tb, h, &["info", "-f", "{{.Swarm.NodeID}}"]).1, *h))
-        .collect();
+    let ids = node_ids(tb);
     let (ok, tasks) = docker(
         tb,
         "h1",
@@ -390,7 +387,7 @@ fn served(tb: &Testbed, name: &str) -> Vec<String> {
         if state != "running" {
             continue;
         }
-        let host = node_of
+        let host = ids
             .iter()
             .find(|(id, _)| id == node)
             .map(|(_, h)| *h)
@@ -415,26 +412,33 @@ fn served(tb: &Testbed, name: &str) -> Vec<String> {
     out
 }
 
+/// A fleet of the cluster h1..h3 whose stack is [`STACK`]: web serving `page`, the worker
+/// when `with_worker`, the secret token rendered from the fleet's secret.
+fn stack_fleet(tb: &Testbed, test: &str, page: &str, with_worker: bool) -> Fleet {
+    let fleet = cluster_fleet(tb, test, &NODES, &|_| String::new());
+    let inventory = fleet.read("inventory/inventory.yml");
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!(
+            "{inventory}    health_path: index.html\n    with_worker: {with_worker}\n    \
+             worker_image: nxtb-busybox:1\n"
+        ),
+    );
+    fleet.write("templates/config/testbed/stack.yml.j2", STACK);
+    fleet.write("templates/config/testbed/web/index.html", page);
+    fleet.write(
+        "templates/config/testbed/web/token.j2",
+        "{{ secrets.db.password }}\n",
+    );
+    fleet
+}
+
 #[test]
 fn the_stack_is_deployed_updated_by_content_rolled_back_on_a_failed_health_and_pruned() {
     let Some(tb) = Testbed::get() else { return };
     let _one = SWARM.lock().unwrap_or_else(|p| p.into_inner());
     let _left = Left::new(&tb, &["h1", "h2", "h3", "h4"]);
-    let fleet = cluster_fleet(&tb, "cluster-stack", &NODES, &|_| String::new());
-    let inventory = fleet.read("inventory/inventory.yml");
-    fleet.write(
-        "inventory/inventory.yml",
-        &format!(
-            "{inventory}    health_path: index.html\n    with_worker: true\n    \
-             worker_image: nxtb-busybox:1\n"
-        ),
-    );
-    fleet.write("templates/config/testbed/stack.yml.j2", STACK);
-    fleet.write("templates/config/testbed/web/index.html", "version one");
-    fleet.write(
-        "templates/config/testbed/web/token.j2",
-        "{{ secrets.db.password }}\n",
-    );
+    let fleet = stack_fleet(&tb, "cluster-stack", "version one", true);
 
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
@@ -653,18 +657,7 @@ fn with_a_nodes_engine_down_its_replicas_move_and_the_rest_is_applied() {
     let Some(tb) = Testbed::get() else { return };
     let _one = SWARM.lock().unwrap_or_else(|p| p.into_inner());
     let _left = Left::new(&tb, &["h1", "h2", "h3", "h4"]);
-    let fleet = cluster_fleet(&tb, "cluster-loss", &NODES, &|_| String::new());
-    let inventory = fleet.read("inventory/inventory.yml");
-    fleet.write(
-        "inventory/inventory.yml",
-        &format!("{inventory}    health_path: index.html\n    with_worker: false\n"),
-    );
-    fleet.write("templates/config/testbed/stack.yml.j2", STACK);
-    fleet.write("templates/config/testbed/web/index.html", "still here");
-    fleet.write(
-        "templates/config/testbed/web/token.j2",
-        "{{ secrets.db.password }}\n",
-    );
+    let fleet = stack_fleet(&tb, "cluster-loss", "still here", false);
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
 

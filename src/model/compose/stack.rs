@@ -531,15 +531,6 @@ impl<'de> Deserialize<'de> for RawPort {
 
 // --- reading and normalising ---------------------------------------------------------------
 
-/// Reads, checks and normalises the stack file at `file`.
-pub fn load(file: &Path) -> Result<Stack, ComposeError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ComposeError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
-    parse(file, &text)
-}
-
 /// Checks and normalises stack `text`; `file` names it in errors.
 pub fn parse(file: &Path, text: &str) -> Result<Stack, ComposeError> {
     let (raw, lines) = super::read::<RawStack>(file, text)?;

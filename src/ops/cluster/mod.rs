@@ -49,6 +49,9 @@ pub struct ClusterOutcome {
     pub warnings: Vec<String>,
     /// The stack's outcome, when the nodes render a `stack.yml`.
     pub stack: Option<stack::StackOutcome>,
+    /// Each reached node's id in the swarm, by host (as its own engine said).
+    #[serde(skip)]
+    pub node_ids: BTreeMap<String, String>,
 }
 
 impl ClusterOutcome {
@@ -59,11 +62,6 @@ impl ClusterOutcome {
     pub fn is_noop(&self) -> bool {
         self.nodes.iter().all(|n| n.actions.is_empty())
             && self.stack.as_ref().is_none_or(|s| s.plan.is_noop())
-    }
-
-    /// Whether anything failed: a node, or the stack.
-    pub fn any_failed(&self) -> bool {
-        self.failed().next().is_some() || self.stack.as_ref().is_some_and(|s| s.failed())
     }
 }
 
@@ -129,6 +127,7 @@ pub fn apply(
                 api_calls: (0, 0),
                 warnings: cluster.warnings.clone(),
                 stack: None,
+                node_ids: BTreeMap::new(),
             }
         }
     }
@@ -301,6 +300,7 @@ pub async fn reconcile<S: Swarm>(
         api_calls: calls(engines),
         warnings: cluster.warnings.clone(),
         stack: None,
+        node_ids: tally.ids,
     }
 }
 
@@ -360,7 +360,7 @@ async fn stacked<S: StackEngine + Swarm + Engine>(
         base_dir: &target.base_dir,
     };
     let mut out = stack::reconcile(*engine, &desired, opts.dry_run).await;
-    health_outputs(&mut out, *engine, engines).await;
+    health_outputs(&mut out, *engine, engines, &outcome.node_ids).await;
     // Task errors and messages may quote a value: redacted like every host's failure.
     for s in &mut out.services {
         if let Some(e) = &s.error {
@@ -375,20 +375,22 @@ async fn stacked<S: StackEngine + Swarm + Engine>(
 
 /// To each service whose rollout failed, the last healthcheck output of its failed tasks,
 /// read on the engine of the node each ran on (the swarm itself keeps no health output).
-async fn health_outputs<S: StackEngine + Swarm + Engine>(
+async fn health_outputs<S: StackEngine + Engine>(
     out: &mut stack::StackOutcome,
     via: &S,
     engines: &BTreeMap<String, Result<&S, String>>,
+    node_ids: &BTreeMap<String, String>,
 ) {
     if out.services.iter().all(|s| s.error.is_none()) {
         return;
     }
-    let mut by_node = BTreeMap::new();
-    for engine in engines.values().filter_map(|e| e.as_ref().ok()) {
-        if let Ok(local) = engine.local_node().await {
-            by_node.insert(local.node_id, *engine);
-        }
-    }
+    let by_node: BTreeMap<&str, &S> = node_ids
+        .iter()
+        .filter_map(|(host, id)| match engines.get(host) {
+            Some(Ok(engine)) => Some((id.as_str(), *engine)),
+            _ => None,
+        })
+        .collect();
     for service in out.services.iter_mut().filter(|s| s.error.is_some()) {
         let Ok(tasks) = via.tasks(&service.name).await else {
             continue;
@@ -398,7 +400,7 @@ async fn health_outputs<S: StackEngine + Swarm + Engine>(
             .iter()
             .filter(|t| !t.error.is_empty() && !t.container_id.is_empty())
         {
-            let Some(node) = by_node.get(&task.node_id) else {
+            let Some(node) = by_node.get(task.node_id.as_str()) else {
                 continue;
             };
             if let Ok(state) = Engine::state(*node, &task.container_id).await

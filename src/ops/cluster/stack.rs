@@ -185,7 +185,11 @@ pub async fn reconcile<E: StackEngine>(
                 let version = (step.action == Action::Update).then_some(step.version);
                 match engine.put_service(spec, version).await {
                     Ok(()) => {
-                        started.push(out.services.len());
+                        let replicas = match service.deploy.mode {
+                            DeployMode::Replicated { replicas } => Some(replicas),
+                            DeployMode::Global => None,
+                        };
+                        started.push((out.services.len(), replicas));
                         outcome("started", None)
                     }
                     Err(e) => outcome("failed", Some(e.to_string())),
@@ -195,18 +199,7 @@ pub async fn reconcile<E: StackEngine>(
         out.services.push(done);
     }
     // Every started rollout is waited for, all at once.
-    let waits = started.iter().map(|&i| {
-        let step = &planned
-            .services
-            .iter()
-            .find(|s| s.name == out.services[i].name);
-        let replicas = step
-            .and_then(|s| desired.stack.services.get(&s.key))
-            .map(|s| match s.deploy.mode {
-                DeployMode::Replicated { replicas } => Some(replicas),
-                DeployMode::Global => None,
-            })
-            .unwrap_or(None);
+    let waits = started.iter().map(|&(i, replicas)| {
         let name = out.services[i].name.clone();
         let update = out.services[i].action == Action::Update;
         async move { (i, converge(engine, &name, update, replicas).await) }

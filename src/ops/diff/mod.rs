@@ -114,35 +114,26 @@ pub fn compare(host: &str, sides: Sides<'_>) -> Option<HostChanges> {
             _ => {}
         }
     }
-    let text = |side: &BTreeMap<String, OutFile>| {
-        side.get(compose::FILE)
+    let touched = |file: &str| {
+        out.changed
+            .iter()
+            .chain(&out.added)
+            .chain(&out.removed)
+            .any(|p| p == file)
+    };
+    let (compose_touched, stack_touched) = (touched(compose::FILE), touched(compose::STACK_FILE));
+    let text = |side: &BTreeMap<String, OutFile>, file: &str| {
+        side.get(file)
             .map(|f| String::from_utf8_lossy(&f.data).into_owned())
     };
-    if out
-        .changed
-        .iter()
-        .chain(&out.added)
-        .chain(&out.removed)
-        .any(|p| p == compose::FILE)
-    {
-        out.services = compose::summary(host, text(base).as_deref(), text(head).as_deref());
+    let sides = |file: &str| (text(base, file), text(head, file));
+    if compose_touched {
+        let (b, h) = sides(compose::FILE);
+        out.services = compose::summary(host, b.as_deref(), h.as_deref());
     }
-    let stack_text = |side: &BTreeMap<String, OutFile>| {
-        side.get(compose::STACK_FILE)
-            .map(|f| String::from_utf8_lossy(&f.data).into_owned())
-    };
-    if out
-        .changed
-        .iter()
-        .chain(&out.added)
-        .chain(&out.removed)
-        .any(|p| p == compose::STACK_FILE)
-    {
-        out.stack_services = compose::stack_summary(
-            host,
-            stack_text(base).as_deref(),
-            stack_text(head).as_deref(),
-        );
+    if stack_touched {
+        let (b, h) = sides(compose::STACK_FILE);
+        out.stack_services = compose::stack_summary(host, b.as_deref(), h.as_deref());
     }
     let differs = !(out.added.is_empty()
         && out.removed.is_empty()
