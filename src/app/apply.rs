@@ -144,6 +144,9 @@ impl Report<'_> {
                     eprintln!("  {host:<12}");
                     if !a.sync.is_noop() {
                         eprintln!("    {}", a.sync.summary());
+                        if let Some(line) = a.sync.changed_on_host_line(self.would) {
+                            eprintln!("    {line}");
+                        }
                     }
                     for i in &a.plan.images {
                         eprintln!("    pull {} ({})", i.image, i.reason);

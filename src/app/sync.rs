@@ -195,7 +195,12 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 Ok(p) if p.plan.is_noop() => {
                     eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)
                 }
-                Ok(s) => eprintln!("  {:<12} {verb} {}", o.host, s.plan.summary()),
+                Ok(s) => {
+                    eprintln!("  {:<12} {verb} {}", o.host, s.plan.summary());
+                    if let Some(line) = s.plan.changed_on_host_line(args.dry_run) {
+                        eprintln!("  {:<12} {line}", "");
+                    }
+                }
                 Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
             }
         }

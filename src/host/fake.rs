@@ -16,6 +16,7 @@ use crate::host::{Host, HostLock, Upload};
 use crate::model::compose::{Compose, Network, Service};
 use crate::model::manifest::Manifest;
 use crate::model::observed::{self, ContainerState, Observed};
+use crate::model::placed::HostFiles;
 use crate::model::target::{Defaults, Target};
 use crate::model::tree::OutFile;
 use crate::plan::identity::{Owner, network_labels, owner};
@@ -42,6 +43,8 @@ pub struct HostState {
     /// The files in the base dir.
     pub files: BTreeMap<String, OutFile>,
     pub manifest: Manifest,
+    /// The placed files' state recorded at the last placement ([`HostState::now`] then).
+    pub recorded: BTreeMap<String, String>,
     /// Who holds the lock, if anyone.
     pub holder: Option<String>,
     pub locks_taken: usize,
@@ -49,6 +52,53 @@ pub struct HostState {
     pub uploads: usize,
     /// The upload (1 for the first) that the host refuses, its lock then released.
     pub refuse_upload: Option<usize>,
+}
+
+impl HostState {
+    /// The state of the placed files now, as `stat` lines: a file's line changes with its
+    /// content and mode. System files are not held: they stay as placed.
+    fn now(&self) -> BTreeMap<String, String> {
+        let base = self.manifest.files.keys().filter_map(|path| {
+            let f = self.files.get(path)?;
+            let sha = crate::model::manifest::sha256_hex(&f.data);
+            let line = format!(
+                "{:o} deploy:deploy {} 1 {} 0 +0000 {path}",
+                f.mode,
+                f.data.len(),
+                &sha[..12]
+            );
+            Some((path.clone(), line))
+        });
+        let system = self.manifest.system.iter().map(|(dest, e)| {
+            let line = format!(
+                "{:o} {}:{} 1 1 {} 0 +0000 {dest}",
+                e.mode,
+                e.owner,
+                e.group,
+                &e.sha256[..12]
+            );
+            (dest.clone(), line)
+        });
+        base.chain(system).collect()
+    }
+
+    fn host_files(&self) -> HostFiles {
+        let text = |lines: &BTreeMap<String, String>| {
+            lines.values().map(|l| format!("{l}\n")).collect::<String>()
+        };
+        match HostFiles::parse(
+            self.manifest.clone(),
+            &text(&self.recorded),
+            &text(&self.now()),
+        ) {
+            Ok(h) => h,
+            Err(e) => panic!("the fake's own state lines: {e}"),
+        }
+    }
+
+    fn record(&mut self) {
+        self.recorded = self.now();
+    }
 }
 
 /// A host in memory.
@@ -91,15 +141,15 @@ impl Host for FakeHost {
         Ok(self.state().holder.take())
     }
 
-    async fn read_manifest(&self) -> Result<Manifest, SessionError> {
-        Ok(self.state().manifest.clone())
+    async fn read_files(&self) -> Result<HostFiles, SessionError> {
+        Ok(self.state().host_files())
     }
 
     async fn lock_and_read(
         &self,
         holder: &str,
         _timeout: Duration,
-    ) -> Result<(Manifest, FakeLock<'_>), SessionError> {
+    ) -> Result<(HostFiles, FakeLock<'_>), SessionError> {
         let mut state = self.state();
         if let Some(other) = &state.holder {
             return Err(SessionError::Locked(format!("held by {other}")));
@@ -107,7 +157,7 @@ impl Host for FakeHost {
         state.holder = Some(holder.to_string());
         state.locks_taken += 1;
         Ok((
-            state.manifest.clone(),
+            state.host_files(),
             FakeLock {
                 host: self,
                 held: true,
@@ -182,6 +232,7 @@ impl HostLock for FakeLock<'_> {
                     }
                 }
                 state.manifest = upload.manifest.clone();
+                state.record();
                 false
             }
         };
@@ -196,7 +247,10 @@ impl HostLock for FakeLock<'_> {
     }
 
     async fn write_manifest_and_release(mut self, manifest: &Manifest) -> Result<(), SessionError> {
-        self.host.state().manifest = manifest.clone();
+        let mut state = self.host.state();
+        state.manifest = manifest.clone();
+        state.record();
+        drop(state);
         self.unlock();
         Ok(())
     }

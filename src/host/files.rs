@@ -9,10 +9,12 @@ use std::time::Duration;
 use crate::host::session::{SessionError, SshOptions};
 use crate::host::{Host, HostLock, Upload};
 use crate::model::manifest::Manifest;
+use crate::model::placed::HostFiles;
 use crate::model::system_files;
 use crate::model::target::Target;
 use crate::model::tree::OutFile;
-use crate::plan::files::{SyncPlan, plan};
+use crate::plan::drift::{self, Drift};
+use crate::plan::files::{SyncPlan, plan_with_drift};
 use crate::plan::textdiff;
 use crate::util::redact::Redactor;
 
@@ -160,50 +162,63 @@ pub async fn lock_and_plan<'s, H: Host>(
     } else {
         None
     };
-    let (remote_manifest, lock) = if opts.mode == RunMode::ReadOnly {
+    let (host_files, lock) = if opts.mode == RunMode::ReadOnly {
         phase("reading the manifest");
-        (session.read_manifest().await?, Held::NotTaken)
+        (session.read_files().await?, Held::NotTaken)
     } else {
         phase("taking the lock, reading the manifest");
         // A signal while the lock is waited for: nothing was done, nothing is.
         tokio::select! {
             locked = session.lock_and_read(&opts.holder, opts.lock_timeout) => {
-                let (manifest, lock) = locked?;
-                (manifest, Held::Taken(lock))
+                let (files, lock) = locked?;
+                (files, Held::Taken(lock))
             }
             e = crate::util::interrupt::interrupted() => return Err(e.into()),
         }
     };
+    let (drift, mut old) = match read_suspects(session, &host_files, phase).await {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = lock.release().await;
+            return Err(e);
+        }
+    };
+    let remote_manifest = host_files.manifest;
     let local = Manifest::of_files(files)
         .with_system(system)
         .with_containers(remote_manifest.containers.clone());
-    let p = plan(&local, &remote_manifest, &target.system_files);
+    let p = plan_with_drift(&local, &remote_manifest, &drift, &target.system_files);
     let diff = if opts.diff && !p.is_noop() {
+        // The files to diff against, those not read already as suspects of drift.
+        let unread =
+            |f: &&String| remote_manifest_has(&remote_manifest, f) && !old.contains_key(*f);
         let wanted: Vec<String> = p
             .upload
             .iter()
-            .filter(|f| remote_manifest.files.contains_key(*f))
             .chain(&p.remove)
+            .filter(unread)
             .cloned()
             .collect();
         let wanted_system: Vec<String> = p
             .system_install
             .iter()
-            .filter(|f| remote_manifest.system.contains_key(*f))
             .chain(&p.system_remove)
+            .filter(unread)
             .cloned()
             .collect();
-        phase("reading the files to diff");
-        let fetched = session
-            .fetch(&wanted, &wanted_system, "reading the files to diff")
-            .await;
-        let old = match fetched {
-            Ok(old) => old,
-            Err(e) => {
-                let _ = lock.release().await;
-                return Err(e);
+        if !wanted.is_empty() || !wanted_system.is_empty() {
+            phase("reading the files to diff");
+            let fetched = session
+                .fetch(&wanted, &wanted_system, "reading the files to diff")
+                .await;
+            match fetched {
+                Ok(fetched) => old.extend(fetched),
+                Err(e) => {
+                    let _ = lock.release().await;
+                    return Err(e);
+                }
             }
-        };
+        }
         Some(textdiff::plan_diff(
             &target.host,
             &p,
@@ -226,6 +241,30 @@ pub async fn lock_and_plan<'s, H: Host>(
     })
 }
 
+/// Whether the host's manifest lists `path` (a base dir file, or an absolute system file).
+fn remote_manifest_has(manifest: &Manifest, path: &str) -> bool {
+    manifest.files.contains_key(path) || manifest.system.contains_key(path)
+}
+
+/// The drift of a host's placed files: the suspects ([`drift::suspects`]) read, in one
+/// remote command (none when every file is as recorded), and compared; with what was read.
+pub async fn read_suspects<H: Host>(
+    session: &H,
+    host_files: &HostFiles,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<(Drift, BTreeMap<String, Vec<u8>>), SessionError> {
+    let (base, system) = drift::suspects(host_files);
+    let read = if base.is_empty() && system.is_empty() {
+        BTreeMap::new()
+    } else {
+        phase("reading the files changed on the host");
+        session
+            .fetch(&base, &system, "reading the files changed on the host")
+            .await?
+    };
+    Ok((drift::compare(host_files, &read), read))
+}
+
 impl<'s, H: Host> Locked<'s, H> {
     /// Places the files (unless `--dry-run` or nothing changes); the lock stays held. On
     /// failure the lock is released.
@@ -244,7 +283,8 @@ impl<'s, H: Host> Locked<'s, H> {
             local,
             mut lock,
         } = self;
-        let manifest = if !p.is_noop() && opts.mode.changes() {
+        // A stale record alone is written again with the manifest: the files stay as they are.
+        let manifest = if (!p.is_noop() || p.stale_record) && opts.mode.changes() {
             // A signal before the files move: nothing was changed, nothing is.
             if let Err(e) = crate::util::interrupt::check() {
                 let _ = lock.release().await;

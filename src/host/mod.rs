@@ -23,6 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::manifest::Manifest;
+use crate::model::placed::HostFiles;
 use crate::model::system_files::Placed;
 use crate::model::target::Target;
 use crate::model::tree::OutFile;
@@ -45,16 +46,17 @@ pub trait Host: Send + Sync {
     /// Ends whatever holds the host's lock: who held it, if anything did.
     fn break_lock(&self) -> impl Future<Output = Result<Option<String>, SessionError>> + Send;
 
-    /// The host's manifest, read without taking the lock or writing anything (`nxinfra plan`).
-    fn read_manifest(&self) -> impl Future<Output = Result<Manifest, SessionError>> + Send;
+    /// The host's manifest and the state of the files it lists, read without taking the lock
+    /// or writing anything (`nxinfra plan`, `nxinfra status`).
+    fn read_files(&self) -> impl Future<Output = Result<HostFiles, SessionError>> + Send;
 
     /// Takes the host's lock, waiting at most `timeout` for whoever holds it, and reads its
-    /// manifest.
+    /// manifest and the state of the files it lists.
     fn lock_and_read(
         &self,
         holder: &str,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(Manifest, Self::Lock<'_>), SessionError>> + Send;
+    ) -> impl Future<Output = Result<(HostFiles, Self::Lock<'_>), SessionError>> + Send;
 
     /// The host's current content of `paths` (in the base dir) and `system` (absolute); the
     /// missing ones are absent from the result.

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::manifest::{self, Manifest};
+use crate::model::placed::{HostFiles, STAT_FORMAT, StatError};
 use crate::model::system_files::Placed;
 use crate::model::tree::OutFile;
 use crate::plan::files::SyncPlan;
@@ -51,20 +52,67 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
             ("END_MARKER", Value::Word(END_MARKER)),
             ("TAR_SCRIPT", Value::Word(TAR_SCRIPT)),
             ("APPLIED_MARKER", Value::Word(APPLIED_MARKER)),
+            ("PLACED", Value::Lines(&placed(base_dir))),
+            ("STAT_MARKER", Value::Word(STAT_MARKER)),
+            ("NOW_MARKER", Value::Word(NOW_MARKER)),
         ],
     )
 }
 
-/// Prints the host's manifest, if any, and nothing else: no lock, no folder made
-/// (`scripts/read_manifest.sh`).
+/// The functions that print and record the state of the placed files (`scripts/placed.sh`),
+/// for [`lock_and_read`] and [`read_manifest`].
+fn placed(base_dir: &str) -> String {
+    fill(
+        &PLACED,
+        &[
+            ("BASE_DIR", Value::Word(base_dir)),
+            ("STAT_FORMAT", Value::Word(STAT_FORMAT)),
+        ],
+    )
+}
+
+/// Printed after the manifest by [`lock_and_read`] and [`read_manifest`], before the record of
+/// the placed files' state (`.nxinfra/stat`).
+pub const STAT_MARKER: &str = "--nxinfra-recorded--";
+/// Printed after that record, before the placed files' state now.
+pub const NOW_MARKER: &str = "--nxinfra-now--";
+
+/// Prints the host's manifest, if any, and the placed files' state (recorded, and now), and
+/// nothing else: no lock, no folder made, nothing written (`scripts/read_manifest.sh`).
 pub fn read_manifest(base_dir: &str) -> String {
     fill(
         &READ_MANIFEST,
         &[
             ("BASE_DIR", Value::Word(base_dir)),
             ("STATE_DIR", Value::Word(STATE_DIR)),
+            ("PLACED", Value::Lines(&placed(base_dir))),
+            ("STAT_MARKER", Value::Word(STAT_MARKER)),
+            ("NOW_MARKER", Value::Word(NOW_MARKER)),
         ],
     )
+}
+
+/// Parses what [`read_manifest`] prints, or [`lock_and_read`] before its end marker: the
+/// manifest, then the placed files' state (absent on a host with no manifest).
+pub fn host_files(text: &str) -> Result<HostFiles, HostFilesError> {
+    let (manifest, rest) = match text.split_once(&format!("{STAT_MARKER}\n")) {
+        Some((manifest, rest)) => (manifest, rest),
+        None => (text, ""),
+    };
+    let (recorded, now) = rest
+        .split_once(&format!("{NOW_MARKER}\n"))
+        .unwrap_or((rest, ""));
+    let manifest = Manifest::parse(manifest)?;
+    Ok(HostFiles::parse(manifest, recorded, now)?)
+}
+
+/// Why what a host printed of its files is not understood.
+#[derive(Debug, thiserror::Error)]
+pub enum HostFilesError {
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Stat(#[from] StatError),
 }
 
 /// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
@@ -446,6 +494,7 @@ macro_rules! template {
 
 const LOCK_AND_READ: Template = template!("lock_and_read.sh");
 const READ_MANIFEST: Template = template!("read_manifest.sh");
+const PLACED: Template = template!("placed.sh");
 const FORCE_UNLOCK: Template = template!("force_unlock.sh");
 const FETCH: Template = template!("fetch.sh");
 const APPLY: Template = template!("apply.sh");
@@ -583,13 +632,17 @@ mod tests {
     ) -> (SyncPlan, std::process::Output) {
         let b = base.to_str().unwrap().to_string();
         let mut plan_made = None;
-        let out = session(&b, |manifest| {
-            let remote = Manifest::parse(manifest).unwrap();
+        let out = session(&b, |printed| {
+            let host = host_files(printed).unwrap();
+            // The suspects of drift read as the host layer reads them (fetch.sh).
+            let (paths, sys) = crate::plan::drift::suspects(&host);
+            let read = read_tar(&sh(&fetch(&b, &paths, &sys), b"").stdout).unwrap();
+            let drift = crate::plan::drift::compare(&host, &read);
             let (files, system) =
                 crate::model::system_files::split("h", files, entries, &b).unwrap();
             let local = Manifest::of_files(&files).with_system(&system);
-            let p = plan(&local, &remote, entries);
-            let input = if p.is_noop() {
+            let p = crate::plan::files::plan_with_drift(&local, &host.manifest, &drift, entries);
+            let input = if p.is_noop() && !p.stale_record {
                 None
             } else {
                 Some(upload_tar(&b, &files, &system, &p, &local).unwrap())
@@ -663,9 +716,10 @@ mod tests {
         assert_eq!(files, names);
     }
 
-    const TEMPLATES: [&Template; 7] = [
+    const TEMPLATES: [&Template; 8] = [
         &LOCK_AND_READ,
         &READ_MANIFEST,
+        &PLACED,
         &FORCE_UNLOCK,
         &FETCH,
         &APPLY,
@@ -853,6 +907,102 @@ mod tests {
         assert!(sync(&base, &v2).is_noop());
     }
 
+    /// What `read_manifest.sh` says of the files in `base`: the suspects of drift.
+    fn suspects_in(base: &std::path::Path) -> (Vec<String>, Vec<String>) {
+        let out = sh(&read_manifest(base.to_str().unwrap()), b"");
+        assert!(out.status.success());
+        crate::plan::drift::suspects(&host_files(&String::from_utf8_lossy(&out.stdout)).unwrap())
+    }
+
+    #[test]
+    fn files_changed_on_the_host_are_found_by_their_state_and_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("b a");
+        std::fs::create_dir_all(&base).unwrap();
+        let v1 = tree(&[
+            ("bird/bird.conf", "router id 1;\n", 0o644),
+            ("gone.conf", "g", 0o644),
+            ("key", "k", 0o600),
+            ("same size", "abc", 0o644),
+            ("touched", "t", 0o644),
+            ("kept", "k", 0o644),
+        ]);
+        sync(&base, &v1);
+        // Every file is as recorded: nothing to read, on a no-op or on a plan.
+        assert_eq!(suspects_in(&base), (vec![], vec![]));
+        assert!(sync(&base, &v1).is_noop());
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(base.join("bird/bird.conf"))
+            .unwrap();
+        f.write_all(b"protocol static {}\n").unwrap();
+        std::fs::remove_file(base.join("gone.conf")).unwrap();
+        std::fs::set_permissions(base.join("key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        // Same size, same second: the change time still tells.
+        std::fs::write(base.join("same size"), "xyz").unwrap();
+        std::fs::write(base.join("foreign"), "not ours").unwrap();
+        let touched = std::fs::File::options()
+            .write(true)
+            .open(base.join("touched"))
+            .unwrap();
+        touched.set_modified(std::time::SystemTime::now()).unwrap();
+        let (suspects, _) = suspects_in(&base);
+        assert_eq!(
+            suspects,
+            ["bird/bird.conf", "gone.conf", "key", "same size", "touched"]
+        );
+
+        let p = sync(&base, &v1);
+        let changed: Vec<String> = p
+            .changed_on_host
+            .iter()
+            .map(|c| format!("{}: {}", c.path, c.change))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                "bird/bird.conf: edited",
+                "gone.conf: removed",
+                "key: mode 0644, placed 0600",
+                "same size: edited",
+            ]
+        );
+        assert_eq!(p.upload, ["bird/bird.conf", "gone.conf", "same size"]);
+        assert_eq!(p.chmod, [("key".to_string(), 0o600)]);
+        assert!(p.added.is_empty(), "nothing new to the manifest");
+        for (path, f) in &v1 {
+            assert_eq!(std::fs::read(base.join(path)).unwrap(), f.data, "{path}");
+            assert_eq!(mode(&base.join(path)), f.mode, "{path}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(base.join("foreign")).unwrap(),
+            "not ours"
+        );
+        // Repaired and recorded again: nothing to read any more.
+        assert_eq!(suspects_in(&base), (vec![], vec![]));
+        assert!(sync(&base, &v1).is_noop());
+    }
+
+    #[test]
+    fn a_touched_file_or_a_missing_record_is_read_once_then_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let v1 = tree(&[("a", "1", 0o644), ("b", "2", 0o644)]);
+        sync(base, &v1);
+        // A host synced by a version that kept no record.
+        std::fs::remove_file(base.join(".nxinfra/stat")).unwrap();
+        assert_eq!(suspects_in(base).0, ["a", "b"]);
+        let before = std::fs::read(base.join(".nxinfra/manifest")).unwrap();
+        let p = sync(base, &v1);
+        assert!(p.is_noop() && p.changed_on_host.is_empty() && p.stale_record);
+        assert_eq!(
+            std::fs::read(base.join(".nxinfra/manifest")).unwrap(),
+            before
+        );
+        assert_eq!(mode(&base.join(".nxinfra/stat")), 0o600);
+        assert_eq!(suspects_in(base), (vec![], vec![]));
+    }
+
     #[test]
     fn the_lock_is_held_while_stdin_is_open_and_names_its_holder() {
         let dir = tempfile::tempdir().unwrap();
@@ -1007,6 +1157,38 @@ mod tests {
         assert!(p.is_noop());
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "reloaded\n");
 
+        // Drift of system files: one edited, one re-owned, found and put back, reloaded once.
+        std::fs::write(&conf, "router id 666;").unwrap();
+        let peers = etc.join("bird/peers.conf");
+        std::os::unix::fs::chown(&peers, Some(0), Some(0)).unwrap();
+        let (p, out) = sync_system(&base, v1.clone(), &entries(&reload));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let changed: Vec<String> = p
+            .changed_on_host
+            .iter()
+            .map(|c| format!("{}: {}", c.path.rsplit('/').next().unwrap(), c.change))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                "bird.conf: edited",
+                "peers.conf: owner root:root, placed root:daemon"
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "router id 1;");
+        let gid = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&peers).unwrap());
+        assert_eq!(gid, 1);
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "reloaded\nreloaded\n"
+        );
+        let (p, _) = sync_system(&base, v1.clone(), &entries(&reload));
+        assert!(p.is_noop() && !p.stale_record);
+
         // A failing reload fails the sync, names the command, and is retried next time: the
         // manifest was not updated.
         let mut v2 = v1.clone();
@@ -1035,7 +1217,7 @@ mod tests {
         assert_eq!(p.reloads, std::slice::from_ref(&reload));
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
-            "reloaded\nreloaded\nreloaded\n"
+            "reloaded\nreloaded\nreloaded\nreloaded\n"
         );
         assert!(!base.join(".nxinfra/staging").exists());
 

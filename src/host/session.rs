@@ -15,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::host::control;
 use crate::host::remote;
 use crate::model::manifest::{Manifest, ManifestError};
+use crate::model::placed::HostFiles;
 use crate::model::target::Target;
 
 /// How nxinfra connects, beyond each host's target.
@@ -55,6 +56,18 @@ pub enum SessionError {
         "the manifest on the host is invalid ({0}); fix or remove <base_dir>/.nxinfra/manifest"
     )]
     Manifest(#[from] ManifestError),
+    /// The placed files' state, as `stat` printed it, is not understood (not GNU stat?).
+    #[error("{0}")]
+    Stat(#[from] crate::model::placed::StatError),
+}
+
+impl From<remote::HostFilesError> for SessionError {
+    fn from(e: remote::HostFilesError) -> Self {
+        match e {
+            remote::HostFilesError::Manifest(e) => SessionError::Manifest(e),
+            remote::HostFilesError::Stat(e) => SessionError::Stat(e),
+        }
+    }
 }
 
 /// The connection to one host.
@@ -324,14 +337,14 @@ impl crate::host::Host for HostSession {
     }
 
     /// No state folder is made on a host that has none.
-    async fn read_manifest(&self) -> Result<Manifest, SessionError> {
+    async fn read_files(&self) -> Result<HostFiles, SessionError> {
         let out = self
             .run(
                 &remote::read_manifest(&self.target.base_dir),
                 "reading the manifest",
             )
             .await?;
-        Ok(Manifest::parse(&String::from_utf8_lossy(&out))?)
+        Ok(remote::host_files(&String::from_utf8_lossy(&out))?)
     }
 
     /// The first (and, for a no-op, only) remote
@@ -340,7 +353,7 @@ impl crate::host::Host for HostSession {
         &self,
         holder: &str,
         timeout: Duration,
-    ) -> Result<(Manifest, LockGuard<'_>), SessionError> {
+    ) -> Result<(HostFiles, LockGuard<'_>), SessionError> {
         let script = remote::lock_and_read(&self.target.base_dir, holder, timeout.as_secs());
         let fail = |reason: String| SessionError::Command {
             what: "locking and reading the manifest",
@@ -380,7 +393,7 @@ impl crate::host::Host for HostSession {
             }
             return Err(fail(format!("{} ({})", stderr, out.status)));
         }
-        let manifest = Manifest::parse(&text)?;
+        let manifest = remote::host_files(&text)?;
         let stderr = child.stderr().take().map(|mut pipe| {
             tokio::spawn(async move {
                 let mut text = Vec::new();

@@ -15,6 +15,7 @@ pub mod compose;
 pub mod inventory;
 pub mod manifest;
 pub mod observed;
+pub mod placed;
 pub mod system_files;
 pub mod target;
 pub mod tree;

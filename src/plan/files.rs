@@ -3,6 +3,7 @@
 
 use crate::model::manifest::Manifest;
 use crate::model::system_files::SystemFile;
+use crate::plan::drift::{Drift, HostChange};
 
 #[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncPlan {
@@ -23,6 +24,13 @@ pub struct SyncPlan {
     pub system_remove: Vec<String>,
     /// The `reload` commands of the installed system files, each once, in inventory order.
     pub reloads: Vec<String>,
+    /// Of the files above, those changed on the host since the last sync (drift): the sync
+    /// puts the desired content, mode or owner back.
+    pub changed_on_host: Vec<ChangedOnHost>,
+    /// The record of the placed files' state is out of date though every file is as placed
+    /// (a file touched, or no record yet): a real sync writes it again, nothing else.
+    #[serde(skip)]
+    pub stale_record: bool,
     /// The top-most folders of the uploads that hold no file of the host's manifest: on a host
     /// where they do not exist yet, each moves into place with one rename.
     #[serde(skip)]
@@ -63,7 +71,35 @@ impl SyncPlan {
         if !p.reloads.is_empty() {
             out.push_str(&format!("; reload: {}", p.reloads.join(", ")));
         }
+        if !p.changed_on_host.is_empty() {
+            out.push_str(&format!(
+                "; {} changed on host since the last sync",
+                p.changed_on_host.len()
+            ));
+        }
         out
+    }
+
+    /// `changed on host since the last sync: bird.conf (edited), key (mode 0644, placed
+    /// 0600); put back` (`would` be, for a plan), when anything was.
+    pub fn changed_on_host_line(&self, would: bool) -> Option<String> {
+        if self.changed_on_host.is_empty() {
+            return None;
+        }
+        let files: Vec<String> = self
+            .changed_on_host
+            .iter()
+            .map(|c| format!("{} ({})", c.path, c.change))
+            .collect();
+        Some(format!(
+            "changed on host since the last sync: {}; {}",
+            files.join(", "),
+            if would {
+                "would be put back"
+            } else {
+                "put back"
+            }
+        ))
     }
 
     /// Number of files the sync changes on the host.
@@ -76,20 +112,65 @@ impl SyncPlan {
     }
 }
 
-/// The plan that turns `remote` (what the host's manifest says) into `local` (the render).
-/// Only files in the host's manifest are ever removed: files nxinfra never placed are never
-/// touched. `system` gives the `reload` commands of the system files.
+/// A placed file changed on the host, as a sync plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChangedOnHost {
+    pub path: String,
+    #[serde(flatten)]
+    pub change: HostChange,
+}
+
+/// The plan that turns `remote` (what the host's manifest says) into `local` (the render),
+/// for a host whose files are as placed. Only files in the host's manifest are ever removed:
+/// files nxinfra never placed are never touched. `system` gives the `reload` commands of the
+/// system files.
 pub fn plan(local: &Manifest, remote: &Manifest, system: &[SystemFile]) -> SyncPlan {
+    plan_with_drift(local, remote, &Drift::default(), system)
+}
+
+/// [`plan`] for a host where `drift` says which placed files were changed there since: they
+/// are placed again (content) or re-moded, and listed in `changed_on_host`.
+pub fn plan_with_drift(
+    local: &Manifest,
+    remote: &Manifest,
+    drift: &Drift,
+    system: &[SystemFile],
+) -> SyncPlan {
     let mut p = SyncPlan::default();
+    let on_host = |p: &mut SyncPlan, path: &str| {
+        if let Some(change) = drift.changed.get(path) {
+            p.changed_on_host.push(ChangedOnHost {
+                path: path.to_string(),
+                change: change.clone(),
+            });
+        }
+    };
     for (path, want) in &local.files {
-        match remote.files.get(path) {
-            Some(have) if have.sha256 == want.sha256 && have.mode == want.mode => p.unchanged += 1,
-            Some(have) if have.sha256 == want.sha256 => p.chmod.push((path.clone(), want.mode)),
-            Some(_) => p.upload.push(path.clone()),
-            None => {
-                p.upload.push(path.clone());
-                p.added.push(path.clone());
+        let Some(have) = remote.files.get(path) else {
+            p.upload.push(path.clone());
+            p.added.push(path.clone());
+            continue;
+        };
+        // What the host holds now, where it differs from what was placed.
+        let (sha256, mode) = match drift.changed.get(path) {
+            Some(HostChange::Removed) | Some(HostChange::Edited { sha256: None }) => (None, 0),
+            Some(HostChange::Edited { sha256: Some(sha) }) => (Some(sha), have.mode),
+            Some(HostChange::Mode { now, .. }) => (Some(&have.sha256), *now),
+            Some(HostChange::Owner { .. }) | None => (Some(&have.sha256), have.mode),
+        };
+        if sha256 == Some(&want.sha256) && mode == want.mode {
+            if drift.changed.contains_key(path) {
+                // Changed on the host into what is now wanted: only the manifest is out of date.
+                p.chmod.push((path.clone(), want.mode));
+            } else {
+                p.unchanged += 1;
             }
+        } else if sha256 == Some(&want.sha256) {
+            p.chmod.push((path.clone(), want.mode));
+            on_host(&mut p, path);
+        } else {
+            p.upload.push(path.clone());
+            on_host(&mut p, path);
         }
     }
     p.remove = remote
@@ -101,9 +182,15 @@ pub fn plan(local: &Manifest, remote: &Manifest, system: &[SystemFile]) -> SyncP
     p.system_install = local
         .system
         .iter()
-        .filter(|(dest, want)| remote.system.get(*dest) != Some(want))
+        .filter(|(dest, want)| {
+            remote.system.get(*dest) != Some(want) || drift.changed.contains_key(*dest)
+        })
         .map(|(dest, _)| dest.clone())
         .collect();
+    for dest in p.system_install.clone() {
+        on_host(&mut p, &dest);
+    }
+    p.stale_record = drift.stale;
     p.system_remove = remote
         .system
         .keys()

@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod containers;
+pub mod drift;
 pub mod files;
 pub mod identity;
 pub mod recover;

@@ -1,8 +1,10 @@
 # The one command of a sync (remote::lock_and_read). Takes the host's lock, prints the manifest
+# (and, as read_manifest.sh does, the record of the placed files' state and their state now)
 # and END_MARKER, then reads messages from stdin until it ends:
 #   apply N     N bytes of tar follow: unpacked into the staging folder, whose apply.sh is
 #               run (sourced); then APPLIED_MARKER is printed and it reads again;
-#   manifest N  N bytes follow: they replace the manifest, and the command ends.
+#   manifest N  N bytes follow: they replace the manifest, the record of the placed files'
+#               state is made again, and the command ends.
 # The lock is held on fd 9 by this shell alone, from start to end; its children run with fd 9
 # closed, so that --force-unlock (force_unlock.sh) frees it by ending this shell.
 # Placeholders (a name in capitals between two @) are filled by remote.rs with shell-quoted
@@ -24,7 +26,14 @@ S="$D/staging"
 trap '[ ! -e "$S" ] || rm -rf "$S"; : > "$D/lock.holder"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 printf '%s (remote pid %s)\n' @HOLDER@ "$$" > "$D/lock.holder"
-if [ -f "$D/manifest" ]; then cat "$D/manifest" 9>&-; fi
+@PLACED@
+if [ -f "$D/manifest" ]; then
+    cat "$D/manifest" 9>&-
+    echo @STAT_MARKER@
+    if [ -f "$D/stat" ]; then cat "$D/stat" 9>&-; fi
+    echo @NOW_MARKER@
+    placed_now 9>&-
+fi
 echo @END_MARKER@
 while read -r action size; do
     if [ "$action" = apply ]; then
@@ -38,6 +47,7 @@ while read -r action size; do
     elif [ "$action" = manifest ]; then
         (umask 077; head -c "$size" > "$D/manifest.new") 9>&-
         mv -f "$D/manifest.new" "$D/manifest"
+        record_placed
         exit 0
     else
         exit 1

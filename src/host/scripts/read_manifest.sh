@@ -1,6 +1,14 @@
-# Prints the host's manifest, if any, and nothing else: no lock, no folder made
-# (remote::read_manifest).
+# Prints the host's manifest, if any, then STAT_MARKER, the record of the placed files' state
+# when they were placed, NOW_MARKER and their state now (placed.sh), and nothing else: no
+# lock, no folder made, nothing written (remote::read_manifest: plan, status).
 # Placeholders (a name in capitals between two @) are filled by remote.rs with shell-quoted
 # values.
-m=@BASE_DIR@/@STATE_DIR@/manifest
-if [ -f "$m" ]; then cat "$m"; fi
+D=@BASE_DIR@/@STATE_DIR@
+@PLACED@
+if [ -f "$D/manifest" ]; then
+    cat "$D/manifest"
+    echo @STAT_MARKER@
+    if [ -f "$D/stat" ]; then cat "$D/stat"; fi
+    echo @NOW_MARKER@
+    placed_now
+fi
