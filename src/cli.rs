@@ -123,6 +123,15 @@ nxinfra plan --json | jq '.hosts[] | select(.changes)'\n\n\
 Exit status: 0 no changes, 2 changes, 1 any host failed (as terraform plan -detailed-exitcode)."
     )]
     Plan(PlanArgs),
+    /// Each host as it is against what it should be, changing nothing anywhere
+    #[command(
+        long_about = "Render, then read each host without changing anything (no lock, no file written, no image pulled, no container touched) and show: every desired service's container as the engine has it (running, healthy or not; exited with its code; restarting; missing; a container of that name nxinfra did not create), with its image id, repository digests, restart count and start time; the fleet's containers no longer desired; the files nxinfra placed that were changed on the host since the last sync (edited, removed, re-moded); and the host's facts (disk use of the base dir's filesystem, load, engine version). One line per host when all is as desired.\n\nSecret values never appear: a healthcheck's output is redacted. --json prints a document of the schema in docs/status.schema.json (docs/status.md).",
+        after_help = "Examples:\n  nxinfra status\n  nxinfra status --limit 'ixp*'\n  \
+nxinfra status --json | jq '.hosts[] | select(.as_desired | not)'\n\n\
+Exit status: 0 every host as desired, 2 something is not, 1 a host could not be read \
+(unreachable, its engine down: named with why)."
+    )]
+    Status(StatusArgs),
     /// The rendered fleet at a git revision against the working tree, offline
     #[command(
         long_about = "Render the fleet as it is at REV (read from git, without touching the \
@@ -266,6 +275,20 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub ssh: SshArgs,
     /// Print the plan as JSON on stdout (docs/plan.schema.json)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Hosts read at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub forks: usize,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print the status as JSON on stdout (docs/status.schema.json)
     #[arg(long)]
     pub json: bool,
 }

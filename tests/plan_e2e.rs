@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::engine::{self, apply, docker, steps};
-use common::{Fleet, SECRET, Testbed, snapshot, texts};
+use common::engine::{self, apply, host_state, steps};
+use common::{Fleet, SECRET, Testbed, texts};
 
 const COMPOSE: &str = r#"services:
   reader:
@@ -48,37 +48,6 @@ fn plan_json(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, serde_
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     common::assert_schema(&json, "plan.schema.json");
     (code, json)
-}
-
-/// Everything on `host` that a plan must not change: the base dir (the manifest, the lock
-/// files and every placed file, contents and modes) and the engine (containers with their
-/// ids, starts and restart counts; networks; images).
-fn host_state(tb: &Testbed, host: &str, base: &std::path::Path) -> String {
-    let files = if base.exists() {
-        format!("{:?}", snapshot(base))
-    } else {
-        "no base dir".into()
-    };
-    let (_, containers) = docker(tb, host, &["ps", "-aq", "--no-trunc"]);
-    let mut engine = String::new();
-    for id in containers.split_whitespace() {
-        engine.push_str(
-            &docker(
-                tb,
-                host,
-                &[
-                    "inspect",
-                    "-f",
-                    "{{.Id}} {{.Name}} {{.State.StartedAt}} {{.RestartCount}} {{.Config.Labels}}",
-                    id,
-                ],
-            )
-            .1,
-        );
-    }
-    let networks = docker(tb, host, &["network", "ls", "-q", "--no-trunc"]).1;
-    let images = docker(tb, host, &["images", "-q", "--no-trunc"]).1;
-    format!("{files}\n{engine}\n{networks}\n{images}")
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod inventory;
 mod plan;
 mod render;
 mod secrets;
+mod status;
 mod sync;
 mod wg;
 
@@ -41,6 +42,7 @@ fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
         Command::Sync(args) => sync::run(ctx, &args),
         Command::Apply(args) => apply::run(ctx, &args),
         Command::Plan(args) => plan::run(ctx, &args),
+        Command::Status(args) => status::run(ctx, &args),
         Command::Diff(args) => diff::run(ctx, &args),
         Command::Wg(args) => wg::run(ctx, &args),
         Command::Backup(cmd) => backup::run(ctx, cmd),

@@ -227,6 +227,17 @@ impl DockerEngine {
             .map_err(fail(what))
     }
 
+    /// The engine's own version (`24.0.7`; Podman's for Podman), for `nxinfra status`.
+    pub async fn server_version(&self) -> Result<String, EngineError> {
+        self.read();
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(fail("reading the engine's version"))?;
+        Ok(v.version.unwrap_or_default())
+    }
+
     /// Runs `cmd` in the running container `name`: `input` (if any) goes to its stdin, each
     /// chunk of its stdout to `out`. Returns its exit status and the end of its stderr.
     pub async fn exec(
@@ -549,7 +560,13 @@ impl Engine for DockerEngine {
 /// A container's state as a health gate reads it, from the engine's inspection.
 fn state(inspected: ContainerInspectResponse) -> ContainerState {
     let state = inspected.state.unwrap_or_default();
+    // The engine's zero time (0001-01-01…) for "never".
+    let time = |t: Option<String>| t.filter(|t| !t.starts_with("0001-"));
     ContainerState {
+        status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+        restart_count: inspected.restart_count.unwrap_or_default(),
+        started_at: time(state.started_at),
+        finished_at: time(state.finished_at),
         id: inspected.id.unwrap_or_default(),
         running: state.running == Some(true),
         exit_code: state.exit_code.unwrap_or_default(),

@@ -593,6 +593,8 @@ impl Engine for FakeEngine {
                 running: c.running,
                 exit_code: c.exit_code.unwrap_or_default(),
                 health: None,
+                status: if c.running { "running" } else { "exited" }.into(),
+                ..ContainerState::default()
             }),
             None => Err(fail("inspect", name, "No such container")),
         }

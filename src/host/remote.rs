@@ -92,6 +92,13 @@ pub fn read_manifest(base_dir: &str) -> String {
     )
 }
 
+/// Prints the host's facts for `nxinfra status`: the base dir's filesystem (`df -P -k`) and
+/// the load (`/proc/loadavg`); reads only (`scripts/facts.sh`, parsed by
+/// [`crate::plan::status::HostFacts::parse`]).
+pub fn facts(base_dir: &str) -> String {
+    fill(&FACTS, &[("BASE_DIR", Value::Word(base_dir))])
+}
+
 /// Parses what [`read_manifest`] prints, or [`lock_and_read`] before its end marker: the
 /// manifest, then the placed files' state (absent on a host with no manifest).
 pub fn host_files(text: &str) -> Result<HostFiles, HostFilesError> {
@@ -495,6 +502,7 @@ macro_rules! template {
 const LOCK_AND_READ: Template = template!("lock_and_read.sh");
 const READ_MANIFEST: Template = template!("read_manifest.sh");
 const PLACED: Template = template!("placed.sh");
+const FACTS: Template = template!("facts.sh");
 const FORCE_UNLOCK: Template = template!("force_unlock.sh");
 const FETCH: Template = template!("fetch.sh");
 const APPLY: Template = template!("apply.sh");
@@ -716,10 +724,11 @@ mod tests {
         assert_eq!(files, names);
     }
 
-    const TEMPLATES: [&Template; 8] = [
+    const TEMPLATES: [&Template; 9] = [
         &LOCK_AND_READ,
         &READ_MANIFEST,
         &PLACED,
+        &FACTS,
         &FORCE_UNLOCK,
         &FETCH,
         &APPLY,
@@ -757,6 +766,7 @@ mod tests {
         let scripts = [
             lock_and_read("/b", "alice", 5),
             read_manifest("/b"),
+            facts("/b"),
             force_unlock("/b"),
             fetch("/b", &paths, &[]),
             fetch("/b", &paths, &paths),
@@ -764,7 +774,7 @@ mod tests {
             apply("/b", &with_system, &system).unwrap(),
         ];
         // The system part is in the last (SYSTEM and SYSTEM_ROOT filled too).
-        assert!(scripts[6].contains("place .nxinfra/staging/.nxinfra/system/0 root daemon 0640"));
+        assert!(scripts[7].contains("place .nxinfra/staging/.nxinfra/system/0 root daemon 0640"));
         for script in &scripts {
             assert_eq!(next_placeholder(script), None, "{script}");
             let check = Command::new("sh").arg("-n").arg("-c").arg(script).output();

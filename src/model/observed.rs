@@ -29,6 +29,14 @@ pub struct ContainerState {
     pub exit_code: i64,
     /// Its healthcheck's view, for a container that has one.
     pub health: Option<Health>,
+    /// The engine's word for it: `created`, `running`, `paused`, `restarting`, `exited`,
+    /// `dead`, `removing`.
+    pub status: String,
+    /// How many times the engine restarted it (its restart policy).
+    pub restart_count: i64,
+    /// When it last started, and last stopped (RFC 3339; none when it never did).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 /// A container's healthcheck as the engine reports it.

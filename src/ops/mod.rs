@@ -4,10 +4,12 @@
 //! (sync, then each host's containers reconciled with its compose.yml, health-gated);
 //! [`cluster`] (a swarm's membership: init, joins, node labels and roles);
 //! [`backup`] (what hosts declare dumped, encrypted, kept, verified, restored); [`diff`]
-//! (what a change does to the rendered fleet, offline).
+//! (what a change does to the rendered fleet, offline); [`status`] (each host's services,
+//! drift and facts, read-only).
 
 pub mod apply;
 pub mod backup;
 pub mod cluster;
 pub mod diff;
+pub mod status;
 pub mod sync;

@@ -15,4 +15,5 @@ pub mod identity;
 pub mod recover;
 pub mod restore;
 pub mod stack;
+pub mod status;
 pub mod textdiff;

@@ -165,3 +165,34 @@ fn step_lines(steps: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Everything on `host` that a read-only command (plan, status) must not change: the base dir (the manifest, the lock
+/// files and every placed file, contents and modes) and the engine (containers with their
+/// ids, starts and restart counts; networks; images).
+pub fn host_state(tb: &Testbed, host: &str, base: &std::path::Path) -> String {
+    let files = if base.exists() {
+        format!("{:?}", super::snapshot(base))
+    } else {
+        "no base dir".into()
+    };
+    let (_, containers) = docker(tb, host, &["ps", "-aq", "--no-trunc"]);
+    let mut engine = String::new();
+    for id in containers.split_whitespace() {
+        engine.push_str(
+            &docker(
+                tb,
+                host,
+                &[
+                    "inspect",
+                    "-f",
+                    "{{.Id}} {{.Name}} {{.State.StartedAt}} {{.RestartCount}} {{.Config.Labels}}",
+                    id,
+                ],
+            )
+            .1,
+        );
+    }
+    let networks = docker(tb, host, &["network", "ls", "-q", "--no-trunc"]).1;
+    let images = docker(tb, host, &["images", "-q", "--no-trunc"]).1;
+    format!("{files}\n{engine}\n{networks}\n{images}")
+}

@@ -1,0 +1,198 @@
+//! `nxinfra status` on many hosts: per host, read-only (no lock, nothing written): the
+//! placed files' drift, the engine's containers and the state of each desired one, the
+//! host's facts; decided by [`crate::plan::status`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::host::engine::{DockerEngine, Engine, EngineError};
+use crate::host::files::read_suspects;
+use crate::host::runner::HostFailure;
+use crate::host::session::{HostSession, SessionError, SshOptions};
+use crate::host::{Host, ReachError};
+use crate::model::compose::{self, Compose};
+use crate::model::target::Target;
+use crate::plan::identity::{self, Owner};
+use crate::plan::status::{Assessment, HostFacts, State, assess};
+use crate::render::OutFile;
+use crate::util::progress::Progress;
+use crate::util::redact::Redactor;
+
+pub struct StatusOptions {
+    pub forks: usize,
+    pub ssh: SshOptions,
+    pub redactor: Arc<Redactor>,
+}
+
+/// One host's status.
+#[derive(Debug, Serialize)]
+pub struct HostStatus {
+    #[serde(flatten)]
+    pub assessment: Assessment,
+    pub facts: HostFacts,
+    pub engine: EngineFacts,
+    /// Remote commands run and Docker API calls made (reads; status makes no write).
+    pub remote_commands: usize,
+    pub api_reads: usize,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EngineFacts {
+    pub version: String,
+    pub api_version: String,
+}
+
+impl HostStatus {
+    pub fn as_desired(&self) -> bool {
+        self.assessment.as_desired()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("{0} is not rendered: nothing to compare with")]
+    NotRendered(String),
+    #[error(transparent)]
+    Compose(#[from] compose::ComposeError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Reach(#[from] ReachError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// The status of every host; one outcome per host, in the given order.
+pub fn status_all(
+    hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
+    opts: &StatusOptions,
+    progress: Arc<Progress>,
+) -> Vec<(String, Result<HostStatus, HostFailure>)> {
+    let items = hosts
+        .into_iter()
+        .map(|(t, files)| (t.host.clone(), (t, files)))
+        .collect();
+    crate::host::runner::for_hosts(
+        items,
+        opts.forks,
+        opts.redactor.clone(),
+        |i, (target, files)| {
+            let progress = &progress;
+            async move {
+                let result =
+                    status_host(&target, &files, opts, &|what: &str| progress.phase(i, what)).await;
+                progress.finish(
+                    i,
+                    &match &result {
+                        Ok(s) if s.as_desired() => "as desired".to_string(),
+                        Ok(_) => "NOT as desired".to_string(),
+                        Err(e) => format!("FAILED: {e}"),
+                    },
+                );
+                result
+            }
+        },
+    )
+}
+
+/// compose.yml of a rendered host: what its engine should run.
+pub fn desired(host: &str, files: &BTreeMap<String, OutFile>) -> Result<Compose, StatusError> {
+    let path = format!("rendered/{host}/compose.yml");
+    match files.get("compose.yml") {
+        Some(f) => Ok(compose::parse(
+            Path::new(&path),
+            &String::from_utf8_lossy(&f.data),
+        )?),
+        // A cluster node that runs only the cluster's services (stack.yml).
+        None if files.contains_key(compose::stack::FILE) => Ok(Compose {
+            file: path.into(),
+            services: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+        }),
+        None => Err(StatusError::NotRendered(path)),
+    }
+}
+
+async fn status_host(
+    target: &Target,
+    files: &BTreeMap<String, OutFile>,
+    opts: &StatusOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostStatus, StatusError> {
+    let start = Instant::now();
+    let compose = desired(&target.host, files)?;
+    let status = crate::host::with_engine(
+        target,
+        &opts.ssh,
+        phase,
+        async |session: &HostSession, engine: &DockerEngine| {
+            let reads_before = engine.calls().0;
+            let commands_before = session.commands_run();
+            let mut status = read(session, engine, &compose, opts, phase).await?;
+            status.remote_commands = session.commands_run() - commands_before;
+            status.api_reads = engine.calls().0 - reads_before;
+            Ok::<_, StatusError>(status)
+        },
+    )
+    .await??;
+    Ok(HostStatus {
+        elapsed: start.elapsed(),
+        ..status
+    })
+}
+
+/// Everything status reads on a host reached.
+async fn read(
+    session: &HostSession,
+    engine: &DockerEngine,
+    compose: &Compose,
+    opts: &StatusOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Result<HostStatus, StatusError> {
+    phase("reading the manifest");
+    let host_files = session.read_files().await?;
+    let (drift, _) = read_suspects(session, &host_files, phase).await?;
+    phase("reading the host's facts");
+    let facts = session.facts().await?;
+    phase("reading the engine");
+    let observed = engine.observe().await?;
+    let mut states = BTreeMap::new();
+    for service in compose.services.values() {
+        let name = &service.spec.container_name;
+        let ours = observed.container(name).is_some_and(|c| {
+            matches!(
+                identity::container_owner(c, engine.fleet()),
+                Owner::Ours | Owner::Unlabelled
+            )
+        });
+        if ours {
+            states.insert(name.clone(), engine.state(name).await?);
+        }
+    }
+    let mut assessment = assess(compose, &observed, &states, &drift, engine.fleet());
+    // A healthcheck's output can hold anything the container printed.
+    for s in &mut assessment.services {
+        if let State::Unhealthy { output: Some(o) } = &mut s.state {
+            *o = opts.redactor.redact(o).into_owned();
+        }
+    }
+    let engine_facts = EngineFacts {
+        version: engine.server_version().await?,
+        api_version: engine.api_version(),
+    };
+    Ok(HostStatus {
+        assessment,
+        facts,
+        engine: engine_facts,
+        remote_commands: 0,
+        api_reads: 0,
+        elapsed: Duration::ZERO,
+    })
+}
