@@ -95,6 +95,14 @@ pub trait Engine: Send + Sync {
         lines: usize,
     ) -> impl Future<Output = Result<String, EngineError>> + Send;
     /// The state of `name` now.
+    /// Runs `cmd` in the running container `name` (a check): its exit status and output
+    /// (stdout, then the end of stderr).
+    fn exec_output(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+    ) -> impl Future<Output = Result<(i64, String), EngineError>> + Send;
+
     fn state(&self, name: &str)
     -> impl Future<Output = Result<ContainerState, EngineError>> + Send;
 }
@@ -544,6 +552,22 @@ impl Engine for DockerEngine {
             .map_err(fail(format!("reading the logs of {name}")))?;
         let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.into_bytes()).collect();
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn exec_output(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+    ) -> Result<(i64, String), EngineError> {
+        let mut stdout = crate::util::pipe::Tail::default();
+        let (code, stderr) = self
+            .exec(name, cmd, None, &mut |chunk: &[u8]| {
+                stdout.push(chunk);
+                Ok(())
+            })
+            .await?;
+        let text = format!("{}\n{}", stdout.text().trim(), stderr.trim());
+        Ok((code, text.trim().to_string()))
     }
 
     async fn state(&self, name: &str) -> Result<ContainerState, EngineError> {

@@ -52,6 +52,8 @@ pub struct HostState {
     pub uploads: usize,
     /// The upload (1 for the first) that the host refuses, its lock then released.
     pub refuse_upload: Option<usize>,
+    /// What an HTTP GET of a URL answers (status, body); a URL not listed is refused.
+    pub http: BTreeMap<String, (u16, String)>,
 }
 
 impl HostState {
@@ -163,6 +165,25 @@ impl Host for FakeHost {
                 held: true,
             },
         ))
+    }
+
+    async fn http_get(&self, url: &str) -> Result<(u16, Vec<u8>), String> {
+        match self.state().http.get(url) {
+            Some((status, body)) => Ok((*status, body.clone().into_bytes())),
+            None => Err(format!("{url}: connection refused")),
+        }
+    }
+
+    async fn tcp_connect(&self, address: &str) -> Result<(), String> {
+        Err(format!("{address} refused the connection"))
+    }
+
+    async fn run_check_command(&self, command: &[String]) -> Result<(i64, String), String> {
+        Ok((127, format!("{}: not found", command.join(" "))))
+    }
+
+    async fn facts(&self, _path: Option<&str>) -> Result<crate::plan::status::HostFacts, String> {
+        Ok(crate::plan::status::HostFacts::default())
     }
 
     async fn fetch(
@@ -284,6 +305,9 @@ pub struct EngineState {
     pub down: bool,
     /// Every write call made: `"create web--nxinfra-new"`.
     pub log: Vec<String>,
+    /// Commands (their words joined by spaces) that exit 1 with that output when run in a
+    /// container; every other command exits 0.
+    pub failing_exec: BTreeMap<String, String>,
     ids: usize,
 }
 
@@ -582,6 +606,19 @@ impl Engine for FakeEngine {
             "error: cannot read /conf/app.conf\n".into()
         } else {
             String::new()
+        })
+    }
+
+    async fn exec_output(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+    ) -> Result<(i64, String), EngineError> {
+        self.call("exec", name, false)?;
+        let failing = self.state().failing_exec.get(&cmd.join(" ")).cloned();
+        Ok(match failing {
+            Some(output) => (1, output),
+            None => (0, String::new()),
         })
     }
 

@@ -6,6 +6,7 @@
 //! once, one's failure never stopping the others); [`with_host`] (a host's connection, and
 //! its engine through it, for the time of a piece of work).
 
+pub mod checks;
 pub mod control;
 pub mod convert;
 pub mod engine;
@@ -57,6 +58,25 @@ pub trait Host: Send + Sync {
         holder: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<(HostFiles, Self::Lock<'_>), SessionError>> + Send;
+
+    /// An HTTP GET of `url` as the host reaches it (a check's probe): the status and the
+    /// start of the body, or why there is no answer.
+    fn http_get(&self, url: &str) -> impl Future<Output = Result<(u16, Vec<u8>), String>> + Send;
+
+    /// A TCP connection to `address` (`host:port`) as the host reaches it (a check's probe).
+    fn tcp_connect(&self, address: &str) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// `command` run on the host (a host's check): its exit status and output.
+    fn run_check_command(
+        &self,
+        command: &[String],
+    ) -> impl Future<Output = Result<(i64, String), String>> + Send;
+
+    /// The host's facts, with the filesystem of `path` (default: the base dir).
+    fn facts(
+        &self,
+        path: Option<&str>,
+    ) -> impl Future<Output = Result<crate::plan::status::HostFacts, String>> + Send;
 
     /// The host's current content of `paths` (in the base dir) and `system` (absolute); the
     /// missing ones are absent from the result.

@@ -282,8 +282,7 @@ impl HostSession {
             reason,
         };
         let root = control::root().map_err(|e| fail(e.to_string()))?;
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = next_forward();
         if n == 0 {
             // What killed runs left (they could not remove their own).
             control::remove_stale_sockets(&root);
@@ -427,6 +426,22 @@ impl crate::host::Host for HostSession {
         ))
     }
 
+    async fn http_get(&self, url: &str) -> Result<(u16, Vec<u8>), String> {
+        self.get(url).await
+    }
+
+    async fn tcp_connect(&self, address: &str) -> Result<(), String> {
+        self.connect_tcp(address).await
+    }
+
+    async fn run_check_command(&self, command: &[String]) -> Result<(i64, String), String> {
+        self.check_command(command).await
+    }
+
+    async fn facts(&self, path: Option<&str>) -> Result<crate::plan::status::HostFacts, String> {
+        self.facts_of(path).await.map_err(|e| e.to_string())
+    }
+
     /// The host's current content of `paths` (missing files are absent from the result).
     async fn fetch(
         &self,
@@ -442,6 +457,12 @@ impl crate::host::Host for HostSession {
             .await?;
         remote::read_tar(&out).map_err(|source| SessionError::Read { what, source })
     }
+}
+
+/// The number of the next local socket forwarded by this process (0 for the first).
+fn next_forward() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A forwarded unix socket (see [`HostSession::forward_unix`]).
@@ -466,6 +487,73 @@ impl Forward<'_> {
 }
 
 impl HostSession {
+    /// Forwards a new local socket to `host:port` as the host reaches it; its local path.
+    pub async fn forward_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<std::path::PathBuf, SessionError> {
+        let fail = |reason: String| SessionError::Command {
+            what: "forwarding a connection through the host",
+            reason,
+        };
+        let root = control::root().map_err(|e| fail(e.to_string()))?;
+        let local = control::engine_socket(&root, next_forward());
+        let _ = std::fs::remove_file(&local);
+        self.session
+            .request_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket {
+                    path: local.as_path().into(),
+                },
+                openssh::Socket::TcpSocket {
+                    host: host.into(),
+                    port,
+                },
+            )
+            .await
+            .map_err(|e| fail(error_chain(&e)))?;
+        Ok(local)
+    }
+
+    /// Ends a [`HostSession::forward_tcp`] and removes its local socket.
+    pub async fn close_tcp_forward(&self, local: &std::path::Path, host: &str, port: u16) {
+        let _ = self
+            .session
+            .close_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket { path: local.into() },
+                openssh::Socket::TcpSocket {
+                    host: host.into(),
+                    port,
+                },
+            )
+            .await;
+        let _ = std::fs::remove_file(local);
+    }
+
+    /// Runs `script`: its exit status (-1 when killed by a signal) and its output, stdout
+    /// then stderr, trimmed.
+    pub async fn command_output(&self, script: &str) -> Result<(i64, String), SessionError> {
+        let out = self
+            .shell(script)
+            .output()
+            .await
+            .map_err(|e| SessionError::Command {
+                what: "running a check",
+                reason: error_chain(&e),
+            })?;
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok((
+            out.status.code().map_or(-1, i64::from),
+            text.trim().to_string(),
+        ))
+    }
+
     /// Ends the forwarding of `remote` at `local` and removes the local socket.
     pub async fn close_forward(&self, local: &std::path::Path, remote: &str) {
         let _ = self
@@ -674,7 +762,7 @@ pub fn ssh_reason(said: &str) -> String {
 }
 
 /// An error with its causes, on one line (ssh's own message is usually in a source).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     if out.contains("remote process has terminated") {
         // What openssh says when the channel closes without an exit status.

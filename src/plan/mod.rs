@@ -7,6 +7,7 @@
 //! compared); [`recover`] (what an interrupted apply left, completed or undone);
 //! [`restore`] (the files a failed service's rollback puts back).
 
+pub mod checks;
 pub mod cluster;
 pub mod containers;
 pub mod drift;

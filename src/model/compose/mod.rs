@@ -40,12 +40,12 @@ mod words;
 use std::path::Path;
 
 pub use error::{ComposeError, Problem, Scope};
-pub use model::{Condition, OnConfigChange, PidMode, PullPolicy};
+pub use model::{CheckFrom, Condition, OnConfigChange, PidMode, PullPolicy};
 pub use mounts::{Device, Mount, MountKind};
 pub use net::Subnet;
 pub use normal::{
     Attachment, Check, Compose, ContainerSpec, Environment, Healthcheck, Job, Logging, Network,
-    Pool, Service, Volume,
+    Pool, PostCheck, Probe, Service, Volume,
 };
 pub use options::{NetworkMode, Restart, Ulimit};
 pub use ports::{PortBinding, Protocol};

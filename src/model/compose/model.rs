@@ -100,6 +100,51 @@ pub struct XNxinfra {
     pub job: Option<bool>,
     /// How long a job may run (default 10 minutes).
     pub timeout: Option<ComposeDuration>,
+    /// Post-deploy checks, part of the service's health gate (`nxinfra status` runs them
+    /// too).
+    pub checks: Option<Vec<RawCheck>>,
+}
+
+/// One of `x-nxinfra.checks`: exactly one of `http`, `tcp`, `exec`.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub name: Option<String>,
+    /// A URL (`http://127.0.0.1:8080/health`).
+    pub http: Option<String>,
+    /// The HTTP status expected (default 200).
+    pub status: Option<u16>,
+    /// A text the HTTP answer's body must contain.
+    pub body: Option<String>,
+    /// `host:port`.
+    pub tcp: Option<String>,
+    /// Whose point of view `http` and `tcp` take: `host` (default) or `container`.
+    pub from: Option<CheckFrom>,
+    /// A command run in the container (a string runs through `sh -c`), passing when it exits 0.
+    pub exec: Option<RawExec>,
+    pub timeout: Option<ComposeDuration>,
+    pub retries: Option<u32>,
+    pub interval: Option<ComposeDuration>,
+    pub start_delay: Option<ComposeDuration>,
+}
+
+/// A check's command: a string for `sh -c`, or the words themselves.
+#[derive(Debug, DeriveDeserialize)]
+#[serde(untagged)]
+pub enum RawExec {
+    Shell(String),
+    Words(Vec<String>),
+}
+
+/// Where a check's `http` or `tcp` connects from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, DeriveDeserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckFrom {
+    /// The host's network (nxinfra connects through the host's SSH connection).
+    #[default]
+    Host,
+    /// The container's network (a command run in it: `wget` for http, `nc` for tcp).
+    Container,
 }
 
 #[derive(Debug, DeriveDeserialize)]

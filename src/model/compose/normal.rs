@@ -47,6 +47,56 @@ pub struct Service {
     /// Set for a job (`x-nxinfra.job: true`, or a service another one depends on with
     /// `condition: service_completed_successfully`): how long it may run.
     pub job: Option<Job>,
+    /// `x-nxinfra.checks`: run after the healthcheck passes, part of the health gate. Not part
+    /// of the container: changing a check recreates nothing.
+    pub checks: Vec<PostCheck>,
+}
+
+/// A post-deploy check (`x-nxinfra.checks`, or a host's `nxinfra_checks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostCheck {
+    /// `name`, else what it probes (`http http://127.0.0.1:8080/`).
+    pub name: String,
+    pub probe: Probe,
+    /// Each attempt's limit.
+    #[serde(with = "nanos")]
+    pub timeout: Duration,
+    /// Attempts after the first failed one.
+    pub retries: u32,
+    /// Between two attempts.
+    #[serde(with = "nanos")]
+    pub interval: Duration,
+    /// Before the first attempt.
+    #[serde(with = "nanos")]
+    pub start_delay: Duration,
+}
+
+impl PostCheck {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_RETRIES: u32 = 3;
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
+}
+
+/// What a check probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    /// An HTTP GET answered with `status` (and a body holding `body`).
+    Http {
+        url: String,
+        status: u16,
+        body: Option<String>,
+        from: super::model::CheckFrom,
+    },
+    /// A TCP connection to `host:port` accepted.
+    Tcp {
+        address: String,
+        from: super::model::CheckFrom,
+    },
+    /// A command run in the container (a host's check: on the host), exiting 0.
+    Exec { command: Vec<String> },
+    /// A host's check: the base dir's filesystem used at most that much.
+    DiskMaxPercent { percent: u32, path: Option<String> },
 }
 
 /// A service that runs to completion: it must exit 0 within `timeout` after it is

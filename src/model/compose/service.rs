@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::build::{image_reference, valid_container_name, valid_hostname, valid_key};
-use super::model::{RawHealthcheck, RawService};
+use super::model::{RawCheck, RawExec, RawHealthcheck, RawService};
 use super::normal::{
     Attachment, Check, ContainerSpec, DEFAULT_INTERVAL, DEFAULT_RETRIES, DEFAULT_STOP_GRACE_PERIOD,
     DEFAULT_TIMEOUT, Environment, Healthcheck, Job, Logging, MAX_DURATION, MAX_JOB_TIMEOUT,
-    MAX_RETRIES, Service,
+    MAX_RETRIES, PostCheck, Probe, Service,
 };
 use super::options::NetworkMode;
 use super::ports::PortBinding;
@@ -168,10 +168,27 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
         .healthcheck
         .and_then(|h| healthcheck(h).map_err(|(key, why)| problem(&key, why)).ok());
 
-    let (on_config_change, job, timeout) = match raw.x_nxinfra {
-        Some(x) => (x.on_config_change.unwrap_or_default(), x.job, x.timeout),
+    let (on_config_change, job, timeout, raw_checks) = match raw.x_nxinfra {
+        Some(x) => (
+            x.on_config_change.unwrap_or_default(),
+            x.job,
+            x.timeout,
+            x.checks.unwrap_or_default(),
+        ),
         None => Default::default(),
     };
+    let mut checks = Vec::new();
+    for (i, raw) in raw_checks.into_iter().enumerate() {
+        let at = format!("checks[{i}]");
+        match post_check(raw) {
+            Ok(c) => checks.push(c),
+            Err((key, why)) => {
+                let mut path = vec!["x-nxinfra", at.as_str()];
+                path.extend(key);
+                problem(&path, why);
+            }
+        }
+    }
     let job = match (job, timeout) {
         (Some(true), Some(t)) if t.0 > MAX_JOB_TIMEOUT => {
             problem(
@@ -253,7 +270,111 @@ pub fn service(name: &str, raw: RawService, report: &mut Report) -> Service {
         pull_policy: raw.pull_policy.unwrap_or_default(),
         on_config_change,
         job,
+        checks,
     }
+}
+
+/// The longest a check may wait (its timeout, interval or start delay).
+const MAX_CHECK_WAIT: Duration = Duration::from_secs(3600);
+const MAX_CHECK_RETRIES: u32 = 100;
+
+/// One of `x-nxinfra.checks`, checked: exactly one probe, its keys only, bounded waits.
+pub(super) fn post_check(raw: RawCheck) -> Result<PostCheck, (Vec<&'static str>, String)> {
+    let probes = [raw.http.is_some(), raw.tcp.is_some(), raw.exec.is_some()];
+    if probes.iter().filter(|p| **p).count() != 1 {
+        return Err((
+            vec![],
+            "a check has exactly one of `http`, `tcp`, `exec`".into(),
+        ));
+    }
+    let only_http = [
+        ("status", raw.status.is_some()),
+        ("body", raw.body.is_some()),
+    ];
+    if raw.http.is_none()
+        && let Some((key, _)) = only_http.iter().find(|(_, set)| *set)
+    {
+        return Err((vec![key], format!("`{key}` is for an `http` check")));
+    }
+    if raw.exec.is_some() && raw.from.is_some() {
+        return Err((
+            vec!["from"],
+            "`from` is for `http` and `tcp` (an `exec` runs in the container)".into(),
+        ));
+    }
+    let from = raw.from.unwrap_or_default();
+    let (probe, what) = if let Some(url) = raw.http {
+        if !url.starts_with("http://") {
+            return Err((
+                vec!["http"],
+                format!(
+                    "{url:?}: only http:// URLs (nxinfra speaks plain HTTP to the service;                      check a TLS endpoint with an `exec`)"
+                ),
+            ));
+        }
+        let status = raw.status.unwrap_or(200);
+        if !(100..=599).contains(&status) {
+            return Err((vec!["status"], format!("{status} is not an HTTP status")));
+        }
+        let what = format!("http {url}");
+        let probe = Probe::Http {
+            url,
+            status,
+            body: raw.body,
+            from,
+        };
+        (probe, what)
+    } else if let Some(address) = raw.tcp {
+        let port = address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+        if !matches!(port, Some(Ok(p)) if p > 0) || address.starts_with(':') {
+            return Err((
+                vec!["tcp"],
+                format!("{address:?}: expected host:port (e.g. 127.0.0.1:9000)"),
+            ));
+        }
+        let what = format!("tcp {address}");
+        (Probe::Tcp { address, from }, what)
+    } else {
+        let command = match raw.exec {
+            Some(RawExec::Shell(s)) => vec!["sh".into(), "-c".into(), s],
+            Some(RawExec::Words(w)) => w,
+            None => Vec::new(),
+        };
+        if command.is_empty() || command[0].is_empty() {
+            return Err((vec!["exec"], "an empty command".into()));
+        }
+        let what = format!("exec {}", command.join(" "));
+        (Probe::Exec { command }, what)
+    };
+    let wait = |key: &'static str, d: Option<super::duration::ComposeDuration>, default| {
+        let d = d.map_or(default, |d| d.0);
+        if d > MAX_CHECK_WAIT {
+            return Err((
+                vec![key],
+                format!("{key} must be at most {}", human(MAX_CHECK_WAIT)),
+            ));
+        }
+        Ok(d)
+    };
+    let timeout = wait("timeout", raw.timeout, PostCheck::DEFAULT_TIMEOUT)?;
+    if timeout.is_zero() {
+        return Err((vec!["timeout"], "timeout must be more than 0".into()));
+    }
+    let retries = raw.retries.unwrap_or(PostCheck::DEFAULT_RETRIES);
+    if retries > MAX_CHECK_RETRIES {
+        return Err((
+            vec!["retries"],
+            format!("retries must be at most {MAX_CHECK_RETRIES}"),
+        ));
+    }
+    Ok(PostCheck {
+        name: raw.name.unwrap_or(what),
+        probe,
+        timeout,
+        retries,
+        interval: wait("interval", raw.interval, PostCheck::DEFAULT_INTERVAL)?,
+        start_delay: wait("start_delay", raw.start_delay, Duration::ZERO)?,
+    })
 }
 
 /// `network_mode` and `networks` exclude each other; one of them says where the container

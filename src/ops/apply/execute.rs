@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+use crate::host::Host;
 use crate::host::engine::{Engine, EngineError};
 use crate::model::compose::{Compose, Healthcheck, NetworkMode, Service};
 use crate::plan::containers::{
@@ -100,8 +101,9 @@ pub async fn pull(
 
 /// Runs `plan` for `compose` on `engine`, its images already pulled ([`pull`]). Stops at the
 /// first failure; `done` says what was done up to there.
-pub async fn execute(
+pub async fn execute<H: Host>(
     engine: &impl Engine,
+    gate: &Gate<'_, H>,
     compose: &Compose,
     plan: &ApplyPlan,
     done: &mut Done,
@@ -162,7 +164,9 @@ pub async fn execute(
         let mut runs = Vec::new();
         for service in wave {
             if let Some(step) = steps.get(service.name.as_str()) {
-                runs.push(container_step(engine, compose, service, step, progress));
+                runs.push(container_step(
+                    engine, gate, compose, service, step, progress,
+                ));
             }
         }
         let results: Vec<_> = futures_util::stream::iter(runs)
@@ -198,8 +202,9 @@ pub async fn execute(
 const PARALLEL: usize = 8;
 
 /// Carries out one container's step; a restart returns its record (name, (id, identity)).
-async fn container_step(
+async fn container_step<H: Host>(
     engine: &impl Engine,
+    gate: &Gate<'_, H>,
     compose: &Compose,
     service: &Service,
     step: &ContainerStep,
@@ -235,7 +240,7 @@ async fn container_step(
     if step.fresh() {
         progress(&format!("creating {name}"));
         create_started(engine, compose, service, &identity()?, name).await?;
-        if let Err(why) = wait_healthy(engine, service, name).await {
+        if let Err(why) = wait_healthy(engine, gate, service, name).await {
             let _ = engine.remove(name, true).await;
             return Err(ExecError::Unhealthy {
                 name: name.clone(),
@@ -247,12 +252,12 @@ async fn container_step(
     match step.action {
         Action::Recreate => {
             progress(&format!("recreating {name}"));
-            replace(engine, compose, service, &identity()?, name).await?;
+            replace(engine, gate, compose, service, &identity()?, name).await?;
         }
         Action::Restart => {
             progress(&format!("restarting {name}"));
             engine.restart(name, service.spec.stop_grace_period).await?;
-            if let Err(why) = wait_healthy(engine, service, name).await {
+            if let Err(why) = wait_healthy(engine, gate, service, name).await {
                 return Err(ExecError::RestartFailed {
                     name: name.clone(),
                     why,
@@ -305,8 +310,9 @@ fn side_by_side(service: &Service) -> bool {
 }
 
 /// Replaces the running container `name` by a new one, health-gated.
-async fn replace(
+async fn replace<H: Host>(
     engine: &impl Engine,
+    gate: &Gate<'_, H>,
     compose: &Compose,
     service: &Service,
     identity: &(Identity, String),
@@ -319,7 +325,7 @@ async fn replace(
         // (What an interrupted run left under that name was recovered first: plan::recover.)
         let new = format!("{name}{NEW_SUFFIX}");
         let healthy = match create_started(engine, compose, service, identity, &new).await {
-            Ok(()) => wait_healthy(engine, service, &new).await,
+            Ok(()) => wait_healthy(engine, gate, service, &new).await,
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = healthy {
@@ -352,7 +358,7 @@ async fn replace(
     engine.stop(&old, grace).await?;
     let created = create_started(engine, compose, service, identity, name).await;
     let outcome = match created {
-        Ok(()) => wait_healthy(engine, service, name).await,
+        Ok(()) => wait_healthy(engine, gate, service, name).await,
         Err(e) => Err(e.to_string()),
     };
     match outcome {
@@ -428,9 +434,17 @@ async fn run_job(
 /// How much of a failed job's output its error quotes.
 const JOB_LOG_LINES: usize = 5;
 
+/// What a health gate needs beside the engine: the host, whose point of view a check may
+/// take, and the redactor of the checks' output.
+pub struct Gate<'a, H> {
+    pub host: &'a H,
+    pub redactor: &'a crate::util::redact::Redactor,
+}
+
 /// Restarts `name` and waits until it is healthy, as after a (re)creation.
-pub(super) async fn restart_healthy(
+pub(super) async fn restart_healthy<H: Host>(
     engine: &impl Engine,
+    gate: &Gate<'_, H>,
     service: &Service,
     name: &str,
 ) -> Result<(), String> {
@@ -438,15 +452,38 @@ pub(super) async fn restart_healthy(
         .restart(name, service.spec.stop_grace_period)
         .await
         .map_err(|e| e.to_string())?;
-    wait_healthy(engine, service, name).await
+    wait_healthy(engine, gate, service, name).await
 }
 
 /// Waits until `name` is healthy (services with a healthcheck) or at least still running a
 /// moment after its start (the others). Err says why, with the last healthcheck output.
-async fn wait_healthy(engine: &impl Engine, service: &Service, name: &str) -> Result<(), String> {
+/// Then its checks (`x-nxinfra.checks`) pass, each in turn; Err quotes the first that fails.
+async fn wait_healthy<H: Host>(
+    engine: &impl Engine,
+    gate: &Gate<'_, H>,
+    service: &Service,
+    name: &str,
+) -> Result<(), String> {
+    let gated = async {
+        wait_healthy_until_done(engine, service, name).await?;
+        for check in &service.checks {
+            let result = crate::host::checks::run_service_check(
+                gate.host,
+                engine,
+                name,
+                check,
+                gate.redactor,
+            )
+            .await;
+            if !result.passed {
+                return Err(result.failure());
+            }
+        }
+        Ok(())
+    };
     // A signal gives the wait up: the caller undoes the step (the previous container back).
     tokio::select! {
-        waited = wait_healthy_until_done(engine, service, name) => waited,
+        waited = gated => waited,
         () = crate::util::interrupt::stopped() => Err(format!(
             "interrupted by {} while it was waited for",
             crate::util::interrupt::received().map_or("a signal", crate::util::interrupt::name)

@@ -259,7 +259,11 @@ async fn locked<H: Host>(
     let mut failure = None;
     if opts.mode.changes() && !plan.is_noop() {
         let mut done = execute::Done::default();
-        let executed = execute::execute(engine, compose, &plan, &mut done, phase).await;
+        let gate = execute::Gate {
+            host: session,
+            redactor: &opts.redactor,
+        };
+        let executed = execute::execute(engine, &gate, compose, &plan, &mut done, phase).await;
         for (name, (id, identity)) in done.restarted {
             kept.insert(
                 name,
@@ -280,6 +284,7 @@ async fn locked<H: Host>(
                 plan: &plan,
                 system,
                 now: &synced.manifest,
+                redactor: &opts.redactor,
             };
             let (afterwards, manifest) =
                 after_failure(&e, put_back, files, &at_risk, &previous, phase).await;
@@ -465,6 +470,7 @@ struct PutBack<'a, 's, H: Host + 's, E: Engine> {
     system: &'a [crate::model::system_files::Placed],
     /// The host's manifest now (after the upload).
     now: &'a crate::model::manifest::Manifest,
+    redactor: &'a crate::util::redact::Redactor,
 }
 
 /// Syncs `tree` (the synced files with the failed containers' mounts as they were) under the
@@ -502,7 +508,11 @@ async fn put_files_back(
             .and_then(|s| p.compose.services.get(s))
             .ok_or_else(|| PutBackError::NotAService(container.to_string()))?;
         phase(&format!("restarting {container} with its previous files"));
-        execute::restart_healthy(p.engine, service, container)
+        let gate = execute::Gate {
+            host: p.session,
+            redactor: p.redactor,
+        };
+        execute::restart_healthy(p.engine, &gate, service, container)
             .await
             .map_err(|why| PutBackError::Restart {
                 container: container.to_string(),

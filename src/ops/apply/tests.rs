@@ -355,3 +355,95 @@ async fn a_host_locked_by_another_run_is_not_touched() {
     assert_eq!(engine.calls().1, writes);
     assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
 }
+
+/// `compose` with checks on pinned (an http check from the host) and on web (an exec in it).
+fn with_checks(web_image: &str, pinned_image: &str) -> String {
+    compose(web_image, pinned_image)
+        .replace(
+            "    ports: [\"8080:80\"]\n",
+            "    ports: [\"8080:80\"]\n    x-nxinfra:\n      checks:\n        - http: \
+             http://127.0.0.1:8080/health\n          retries: 1\n          interval: 1ms\n",
+        )
+        .replace(
+            "    networks: [net]\n    volumes:\n      - /srv/fleet/web",
+            "    networks: [net]\n    x-nxinfra:\n      checks:\n        - exec: fresh-rows \
+             --max-age 5m\n          retries: 0\n    volumes:\n      - /srv/fleet/web",
+        )
+}
+
+#[tokio::test]
+async fn a_failing_http_check_rolls_the_service_back_like_a_failing_healthcheck() {
+    let host = FakeHost::new("h1");
+    let url = "http://127.0.0.1:8080/health";
+    host.state().http.insert(url.into(), (200, "ok".into()));
+    let engine = FakeEngine::new("test");
+    let t = tree(&with_checks("app:1", "app:1"), "a", "b");
+    let first = apply(&host, &engine, t, RunMode::Apply).await;
+    assert!(first.is_ok(), "{first:?}");
+    let pinned = running_id(&engine, "pinned");
+
+    // The new version answers 500.
+    host.state().http.insert(url.into(), (500, "boom".into()));
+    let error = apply(
+        &host,
+        &engine,
+        tree(&with_checks("app:1", "app:2"), "a", "b2"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with(
+            "pinned: the new container did not become healthy (check \"http \
+             http://127.0.0.1:8080/health\" failed after 2 attempts: got 500, expected 200: \
+             boom); the previous container was restored and runs"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        running_id(&engine, "pinned"),
+        pinned,
+        "the previous pinned runs on"
+    );
+    assert_eq!(host.file("pinned/conf/app.conf").as_deref(), Some("b"));
+}
+
+#[tokio::test]
+async fn a_failing_exec_check_is_quoted_with_its_secrets_redacted() {
+    let host = FakeHost::new("h1");
+    host.state()
+        .http
+        .insert("http://127.0.0.1:8080/health".into(), (200, "ok".into()));
+    let engine = FakeEngine::new("test");
+    let t = tree(&with_checks("app:1", "app:1"), "a", "b");
+    let first = apply(&host, &engine, t, RunMode::Apply).await;
+    assert!(first.is_ok(), "{first:?}");
+    let web = running_id(&engine, "web");
+    engine.state().failing_exec.insert(
+        "sh -c fresh-rows --max-age 5m".into(),
+        "newest row 12 min old (user app, password hunter2-Secret)".into(),
+    );
+    let mut opts = options(RunMode::Apply);
+    opts.redactor = std::sync::Arc::new(crate::util::redact::Redactor::new([(
+        "db.password",
+        "hunter2-Secret",
+    )]));
+    let t = tree(&with_checks("app:2", "app:1"), "a", "b");
+    let text = String::from_utf8_lossy(&t["compose.yml"].data).into_owned();
+    let compose = compose::parse(Path::new("compose.yml"), &text).unwrap();
+    let (files, system) = split(&host.target, t).unwrap();
+    let error = locked(&host, &engine, &compose, &files, &system, &opts, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "check \"exec sh -c fresh-rows --max-age 5m\" failed after 1 attempt: exit status 1: \
+             newest row 12 min old (user app, password <secret:db.password>)"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+    assert_eq!(running_id(&engine, "web"), web, "the previous web runs on");
+}

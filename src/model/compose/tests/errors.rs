@@ -71,6 +71,13 @@ fn unknown_and_unsupported_keys_name_file_line_and_key() {
             "duplicate key \"image\"",
         ),
         (
+            svc(
+                "    x-nxinfra:\n      checks:\n        - http: http://127.0.0.1/\n          tiemout: 2s\n",
+            ),
+            "rendered/h1/compose.yml:8: service app: x-nxinfra.checks[0]: ",
+            "unknown key \"tiemout\" (expected one of: name, http, status, body, tcp, from, exec, timeout",
+        ),
+        (
             "services:\n  app:\n    image: a:1\n    network_mode: host\n  app:\n    image: b:1\n"
                 .to_string(),
             "rendered/h1/compose.yml:5: services: ",
@@ -413,4 +420,65 @@ fn environment_values_never_appear_in_errors() {
         debug.contains("DB_PASSWORD") && !debug.contains(SECRET),
         "{debug}"
     );
+}
+
+#[test]
+fn checks_are_checked_and_name_their_key() {
+    let check = |yaml: &str| svc(&format!("    x-nxinfra:\n      checks:\n{yaml}"));
+    for (yaml, message) in [
+        (
+            "        - {http: 'http://a/', tcp: 'a:1'}\n",
+            "x-nxinfra.checks[0]: a check has exactly one of `http`, `tcp`, `exec`",
+        ),
+        (
+            "        - {exec: 'true'}\n        - {tcp: 'a:1', status: 200}\n",
+            "x-nxinfra.checks[1].status: `status` is for an `http` check",
+        ),
+        (
+            "        - {http: 'https://nxthdr.dev/'}\n",
+            "x-nxinfra.checks[0].http: \"https://nxthdr.dev/\": only http:// URLs",
+        ),
+        (
+            "        - {tcp: 'clickhouse'}\n",
+            "x-nxinfra.checks[0].tcp: \"clickhouse\": expected host:port",
+        ),
+        (
+            "        - {exec: 'true', from: host}\n",
+            "x-nxinfra.checks[0].from: `from` is for `http` and `tcp`",
+        ),
+        (
+            "        - {exec: 'true', interval: 2h}\n",
+            "x-nxinfra.checks[0].interval: interval must be at most 1h",
+        ),
+        (
+            "        - {exec: []}\n",
+            "x-nxinfra.checks[0].exec: an empty command",
+        ),
+    ] {
+        let e = err(&check(yaml)).to_string();
+        assert!(e.contains(message), "{yaml}: {e}");
+        assert!(e.starts_with("rendered/h1/compose.yml:"), "{e}");
+    }
+    let c = ok(&check(
+        "        - {http: 'http://127.0.0.1:8080/', body: ok, name: web}\n        - exec: \
+         clickhouse-client -q 'SELECT 1'\n          retries: 0\n",
+    ));
+    let checks = &c.services["app"].checks;
+    assert_eq!(checks[0].name, "web");
+    assert_eq!(
+        (checks[0].retries, checks[0].timeout),
+        (3, std::time::Duration::from_secs(5)),
+        "defaults"
+    );
+    assert_eq!(
+        checks[1].probe,
+        crate::model::compose::Probe::Exec {
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "clickhouse-client -q 'SELECT 1'".into()
+            ]
+        }
+    );
+    assert_eq!(checks[1].name, "exec sh -c clickhouse-client -q 'SELECT 1'");
 }
