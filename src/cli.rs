@@ -125,9 +125,9 @@ Exit status: 0 no changes, 2 changes, 1 any host failed (as terraform plan -deta
     Plan(PlanArgs),
     /// Each host as it is against what it should be, changing nothing anywhere
     #[command(
-        long_about = "Render, then read each host without changing anything (no lock, no file written, no image pulled, no container touched) and show: every desired service's container as the engine has it (running, healthy or not; exited with its code; restarting; missing; a container of that name nxinfra did not create), with its image id, repository digests, restart count and start time; the fleet's containers no longer desired; the files nxinfra placed that were changed on the host since the last sync (edited, removed, re-moded); and the host's facts (disk use of the base dir's filesystem, load, engine version). One line per host when all is as desired.\n\nSecret values never appear: a healthcheck's output is redacted. --json prints a document of the schema in docs/status.schema.json (docs/status.md).",
+        long_about = "Render, then read each host without changing anything (no lock, no file written, no image pulled, no container touched) and show: every desired service's container as the engine has it (running, healthy or not; exited with its code; restarting; missing; a container of that name nxinfra did not create), with its image id, repository digests, restart count and start time; the fleet's containers no longer desired; the files nxinfra placed that were changed on the host since the last sync (edited, removed, re-moded); and the host's facts (disk use of the base dir's filesystem, load, engine version). One line per host when all is as desired.\n\nWith --checks, also each running service's checks (x-nxinfra.checks: http, tcp, exec, the ones apply gates a rollout on) and each host's own (nxinfra_checks: a command on the host such as `systemctl is-active bird`, disk_max_percent); a failing check is not as desired.\n\nSecret values never appear: a healthcheck's or a check's output is redacted. --json prints a document of the schema in docs/status.schema.json (docs/status.md).",
         after_help = "Examples:\n  nxinfra status\n  nxinfra status --limit 'ixp*'\n  \
-nxinfra status --json | jq '.hosts[] | select(.as_desired | not)'\n\n\
+nxinfra status --checks\n  nxinfra status --json | jq '.hosts[] | select(.as_desired | not)'\n\n\
 Exit status: 0 every host as desired, 2 something is not, 1 a host could not be read \
 (unreachable, its engine down: named with why)."
     )]
@@ -291,6 +291,10 @@ pub struct StatusArgs {
     /// Print the status as JSON on stdout (docs/status.schema.json)
     #[arg(long)]
     pub json: bool,
+    /// Also run the services' checks (x-nxinfra.checks) and the hosts' (nxinfra_checks); a
+    /// failing one is not as desired
+    #[arg(long)]
+    pub checks: bool,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ fn the_engine_answers_through_the_ssh_connection_with_a_negotiated_api_version()
         system_files: Vec::new(),
         fleet: "engine-test".into(),
         backups: Vec::new(),
+        checks: Vec::new(),
         wireguard_peers: Vec::new(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

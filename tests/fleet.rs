@@ -363,3 +363,60 @@ fn every_shipped_host_has_a_valid_connection_target_and_system_files() {
         );
     }
 }
+
+/// The checks of nxthdr's written health-check procedure (docs/status.md): the static sites
+/// behind the proxy answer 200, ClickHouse's pipelines are fresh (status only), BIRD runs on
+/// the routers and probes, and every host's disk is at most 85% full.
+#[test]
+fn the_shipped_fleet_declares_the_health_procedures_checks() {
+    use nxinfra::model::compose::{Probe, parse};
+    let (_dir, rendered) = rendered_fleet();
+    let inv =
+        nxinfra::model::inventory::load(&Path::new(REPO).join("inventory/inventory.yml")).unwrap();
+    let defaults = nxinfra::model::target::Defaults {
+        user: "operator".into(),
+        fleet: "checkout".into(),
+    };
+    for host in inv.hosts.keys() {
+        let vars = inv.host_vars(host).unwrap();
+        let t = nxinfra::model::target::Target::from_vars(host, &vars, &defaults).unwrap();
+        let probes: Vec<&Probe> = t.checks.iter().map(|c| &c.probe).collect();
+        assert!(
+            probes.contains(&&Probe::DiskMaxPercent {
+                percent: 85,
+                path: None
+            }),
+            "{host}: {probes:?}"
+        );
+        let bird = t.checks.iter().any(|c| c.name == "bird");
+        assert_eq!(
+            bird,
+            !host.starts_with("core"),
+            "{host}: BIRD on ixp and vlt hosts"
+        );
+    }
+    let path = rendered.join("coreams01/compose.yml");
+    let compose = parse(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+    for site in ["website-nxthdr", "website-docs", "website-blog"] {
+        let checks = &compose.services[site].checks;
+        assert!(
+            matches!(&checks[0].probe, Probe::Http { url, status: 200, .. } if url.starts_with("http://[2a06:")),
+            "{site}: {checks:?}"
+        );
+        assert!(checks[0].gate);
+    }
+    let fresh: Vec<&str> = compose.services["clickhouse"]
+        .checks
+        .iter()
+        .filter(|c| !c.gate)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        fresh,
+        [
+            "bmp fresh (a row in the last 5 min)",
+            "flows fresh (a row in the last 5 min)",
+            "saimiris fresh (a row in the last 60 min)"
+        ]
+    );
+}

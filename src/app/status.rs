@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<Outcome> {
         forks: opts.forks,
         ssh: opts.ssh,
         redactor: opts.redactor,
+        checks: args.checks,
     };
     let mode = if args.json {
         progress::Mode::TerminalOnly
@@ -125,8 +126,13 @@ fn table(outcomes: &[(String, Result<HostStatus, HostFailure>)]) -> String {
         let a = &s.assessment;
         let running = a.services.len();
         let head = if s.as_desired() {
+            let checks = if s.checks.is_empty() {
+                String::new()
+            } else {
+                format!(", {} checks passed", s.checks.len())
+            };
             format!(
-                "as desired: {running} service{}",
+                "as desired: {running} service{}{checks}",
                 if running == 1 { "" } else { "s" }
             )
         } else {
@@ -165,6 +171,10 @@ fn table(outcomes: &[(String, Result<HostStatus, HostFailure>)]) -> String {
                 l.container,
                 if l.running { "running" } else { "stopped" }
             ));
+        }
+        for c in s.checks.iter().filter(|c| !c.result.passed) {
+            let whose = c.service.as_deref().unwrap_or("host");
+            out.push_str(&format!("   ! {whose}: {}\n", c.result.failure()));
         }
         if !a.changed_on_host.is_empty() {
             let files: Vec<String> = a

@@ -7,7 +7,7 @@
 //! local socket forwarded through the host's SSH connection to `host:port` as the host
 //! resolves and reaches it (the same mechanism as the engine's socket), then HTTP/1.1 with
 //! hyper. Nothing is needed on the host. From the container's (`from: container`), the
-//! probe is a command run in it: `wget` for http, `nc -z` for tcp (busybox and most base
+//! probe is a command run in it: `wget -S` for http, `nc` for tcp (busybox and most base
 //! images have both).
 
 use std::time::Duration;
@@ -104,14 +104,13 @@ async fn attempt<H: Host, E: Engine>(
             },
             Some((engine, container)),
         ) => {
+            // -S prints the headers (on stderr; -q would silence them). No -T: the check's
+            // timeout bounds the attempt (and busybox 1.35's static wget crashes on -T).
             let cmd = vec![
                 "wget".to_string(),
-                "-q".into(),
                 "-S".into(),
                 "-O".into(),
                 "-".into(),
-                "-T".into(),
-                check.timeout.as_secs().max(1).to_string(),
                 url.clone(),
             ];
             match engine.exec_output(container, cmd).await {
@@ -138,7 +137,9 @@ async fn attempt<H: Host, E: Engine>(
             let Some((h, p)) = address.rsplit_once(':') else {
                 return Attempt::fail(format!("{address}: not host:port"));
             };
-            let cmd = vec!["nc".to_string(), "-z".into(), h.into(), p.into()];
+            // Stdin closed: nc connects, and ends at once (`-z` is not in every busybox).
+            let wait = check.timeout.as_secs().max(1).to_string();
+            let cmd = vec!["nc".to_string(), "-w".into(), wait, h.into(), p.into()];
             match engine.exec_output(container, cmd).await {
                 Ok((code, output)) => checks::judge_exec(code, &output),
                 Err(e) => Attempt::fail(e.to_string()),

@@ -12,6 +12,7 @@
 pub mod backup;
 pub mod cluster;
 pub mod compose;
+pub mod host_checks;
 pub mod inventory;
 pub mod manifest;
 pub mod observed;

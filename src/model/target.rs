@@ -35,6 +35,8 @@ pub struct Target {
     pub fleet: String,
     /// What `nxinfra backup` dumps: `nxinfra_backups`.
     pub backups: Vec<Backup>,
+    /// The host's own checks, run by `nxinfra status --checks`: `nxinfra_checks`.
+    pub checks: Vec<crate::model::compose::PostCheck>,
     /// The WireGuard peers that are not hosts, as (interface, peer) pairs:
     /// `nxinfra_wireguard_peers`.
     pub wireguard_peers: Vec<(String, String)>,
@@ -129,6 +131,8 @@ pub enum Reason {
     #[error(transparent)]
     Backups(#[from] backup::ParseError),
     #[error(transparent)]
+    Checks(#[from] crate::model::host_checks::ParseError),
+    #[error(transparent)]
     WireguardPeers(#[from] wireguard::PeersError),
 }
 
@@ -203,10 +207,14 @@ impl Target {
             .map_err(|r| bad(backup::VARIABLE, r.into()))?;
         let wireguard_peers = wireguard::parse_peers(vars.get(wireguard::PEERS_VAR))
             .map_err(|r| bad(wireguard::PEERS_VAR, r.into()))?;
+        let checks =
+            crate::model::host_checks::parse(vars.get(crate::model::host_checks::VARIABLE))
+                .map_err(|r| bad(crate::model::host_checks::VARIABLE, r.into()))?;
         Ok(Target {
             fleet,
             system_files,
             backups,
+            checks,
             wireguard_peers,
             host: host.to_string(),
             destination,

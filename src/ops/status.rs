@@ -16,6 +16,7 @@ use crate::host::session::{HostSession, SessionError, SshOptions};
 use crate::host::{Host, ReachError};
 use crate::model::compose::{self, Compose};
 use crate::model::target::Target;
+use crate::plan::checks::CheckResult;
 use crate::plan::identity::{self, Owner};
 use crate::plan::status::{Assessment, HostFacts, State, assess};
 use crate::render::OutFile;
@@ -26,6 +27,8 @@ pub struct StatusOptions {
     pub forks: usize,
     pub ssh: SshOptions,
     pub redactor: Arc<Redactor>,
+    /// Run the services' checks (`x-nxinfra.checks`) and the host's (`nxinfra_checks`).
+    pub checks: bool,
 }
 
 /// One host's status.
@@ -35,6 +38,8 @@ pub struct HostStatus {
     pub assessment: Assessment,
     pub facts: HostFacts,
     pub engine: EngineFacts,
+    /// With `--checks`: every check run, the services' then the host's.
+    pub checks: Vec<CheckRun>,
     /// Remote commands run and Docker API calls made (reads; status makes no write).
     pub remote_commands: usize,
     pub api_reads: usize,
@@ -48,9 +53,17 @@ pub struct EngineFacts {
     pub api_version: String,
 }
 
+/// One check run by status: whose (a service's, or the host's when `service` is none).
+#[derive(Debug, Serialize)]
+pub struct CheckRun {
+    pub service: Option<String>,
+    #[serde(flatten)]
+    pub result: CheckResult,
+}
+
 impl HostStatus {
     pub fn as_desired(&self) -> bool {
-        self.assessment.as_desired()
+        self.assessment.as_desired() && self.checks.iter().all(|c| c.result.passed)
     }
 }
 
@@ -136,6 +149,9 @@ async fn status_host(
             let reads_before = engine.calls().0;
             let commands_before = session.commands_run();
             let mut status = read(session, engine, &compose, opts, phase).await?;
+            if opts.checks {
+                status.checks = checks(session, engine, &compose, &status, opts, phase).await;
+            }
             status.remote_commands = session.commands_run() - commands_before;
             status.api_reads = engine.calls().0 - reads_before;
             Ok::<_, StatusError>(status)
@@ -191,8 +207,55 @@ async fn read(
         assessment,
         facts,
         engine: engine_facts,
+        checks: Vec::new(),
         remote_commands: 0,
         api_reads: 0,
         elapsed: Duration::ZERO,
     })
+}
+
+/// The checks of the services whose container runs (the others are not as desired already),
+/// then the host's own; one after the other, as a gate runs them.
+async fn checks(
+    session: &HostSession,
+    engine: &DockerEngine,
+    compose: &Compose,
+    status: &HostStatus,
+    opts: &StatusOptions,
+    phase: &(dyn Fn(&str) + Sync),
+) -> Vec<CheckRun> {
+    let mut runs = Vec::new();
+    for s in &status.assessment.services {
+        let running = matches!(
+            s.state,
+            State::Running { .. } | State::Unhealthy { .. } | State::Starting
+        );
+        let Some(service) = compose.services.get(&s.service).filter(|_| running) else {
+            continue;
+        };
+        for check in &service.checks {
+            phase(&format!("checking {}: {}", s.service, check.name));
+            let result = crate::host::checks::run_service_check(
+                session,
+                engine,
+                &s.container,
+                check,
+                &opts.redactor,
+            )
+            .await;
+            runs.push(CheckRun {
+                service: Some(s.service.clone()),
+                result,
+            });
+        }
+    }
+    for check in &session.target.checks {
+        phase(&format!("checking {}", check.name));
+        let result = crate::host::checks::run_host_check(session, check, &opts.redactor).await;
+        runs.push(CheckRun {
+            service: None,
+            result,
+        });
+    }
+    runs
 }

@@ -208,6 +208,7 @@ mod tests {
             retries: 0,
             interval: std::time::Duration::ZERO,
             start_delay: std::time::Duration::ZERO,
+            gate: true,
         };
         let redactor = Redactor::new([("db.password", "hunter2-Secret")]);
         let long = format!("{}end: hunter2-Secret", "x".repeat(3000));

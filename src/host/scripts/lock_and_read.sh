@@ -28,9 +28,10 @@ trap 'exit 1' HUP INT TERM PIPE
 printf '%s (remote pid %s)\n' @HOLDER@ "$$" > "$D/lock.holder"
 @PLACED@
 if [ -f "$D/manifest" ]; then
-    cat "$D/manifest" 9>&-
-    echo @STAT_MARKER@
-    if [ -f "$D/stat" ]; then cat "$D/stat" 9>&-; fi
+    # One `cat`: the manifest, the marker (its stdin), the record (none before a first record).
+    cat "$D/manifest" - "$D/stat" 2>/dev/null 9>&- <<END || true
+@STAT_MARKER@
+END
     echo @NOW_MARKER@
     placed_now 9>&-
 fi

@@ -6,9 +6,10 @@
 D=@BASE_DIR@/@STATE_DIR@
 @PLACED@
 if [ -f "$D/manifest" ]; then
-    cat "$D/manifest"
-    echo @STAT_MARKER@
-    if [ -f "$D/stat" ]; then cat "$D/stat"; fi
+    # One `cat`: the manifest, the marker (its stdin), the record (none before a first record).
+    cat "$D/manifest" - "$D/stat" 2>/dev/null <<END || true
+@STAT_MARKER@
+END
     echo @NOW_MARKER@
     placed_now
 fi

@@ -39,8 +39,9 @@ mod words;
 
 use std::path::Path;
 
+pub use duration::ComposeDuration;
 pub use error::{ComposeError, Problem, Scope};
-pub use model::{CheckFrom, Condition, OnConfigChange, PidMode, PullPolicy};
+pub use model::{CheckFrom, Condition, OnConfigChange, PidMode, PullPolicy, RawCheck, RawExec};
 pub use mounts::{Device, Mount, MountKind};
 pub use net::Subnet;
 pub use normal::{
@@ -49,6 +50,7 @@ pub use normal::{
 };
 pub use options::{NetworkMode, Restart, Ulimit};
 pub use ports::{PortBinding, Protocol};
+pub use service::{Timing, check_timing, post_check};
 
 /// Reads, checks and normalises the compose file at `file`.
 pub fn load(file: &Path) -> Result<Compose, ComposeError> {

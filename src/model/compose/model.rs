@@ -126,6 +126,9 @@ pub struct RawCheck {
     pub retries: Option<u32>,
     pub interval: Option<ComposeDuration>,
     pub start_delay: Option<ComposeDuration>,
+    /// Whether it gates a rollout (default true); false: `nxinfra status --checks` only (a
+    /// data freshness check, which a fresh database cannot pass).
+    pub gate: Option<bool>,
 }
 
 /// A check's command: a string for `sh -c`, or the words themselves.

@@ -69,6 +69,8 @@ pub struct PostCheck {
     /// Before the first attempt.
     #[serde(with = "nanos")]
     pub start_delay: Duration,
+    /// Part of the health gate of a rollout (`gate: false`: run by `status --checks` only).
+    pub gate: bool,
 }
 
 impl PostCheck {

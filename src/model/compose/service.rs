@@ -279,7 +279,7 @@ const MAX_CHECK_WAIT: Duration = Duration::from_secs(3600);
 const MAX_CHECK_RETRIES: u32 = 100;
 
 /// One of `x-nxinfra.checks`, checked: exactly one probe, its keys only, bounded waits.
-pub(super) fn post_check(raw: RawCheck) -> Result<PostCheck, (Vec<&'static str>, String)> {
+pub fn post_check(raw: RawCheck) -> Result<PostCheck, (Vec<&'static str>, String)> {
     let probes = [raw.http.is_some(), raw.tcp.is_some(), raw.exec.is_some()];
     if probes.iter().filter(|p| **p).count() != 1 {
         return Err((
@@ -346,6 +346,40 @@ pub(super) fn post_check(raw: RawCheck) -> Result<PostCheck, (Vec<&'static str>,
         let what = format!("exec {}", command.join(" "));
         (Probe::Exec { command }, what)
     };
+    let timing = check_timing(
+        raw.timeout,
+        raw.retries,
+        raw.interval,
+        raw.start_delay,
+        PostCheck::DEFAULT_RETRIES,
+    )?;
+    Ok(PostCheck {
+        name: raw.name.unwrap_or(what),
+        probe,
+        timeout: timing.timeout,
+        retries: timing.retries,
+        interval: timing.interval,
+        start_delay: timing.start_delay,
+        gate: raw.gate.unwrap_or(true),
+    })
+}
+
+/// A check's timing keys, checked: `(timeout, retries, interval, start_delay)`.
+pub struct Timing {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub interval: Duration,
+    pub start_delay: Duration,
+}
+
+/// The timing keys of a check (a service's, or a host's), with their defaults and bounds.
+pub fn check_timing(
+    timeout: Option<super::duration::ComposeDuration>,
+    retries: Option<u32>,
+    interval: Option<super::duration::ComposeDuration>,
+    start_delay: Option<super::duration::ComposeDuration>,
+    default_retries: u32,
+) -> Result<Timing, (Vec<&'static str>, String)> {
     let wait = |key: &'static str, d: Option<super::duration::ComposeDuration>, default| {
         let d = d.map_or(default, |d| d.0);
         if d > MAX_CHECK_WAIT {
@@ -356,24 +390,22 @@ pub(super) fn post_check(raw: RawCheck) -> Result<PostCheck, (Vec<&'static str>,
         }
         Ok(d)
     };
-    let timeout = wait("timeout", raw.timeout, PostCheck::DEFAULT_TIMEOUT)?;
+    let timeout = wait("timeout", timeout, PostCheck::DEFAULT_TIMEOUT)?;
     if timeout.is_zero() {
         return Err((vec!["timeout"], "timeout must be more than 0".into()));
     }
-    let retries = raw.retries.unwrap_or(PostCheck::DEFAULT_RETRIES);
+    let retries = retries.unwrap_or(default_retries);
     if retries > MAX_CHECK_RETRIES {
         return Err((
             vec!["retries"],
             format!("retries must be at most {MAX_CHECK_RETRIES}"),
         ));
     }
-    Ok(PostCheck {
-        name: raw.name.unwrap_or(what),
-        probe,
+    Ok(Timing {
         timeout,
         retries,
-        interval: wait("interval", raw.interval, PostCheck::DEFAULT_INTERVAL)?,
-        start_delay: wait("start_delay", raw.start_delay, Duration::ZERO)?,
+        interval: wait("interval", interval, PostCheck::DEFAULT_INTERVAL)?,
+        start_delay: wait("start_delay", start_delay, Duration::ZERO)?,
     })
 }
 

@@ -25,6 +25,7 @@ pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_fleet",
     "nxinfra_system_files",
     "nxinfra_backups",
+    "nxinfra_checks",
     "nxinfra_wireguard_peers",
     "nxinfra_cluster",
     "nxinfra_swarm_role",

@@ -466,7 +466,7 @@ async fn wait_healthy<H: Host>(
 ) -> Result<(), String> {
     let gated = async {
         wait_healthy_until_done(engine, service, name).await?;
-        for check in &service.checks {
+        for check in service.checks.iter().filter(|c| c.gate) {
             let result = crate::host::checks::run_service_check(
                 gate.host,
                 engine,
