@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::manifest::{self, Manifest};
-use crate::model::placed::{HostFiles, STAT_FORMAT, StatError};
+use crate::model::placed::{HostFiles, STAT_FORMAT, STAT_FORMAT_BASE, StatError};
 use crate::model::system_files::Placed;
 use crate::model::tree::OutFile;
 use crate::plan::files::SyncPlan;
@@ -34,6 +34,8 @@ pub const LOCKED_EXIT: i32 = 75;
 const TAR_MANIFEST: &str = ".nxinfra/manifest";
 /// The script of [`apply`] in the tar stream.
 const TAR_SCRIPT: &str = ".nxinfra/apply.sh";
+/// The placed files' `stat` command ([`stat_script`]) in the tar stream.
+const TAR_STAT_SCRIPT: &str = ".nxinfra/stat.sh";
 /// Where the N-th system file of `plan.system_install` travels in the tar stream.
 const TAR_SYSTEM: &str = ".nxinfra/system";
 
@@ -67,8 +69,29 @@ fn placed(base_dir: &str) -> String {
         &[
             ("BASE_DIR", Value::Word(base_dir)),
             ("STAT_FORMAT", Value::Word(STAT_FORMAT)),
+            ("STAT_FORMAT_BASE", Value::Word(STAT_FORMAT_BASE)),
         ],
     )
+}
+
+/// The lines that print the state of the files `manifest` lists (`scripts/placed.sh` runs
+/// them): `stat_placed` with the base dir's files, `stat_system` with the system files, each
+/// line at most [`ARGS_PER_LINE`] of them.
+pub fn stat_script(manifest: &Manifest) -> String {
+    let mut out = String::new();
+    batch(
+        &mut out,
+        "stat_placed",
+        manifest.files.keys().map(|p| quote(p)),
+        "",
+    );
+    batch(
+        &mut out,
+        "stat_system",
+        manifest.system.keys().map(|p| quote(p)),
+        "",
+    );
+    out
 }
 
 /// Printed after the manifest by [`lock_and_read`] and [`read_manifest`], before the record of
@@ -258,6 +281,7 @@ pub fn upload_tar(
     // Private: it holds the hash of every file, those of the files with secrets too (a
     // guessable secret in a public template could be found from its file's hash).
     add(TAR_MANIFEST, new_manifest.to_text().as_bytes(), 0o600)?;
+    add(TAR_STAT_SCRIPT, stat_script(new_manifest).as_bytes(), 0o600)?;
     add(TAR_SCRIPT, apply(base_dir, plan, system)?.as_bytes(), 0o600)?;
     tar.into_inner().map_err(UploadError::Finish)
 }
@@ -380,6 +404,7 @@ fn apply(base_dir: &str, plan: &SyncPlan, system: &[Placed]) -> Result<String, U
             ("PLACE_SYSTEM_FILES", Value::Lines(&system)),
             ("STAGING", Value::Word(&s)),
             ("TAR_MANIFEST", Value::Word(TAR_MANIFEST)),
+            ("TAR_STAT_SCRIPT", Value::Word(TAR_STAT_SCRIPT)),
             ("STATE_DIR", Value::Word(STATE_DIR)),
         ],
     ))
@@ -999,8 +1024,9 @@ mod tests {
         let base = dir.path();
         let v1 = tree(&[("a", "1", 0o644), ("b", "2", 0o644)]);
         sync(base, &v1);
-        // A host synced by a version that kept no record.
+        // A host synced by a version that kept no record (nor the command that makes it).
         std::fs::remove_file(base.join(".nxinfra/stat")).unwrap();
+        std::fs::remove_file(base.join(".nxinfra/stat.sh")).unwrap();
         assert_eq!(suspects_in(base).0, ["a", "b"]);
         let before = std::fs::read(base.join(".nxinfra/manifest")).unwrap();
         let p = sync(base, &v1);
@@ -1011,6 +1037,11 @@ mod tests {
         );
         assert_eq!(mode(&base.join(".nxinfra/stat")), 0o600);
         assert_eq!(suspects_in(base), (vec![], vec![]));
+        // One `stat` per kind of file, the paths quoted.
+        assert_eq!(
+            std::fs::read_to_string(base.join(".nxinfra/stat.sh")).unwrap(),
+            "stat_placed a b\n"
+        );
     }
 
     #[test]

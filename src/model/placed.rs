@@ -18,8 +18,12 @@ use std::collections::BTreeMap;
 
 use crate::model::manifest::Manifest;
 
-/// The format of a state line (GNU `stat --printf`).
+/// The format of a system file's state line (GNU `stat --printf`): its owner by name, as the
+/// manifest has it.
 pub const STAT_FORMAT: &str = "%a %U:%G %s %i %z %n\\n";
+/// The format of a base dir file's state line: its owner by number (not compared; no name
+/// lookups).
+pub const STAT_FORMAT_BASE: &str = "%a %u:%g %s %i %z %n\\n";
 
 /// One placed file's state on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]

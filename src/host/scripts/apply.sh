@@ -11,5 +11,6 @@ cd @BASE_DIR@
 # The system files and their reloads (system.sh), when the plan has any.
 @PLACE_SYSTEM_FILES@
 mv -f @STAGING@/@TAR_MANIFEST@ @STATE_DIR@/manifest
+mv -f @STAGING@/@TAR_STAT_SCRIPT@ @STATE_DIR@/stat.sh
 # The record of the placed files' state, which later runs compare with (placed.sh).
 record_placed
