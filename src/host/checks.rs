@@ -114,7 +114,7 @@ async fn attempt<H: Host, E: Engine>(
                 url.clone(),
             ];
             match engine.exec_output(container, cmd).await {
-                Ok((_, output)) => checks::judge_wget(&output, *status, body.as_deref()),
+                Ok((code, output)) => checks::judge_wget(code, &output, *status, body.as_deref()),
                 Err(e) => Attempt::fail(e.to_string()),
             }
         }
@@ -137,10 +137,23 @@ async fn attempt<H: Host, E: Engine>(
             let Some((h, p)) = address.rsplit_once(':') else {
                 return Attempt::fail(format!("{address}: not host:port"));
             };
-            // Stdin closed: nc connects, and ends at once (`-z` is not in every busybox).
             let wait = check.timeout.as_secs().max(1).to_string();
-            let cmd = vec!["nc".to_string(), "-w".into(), wait, h.into(), p.into()];
-            match engine.exec_output(container, cmd).await {
+            let nc = |z: bool| {
+                let mut cmd = vec!["nc".to_string()];
+                if z {
+                    cmd.push("-z".into());
+                }
+                cmd.extend(["-w".to_string(), wait.clone(), h.into(), p.into()]);
+                cmd
+            };
+            let mut answer = engine.exec_output(container, nc(true)).await;
+            if let Ok((code, output)) = &answer
+                && checks::nc_lacks_z(*code, output)
+            {
+                // busybox's nc has no -z; with the exec's stdin empty, it connects and exits.
+                answer = engine.exec_output(container, nc(false)).await;
+            }
+            match answer {
                 Ok((code, output)) => checks::judge_exec(code, &output),
                 Err(e) => Attempt::fail(e.to_string()),
             }
@@ -169,11 +182,14 @@ impl HostSession {
             .forward_tcp(host, port)
             .await
             .map_err(|e| e.to_string())?;
-        let result = match tokio::net::UnixStream::connect(&local).await {
+        // An attempt cut by its timeout drops this future here: the local socket goes with it
+        // (the forwarding itself then ends with the SSH connection).
+        let socket = SocketFile(local);
+        let result = match tokio::net::UnixStream::connect(&socket.0).await {
             Ok(stream) => work(stream).await,
             Err(e) => Err(format!("cannot reach {address} through the host: {e}")),
         };
-        self.close_tcp_forward(&local, host, port).await;
+        self.close_tcp_forward(&socket.0, host, port).await;
         result
     }
 
@@ -266,6 +282,15 @@ impl HostSession {
             )
             .await?;
         Ok(HostFacts::parse(&String::from_utf8_lossy(&out)))
+    }
+}
+
+/// A forwarded local socket, removed when dropped.
+struct SocketFile(std::path::PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -47,7 +47,8 @@ pub struct CheckResult {
 impl CheckResult {
     pub fn of(check: &PostCheck, last: Attempt, attempts: u32, redactor: &Redactor) -> Self {
         CheckResult {
-            name: check.name.clone(),
+            // A name made from a command or a URL may hold a secret too.
+            name: redactor.redact(&check.name).into_owned(),
             passed: last.passed,
             attempts,
             // Redacted before cut: half a secret is still a secret.
@@ -112,9 +113,18 @@ pub fn judge_http(status: u16, body: &[u8], want: u16, contains: Option<&str>) -
     }
 }
 
-/// `wget -q -S -O -` run in a container: the headers (`HTTP/1.1 200 OK`, on stderr) and the
-/// body.
-pub fn judge_wget(output: &str, want: u16, contains: Option<&str>) -> Attempt {
+/// `nc -z` refused as an unknown option (busybox's nc has no `-z`): the probe is made again
+/// without it (its stdin is empty, so a plain `nc` connects and exits).
+pub fn nc_lacks_z(code: i64, output: &str) -> bool {
+    code != 0
+        && ["invalid option", "unrecognized option", "illegal option"]
+            .iter()
+            .any(|w| output.contains(w))
+}
+
+/// `wget -S -O -` run in a container (exit status `code`): the headers (`HTTP/1.1 200 OK`,
+/// on stderr) and the body.
+pub fn judge_wget(code: i64, output: &str, want: u16, contains: Option<&str>) -> Attempt {
     let status = output.lines().rev().find_map(|l| {
         let l = l.trim();
         let rest = l.strip_prefix("HTTP/")?;
@@ -122,6 +132,12 @@ pub fn judge_wget(output: &str, want: u16, contains: Option<&str>) -> Attempt {
     });
     match status {
         Some(status) => judge_http(status, output.as_bytes(), want, contains),
+        // 126/127: not there, or not runnable (the engine's own words say which).
+        None if code == 126 || code == 127 => Attempt::fail(format!(
+            "wget could not run in the container (an http check `from: container` needs \
+             wget in the image): {}",
+            output.trim()
+        )),
         None => Attempt::fail(format!("no HTTP answer: {}", output.trim())),
     }
 }
@@ -157,15 +173,23 @@ mod tests {
     #[test]
     fn wget_output_gives_the_last_status() {
         let out = "  HTTP/1.1 301 Moved\n  Location: /x\n  HTTP/1.1 200 OK\nbody text";
-        assert!(judge_wget(out, 200, Some("body")).passed);
+        assert!(judge_wget(0, out, 200, Some("body")).passed);
         let out = "wget: server returned error: HTTP/1.1 500 Internal Server Error";
-        assert!(!judge_wget(out, 200, None).passed);
+        assert!(!judge_wget(1, out, 200, None).passed);
         let a = judge_wget(
+            1,
             "wget: can't connect to remote host: Connection refused",
             200,
             None,
         );
         assert!(a.output.starts_with("no HTTP answer: wget: can't connect"));
+        let a = judge_wget(127, "exec: \"wget\": executable file not found", 200, None);
+        assert!(a.output.contains("needs wget in the image"), "{}", a.output);
+        assert!(nc_lacks_z(1, "nc: invalid option -- 'z'"));
+        assert!(!nc_lacks_z(
+            1,
+            "nc: can't connect to remote host: Connection refused"
+        ));
     }
 
     #[test]
@@ -199,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_result_quotes_the_end_of_the_output_redacted() {
-        let check = PostCheck {
+        let mut check = PostCheck {
             name: "freshness".into(),
             probe: crate::model::compose::Probe::Exec {
                 command: vec!["true".into()],
@@ -223,5 +247,9 @@ mod tests {
             r.failure()
                 .starts_with("check \"freshness\" failed after 4 attempts: …")
         );
+        // A name made from a command holds what the command holds.
+        check.name = "exec psql postgres://app:hunter2-Secret@db".into();
+        let r = CheckResult::of(&check, Attempt::pass(""), 1, &redactor);
+        assert_eq!(r.name, "exec psql postgres://app:<secret:db.password>@db");
     }
 }
