@@ -72,6 +72,14 @@ fn a_failing_check_rolls_the_update_back_and_status_runs_the_checks() {
     let (code, json, stderr) = apply(&fleet, &tb, &[]);
     assert_eq!(code, Some(0), "{stderr}\n{json}");
     assert_eq!(health(&tb, host), "ok 1");
+    // apply --json lists the gate's checks, each passed.
+    let gated = json["hosts"][0]["checks"].as_array().unwrap();
+    assert_eq!(gated.len(), 5, "{json}");
+    assert!(
+        gated
+            .iter()
+            .all(|c| c["passed"] == true && c["container"] == "site")
+    );
     let site = id(&tb, host, "site");
 
     // status --checks: the site's five and the host's two pass.

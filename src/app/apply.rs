@@ -117,6 +117,13 @@ impl Report<'_> {
                     "images": a.plan.images,
                     "networks": a.plan.networks,
                     "containers": a.plan.containers,
+                    "checks": a.checks.iter().map(|(container, r)| json!({
+                        "container": container,
+                        "name": r.name,
+                        "passed": r.passed,
+                        "attempts": r.attempts,
+                        "output": r.output,
+                    })).collect::<Vec<_>>(),
                     "api_calls": {"reads": a.api_calls.0, "writes": a.api_calls.1},
                     "api_version": a.api_version,
                     "elapsed_ms": a.elapsed.as_millis() as u64,

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use crate::host::Host;
 use crate::host::engine::{Engine, EngineError};
 use crate::model::compose::{Compose, Healthcheck, NetworkMode, Service};
+use crate::plan::checks::CheckResult;
 use crate::plan::containers::{
     Action, ApplyPlan, ContainerStep, ImageStep, NEW_SUFFIX, OLD_SUFFIX,
 };
@@ -435,10 +436,27 @@ async fn run_job(
 const JOB_LOG_LINES: usize = 5;
 
 /// What a health gate needs beside the engine: the host, whose point of view a check may
-/// take, and the redactor of the checks' output.
+/// take, and the redactor of the checks' output; it keeps the checks that passed (the
+/// report's), by container.
 pub struct Gate<'a, H> {
     pub host: &'a H,
     pub redactor: &'a crate::util::redact::Redactor,
+    passed: std::sync::Mutex<Vec<(String, CheckResult)>>,
+}
+
+impl<'a, H> Gate<'a, H> {
+    pub fn new(host: &'a H, redactor: &'a crate::util::redact::Redactor) -> Self {
+        Gate {
+            host,
+            redactor,
+            passed: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The checks that passed, in the order they ran: (container, result).
+    pub fn passed(self) -> Vec<(String, CheckResult)> {
+        self.passed.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Restarts `name` and waits until it is healthy, as after a (re)creation.
@@ -478,6 +496,12 @@ async fn wait_healthy<H: Host>(
             if !result.passed {
                 return Err(result.failure());
             }
+            // A side-by-side container's new name is its own once it has passed.
+            let container = name.strip_suffix(NEW_SUFFIX).unwrap_or(name);
+            gate.passed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((container.to_string(), result));
         }
         Ok(())
     };

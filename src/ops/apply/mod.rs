@@ -30,6 +30,9 @@ pub struct HostApply {
     pub sync: SyncPlan,
     pub diff: Option<String>,
     pub plan: ApplyPlan,
+    /// The checks (`x-nxinfra.checks`) of the containers created, recreated or restarted,
+    /// all passed: (container, result).
+    pub checks: Vec<(String, crate::plan::checks::CheckResult)>,
     /// Docker API calls made after connecting: (reads, writes).
     pub api_calls: (usize, usize),
     pub api_version: String,
@@ -257,13 +260,12 @@ async fn locked<H: Host>(
     // restarted now, failure or not.
     let mut on_host = synced.manifest.clone();
     let mut failure = None;
+    let mut checks = Vec::new();
     if opts.mode.changes() && !plan.is_noop() {
         let mut done = execute::Done::default();
-        let gate = execute::Gate {
-            host: session,
-            redactor: &opts.redactor,
-        };
+        let gate = execute::Gate::new(session, &opts.redactor);
         let executed = execute::execute(engine, &gate, compose, &plan, &mut done, phase).await;
+        checks = gate.passed();
         for (name, (id, identity)) in done.restarted {
             kept.insert(
                 name,
@@ -311,6 +313,7 @@ async fn locked<H: Host>(
         sync: synced.plan,
         diff: synced.diff,
         plan,
+        checks,
         api_calls: engine.calls(),
         api_version: engine.api_version(),
         elapsed: Duration::ZERO,
@@ -508,10 +511,7 @@ async fn put_files_back(
             .and_then(|s| p.compose.services.get(s))
             .ok_or_else(|| PutBackError::NotAService(container.to_string()))?;
         phase(&format!("restarting {container} with its previous files"));
-        let gate = execute::Gate {
-            host: p.session,
-            redactor: p.redactor,
-        };
+        let gate = execute::Gate::new(p.session, p.redactor);
         execute::restart_healthy(p.engine, &gate, service, container)
             .await
             .map_err(|why| PutBackError::Restart {

@@ -379,8 +379,30 @@ async fn a_failing_http_check_rolls_the_service_back_like_a_failing_healthcheck(
     let engine = FakeEngine::new("test");
     let t = tree(&with_checks("app:1", "app:1"), "a", "b");
     let first = apply(&host, &engine, t, RunMode::Apply).await;
-    assert!(first.is_ok(), "{first:?}");
+    let checks: Vec<(&str, &str, bool)> = match &first {
+        Ok(a) => a
+            .checks
+            .iter()
+            .map(|(c, r)| (c.as_str(), r.name.as_str(), r.passed))
+            .collect(),
+        Err(e) => panic!("{e}"),
+    };
+    // Both created: each one's checks ran and passed, and the report has them.
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert!(checks.contains(&("pinned", "http http://127.0.0.1:8080/health", true)));
+    assert!(checks.contains(&("web", "exec sh -c fresh-rows --max-age 5m", true)));
     let pinned = running_id(&engine, "pinned");
+
+    // Unchanged, the checks do not run again.
+    let again = apply(
+        &host,
+        &engine,
+        tree(&with_checks("app:1", "app:1"), "a", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .map(|a| a.checks.len());
+    assert_eq!(again.ok(), Some(0));
 
     // The new version answers 500.
     host.state().http.insert(url.into(), (500, "boom".into()));
