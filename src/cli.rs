@@ -25,9 +25,10 @@ nxinfra secrets edit                edit the encrypted secrets in $EDITOR\n  \
 nxinfra wg                          make the WireGuard keys new peers need\n  \
 nxinfra diff --base origin/main     what this branch changes, offline\n  \
 nxinfra plan --limit coreams01      what sync and apply would do there\n  \
-nxinfra apply --limit coreams01     render, sync and reconcile its containers\n\n\
+nxinfra apply --limit coreams01     render, sync and reconcile its containers\n  \
+nxinfra status --checks             each host as it is, its checks run\n\n\
 Exit status: 0 success, 1 error (a usage error too: an unknown option, a missing argument), 2 \
-changes found (render --check, --dry-run, plan, diff, wg --dry-run)."
+changes found (render --check, --dry-run, plan, diff, wg --dry-run) or a host not as desired (status)."
 )]
 pub struct Cli {
     #[command(flatten)]
