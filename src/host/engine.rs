@@ -37,6 +37,8 @@ pub trait Engine: Send + Sync {
     /// The fleet this engine connection acts for.
     fn fleet(&self) -> &str;
     fn api_version(&self) -> String;
+    /// The engine's own version (`24.0.7`; Podman's for Podman), for `nxinfra status`.
+    fn version(&self) -> impl Future<Output = Result<String, EngineError>> + Send;
     /// (read calls, write calls) so far.
     fn calls(&self) -> (usize, usize);
     /// Containers (all, running or not), networks and images.
@@ -235,17 +237,6 @@ impl DockerEngine {
             .map_err(fail(what))
     }
 
-    /// The engine's own version (`24.0.7`; Podman's for Podman), for `nxinfra status`.
-    pub async fn server_version(&self) -> Result<String, EngineError> {
-        self.read();
-        let v = self
-            .docker
-            .version()
-            .await
-            .map_err(fail("reading the engine's version"))?;
-        Ok(v.version.unwrap_or_default())
-    }
-
     /// Runs `cmd` in the running container `name`: `input` (if any) goes to its stdin, each
     /// chunk of its stdout to `out`. Returns its exit status and the end of its stderr.
     pub async fn exec(
@@ -342,6 +333,16 @@ impl Engine for DockerEngine {
 
     fn api_version(&self) -> String {
         self.docker.client_version().to_string()
+    }
+
+    async fn version(&self) -> Result<String, EngineError> {
+        self.read();
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(fail("reading the engine's version"))?;
+        Ok(v.version.unwrap_or_default())
     }
 
     /// (read calls, write calls) so far.

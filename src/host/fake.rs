@@ -98,7 +98,8 @@ impl HostState {
         }
     }
 
-    fn record(&mut self) {
+    /// Records the placed files' state as a placement does.
+    pub fn record(&mut self) {
         self.recorded = self.now();
     }
 }
@@ -402,6 +403,11 @@ impl Engine for FakeEngine {
 
     fn api_version(&self) -> String {
         "1.41".into()
+    }
+
+    async fn version(&self) -> Result<String, EngineError> {
+        self.call("version", "", false)?;
+        Ok("fake 1.0".into())
     }
 
     fn calls(&self) -> (usize, usize) {

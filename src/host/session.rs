@@ -318,21 +318,6 @@ impl HostSession {
     }
 }
 
-impl HostSession {
-    /// The host's facts for `nxinfra status` (one remote command; reads only).
-    pub async fn facts(&self) -> Result<crate::plan::status::HostFacts, SessionError> {
-        let out = self
-            .run(
-                &remote::facts(&self.target.base_dir),
-                "reading the host's facts",
-            )
-            .await?;
-        Ok(crate::plan::status::HostFacts::parse(
-            &String::from_utf8_lossy(&out),
-        ))
-    }
-}
-
 impl crate::host::Host for HostSession {
     type Lock<'a> = LockGuard<'a>;
 

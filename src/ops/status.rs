@@ -166,8 +166,8 @@ async fn status_host(
 
 /// Everything status reads on a host reached.
 async fn read(
-    session: &HostSession,
-    engine: &DockerEngine,
+    session: &impl Host,
+    engine: &impl Engine,
     compose: &Compose,
     opts: &StatusOptions,
     phase: &(dyn Fn(&str) + Sync),
@@ -176,7 +176,13 @@ async fn read(
     let host_files = session.read_files().await?;
     let (drift, _) = read_suspects(session, &host_files, phase).await?;
     phase("reading the host's facts");
-    let facts = session.facts().await?;
+    let facts = session
+        .facts(None)
+        .await
+        .map_err(|reason| SessionError::Command {
+            what: "reading the host's facts",
+            reason,
+        })?;
     phase("reading the engine");
     let observed = engine.observe().await?;
     let mut states = BTreeMap::new();
@@ -200,7 +206,7 @@ async fn read(
         }
     }
     let engine_facts = EngineFacts {
-        version: engine.server_version().await?,
+        version: engine.version().await?,
         api_version: engine.api_version(),
     };
     Ok(HostStatus {
@@ -217,8 +223,8 @@ async fn read(
 /// The checks of the services whose container runs (the others are not as desired already),
 /// then the host's own; one after the other, as a gate runs them.
 async fn checks(
-    session: &HostSession,
-    engine: &DockerEngine,
+    session: &impl Host,
+    engine: &impl Engine,
     compose: &Compose,
     status: &HostStatus,
     opts: &StatusOptions,
@@ -249,7 +255,7 @@ async fn checks(
             });
         }
     }
-    for check in &session.target.checks {
+    for check in &session.target().checks {
         phase(&format!("checking {}", check.name));
         let result = crate::host::checks::run_host_check(session, check, &opts.redactor).await;
         runs.push(CheckRun {
@@ -258,4 +264,140 @@ async fn checks(
         });
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    //! Status's reading on a host and an engine in memory ([`crate::host::fake`]);
+    //! tests/status_e2e.rs shows the same on real sshd and dockerd.
+
+    use super::*;
+    use crate::host::fake::{FakeContainer, FakeEngine, FakeHost};
+    use crate::model::manifest::Manifest;
+    use crate::plan::identity;
+
+    const COMPOSE: &str = "services:
+  web:
+    image: app:1
+    network_mode: host
+    x-nxinfra:
+      checks:
+        - {http: 'http://127.0.0.1:8080/', retries: 0}
+  db: {image: app:1, network_mode: host}
+";
+
+    fn ours(name: &str, running: bool, exit_code: Option<i64>) -> FakeContainer {
+        FakeContainer {
+            id: format!("id-{name}"),
+            image: "app:1".into(),
+            image_id: "sha256:aa".into(),
+            labels: [
+                (identity::MANAGED, "true"),
+                (identity::FLEET, "test"),
+                (identity::SERVICE, name),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            running,
+            exit_code,
+            networks: Vec::new(),
+        }
+    }
+
+    fn options(checks: bool) -> StatusOptions {
+        StatusOptions {
+            forks: 1,
+            ssh: SshOptions::default(),
+            redactor: Default::default(),
+            checks,
+        }
+    }
+
+    /// A host where web/app.conf was placed and recorded, web and db run.
+    fn fleet() -> (FakeHost, FakeEngine, Compose) {
+        let host = FakeHost::new("h1");
+        {
+            let mut s = host.state();
+            s.files
+                .insert("web/app.conf".into(), OutFile::new("v=1\n", 0o644));
+            s.manifest = Manifest::of_files(&s.files);
+            s.record();
+            s.http
+                .insert("http://127.0.0.1:8080/".into(), (200, "ok".into()));
+        }
+        let engine = FakeEngine::new("test");
+        for name in ["web", "db"] {
+            engine
+                .state()
+                .containers
+                .insert(name.into(), ours(name, true, None));
+        }
+        let compose = compose::parse(Path::new("compose.yml"), COMPOSE).unwrap();
+        (host, engine, compose)
+    }
+
+    async fn status(
+        host: &FakeHost,
+        engine: &FakeEngine,
+        compose: &Compose,
+        checks: bool,
+    ) -> HostStatus {
+        let opts = options(checks);
+        match read(host, engine, compose, &opts, &|_| {}).await {
+            Ok(mut s) => {
+                if checks {
+                    s.checks = super::checks(host, engine, compose, &s, &opts, &|_| {}).await;
+                }
+                s
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn as_desired_then_each_difference_named_and_nothing_written() {
+        let (host, engine, compose) = fleet();
+        let s = status(&host, &engine, &compose, true).await;
+        assert!(s.as_desired(), "{s:?}");
+        assert_eq!(s.engine.version, "fake 1.0");
+        assert_eq!(s.checks.len(), 1);
+
+        // db exited, a leftover runs, a placed file edited by hand, web's check answers 500.
+        {
+            let mut e = engine.state();
+            e.containers.insert("db".into(), ours("db", false, Some(1)));
+            e.containers.insert("old".into(), ours("old", true, None));
+        }
+        {
+            let mut h = host.state();
+            h.files
+                .insert("web/app.conf".into(), OutFile::new("v=1\nby hand\n", 0o644));
+            h.http
+                .insert("http://127.0.0.1:8080/".into(), (500, "boom".into()));
+        }
+        let s = status(&host, &engine, &compose, true).await;
+        assert!(!s.as_desired());
+        let states: Vec<String> = s
+            .assessment
+            .services
+            .iter()
+            .map(|c| format!("{}: {}", c.container, c.state))
+            .collect();
+        assert_eq!(states, ["db: exited (1)", "web: running"]);
+        assert_eq!(s.assessment.not_desired[0].container, "old");
+        assert_eq!(s.assessment.changed_on_host[0].path, "web/app.conf");
+        assert_eq!(
+            s.checks[0].result.failure(),
+            "check \"http http://127.0.0.1:8080/\" failed after 1 attempt: got 500, expected \
+             200: boom"
+        );
+        // Read-only: no lock, no upload, no engine write.
+        assert_eq!(host.state().locks_taken, 0);
+        assert_eq!(host.state().uploads, 0);
+        assert_eq!(engine.calls().1, 0);
+        // Without --checks, no check runs.
+        let s = status(&host, &engine, &compose, false).await;
+        assert!(s.checks.is_empty());
+    }
 }
