@@ -277,10 +277,27 @@ impl HostSession {
     /// Forwards a unix socket of the host (the Docker engine's) to a private local socket over
     /// this connection; returns the local path. [`Forward::close`] ends it.
     pub async fn forward_unix(&self, remote: &str) -> Result<Forward<'_>, SessionError> {
-        let fail = |reason: String| SessionError::Command {
-            what: "forwarding the engine's socket",
-            reason,
+        let to = openssh::Socket::UnixSocket {
+            path: std::path::Path::new(remote).into(),
         };
+        let local = self
+            .forward_local(to, "forwarding the engine's socket")
+            .await?;
+        Ok(Forward {
+            session: self,
+            local,
+            remote: remote.to_string(),
+        })
+    }
+
+    /// Forwards a new local socket of nxinfra's control folder to `to` (as the host reaches
+    /// it); its path. The first of a run removes what killed runs left.
+    async fn forward_local(
+        &self,
+        to: openssh::Socket<'_>,
+        what: &'static str,
+    ) -> Result<std::path::PathBuf, SessionError> {
+        let fail = |reason: String| SessionError::Command { what, reason };
         let root = control::root().map_err(|e| fail(e.to_string()))?;
         let n = next_forward();
         if n == 0 {
@@ -295,17 +312,24 @@ impl HostSession {
                 openssh::Socket::UnixSocket {
                     path: local.as_path().into(),
                 },
-                openssh::Socket::UnixSocket {
-                    path: std::path::Path::new(remote).into(),
-                },
+                to,
             )
             .await
             .map_err(|e| fail(error_chain(&e)))?;
-        Ok(Forward {
-            session: self,
-            local,
-            remote: remote.to_string(),
-        })
+        Ok(local)
+    }
+
+    /// Ends a forwarding of [`HostSession::forward_local`] and removes its local socket.
+    async fn close_local(&self, local: &std::path::Path, to: openssh::Socket<'_>) {
+        let _ = self
+            .session
+            .close_port_forward(
+                openssh::ForwardType::Local,
+                openssh::Socket::UnixSocket { path: local.into() },
+                to,
+            )
+            .await;
+        let _ = std::fs::remove_file(local);
     }
 
     /// Ends the connection, unless it is kept for later runs (`--ssh-persist`).
@@ -478,43 +502,21 @@ impl HostSession {
         host: &str,
         port: u16,
     ) -> Result<std::path::PathBuf, SessionError> {
-        let fail = |reason: String| SessionError::Command {
-            what: "forwarding a connection through the host",
-            reason,
+        let to = openssh::Socket::TcpSocket {
+            host: host.into(),
+            port,
         };
-        let root = control::root().map_err(|e| fail(e.to_string()))?;
-        let local = control::engine_socket(&root, next_forward());
-        let _ = std::fs::remove_file(&local);
-        self.session
-            .request_port_forward(
-                openssh::ForwardType::Local,
-                openssh::Socket::UnixSocket {
-                    path: local.as_path().into(),
-                },
-                openssh::Socket::TcpSocket {
-                    host: host.into(),
-                    port,
-                },
-            )
+        self.forward_local(to, "forwarding a connection through the host")
             .await
-            .map_err(|e| fail(error_chain(&e)))?;
-        Ok(local)
     }
 
     /// Ends a [`HostSession::forward_tcp`] and removes its local socket.
     pub async fn close_tcp_forward(&self, local: &std::path::Path, host: &str, port: u16) {
-        let _ = self
-            .session
-            .close_port_forward(
-                openssh::ForwardType::Local,
-                openssh::Socket::UnixSocket { path: local.into() },
-                openssh::Socket::TcpSocket {
-                    host: host.into(),
-                    port,
-                },
-            )
-            .await;
-        let _ = std::fs::remove_file(local);
+        let to = openssh::Socket::TcpSocket {
+            host: host.into(),
+            port,
+        };
+        self.close_local(local, to).await;
     }
 
     /// Runs `script`: its exit status (-1 when killed by a signal) and its output, stdout
@@ -541,17 +543,10 @@ impl HostSession {
 
     /// Ends the forwarding of `remote` at `local` and removes the local socket.
     pub async fn close_forward(&self, local: &std::path::Path, remote: &str) {
-        let _ = self
-            .session
-            .close_port_forward(
-                openssh::ForwardType::Local,
-                openssh::Socket::UnixSocket { path: local.into() },
-                openssh::Socket::UnixSocket {
-                    path: std::path::Path::new(remote).into(),
-                },
-            )
-            .await;
-        let _ = std::fs::remove_file(local);
+        let to = openssh::Socket::UnixSocket {
+            path: std::path::Path::new(remote).into(),
+        };
+        self.close_local(local, to).await;
     }
 }
 
