@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::SyncArgs;
 use crate::host::files::SyncOptions;
 use crate::host::runner::{HostFailure, in_batches};
-use crate::ops::apply::{HostApply, apply_all, verb};
+use crate::ops::apply::{Deploy, HostApply, apply_all, verb};
 use crate::plan::containers::Action;
 use crate::util::progress::{self, Progress};
 
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let outcomes = in_batches(items, serial, &opts.redactor, |batch| {
         let hosts: Vec<String> = batch.iter().map(|(h, _)| h.clone()).collect();
         let work = batch.into_iter().map(|(_, w)| w).collect();
-        run_hosts(&hosts, work, &opts, args.json)
+        run_hosts(&hosts, work, &opts, &Deploy::Apply, args.json)
     });
     let clustered = nodes.apply(&clusters, &opts, args.json);
     let report = Report {
@@ -66,6 +66,7 @@ pub(super) fn run_hosts(
         std::collections::BTreeMap<String, crate::render::OutFile>,
     )>,
     opts: &SyncOptions,
+    deploy: &Deploy,
     json: bool,
 ) -> Vec<(String, Result<HostApply, HostFailure>)> {
     let mode = if json {
@@ -74,7 +75,7 @@ pub(super) fn run_hosts(
         progress::Mode::Auto
     };
     let progress = Arc::new(Progress::new(hosts, mode, opts.redactor.clone()));
-    let outcomes = apply_all(work, opts, progress.clone());
+    let outcomes = apply_all(work, opts, deploy, progress.clone());
     progress.clear();
     outcomes
 }

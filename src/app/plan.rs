@@ -31,7 +31,13 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         clusters,
     } = prepare(ctx, &settings, "plan")?;
     let nodes = super::cluster::Nodes::of(&clusters, &work);
-    let outcomes = run_hosts(&hosts, work, &opts, args.json);
+    let outcomes = run_hosts(
+        &hosts,
+        work,
+        &opts,
+        &crate::ops::apply::Deploy::Apply,
+        args.json,
+    );
     let clustered = nodes.apply(&clusters, &opts, args.json);
     let report = Report {
         outcomes: &outcomes,

@@ -97,7 +97,14 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
         .map(|(t, tree)| (t, tree.files))
         .collect();
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let head = crate::ops::diff::git::head(&ctx.root);
+    let source = crate::plan::journal::Source {
+        operator: format!("{}@{}", defaults.user, machine.trim()),
+        commit: head.as_ref().map(|(c, _)| c.clone()),
+        dirty: head.is_some_and(|(_, d)| d),
+    };
     let opts = SyncOptions {
+        source,
         forks: args.forks,
         mode: args.mode,
         diff: args.diff,

@@ -651,12 +651,24 @@ pub fn observed(
     let mut observed = Observed {
         containers,
         networks,
-        images: std::collections::BTreeMap::new(),
+        ..Observed::default()
     };
     for image in images {
-        for reference in image.repo_tags.iter().chain(&image.repo_digests) {
+        // `<none>:<none>` and `<none>@<none>`: what older engines list for an untagged image.
+        let real = |r: &&String| !r.starts_with("<none>");
+        for reference in image
+            .repo_tags
+            .iter()
+            .chain(&image.repo_digests)
+            .filter(real)
+        {
             observed.insert_image(reference, &image.id);
         }
+        observed
+            .image_list
+            .entry(image.id.clone())
+            .or_default()
+            .size = image.size;
     }
     observed
 }

@@ -14,6 +14,7 @@ use crate::host::engine::{Engine, EngineError};
 use crate::host::session::SessionError;
 use crate::host::{Host, HostLock, Upload};
 use crate::model::compose::{Compose, Network, Service};
+use crate::model::journal;
 use crate::model::manifest::Manifest;
 use crate::model::observed::{self, ContainerState, Observed};
 use crate::model::placed::HostFiles;
@@ -84,18 +85,48 @@ impl HostState {
         base.chain(system).collect()
     }
 
-    fn host_files(&self) -> HostFiles {
+    pub fn host_files(&self) -> HostFiles {
         let text = |lines: &BTreeMap<String, String>| {
             lines.values().map(|l| format!("{l}\n")).collect::<String>()
         };
-        match HostFiles::parse(
+        let file = |name: &str| {
+            self.files
+                .get(&format!(".nxinfra/{name}"))
+                .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+                .unwrap_or_default()
+        };
+        let last = file(journal::HISTORY_FILE)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let parsed = HostFiles::parse(
             self.manifest.clone(),
             &text(&self.recorded),
             &text(&self.now()),
-        ) {
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|h| {
+            Ok(HostFiles {
+                journal: journal::Journal::parse(&last, &file(journal::PINS_FILE))
+                    .map_err(|e| e.to_string())?,
+                ..h
+            })
+        });
+        match parsed {
             Ok(h) => h,
             Err(e) => panic!("the fake's own state lines: {e}"),
         }
+    }
+
+    /// The host's deploy journal, oldest first.
+    pub fn history(&self) -> Vec<journal::Record> {
+        self.files
+            .get(&format!(".nxinfra/{}", journal::HISTORY_FILE))
+            .map(|f| journal::parse_history(&String::from_utf8_lossy(&f.data)))
+            .transpose()
+            .unwrap_or_else(|e| panic!("the fake's journal: {e}"))
+            .unwrap_or_default()
     }
 
     /// Records the placed files' state as a placement does.
@@ -268,6 +299,43 @@ impl HostLock for FakeLock<'_> {
         Ok(())
     }
 
+    async fn record(&mut self, write: &journal::JournalWrite) -> Result<(), SessionError> {
+        let mut state = self.host.state();
+        if let Some(record) = &write.record {
+            let mut lines: Vec<String> = state
+                .history()
+                .iter()
+                .map(journal::Record::to_line)
+                .collect();
+            lines.push(record.to_line());
+            let keep = write.keep.max(1);
+            let from = lines.len().saturating_sub(keep);
+            let text: String = lines[from..].concat();
+            state.files.insert(
+                format!(".nxinfra/{}", journal::HISTORY_FILE),
+                OutFile {
+                    data: text.into_bytes(),
+                    mode: 0o600,
+                },
+            );
+        }
+        if let Some(pins) = &write.pins {
+            let path = format!(".nxinfra/{}", journal::PINS_FILE);
+            if pins.is_empty() {
+                state.files.remove(&path);
+            } else {
+                state.files.insert(
+                    path,
+                    OutFile {
+                        data: pins.to_text().into_bytes(),
+                        mode: 0o600,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
     async fn write_manifest_and_release(mut self, manifest: &Manifest) -> Result<(), SessionError> {
         let mut state = self.host.state();
         state.manifest = manifest.clone();
@@ -420,6 +488,10 @@ impl Engine for FakeEngine {
     async fn observe(&self) -> Result<Observed, EngineError> {
         self.call("observe", "", false)?;
         let state = self.state();
+        let mut observed = Observed::default();
+        for (reference, id) in &state.images {
+            observed.insert_image(reference, id);
+        }
         Ok(Observed {
             containers: state
                 .containers
@@ -435,7 +507,7 @@ impl Engine for FakeEngine {
                 })
                 .collect(),
             networks: state.networks.clone(),
-            images: state.images.clone(),
+            ..observed
         })
     }
 
@@ -489,7 +561,14 @@ impl Engine for FakeEngine {
             return Err(fail("create", name, "Conflict: the name is in use"));
         }
         let image = service.spec.image.clone();
-        let Some(image_id) = state.images.get(&observed::full_reference(&image)).cloned() else {
+        // An image id (a pinned service) names the image itself, tagged or not.
+        let by_id = image.starts_with("sha256:") && state.images.values().any(|i| *i == image);
+        let found = if by_id {
+            Some(image.clone())
+        } else {
+            state.images.get(&observed::full_reference(&image)).cloned()
+        };
+        let Some(image_id) = found else {
             return Err(fail("create", name, "No such image"));
         };
         state.ids += 1;

@@ -50,6 +50,8 @@ pub struct SyncOptions {
     pub holder: String,
     /// The secrets' redactor: diffs and every host's error pass it.
     pub redactor: std::sync::Arc<Redactor>,
+    /// Who deploys, from which commit: the deploy journal's record says it.
+    pub source: crate::plan::journal::Source,
 }
 
 /// The host's rendered tree split into the base dir's files and the system files.
@@ -93,6 +95,18 @@ impl<L: HostLock + Send> Held<L> {
         }
     }
 
+    /// Writes a deploy's journal record and pins ([`HostLock::record`]), the lock kept; a run
+    /// that took no lock may not.
+    pub async fn record(
+        &mut self,
+        write: &crate::model::journal::JournalWrite,
+    ) -> Result<(), SessionError> {
+        match self {
+            Held::Taken(lock) => lock.record(write).await,
+            Held::NotTaken => Err(not_taken()),
+        }
+    }
+
     /// Writes the host's manifest and releases the lock; a run that took no lock may not.
     pub async fn write_manifest_and_release(self, manifest: &Manifest) -> Result<(), SessionError> {
         match self {
@@ -128,6 +142,8 @@ pub struct Locked<'s, H: Host + 's> {
     pub unlocked: Option<String>,
     /// The manifest on the host now.
     pub remote: Manifest,
+    /// The host's deploy journal's last record and its pins.
+    pub journal: crate::model::journal::Journal,
     /// The manifest once the files are placed.
     local: Manifest,
     pub lock: Held<H::Lock<'s>>,
@@ -183,6 +199,7 @@ pub async fn lock_and_plan<'s, H: Host>(
             return Err(e);
         }
     };
+    let journal = host_files.journal;
     let remote_manifest = host_files.manifest;
     let local = Manifest::of_files(files)
         .with_system(system)
@@ -236,6 +253,7 @@ pub async fn lock_and_plan<'s, H: Host>(
         diff,
         unlocked,
         remote: remote_manifest,
+        journal,
         local,
         lock,
     })
@@ -282,6 +300,7 @@ impl<'s, H: Host> Locked<'s, H> {
             remote: remote_manifest,
             local,
             mut lock,
+            ..
         } = self;
         // A stale record alone is written again with the manifest: the files stay as they are.
         let manifest = if (!p.is_noop() || p.stale_record) && opts.mode.changes() {

@@ -100,6 +100,13 @@ pub trait HostLock {
         phase: &(dyn Fn(&str) + Sync),
     ) -> impl Future<Output = Result<(), SessionError>> + Send;
 
+    /// Writes what a deploy records (its journal record, the pins), the lock kept. After an
+    /// error the lock is released.
+    fn record(
+        &mut self,
+        write: &crate::model::journal::JournalWrite,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+
     /// Replaces the host's manifest by `manifest`, then releases the lock.
     fn write_manifest_and_release(
         self,

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::journal::Journal;
 use crate::model::manifest::{self, Manifest};
 use crate::model::placed::{HostFiles, STAT_FORMAT, STAT_FORMAT_BASE, StatError};
 use crate::model::system_files::Placed;
@@ -57,6 +58,8 @@ pub fn lock_and_read(base_dir: &str, holder: &str, timeout_secs: u64) -> String 
             ("PLACED", Value::Lines(&placed(base_dir))),
             ("STAT_MARKER", Value::Word(STAT_MARKER)),
             ("NOW_MARKER", Value::Word(NOW_MARKER)),
+            ("JOURNAL_MARKER", Value::Word(JOURNAL_MARKER)),
+            ("PINS_MARKER", Value::Word(PINS_MARKER)),
         ],
     )
 }
@@ -99,6 +102,10 @@ pub fn stat_script(manifest: &Manifest) -> String {
 pub const STAT_MARKER: &str = "--nxinfra-recorded--";
 /// Printed after that record, before the placed files' state now.
 pub const NOW_MARKER: &str = "--nxinfra-now--";
+/// Printed after the placed files' state, before the deploy journal's last record.
+pub const JOURNAL_MARKER: &str = "--nxinfra-journal--";
+/// Printed after the journal's last record, before the pins.
+pub const PINS_MARKER: &str = "--nxinfra-pins--";
 
 /// Prints the host's manifest, if any, and the placed files' state (recorded, and now), and
 /// nothing else: no lock, no folder made, nothing written (`scripts/read_manifest.sh`).
@@ -111,6 +118,8 @@ pub fn read_manifest(base_dir: &str) -> String {
             ("PLACED", Value::Lines(&placed(base_dir))),
             ("STAT_MARKER", Value::Word(STAT_MARKER)),
             ("NOW_MARKER", Value::Word(NOW_MARKER)),
+            ("JOURNAL_MARKER", Value::Word(JOURNAL_MARKER)),
+            ("PINS_MARKER", Value::Word(PINS_MARKER)),
         ],
     )
 }
@@ -123,8 +132,16 @@ pub fn facts(base_dir: &str) -> String {
 }
 
 /// Parses what [`read_manifest`] prints, or [`lock_and_read`] before its end marker: the
-/// manifest, then the placed files' state (absent on a host with no manifest).
+/// manifest, then the placed files' state (absent on a host with no manifest), then the
+/// deploy journal's last record and the pins.
 pub fn host_files(text: &str) -> Result<HostFiles, HostFilesError> {
+    let (text, journal) = text
+        .split_once(&format!("{JOURNAL_MARKER}\n"))
+        .unwrap_or((text, ""));
+    let (last, pins) = journal
+        .split_once(&format!("{PINS_MARKER}\n"))
+        .unwrap_or((journal, ""));
+    let journal = Journal::parse(last, pins)?;
     let (manifest, rest) = match text.split_once(&format!("{STAT_MARKER}\n")) {
         Some((manifest, rest)) => (manifest, rest),
         None => (text, ""),
@@ -133,7 +150,10 @@ pub fn host_files(text: &str) -> Result<HostFiles, HostFilesError> {
         .split_once(&format!("{NOW_MARKER}\n"))
         .unwrap_or((rest, ""));
     let manifest = Manifest::parse(manifest)?;
-    Ok(HostFiles::parse(manifest, recorded, now)?)
+    Ok(HostFiles {
+        journal,
+        ..HostFiles::parse(manifest, recorded, now)?
+    })
 }
 
 /// Why what a host printed of its files is not understood.
@@ -143,6 +163,8 @@ pub enum HostFilesError {
     Manifest(#[from] manifest::ManifestError),
     #[error(transparent)]
     Stat(#[from] StatError),
+    #[error(transparent)]
+    Journal(#[from] crate::model::journal::StateError),
 }
 
 /// The line nxinfra writes on the stdin of [`lock_and_read`] before a tar stream of `len`
@@ -157,6 +179,17 @@ pub fn apply_line(len: usize) -> String {
 /// the host's manifest, last.
 pub fn manifest_line(len: usize) -> String {
     format!("manifest {len}\n")
+}
+
+/// The line before a journal record of `len` bytes (one line), after which the journal keeps
+/// its last `keep` records.
+pub fn journal_line(len: usize, keep: usize) -> String {
+    format!("journal {len} {}\n", keep.max(1))
+}
+
+/// The line before the pins' new text of `len` bytes (0: no pin, the file goes).
+pub fn pins_line(len: usize) -> String {
+    format!("pins {len}\n")
 }
 
 /// Printed by [`lock_and_read`] once the files are in place; the lock stays held until its

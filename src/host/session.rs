@@ -59,6 +59,8 @@ pub enum SessionError {
     /// The placed files' state, as `stat` printed it, is not understood (not GNU stat?).
     #[error("{0}")]
     Stat(#[from] crate::model::placed::StatError),
+    #[error(transparent)]
+    Journal(#[from] crate::model::journal::StateError),
 }
 
 impl From<remote::HostFilesError> for SessionError {
@@ -66,6 +68,7 @@ impl From<remote::HostFilesError> for SessionError {
         match e {
             remote::HostFilesError::Manifest(e) => SessionError::Manifest(e),
             remote::HostFilesError::Stat(e) => SessionError::Stat(e),
+            remote::HostFilesError::Journal(e) => SessionError::Journal(e),
         }
     }
 }
@@ -594,6 +597,36 @@ impl crate::host::HostLock for LockGuard<'_> {
             tar.len().div_ceil(1024)
         ));
         self.apply_and_hold(&tar).await
+    }
+
+    async fn record(
+        &mut self,
+        write: &crate::model::journal::JournalWrite,
+    ) -> Result<(), SessionError> {
+        let mut sent = Ok(());
+        if let Some(record) = &write.record {
+            let line = record.to_line();
+            sent = self
+                .send(
+                    &remote::journal_line(line.len(), write.keep),
+                    line.as_bytes(),
+                )
+                .await;
+        }
+        if let (Ok(()), Some(pins)) = (&sent, &write.pins) {
+            let text = pins.to_text();
+            sent = self
+                .send(&remote::pins_line(text.len()), text.as_bytes())
+                .await;
+        }
+        match sent {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.take()
+                    .finish("writing the deploy journal", Err(e))
+                    .await
+            }
+        }
     }
 
     async fn write_manifest_and_release(mut self, manifest: &Manifest) -> Result<(), SessionError> {

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod compose;
 pub mod host_checks;
 pub mod inventory;
+pub mod journal;
 pub mod manifest;
 pub mod observed;
 pub mod placed;

@@ -71,6 +71,19 @@ pub struct Observed {
     pub networks: BTreeMap<String, Network>,
     /// Image reference, in its full form ([`full_reference`]) → image id.
     pub images: BTreeMap<String, String>,
+    /// Every image on the engine, tagged or not, by id.
+    pub image_list: BTreeMap<String, Image>,
+}
+
+/// An image on the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Image {
+    /// Its tags (`ghcr.io/nxthdr/web:main`), as the engine lists them.
+    pub tags: Vec<String>,
+    /// Its repository digests (`ghcr.io/nxthdr/web@sha256:…`).
+    pub digests: Vec<String>,
+    /// Bytes.
+    pub size: i64,
 }
 
 /// The exit status in the engine's status text of a container: `Exited (137) 2 hours ago`
@@ -123,6 +136,10 @@ impl Observed {
     /// Hub's (Docker's rule), then the engine's own local image (`localhost/NAME`: how Podman
     /// stores images built, imported or tagged on the host).
     pub fn image_id(&self, reference: &str) -> Option<&String> {
+        // An image id (a pinned service's): the image itself, tagged or not.
+        if reference.starts_with("sha256:") {
+            return self.image_list.get_key_value(reference).map(|(id, _)| id);
+        }
         if let Some(id) = self.images.get(&full_reference(reference)) {
             return Some(id);
         }
@@ -137,6 +154,20 @@ impl Observed {
     pub fn insert_image(&mut self, reference: &str, id: &str) {
         self.images
             .insert(full_reference(reference), id.to_string());
+        let image = self.image_list.entry(id.to_string()).or_default();
+        let list = if reference.contains('@') {
+            &mut image.digests
+        } else {
+            &mut image.tags
+        };
+        if !list.iter().any(|r| r == reference) {
+            list.push(reference.to_string());
+        }
+    }
+
+    /// A repository digest of the image `id` (the first the engine lists), if it has one.
+    pub fn digest(&self, id: &str) -> Option<&String> {
+        self.image_list.get(id)?.digests.first()
     }
 }
 

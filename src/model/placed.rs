@@ -44,6 +44,8 @@ pub struct HostFiles {
     pub recorded: BTreeMap<String, String>,
     /// Their state now, by path; a missing file has none.
     pub now: BTreeMap<String, FileStat>,
+    /// The deploy journal's last record and the pins, printed in the same command.
+    pub journal: crate::model::journal::Journal,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +91,7 @@ impl HostFiles {
             manifest,
             recorded,
             now: states,
+            journal: Default::default(),
         })
     }
 }

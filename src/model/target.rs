@@ -40,6 +40,27 @@ pub struct Target {
     /// The WireGuard peers that are not hosts, as (interface, peer) pairs:
     /// `nxinfra_wireguard_peers`.
     pub wireguard_peers: Vec<(String, String)>,
+    /// How much of its deploy journal the host keeps: `nxinfra_history`,
+    /// `nxinfra_keep_deploys`.
+    pub journal: JournalSettings,
+}
+
+/// How much a host keeps of its deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalSettings {
+    /// Records its journal keeps (`nxinfra_history`, default 50).
+    pub history: usize,
+    /// Deploys whose images `nxinfra prune` keeps (`nxinfra_keep_deploys`, default 10).
+    pub keep_deploys: usize,
+}
+
+impl Default for JournalSettings {
+    fn default() -> Self {
+        JournalSettings {
+            history: crate::model::journal::DEFAULT_HISTORY,
+            keep_deploys: crate::model::journal::DEFAULT_KEEP_DEPLOYS,
+        }
+    }
 }
 
 /// What a host's settings default to when its variables leave them out.
@@ -134,6 +155,8 @@ pub enum Reason {
     Checks(#[from] crate::model::host_checks::ParseError),
     #[error(transparent)]
     WireguardPeers(#[from] wireguard::PeersError),
+    #[error("expected a whole number from 1 to {max}, got {value}")]
+    Count { value: Value, max: u64 },
 }
 
 /// Why `nxinfra_base_dir` or `nxinfra_docker_socket` is refused.
@@ -148,6 +171,11 @@ pub enum PathError {
     #[error("the base dir cannot be /")]
     Root,
 }
+
+/// The records a host's journal keeps.
+pub const HISTORY_VAR: &str = "nxinfra_history";
+/// The deploys whose images `nxinfra prune` keeps.
+pub const KEEP_DEPLOYS_VAR: &str = "nxinfra_keep_deploys";
 
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
@@ -210,7 +238,29 @@ impl Target {
         let checks =
             crate::model::host_checks::parse(vars.get(crate::model::host_checks::VARIABLE))
                 .map_err(|r| bad(crate::model::host_checks::VARIABLE, r.into()))?;
+        let count = |variable: &'static str, default: usize, max: u64| match vars.get(variable) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=max).contains(n))
+                .map(|n| n as usize)
+                .ok_or_else(|| {
+                    bad(
+                        variable,
+                        Reason::Count {
+                            value: v.clone(),
+                            max,
+                        },
+                    )
+                }),
+        };
+        let defaults_journal = JournalSettings::default();
+        let journal = JournalSettings {
+            history: count(HISTORY_VAR, defaults_journal.history, 10_000)?,
+            keep_deploys: count(KEEP_DEPLOYS_VAR, defaults_journal.keep_deploys, 10_000)?,
+        };
         Ok(Target {
+            journal,
             fleet,
             system_files,
             backups,

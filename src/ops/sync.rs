@@ -135,6 +135,7 @@ mod tests {
             lock_timeout: Duration::from_secs(1),
             ssh: Default::default(),
             holder: "test pid 1".into(),
+            source: Default::default(),
             redactor: Default::default(),
         }
     }

@@ -23,6 +23,19 @@ pub enum Action {
     Unchanged,
 }
 
+/// The verb of an action, as plans and journals say it.
+pub fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Recreate => "recreate",
+        Action::Restart => "restart",
+        Action::Start => "start",
+        Action::Remove => "remove",
+        Action::Recover => "recover",
+        Action::Unchanged => "unchanged",
+    }
+}
+
 /// The name of a new container while it proves healthy beside the old one (suffix).
 pub const NEW_SUFFIX: &str = "--nxinfra-new";
 /// The name of an old container stepped aside while its successor proves healthy (suffix).
@@ -59,6 +72,9 @@ pub struct ContainerStep {
     /// For [`Action::Recover`]: what to do.
     #[serde(skip)]
     pub recover: Option<crate::plan::recover::Recover>,
+    /// The service is pinned (a rollback's): its pin, and what unpinning would change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<crate::plan::journal::PinNote>,
 }
 
 impl ContainerStep {
@@ -314,6 +330,7 @@ pub fn plan(
             image_id: image_id.clone(),
             with_network: false,
             recover: None,
+            pin: None,
         };
         let Some(have) = observed.container(name) else {
             out.containers
@@ -456,6 +473,7 @@ pub fn plan(
                 image_id: None,
                 with_network: false,
                 recover: None,
+                pin: None,
             });
         }
     }

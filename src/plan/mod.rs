@@ -5,7 +5,8 @@
 //! (their unified diffs, secrets redacted); [`identity`] (what a container is, as hashes);
 //! [`containers`] (a host's images, networks and containers: where containers are
 //! compared); [`recover`] (what an interrupted apply left, completed or undone);
-//! [`restore`] (the files a failed service's rollback puts back).
+//! [`restore`] (the files a failed service's rollback puts back); [`journal`] (pins applied,
+//! a deploy's record, a rollback's choice).
 
 pub mod checks;
 pub mod cluster;
@@ -13,6 +14,7 @@ pub mod containers;
 pub mod drift;
 pub mod files;
 pub mod identity;
+pub mod journal;
 pub mod recover;
 pub mod restore;
 pub mod stack;

@@ -58,6 +58,7 @@ pub fn recover(observed: &Observed, fleet: &str) -> (Vec<ContainerStep>, Observe
         image_id: None,
         with_network: false,
         recover,
+        pin: None,
     };
     for aside in observed.containers.iter().filter(|c| ours(c)) {
         let Some(name) = aside.name.strip_suffix(OLD_SUFFIX) else {

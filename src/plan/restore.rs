@@ -112,6 +112,7 @@ mod tests {
             image_id: None,
             with_network: reason.starts_with("network "),
             recover: None,
+            pin: None,
         }
     }
 

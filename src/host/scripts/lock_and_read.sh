@@ -1,10 +1,15 @@
 # The one command of a sync (remote::lock_and_read). Takes the host's lock, prints the manifest
-# (and, as read_manifest.sh does, the record of the placed files' state and their state now)
-# and END_MARKER, then reads messages from stdin until it ends:
+# (and, as read_manifest.sh does, the record of the placed files' state and their state now,
+# the deploy journal's last record and the pins) and END_MARKER, then reads messages from
+# stdin until it ends:
 #   apply N     N bytes of tar follow: unpacked into the staging folder, whose apply.sh is
 #               run (sourced); then APPLIED_MARKER is printed and it reads again;
+#   journal N K N bytes follow: one record, added to the deploy journal, of which the last K
+#               records are kept;
+#   pins N      N bytes follow: they replace the pins (none: the pins go);
 #   manifest N  N bytes follow: they replace the manifest, the record of the placed files'
 #               state is made again, and the command ends.
+# Every file is replaced by a rename: interrupted, each is its old or its new version.
 # The lock is held on fd 9 by this shell alone, from start to end; its children run with fd 9
 # closed, so that --force-unlock (force_unlock.sh) frees it by ending this shell.
 # Placeholders (a name in capitals between two @) are filled by remote.rs with shell-quoted
@@ -35,8 +40,12 @@ END
     echo @NOW_MARKER@
     placed_now 9>&-
 fi
+echo @JOURNAL_MARKER@
+tail -n 1 "$D/history" 2>/dev/null 9>&- || true
+echo @PINS_MARKER@
+cat "$D/pins" 2>/dev/null 9>&- || true
 echo @END_MARKER@
-while read -r action size; do
+while read -r action size keep; do
     if [ "$action" = apply ]; then
         [ ! -e "$S" ] || rm -rf "$S"
         mkdir -m 700 "$S"
@@ -45,6 +54,17 @@ while read -r action size; do
         # shellcheck source=/dev/null  # apply.sh, built per plan
         . "$S"/@TAR_SCRIPT@ >/dev/null
         echo @APPLIED_MARKER@
+    elif [ "$action" = journal ]; then
+        # The last K-1 records and the new one.
+        (umask 077; { tail -n "$((keep - 1))" "$D/history" 2>/dev/null || true; head -c "$size"; } > "$D/history.new") 9>&-
+        mv -f "$D/history.new" "$D/history"
+    elif [ "$action" = pins ]; then
+        if [ "$size" = 0 ]; then
+            rm -f "$D/pins"
+        else
+            (umask 077; head -c "$size" > "$D/pins.new") 9>&-
+            mv -f "$D/pins.new" "$D/pins"
+        fi
     elif [ "$action" = manifest ]; then
         (umask 077; head -c "$size" > "$D/manifest.new") 9>&-
         mv -f "$D/manifest.new" "$D/manifest"

@@ -31,6 +31,8 @@ pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_swarm_role",
     "nxinfra_swarm_advertise",
     "nxinfra_swarm_labels",
+    "nxinfra_history",
+    "nxinfra_keep_deploys",
 ];
 
 /// The variables the template context defines for every host (Ansible's magic variables, and

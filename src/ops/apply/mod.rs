@@ -2,6 +2,7 @@
 //! through the same SSH connection, plan, and (unless `--dry-run`) carry the plan out.
 
 pub mod execute;
+mod journal;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,6 +34,10 @@ pub struct HostApply {
     /// The checks (`x-nxinfra.checks`) of the containers created, recreated or restarted,
     /// all passed: (container, result).
     pub checks: Vec<(String, crate::plan::checks::CheckResult)>,
+    /// The record this apply added to the host's deploy journal, if it changed anything.
+    pub journal: Option<crate::model::journal::Record>,
+    /// The host's pins afterwards.
+    pub pins: crate::model::journal::Pins,
     /// Docker API calls made after connecting: (reads, writes).
     pub api_calls: (usize, usize),
     pub api_version: String,
@@ -76,16 +81,20 @@ impl HostApply {
     }
 }
 
-pub fn verb(a: Action) -> &'static str {
-    match a {
-        Action::Create => "create",
-        Action::Recreate => "recreate",
-        Action::Restart => "restart",
-        Action::Start => "start",
-        Action::Remove => "remove",
-        Action::Recover => "recover",
-        Action::Unchanged => "unchanged",
-    }
+pub use crate::plan::containers::verb;
+
+/// What an apply sets out to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Deploy {
+    /// compose.yml as rendered, pinned services kept at their image.
+    #[default]
+    Apply,
+    /// `nxinfra rollback`: `services` (default: those the last deploy changed) recreated with
+    /// the image ids of deploy `to` (default: the last good one before the last), and pinned.
+    Rollback {
+        to: Option<u64>,
+        services: Vec<String>,
+    },
 }
 
 /// Why a host's apply failed. Each names its stage's error, whose message says what and where.
@@ -109,6 +118,25 @@ pub enum ApplyError {
     /// A pull failed (nothing changed yet).
     #[error(transparent)]
     Pull(#[from] execute::ExecError),
+    #[error(transparent)]
+    PinGone(#[from] crate::plan::journal::PinGone),
+    #[error(transparent)]
+    Rollback(#[from] crate::plan::journal::RollbackError),
+    #[error(transparent)]
+    Journal(#[from] crate::model::journal::JournalError),
+    #[error(
+        "deploy {to}'s image of {service} ({image_id}) is no longer on the host (removed by `nxinfra prune` or by hand): it cannot be rolled back to; nothing was changed"
+    )]
+    RollbackImageGone {
+        service: String,
+        image_id: String,
+        to: u64,
+    },
+    /// A rollback changes images only: anything else the checkout would change first stops it.
+    #[error(
+        "the checkout differs from what is deployed ({what}), and a rollback changes images only; nothing was changed: check out the deployed commit{commit} (or `nxinfra apply` first)"
+    )]
+    RollbackPending { what: String, commit: String },
     /// A step failed; `afterwards` says what became of the previous files (put back or not).
     #[error("{error}{afterwards}")]
     Step {
@@ -132,6 +160,7 @@ enum PutBackError {
 pub fn apply_all(
     hosts: Vec<(Target, BTreeMap<String, OutFile>)>,
     opts: &SyncOptions,
+    deploy: &Deploy,
     progress: Arc<Progress>,
 ) -> Vec<(String, Result<HostApply, HostFailure>)> {
     let items = hosts
@@ -145,8 +174,10 @@ pub fn apply_all(
         |i, (target, files)| {
             let progress = &progress;
             async move {
-                let result =
-                    apply_host(&target, files, opts, &|what: &str| progress.phase(i, what)).await;
+                let result = apply_host(&target, files, opts, deploy, &|what: &str| {
+                    progress.phase(i, what)
+                })
+                .await;
                 progress.finish(
                     i,
                     &match &result {
@@ -166,6 +197,7 @@ async fn apply_host(
     target: &Target,
     files: BTreeMap<String, OutFile>,
     opts: &SyncOptions,
+    deploy: &Deploy,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<HostApply, ApplyError> {
     let start = Instant::now();
@@ -193,7 +225,10 @@ async fn apply_host(
         &opts.ssh,
         phase,
         async |session: &HostSession, engine: &DockerEngine| {
-            locked(session, engine, &compose, &files, &system, opts, phase).await
+            locked(
+                session, engine, &compose, &files, &system, opts, deploy, phase,
+            )
+            .await
         },
     )
     .await
@@ -206,9 +241,10 @@ async fn apply_host(
 }
 
 /// Under the host's lock: plan the files and the containers, pull, then (unless `--dry-run`)
-/// place the files and carry the containers' plan out. Anything found wrong before the files
-/// move (a container nxinfra does not own in the way, an image that cannot be had) leaves
-/// the host as it was.
+/// place the files and carry the containers' plan out, and record the deploy in the host's
+/// journal. Anything found wrong before the files move (a container nxinfra does not own in
+/// the way, an image that cannot be had, a pinned image gone) leaves the host as it was.
+#[allow(clippy::too_many_arguments)]
 async fn locked<H: Host>(
     session: &H,
     engine: &impl Engine,
@@ -216,29 +252,76 @@ async fn locked<H: Host>(
     files: &BTreeMap<String, OutFile>,
     system: &[crate::model::system_files::Placed],
     opts: &SyncOptions,
+    deploy: &Deploy,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<HostApply, ApplyError> {
     let target = session.target();
     let sync = lock_and_plan(session, files, system, opts, phase).await?;
     let reconcile_start = Instant::now();
     let records = sync.remote.containers.clone();
+    let n = sync.journal.next();
+    // A rollback's choice and the pins it adds; the pins the plan honours.
+    let chosen = match deploy {
+        Deploy::Apply => Ok(None),
+        Deploy::Rollback { to, services } => journal::choose(
+            session,
+            engine,
+            compose,
+            (&sync.plan, &sync.journal),
+            *to,
+            services,
+            phase,
+        )
+        .await
+        .map(Some),
+    };
+    let chosen = match chosen {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = sync.lock.release().await;
+            return Err(e);
+        }
+    };
+    let pins = match &chosen {
+        Some(choice) => crate::plan::journal::pins_after_rollback(
+            &sync.journal.pins,
+            choice,
+            n,
+            &journal::now(),
+            &opts.source.operator,
+        ),
+        None => sync.journal.pins.clone(),
+    };
     let planned = plan_containers(
         engine,
         target,
         compose,
+        &pins,
         files,
         &records,
         !opts.mode.changes(),
         phase,
     )
-    .await;
-    let (plan, mut kept) = match planned {
+    .await
+    .and_then(|p| match &chosen {
+        Some(choice) => journal::only_rolled_back(p, choice, &sync.journal),
+        None => Ok(p),
+    });
+    let Planned {
+        plan,
+        mut kept,
+        compose: pinned,
+        observed,
+    } = match planned {
         Ok(p) => p,
         Err(e) => {
             let _ = sync.lock.release().await;
             return Err(e);
         }
     };
+    let rendered = compose;
+    let compose = &pinned;
+    let pins_before = sync.journal.pins.clone();
     // The previous content of the changing files that services about to be recreated or
     // restarted mount: put back if their service fails (restore.rs).
     let at_risk = if !opts.mode.changes() {
@@ -261,7 +344,8 @@ async fn locked<H: Host>(
     let mut on_host = synced.manifest.clone();
     let mut failure = None;
     let mut checks = Vec::new();
-    if opts.mode.changes() && !plan.is_noop() {
+    let executing = opts.mode.changes() && !plan.is_noop();
+    if executing {
         let mut done = execute::Done::default();
         let gate = execute::Gate::new(session, &opts.redactor);
         let executed = execute::execute(engine, &gate, compose, &plan, &mut done, phase).await;
@@ -299,6 +383,41 @@ async fn locked<H: Host>(
             });
         }
     }
+    // The deploy's record, when it changed something. A rollback's pins are written once it
+    // held: after a failure the host keeps the pins it had.
+    let pins_written = (chosen.is_some() && failure.is_none()).then(|| pins.clone());
+    let pins_after = pins_written.clone().unwrap_or(pins_before);
+    let mut written = None;
+    if opts.mode.changes() && (executing || !synced.plan.is_noop()) {
+        let after = if executing {
+            engine.observe().await.unwrap_or(observed)
+        } else {
+            observed
+        };
+        let record = journal::record(
+            journal::Facts {
+                n,
+                source: &opts.source,
+                to: chosen.as_ref().map(|c| c.to),
+                failure: failure.as_ref(),
+                files: &synced.plan,
+                redactor: &opts.redactor,
+            },
+            rendered,
+            &plan,
+            &after,
+            &pins_after,
+        );
+        let write = crate::model::journal::JournalWrite {
+            record: Some(record.clone()),
+            keep: target.journal.history,
+            pins: pins_written,
+        };
+        if let Err(e) = lock.record(&write).await {
+            return Err(failure.unwrap_or(e.into()));
+        }
+        written = Some(record);
+    }
     let finished = if kept != on_host.containers && opts.mode.changes() {
         let manifest = on_host.with_containers(kept);
         lock.write_manifest_and_release(&manifest).await
@@ -314,6 +433,8 @@ async fn locked<H: Host>(
         diff: synced.diff,
         plan,
         checks,
+        journal: written,
+        pins: pins_after,
         api_calls: engine.calls(),
         api_version: engine.api_version(),
         elapsed: Duration::ZERO,
@@ -321,20 +442,36 @@ async fn locked<H: Host>(
     })
 }
 
-/// Reads the engine and plans its containers; unless `dry_run`, pulls what the plan pulls and
-/// plans again (a container's identity includes its image id, known once the image is there).
-/// Also returns the restart records still valid: those of containers that stay as they are.
+/// A host's containers planned: the plan, the restart records still valid, compose.yml with
+/// the pins applied (what is carried out), and the engine as read.
+struct Planned {
+    plan: ApplyPlan,
+    kept: BTreeMap<String, ContainerRecord>,
+    compose: Compose,
+    observed: Observed,
+}
+
+/// Reads the engine and plans its containers, the pinned services kept at their image ids;
+/// unless `dry_run`, pulls what the plan pulls and plans again (a container's identity
+/// includes its image id, known once the image is there). Each pinned step says what
+/// unpinning it would change.
+#[allow(clippy::too_many_arguments)]
 async fn plan_containers(
     engine: &impl Engine,
     target: &Target,
     compose: &Compose,
+    pins: &crate::model::journal::Pins,
     files: &BTreeMap<String, OutFile>,
     records: &BTreeMap<String, ContainerRecord>,
     dry_run: bool,
     phase: &(dyn Fn(&str) + Sync),
-) -> Result<(ApplyPlan, BTreeMap<String, ContainerRecord>), ApplyError> {
+) -> Result<Planned, ApplyError> {
     phase("reading the engine's state");
     let mut observed = engine.observe().await?;
+    if let Some(gone) = crate::plan::journal::missing_pinned(compose, pins, &observed) {
+        return Err(gone.into());
+    }
+    let pinned = crate::plan::journal::pinned(compose, pins);
     let restarted: BTreeMap<String, Restarted> = records
         .iter()
         .filter_map(|(name, r)| {
@@ -351,13 +488,13 @@ async fn plan_containers(
             })
         })
         .collect();
-    let desired = Desired {
-        compose,
-        tree: files,
-        base_dir: &target.base_dir,
-        fleet: &target.fleet,
-    };
-    let planned = |observed: &Observed| {
+    let planned = |compose: &Compose, observed: &Observed| {
+        let desired = Desired {
+            compose,
+            tree: files,
+            base_dir: &target.base_dir,
+            fleet: &target.fleet,
+        };
         containers::plan(
             &desired,
             observed,
@@ -365,7 +502,7 @@ async fn plan_containers(
             &containers::network_difference,
         )
     };
-    let mut plan = planned(&observed)?;
+    let mut plan = planned(&pinned, &observed)?;
     if !dry_run && !plan.images.is_empty() {
         // A signal during a pull: nothing was changed yet, nothing is.
         tokio::select! {
@@ -375,8 +512,15 @@ async fn plan_containers(
         phase("reading the engine's state");
         observed = engine.observe().await?;
         let pulled = std::mem::take(&mut plan.images);
-        plan = planned(&observed)?;
+        plan = planned(&pinned, &observed)?;
         plan.images = pulled;
+    }
+    if !pins.is_empty() {
+        let unpinned = planned(compose, &observed);
+        match &unpinned {
+            Ok(other) => crate::plan::journal::annotate(&mut plan, pins, Ok(other)),
+            Err(e) => crate::plan::journal::annotate(&mut plan, pins, Err(e)),
+        }
     }
     let kept = records
         .iter()
@@ -389,7 +533,12 @@ async fn plan_containers(
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok((plan, kept))
+    Ok(Planned {
+        plan,
+        kept,
+        compose: pinned,
+        observed,
+    })
 }
 
 /// The current content (and mode, from the host's manifest) of the files in `at_risk` that

@@ -56,6 +56,7 @@ fn options(mode: RunMode) -> SyncOptions {
         lock_timeout: Duration::from_secs(1),
         ssh: SshOptions::default(),
         holder: "test pid 1".into(),
+        source: Default::default(),
         redactor: Default::default(),
     }
 }
@@ -77,6 +78,7 @@ async fn apply(
         &files,
         &system,
         &options(mode),
+        &Deploy::Apply,
         &|_| {},
     )
     .await
@@ -455,10 +457,19 @@ async fn a_failing_exec_check_is_quoted_with_its_secrets_redacted() {
     let text = String::from_utf8_lossy(&t["compose.yml"].data).into_owned();
     let compose = compose::parse(Path::new("compose.yml"), &text).unwrap();
     let (files, system) = split(&host.target, t).unwrap();
-    let error = locked(&host, &engine, &compose, &files, &system, &opts, &|_| {})
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = locked(
+        &host,
+        &engine,
+        &compose,
+        &files,
+        &system,
+        &opts,
+        &Deploy::Apply,
+        &|_| {},
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         error.contains(
             "check \"exec sh -c fresh-rows --max-age 5m\" failed after 1 attempt: exit status 1: \
@@ -468,4 +479,124 @@ async fn a_failing_exec_check_is_quoted_with_its_secrets_redacted() {
     );
     assert!(!error.contains("hunter2"), "{error}");
     assert_eq!(running_id(&engine, "web"), web, "the previous web runs on");
+}
+
+/// One rollback (`Deploy::Rollback`) of the host to `to`, the checkout being `tree`.
+async fn rollback(
+    host: &FakeHost,
+    engine: &FakeEngine,
+    tree: BTreeMap<String, OutFile>,
+    to: Option<u64>,
+) -> Result<HostApply, ApplyError> {
+    let text = String::from_utf8_lossy(&tree["compose.yml"].data).into_owned();
+    let compose = compose::parse(Path::new("compose.yml"), &text)?;
+    let (files, system) = split(&host.target, tree)?;
+    let deploy = Deploy::Rollback {
+        to,
+        services: vec![],
+    };
+    locked(
+        host,
+        engine,
+        &compose,
+        &files,
+        &system,
+        &options(RunMode::Apply),
+        &deploy,
+        &|_| {},
+    )
+    .await
+}
+
+#[tokio::test]
+async fn deploys_are_journaled_and_a_rollback_pins_the_previous_image_until_unpinned() {
+    let v1 = tree(&compose("app:1", "app:1"), "a", "b");
+    let v2 = tree(&compose("app:2", "app:1"), "a", "b");
+    let (host, engine) = applied(v1).await;
+    let second = apply(&host, &engine, v2.clone(), RunMode::Apply).await;
+    assert!(second.is_ok(), "{second:?}");
+    let history = host.state().history();
+    assert_eq!(history.len(), 2);
+    let web = |r: &crate::model::journal::Record| r.service("web").cloned().unwrap();
+    assert_eq!((history[0].n, history[1].n), (1, 2));
+    assert_eq!(web(&history[0]).action, "create");
+    assert_eq!(web(&history[1]).action, "recreate");
+    let (id1, id2) = (
+        crate::host::fake::image_id("app:1"),
+        crate::host::fake::image_id("app:2"),
+    );
+    assert_eq!(web(&history[0]).image_id.as_deref(), Some(id1.as_str()));
+    assert_eq!(web(&history[1]).image_id.as_deref(), Some(id2.as_str()));
+    assert_eq!(history[1].service("pinned").unwrap().action, "unchanged");
+    // A no-op adds no record.
+    apply(&host, &engine, v2.clone(), RunMode::Apply)
+        .await
+        .unwrap();
+    assert_eq!(host.state().history().len(), 2);
+
+    let back = rollback(&host, &engine, v2.clone(), None).await.unwrap();
+    assert_eq!(engine.container("web").unwrap().image_id, id1);
+    let record = back.journal.unwrap();
+    assert_eq!(
+        (record.n, record.kind, record.to),
+        (3, crate::model::journal::Kind::Rollback, Some(1))
+    );
+    assert!(web(&record).pinned);
+    assert_eq!(back.pins.pins["web"].image_id, id1);
+    assert_eq!(host.state().host_files().journal.pins, back.pins);
+
+    // The next apply keeps the pin, and says what unpinning would change.
+    let kept = apply(&host, &engine, v2.clone(), RunMode::Apply)
+        .await
+        .unwrap();
+    assert!(kept.is_noop(), "{}", kept.summary());
+    assert_eq!(engine.container("web").unwrap().image_id, id1);
+    let step = kept
+        .plan
+        .containers
+        .iter()
+        .find(|c| c.name == "web")
+        .unwrap();
+    let note = step.pin.as_ref().unwrap();
+    assert_eq!(note.unpinned.action, Action::Recreate);
+    assert!(
+        note.line("web").contains("pinned by rollback to deploy 1"),
+        "{}",
+        note.line("web")
+    );
+
+    // Rolled back again, to deploy 2: forward, pinned to version 2.
+    let forward = rollback(&host, &engine, v2, Some(2)).await.unwrap();
+    assert_eq!(engine.container("web").unwrap().image_id, id2);
+    assert_eq!(forward.pins.pins["web"].why, "rollback to deploy 2");
+}
+
+#[tokio::test]
+async fn a_rollback_to_an_image_no_longer_there_or_with_other_changes_changes_nothing() {
+    let v1 = tree(&compose("app:1", "app:1"), "a", "b");
+    let v2 = tree(&compose("app:2", "app:1"), "a", "b");
+    let (host, engine) = applied(v1).await;
+    apply(&host, &engine, v2.clone(), RunMode::Apply)
+        .await
+        .unwrap();
+    // The checkout changes a file: refused, nothing done.
+    let edited = tree(&compose("app:2", "app:1"), "a2", "b");
+    let before = engine.calls().1;
+    let e = rollback(&host, &engine, edited, None).await.unwrap_err();
+    assert!(
+        e.to_string().contains("a rollback changes images only"),
+        "{e}"
+    );
+    assert_eq!(engine.calls().1, before, "no engine write");
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"));
+    // Version 1's image removed: refused, nothing done.
+    engine
+        .state()
+        .images
+        .retain(|_, id| *id != crate::host::fake::image_id("app:1"));
+    let e = rollback(&host, &engine, v2, None).await.unwrap_err();
+    assert!(e.to_string().contains("is no longer on the host"), "{e}");
+    assert_eq!(engine.calls().1, before, "no engine write");
+    assert_eq!(host.state().history().len(), 2);
+    assert_eq!(host.state().holder, None, "the lock is released");
 }

@@ -104,3 +104,17 @@ pub fn export(root: &Path, commit: &str, into: &Path) -> Result<(), GitError> {
             detail: e.to_string(),
         })
 }
+
+/// The commit checked out at `root` and whether the working tree differs from it (tracked
+/// changes or untracked files; ignored ones such as `rendered/` aside); `None` outside a git
+/// repository, or without git.
+pub fn head(root: &Path) -> Option<(String, bool)> {
+    let out = git(root, &["rev-parse", "--verify", "--quiet", "HEAD"]).ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let status = git(root, &["status", "--porcelain"]).ok()?;
+    let dirty = !status.status.success() || !status.stdout.is_empty();
+    Some((commit, dirty))
+}
