@@ -133,6 +133,37 @@ Exit status: 0 every host as desired, 2 something is not, 1 a host could not be 
 (unreachable, its engine down: named with why)."
     )]
     Status(StatusArgs),
+    /// Each host's deploys, newest first: who, when, from which commit, what changed
+    #[command(
+        long_about = "Read each host's deploy journal (<base_dir>/.nxinfra/history: one record per `apply` or `rollback` that changed something there, the last nxinfra_history kept, default 50) and show its deploys, newest first: the deploy's number on that host, when, who (user@machine), the repository's commit (and whether the tree was dirty), how it ended (ok, rolled back by its health gate, failed), and per service it changed the action, the image reference, the image id and the repository digest. Nothing is written, no lock is taken; nothing is rendered.\n\nWith SERVICE names, only the deploys that changed one of them. The journal holds no secret value. --json prints a document of the schema in docs/history.schema.json (docs/operations.md).",
+        after_help = "Examples:\n  nxinfra history --limit coreams01\n  nxinfra history --limit coreams01 website\n  \
+nxinfra history --json | jq '.hosts[].deploys[0]'\n\n\
+Exit status: 0, 1 a host could not be read."
+    )]
+    History(HistoryArgs),
+    /// Recreate services with the image ids of an earlier deploy, and pin them there
+    #[command(
+        long_about = "Render, then on each selected host recreate the named services (default: those its last deploy changed) with the image ids of deploy N of its journal (--to N, default: the last successful deploy before the last), health-gated like any apply: a new container that fails its healthcheck or its checks is removed and the previous one runs on. A rollback changes images only: when the checkout would change anything else on the host (a file, another service), it refuses and names what; check out the deployed commit (`nxinfra history` shows it).\n\nEach service rolled back is pinned (<base_dir>/.nxinfra/pins: service, image id, since, by whom, why): `apply`, `plan` and `status` keep it at that image and show the pin, whatever its tag now names (a floating `:main` pushed again is not followed), until `nxinfra unpin`. An image no longer on the host (pruned) cannot be rolled back to: refused, nothing changed. The rollback is itself a deploy in the journal. See docs/operations.md.",
+        after_help = "Examples:\n  nxinfra rollback --limit coreams01 --dry-run\n  \
+nxinfra rollback --limit coreams01 website\n  nxinfra rollback --limit coreams01 --to 12 website\n\n\
+Exit status: 0 rolled back, 1 refused or failed (the previous containers run on), 2 --dry-run \
+found changes."
+    )]
+    Rollback(RollbackArgs),
+    /// Drop pins: the services follow compose.yml again at the next apply
+    #[command(
+        long_about = "Remove the pins a rollback put on the named services (default: every pin) of each selected host, under its lock. No container changes now: the next `nxinfra apply` brings them back to what compose.yml names (`nxinfra plan` shows what that would change). Nothing is rendered.",
+        after_help = "Examples:\n  nxinfra unpin --limit coreams01 website\n  nxinfra unpin --limit coreams01\n\n\
+Exit status: 0, 1 a host failed or a named service is not pinned."
+    )]
+    Unpin(UnpinArgs),
+    /// Remove the images no container uses and no recent deploy references
+    #[command(
+        long_about = "On each selected host, under its lock, remove the engine's images that no container uses (running or not) and that none of the host's last K deploys references (nxinfra_keep_deploys, default 10), nor a pin: the images a rollback may still go back to stay. `apply` never removes an image; this is the only command that does. Every other image is kept. --dry-run lists what would go.",
+        after_help = "Examples:\n  nxinfra prune --dry-run\n  nxinfra prune --limit 'ixp*'\n\n\
+Exit status: 0 done (or nothing to remove), 1 a host failed, 2 --dry-run found images to remove."
+    )]
+    Prune(PruneArgs),
     /// The rendered fleet at a git revision against the working tree, offline
     #[command(
         long_about = "Render the fleet as it is at REV (read from git, without touching the \
@@ -276,6 +307,85 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub ssh: SshArgs,
     /// Print the plan as JSON on stdout (docs/plan.schema.json)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// Only the deploys that changed these services
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Hosts read at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub forks: usize,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print the deploys as JSON on stdout (docs/history.schema.json)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The hosts to roll back (required: a rollback is never fleet-wide by accident)
+    #[arg(short, long, value_name = "PATTERN", required = true)]
+    pub limit: String,
+    /// The services to roll back (default: those the host's last deploy changed)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// The deploy to go back to (its number in `nxinfra history`; default: the last
+    /// successful deploy before the last)
+    #[arg(long, value_name = "N")]
+    pub to: Option<u64>,
+    /// Show what would change without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for another run's lock on a host before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print a JSON summary on stdout (as apply's)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpinArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// The services to unpin (default: every pinned service)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Seconds to wait for another run's lock on a host before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// List what would be removed without removing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Hosts pruned at once
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub forks: usize,
+    /// Seconds to wait for another run's lock on a host before failing
+    #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -80,6 +80,15 @@ pub(super) fn run_hosts(
     outcomes
 }
 
+/// The pinned services of a host: each with its pin and what unpinning would change.
+fn print_pins(a: &HostApply) {
+    for c in &a.plan.containers {
+        if let Some(pin) = &c.pin {
+            eprintln!("    {}", pin.line(&c.name));
+        }
+    }
+}
+
 /// The outcomes of `apply` or `plan`, as text or JSON.
 pub(super) struct Report<'a> {
     pub outcomes: &'a [(String, Result<HostApply, HostFailure>)],
@@ -125,6 +134,8 @@ impl Report<'_> {
                         "attempts": r.attempts,
                         "output": r.output,
                     })).collect::<Vec<_>>(),
+                    "journal": a.journal,
+                    "pins": a.pins.pins,
                     "api_calls": {"reads": a.api_calls.0, "writes": a.api_calls.1},
                     "api_version": a.api_version,
                     "elapsed_ms": a.elapsed.as_millis() as u64,
@@ -147,7 +158,10 @@ impl Report<'_> {
         }
         for (host, r) in self.outcomes {
             match r {
-                Ok(a) if a.is_noop() => eprintln!("  {host:<12} unchanged"),
+                Ok(a) if a.is_noop() => {
+                    eprintln!("  {host:<12} unchanged");
+                    print_pins(a);
+                }
                 Ok(a) => {
                     eprintln!("  {host:<12}");
                     if !a.sync.is_noop() {
@@ -178,6 +192,10 @@ impl Report<'_> {
                                 c.reasons.join(", ")
                             );
                         }
+                    }
+                    print_pins(a);
+                    if let Some(r) = &a.journal {
+                        eprintln!("    recorded as deploy {} (`nxinfra history`)", r.n);
                     }
                 }
                 Err(e) => eprintln!("  {host:<12} FAILED: {e}"),

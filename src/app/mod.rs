@@ -4,12 +4,16 @@ mod apply;
 mod backup;
 mod cluster;
 mod diff;
+mod history;
 mod inventory;
 mod plan;
+mod prune;
 mod render;
+mod rollback;
 mod secrets;
 mod status;
 mod sync;
+mod unpin;
 mod wg;
 
 use std::io::Write;
@@ -43,6 +47,10 @@ fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
         Command::Apply(args) => apply::run(ctx, &args),
         Command::Plan(args) => plan::run(ctx, &args),
         Command::Status(args) => status::run(ctx, &args),
+        Command::History(args) => history::run(ctx, &args),
+        Command::Rollback(args) => rollback::run(ctx, &args),
+        Command::Unpin(args) => unpin::run(ctx, &args),
+        Command::Prune(args) => prune::run(ctx, &args),
         Command::Diff(args) => diff::run(ctx, &args),
         Command::Wg(args) => wg::run(ctx, &args),
         Command::Backup(cmd) => backup::run(ctx, cmd),

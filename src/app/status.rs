@@ -139,6 +139,9 @@ fn table(outcomes: &[(String, Result<HostStatus, HostFailure>)]) -> String {
             "NOT as desired".to_string()
         };
         out.push_str(&format!("  {host:<12} {head}{}\n", facts(s)));
+        for (service, pin) in &s.pins.pins {
+            out.push_str(&format!("     {service}: {}\n", pin.describe()));
+        }
         if s.as_desired() {
             continue;
         }

@@ -44,6 +44,14 @@ pub trait Engine: Send + Sync {
     /// Containers (all, running or not), networks and images.
     fn observe(&self) -> impl Future<Output = Result<Observed, EngineError>> + Send;
     fn pull(&self, image: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes the image `id`: each of its `tags` untagged, then the image itself (`nxinfra
+    /// prune`, which checked that no container uses it). Never forced: an image a container
+    /// uses is refused by the engine.
+    fn remove_image(
+        &self,
+        id: &str,
+        tags: &[String],
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Creates the network of compose.yml's `net`, labelled as the fleet's.
     fn create_network(&self, net: &Network)
     -> impl Future<Output = Result<(), EngineError>> + Send;
@@ -385,6 +393,27 @@ impl Engine for DockerEngine {
             .await
             .map_err(fail(format!("pulling {image}")))?;
         Ok(())
+    }
+
+    async fn remove_image(&self, id: &str, tags: &[String]) -> Result<(), EngineError> {
+        let options = || Some(bollard::query_parameters::RemoveImageOptions::default());
+        for tag in tags {
+            self.write();
+            self.docker
+                .remove_image(tag, options(), None)
+                .await
+                .map_err(fail(format!("removing image {tag}")))?;
+        }
+        self.write();
+        match self.docker.remove_image(id, options(), None).await {
+            // Its last tag removed it.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            other => other
+                .map(|_| ())
+                .map_err(fail(format!("removing image {id}"))),
+        }
     }
 
     async fn create_network(&self, net: &Network) -> Result<(), EngineError> {

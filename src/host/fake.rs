@@ -519,6 +519,16 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
+    async fn remove_image(&self, id: &str, _tags: &[String]) -> Result<(), EngineError> {
+        self.call("remove_image", id, true)?;
+        let mut state = self.state();
+        if state.containers.values().any(|c| c.image_id == id) {
+            return Err(fail("remove_image", id, "conflict: image is being used"));
+        }
+        state.images.retain(|_, i| i != id);
+        Ok(())
+    }
+
     async fn create_network(&self, net: &Network) -> Result<(), EngineError> {
         self.call("create-network", &net.name, true)?;
         let network = observed::Network {

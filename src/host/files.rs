@@ -329,3 +329,36 @@ impl<'s, H: Host> Locked<'s, H> {
         })
     }
 }
+
+/// Why a host's deploy journal could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Journal(#[from] crate::model::journal::JournalError),
+}
+
+/// The host's whole deploy journal, oldest first (one remote command; none on a host
+/// without one).
+pub async fn read_history(
+    session: &impl Host,
+) -> Result<Vec<crate::model::journal::Record>, HistoryError> {
+    let path = format!(
+        "{}/{}",
+        crate::host::remote::STATE_DIR,
+        crate::model::journal::HISTORY_FILE
+    );
+    let fetched = session
+        .fetch(
+            std::slice::from_ref(&path),
+            &[],
+            "reading the deploy journal",
+        )
+        .await?;
+    let text = fetched
+        .get(&path)
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .unwrap_or_default();
+    Ok(crate::model::journal::parse_history(&text)?)
+}

@@ -82,6 +82,62 @@ where
     runtime.block_on(jobs.buffered(forks.max(1)).collect())
 }
 
+/// [`for_hosts`] on targets with a progress line each: `work(target, phase)` runs every host,
+/// `done` says how its line ends.
+pub fn for_targets<T, E, Fut>(
+    targets: Vec<crate::model::target::Target>,
+    forks: usize,
+    redactor: Arc<Redactor>,
+    progress: &Arc<crate::util::progress::Progress>,
+    done: impl Fn(&Result<T, E>) -> String,
+    work: impl Fn(crate::model::target::Target, Phase) -> Fut,
+) -> Vec<(String, Result<T, HostFailure>)>
+where
+    E: Display,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let items = targets.into_iter().map(|t| (t.host.clone(), t)).collect();
+    let (done, work) = (&done, &work);
+    for_hosts(items, forks, redactor, |i, target| {
+        let progress = progress.clone();
+        let run = work(
+            target,
+            Phase {
+                progress: Some(progress.clone()),
+                index: i,
+            },
+        );
+        async move {
+            let result = run.await;
+            progress.finish(i, &done(&result));
+            result
+        }
+    })
+}
+
+/// A host's progress line, as [`for_targets`] hands it to the work: `phase.say(what)`.
+#[derive(Clone)]
+pub struct Phase {
+    progress: Option<Arc<crate::util::progress::Progress>>,
+    index: usize,
+}
+
+impl Phase {
+    pub fn say(&self, what: &str) {
+        if let Some(p) = &self.progress {
+            p.phase(self.index, what);
+        }
+    }
+
+    /// A phase that shows nothing (tests).
+    pub fn quiet() -> Phase {
+        Phase {
+            progress: None,
+            index: 0,
+        }
+    }
+}
+
 /// Runs `work` to completion on a runtime of its own, signals shielded as for
 /// [`for_hosts`]: work that spans several hosts at once (a cluster's nodes).
 pub fn block_on<T>(work: impl Future<Output = T>) -> std::io::Result<T> {

@@ -40,6 +40,10 @@ pub struct HostStatus {
     pub engine: EngineFacts,
     /// With `--checks`: every check run, the services' then the host's.
     pub checks: Vec<CheckRun>,
+    /// The services kept at an image by a rollback (`nxinfra unpin` drops them).
+    pub pins: crate::model::journal::Pins,
+    /// The host's last deploy, from its journal.
+    pub last_deploy: Option<crate::model::journal::Record>,
     /// Remote commands run and Docker API calls made (reads; status makes no write).
     pub remote_commands: usize,
     pub api_reads: usize,
@@ -214,6 +218,8 @@ async fn read(
         facts,
         engine: engine_facts,
         checks: Vec::new(),
+        pins: host_files.journal.pins.clone(),
+        last_deploy: host_files.journal.last.clone(),
         remote_commands: 0,
         api_reads: 0,
         elapsed: Duration::ZERO,

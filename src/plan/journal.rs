@@ -337,6 +337,50 @@ pub fn pins_after_rollback(
     out
 }
 
+/// An image `nxinfra prune` removes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneStep {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub size: i64,
+}
+
+/// What `nxinfra prune` does on an engine holding `observed`: the images that no container
+/// uses (running or not), that none of the last `keep` records of `history` references, and
+/// that no pin holds; with how many images are kept.
+pub fn prune(
+    observed: &Observed,
+    history: &[Record],
+    keep: usize,
+    pins: &Pins,
+) -> (Vec<PruneStep>, usize) {
+    let mut kept: std::collections::BTreeSet<&str> = observed
+        .containers
+        .iter()
+        .map(|c| c.image_id.as_str())
+        .collect();
+    let from = history.len().saturating_sub(keep);
+    kept.extend(
+        history[from..]
+            .iter()
+            .flat_map(|r| &r.services)
+            .filter_map(|s| s.image_id.as_deref()),
+    );
+    kept.extend(pins.pins.values().map(|p| p.image_id.as_str()));
+    let remove: Vec<PruneStep> = observed
+        .image_list
+        .iter()
+        .filter(|(id, _)| !kept.contains(id.as_str()))
+        .map(|(id, image)| PruneStep {
+            id: id.clone(),
+            tags: image.tags.clone(),
+            size: image.size,
+        })
+        .collect();
+    let left = observed.image_list.len() - remove.len();
+    (remove, left)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,5 +533,51 @@ mod tests {
         // Untagged (its tag moved on), the image is still there.
         observed.image_list.entry("sha256:v1".into()).or_default();
         assert_eq!(missing_pinned(&c, &pins, &observed), None);
+    }
+
+    #[test]
+    fn prune_keeps_what_containers_recent_deploys_and_pins_use() {
+        let mut observed = Observed::default();
+        for (tag, id) in [
+            ("web:1", "sha256:v1"),
+            ("web:2", "sha256:v2"),
+            ("web:3", "sha256:v3"),
+            ("tool:1", "sha256:t1"),
+            ("db:1", "sha256:d1"),
+        ] {
+            observed.insert_image(tag, id);
+        }
+        observed.image_list.entry("sha256:old".into()).or_default();
+        observed.containers.push(crate::model::observed::Container {
+            name: "web".into(),
+            image_id: "sha256:v3".into(),
+            ..Default::default()
+        });
+        let h = vec![
+            rec(1, Outcome::Ok, vec![svc("web", "sha256:v1", "create")]),
+            rec(2, Outcome::Ok, vec![svc("web", "sha256:v2", "recreate")]),
+            rec(3, Outcome::Ok, vec![svc("web", "sha256:v3", "recreate")]),
+        ];
+        let mut pins = Pins::default();
+        pins.pins.insert(
+            "db".into(),
+            Pin {
+                image_id: "sha256:d1".into(),
+                image: "db:1".into(),
+                since: "T".into(),
+                by: "a@b".into(),
+                deploy: 3,
+                why: "rollback to deploy 1".into(),
+            },
+        );
+        // The last 2 deploys: v2 and v3 kept, v1 (deploy 1) and the unreferenced ones go.
+        let (remove, left) = prune(&observed, &h, 2, &pins);
+        let ids: Vec<&str> = remove.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["sha256:old", "sha256:t1", "sha256:v1"]);
+        assert_eq!(remove[2].tags, ["web:1"]);
+        assert_eq!(left, 3);
+        // All 3 deploys kept: only what no deploy references.
+        let (remove, _) = prune(&observed, &h, 10, &pins);
+        assert_eq!(remove.len(), 2);
     }
 }

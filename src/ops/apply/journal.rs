@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::host::Host;
 use crate::host::engine::Engine;
 use crate::model::compose::Compose;
-use crate::model::journal::{self, Journal, Kind, Outcome, Pins, Record};
+use crate::model::journal::{Journal, Kind, Outcome, Pins, Record};
 use crate::model::observed::Observed;
 use crate::plan::containers::{Action, ApplyPlan};
 use crate::plan::files::SyncPlan;
@@ -19,27 +19,6 @@ use super::{ApplyError, Planned, execute::ExecError};
 /// Now, as the journal writes it (RFC 3339, UTC, seconds).
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
-/// The host's whole deploy journal, oldest first (one remote command).
-pub async fn history(session: &impl Host) -> Result<Vec<Record>, ApplyError> {
-    let path = format!(
-        "{}/{}",
-        crate::host::remote::STATE_DIR,
-        journal::HISTORY_FILE
-    );
-    let fetched = session
-        .fetch(
-            std::slice::from_ref(&path),
-            &[],
-            "reading the deploy journal",
-        )
-        .await?;
-    let text = fetched
-        .get(&path)
-        .map(|d| String::from_utf8_lossy(d).into_owned())
-        .unwrap_or_default();
-    Ok(journal::parse_history(&text)?)
 }
 
 /// A rollback's choice on this host: the files must be as deployed (a rollback changes
@@ -58,7 +37,7 @@ pub async fn choose(
         return Err(pending(files.summary(), journal));
     }
     phase("reading the deploy journal");
-    let history = history(session).await?;
+    let history = crate::host::files::read_history(session).await?;
     let observed = engine.observe().await?;
     let running: BTreeMap<String, String> = compose
         .services

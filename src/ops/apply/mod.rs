@@ -123,7 +123,7 @@ pub enum ApplyError {
     #[error(transparent)]
     Rollback(#[from] crate::plan::journal::RollbackError),
     #[error(transparent)]
-    Journal(#[from] crate::model::journal::JournalError),
+    History(#[from] crate::host::files::HistoryError),
     #[error(
         "deploy {to}'s image of {service} ({image_id}) is no longer on the host (removed by `nxinfra prune` or by hand): it cannot be rolled back to; nothing was changed"
     )]
