@@ -107,9 +107,7 @@ pub fn run(ctx: &Ctx, args: &HistoryArgs) -> anyhow::Result<Outcome> {
             .iter()
             .rev()
             .filter(|r| {
-                args.services.is_empty()
-                    || r.changed()
-                        .any(|s| args.services.iter().any(|n| *n == s.service))
+                args.services.is_empty() || r.changed().any(|s| args.services.contains(&s.service))
             })
             .cloned()
             .collect()
