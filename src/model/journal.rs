@@ -156,8 +156,9 @@ impl Pin {
     }
 }
 
-/// The pins of a host, by service.
+/// The pins of a host, by service (the file is a JSON object: service → pin).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Pins {
     pub pins: BTreeMap<String, Pin>,
 }
@@ -306,7 +307,7 @@ mod tests {
             pins.pins["web"].describe(),
             "pinned by rollback to deploy 1 at 2026-12-02T21:00:00Z: image kept at sha256:aa"
         );
-        let e = parse_pins("{\"pins\": 3").unwrap_err();
+        let e = parse_pins("{\"web\": 3").unwrap_err();
         assert!(e.to_string().contains("remove it to drop every pin"), "{e}");
     }
 }

@@ -127,6 +127,17 @@ pub fn full_reference(reference: &str) -> String {
     out
 }
 
+/// The repository of an image reference, in its full form, without tag or digest:
+/// `web:1` → `docker.io/library/web`, `10.0.0.1:5000/nxtb/web@sha256:…` → `10.0.0.1:5000/nxtb/web`.
+pub fn repository(reference: &str) -> String {
+    let full = full_reference(reference);
+    let name = full.split_once('@').map_or(full.as_str(), |(n, _)| n);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => name.to_string(),
+    }
+}
+
 impl Observed {
     pub fn container(&self, name: &str) -> Option<&Container> {
         self.containers.iter().find(|c| c.name == name)
@@ -182,6 +193,17 @@ mod tests {
         assert_eq!(exit_code("Up 5 minutes (healthy)"), None);
         assert_eq!(exit_code("Created"), None);
         assert_eq!(exit_code("Exited (x)"), None);
+    }
+
+    #[test]
+    fn repositories_drop_the_tag_and_digest() {
+        assert_eq!(repository("web:1"), "docker.io/library/web");
+        assert_eq!(repository("grafana/grafana"), "docker.io/grafana/grafana");
+        assert_eq!(
+            repository("10.200.0.1:5000/nxtb/web@sha256:ab"),
+            "10.200.0.1:5000/nxtb/web"
+        );
+        assert_eq!(repository("localhost:5000/web"), "localhost:5000/web");
     }
 
     #[test]

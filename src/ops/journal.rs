@@ -301,8 +301,11 @@ mod tests {
     async fn prune_removes_only_unreferenced_images_and_dry_run_none() {
         let host = pinned_host().await;
         let engine = FakeEngine::new("test");
+        // web:main is pinned (its repository nxinfra's); web:0 an older version of it;
+        // junk:1 another repository's.
         for (tag, id) in [
-            ("docker.io/library/web:1", "sha256:v1"),
+            ("docker.io/library/web:main", "sha256:v1"),
+            ("docker.io/library/web:0", "sha256:w1"),
             ("docker.io/library/db:1", "sha256:d1"),
             ("docker.io/library/junk:1", "sha256:j1"),
         ] {
@@ -312,12 +315,12 @@ mod tests {
         opts.dry_run = true;
         let would = prune(&host, &engine, &opts, &phase()).await.unwrap();
         assert_eq!(would.removed.len(), 1);
-        assert_eq!(engine.state().images.len(), 3, "a dry run removes nothing");
+        assert_eq!(engine.state().images.len(), 4, "a dry run removes nothing");
         let done = prune(&host, &engine, &options(), &phase()).await.unwrap();
-        assert_eq!(done.removed[0].id, "sha256:j1");
-        assert_eq!(done.kept, 2);
+        assert_eq!(done.removed[0].id, "sha256:w1");
+        assert_eq!(done.kept, 3);
         let left: Vec<String> = engine.state().images.values().cloned().collect();
-        assert_eq!(left, ["sha256:d1", "sha256:v1"]);
+        assert_eq!(left, ["sha256:d1", "sha256:j1", "sha256:v1"]);
         assert_eq!(host.state().holder, None, "the lock is released");
     }
 }

@@ -345,9 +345,12 @@ pub struct PruneStep {
     pub size: i64,
 }
 
-/// What `nxinfra prune` does on an engine holding `observed`: the images that no container
-/// uses (running or not), that none of the last `keep` records of `history` references, and
-/// that no pin holds; with how many images are kept.
+/// What `nxinfra prune` does on an engine holding `observed`: of the images nxinfra deployed
+/// there (an image id a record of `history` names, or an image of a repository a record's
+/// service names: the older versions of a service's image, a moved tag's previous image),
+/// those that no container uses (running or not), that none of the last `keep` records
+/// references, and that no pin holds; with how many images are kept. An image of any other
+/// repository (a base image, a tool pulled by hand) is never nxinfra's to remove.
 pub fn prune(
     observed: &Observed,
     history: &[Record],
@@ -367,10 +370,29 @@ pub fn prune(
             .filter_map(|s| s.image_id.as_deref()),
     );
     kept.extend(pins.pins.values().map(|p| p.image_id.as_str()));
+    let services = history.iter().flat_map(|r| &r.services);
+    let ids: std::collections::BTreeSet<&str> = services
+        .clone()
+        .filter_map(|s| s.image_id.as_deref())
+        .collect();
+    let repositories: std::collections::BTreeSet<String> = services
+        .map(|s| s.image.as_str())
+        .chain(pins.pins.values().map(|p| p.image.as_str()))
+        .filter(|i| !i.is_empty() && !i.starts_with("sha256:"))
+        .map(crate::model::observed::repository)
+        .collect();
+    let ours = |id: &str, image: &crate::model::observed::Image| {
+        ids.contains(id)
+            || image
+                .tags
+                .iter()
+                .chain(&image.digests)
+                .any(|r| repositories.contains(&crate::model::observed::repository(r)))
+    };
     let remove: Vec<PruneStep> = observed
         .image_list
         .iter()
-        .filter(|(id, _)| !kept.contains(id.as_str()))
+        .filter(|(id, image)| !kept.contains(id.as_str()) && ours(id, image))
         .map(|(id, image)| PruneStep {
             id: id.clone(),
             tags: image.tags.clone(),
@@ -570,14 +592,18 @@ mod tests {
                 why: "rollback to deploy 1".into(),
             },
         );
-        // The last 2 deploys: v2 and v3 kept, v1 (deploy 1) and the unreferenced ones go.
+        // An older web image no deploy of the journal names, untagged but with its
+        // repository's digest (a moved tag's previous image): web's, removed.
+        observed.insert_image("web@sha256:0ld", "sha256:w0");
+        // The last 2 deploys: v2 and v3 kept, v1 (deploy 1) and w0 go; tool:1 and the
+        // untagged sha256:old are no image nxinfra deployed here: kept.
         let (remove, left) = prune(&observed, &h, 2, &pins);
         let ids: Vec<&str> = remove.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["sha256:old", "sha256:t1", "sha256:v1"]);
-        assert_eq!(remove[2].tags, ["web:1"]);
-        assert_eq!(left, 3);
-        // All 3 deploys kept: only what no deploy references.
+        assert_eq!(ids, ["sha256:v1", "sha256:w0"]);
+        assert_eq!(remove[0].tags, ["web:1"]);
+        assert_eq!(left, 5);
+        // All 3 deploys kept: only w0.
         let (remove, _) = prune(&observed, &h, 10, &pins);
-        assert_eq!(remove.len(), 2);
+        assert_eq!(remove.len(), 1);
     }
 }

@@ -193,6 +193,12 @@ pub fn host_state(tb: &Testbed, host: &str, base: &std::path::Path) -> String {
         );
     }
     let networks = docker(tb, host, &["network", "ls", "-q", "--no-trunc"]).1;
-    let images = docker(tb, host, &["images", "-q", "--no-trunc"]).1;
-    format!("{files}\n{engine}\n{networks}\n{images}")
+    // Sorted: the engine lists images by creation time, in no fixed order for equal times.
+    let mut images: Vec<String> = docker(tb, host, &["images", "-q", "--no-trunc"])
+        .1
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    images.sort();
+    format!("{files}\n{engine}\n{networks}\n{}", images.join("\n"))
 }

@@ -396,14 +396,25 @@ impl Drop for Down<'_> {
 }
 
 /// Fails the test unless `json` is valid under the JSON Schema in `docs/SCHEMA` (the documented
-/// output of `--json`).
+/// output of `--json`); `docs/SCHEMA#DEF` names one of its `$defs` (the output of another
+/// command that shares its definitions: `plan.schema.json#apply`).
 pub fn assert_schema(json: &serde_json::Value, schema: &str) {
+    let (file, def) = schema
+        .split_once('#')
+        .map_or((schema, None), |(f, d)| (f, Some(d)));
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("docs")
-        .join(schema);
-    let schema: serde_json::Value =
+        .join(file);
+    let mut schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("read the schema"))
             .expect("the schema is JSON");
+    if let Some(def) = def {
+        assert!(
+            schema["$defs"].get(def).is_some(),
+            "{file} has no $defs/{def}"
+        );
+        schema = serde_json::json!({"$defs": schema["$defs"], "$ref": format!("#/$defs/{def}")});
+    }
     let validator = jsonschema::validator_for(&schema).expect("a valid schema");
     let errors: Vec<String> = validator
         .iter_errors(json)
