@@ -106,7 +106,7 @@ fn commit(fleet: &Fleet, message: &str) -> String {
         .to_string()
 }
 
-fn s<'a>(v: &'a serde_json::Value) -> &'a str {
+fn s(v: &serde_json::Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
