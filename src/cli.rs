@@ -286,6 +286,10 @@ pub struct SyncArgs {
     /// that hangs. A run that died holds no lock: the lock goes with its connection.
     #[arg(long)]
     pub force_unlock: bool,
+    /// Deploy held hosts and files too (nxinfra_hold, nxinfra_hold_paths), naming on stderr
+    /// each hold ignored
+    #[arg(long)]
+    pub ignore_holds: bool,
     #[command(flatten)]
     pub ssh: SshArgs,
     /// Print a JSON summary on stdout
@@ -343,6 +347,9 @@ pub struct RollbackArgs {
     /// Show what would change without changing anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Roll back a held host too (nxinfra_hold), naming the hold ignored
+    #[arg(long)]
+    pub ignore_holds: bool,
     /// Seconds to wait for another run's lock on a host before failing
     #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
     pub lock_timeout: u64,

@@ -29,6 +29,7 @@ fn the_engine_answers_through_the_ssh_connection_with_a_negotiated_api_version()
         checks: Vec::new(),
         wireguard_peers: Vec::new(),
         journal: Default::default(),
+        holds: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -89,6 +89,13 @@ fn print_pins(a: &HostApply) {
     }
 }
 
+/// The files of a host a hold kept as they are, and what would otherwise have changed.
+fn print_held_files(a: &HostApply) {
+    if let Some(line) = a.sync.held_line() {
+        eprintln!("    {line}");
+    }
+}
+
 /// The outcomes of `apply` or `plan`, as text or JSON.
 pub(super) struct Report<'a> {
     pub outcomes: &'a [(String, Result<HostApply, HostFailure>)],
@@ -110,7 +117,7 @@ impl Report<'_> {
     pub fn changed(&self) -> usize {
         self.outcomes
             .iter()
-            .filter(|(_, r)| r.as_ref().is_ok_and(|a| !a.is_noop()))
+            .filter(|(_, r)| r.as_ref().is_ok_and(|a| a.changes()))
             .count()
     }
 
@@ -121,7 +128,14 @@ impl Report<'_> {
             .map(|(host, r)| match r {
                 Ok(a) => json!({
                     "host": host,
-                    "status": if a.is_noop() { "unchanged" } else { self.changed_word },
+                    "status": if a.held.is_some() {
+                        "held"
+                    } else if a.is_noop() {
+                        "unchanged"
+                    } else {
+                        self.changed_word
+                    },
+                    "held": a.held.as_ref().map(|h| h.json()),
                     "files": a.sync,
                     "diff": a.diff,
                     "images": a.plan.images,
@@ -158,12 +172,25 @@ impl Report<'_> {
         }
         for (host, r) in self.outcomes {
             match r {
+                Ok(
+                    a @ HostApply {
+                        held: Some(hold), ..
+                    },
+                ) if !self.would || a.is_noop() => {
+                    eprintln!("  {host:<12} held: {}", hold.describe());
+                }
                 Ok(a) if a.is_noop() => {
                     eprintln!("  {host:<12} unchanged");
+                    print_held_files(a);
                     print_pins(a);
                 }
                 Ok(a) => {
-                    eprintln!("  {host:<12}");
+                    match &a.held {
+                        Some(hold) => {
+                            eprintln!("  {host:<12} held: {}; would otherwise:", hold.describe())
+                        }
+                        None => eprintln!("  {host:<12}"),
+                    }
                     if !a.sync.is_noop() {
                         eprintln!("    {}", a.sync.summary());
                         if let Some(line) = a.sync.changed_on_host_line(self.would) {
@@ -193,6 +220,7 @@ impl Report<'_> {
                             );
                         }
                     }
+                    print_held_files(a);
                     print_pins(a);
                     if let Some(r) = &a.journal {
                         eprintln!("    recorded as deploy {} (`nxinfra history`)", r.n);

@@ -5,6 +5,7 @@ mod backup;
 mod cluster;
 mod diff;
 mod history;
+mod holds;
 mod inventory;
 mod plan;
 mod prune;

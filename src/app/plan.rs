@@ -23,6 +23,7 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         force_unlock: false,
         lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
         ssh: &args.ssh,
+        ignore_holds: false,
     };
     let Prepared {
         hosts,

@@ -26,6 +26,19 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<Outcome> {
     )?;
     opts.forks = args.forks;
     opts.dry_run = args.dry_run;
+    // A held host (nxinfra_hold) keeps its images too.
+    let now = std::time::SystemTime::now();
+    let (held, targets): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .partition(|t| t.holds.at(now).0.host.is_some());
+    let held: Vec<(String, crate::model::hold::Hold)> = held
+        .into_iter()
+        .filter_map(|t| Some((t.host.clone(), t.holds.at(now).0.host?)))
+        .collect();
+    let hosts: Vec<String> = hosts
+        .into_iter()
+        .filter(|h| !held.iter().any(|(held, _)| held == h))
+        .collect();
     let progress = progress(ctx, &hosts, args.json);
     let outcomes = prune_all(targets, &opts, &progress);
     progress.clear();
@@ -43,6 +56,10 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<Outcome> {
                 }
                 Err(e) => json!({"host": host, "error": e}),
             })
+            .chain(
+                held.iter()
+                    .map(|(host, hold)| json!({"host": host, "held": hold.json()})),
+            )
             .collect();
         println!("{}", json!({"dry_run": args.dry_run, "hosts": hosts}));
     } else {
@@ -66,6 +83,12 @@ pub fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<Outcome> {
                 }
                 Err(e) => eprintln!("  {host:<12} FAILED: {e}"),
             }
+        }
+        for (host, hold) in &held {
+            eprintln!(
+                "  {host:<12} held: {} (its images are kept)",
+                hold.describe()
+            );
         }
     }
     failed("prune", &outcomes)?;

@@ -24,6 +24,7 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<Outcome> {
         force_unlock: false,
         lock_timeout: args.lock_timeout,
         ssh: &args.ssh,
+        ignore_holds: args.ignore_holds,
     };
     let Prepared {
         hosts, work, opts, ..

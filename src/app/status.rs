@@ -28,6 +28,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<Outcome> {
         force_unlock: false,
         lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
         ssh: &args.ssh,
+        ignore_holds: false,
     };
     let Prepared {
         hosts, work, opts, ..
@@ -95,6 +96,7 @@ fn json_report(outcomes: &[(String, Result<HostStatus, HostFailure>)]) -> serde_
                     "not_as_desired"
                 });
                 v["elapsed_ms"] = json!(s.elapsed.as_millis() as u64);
+                v["held"] = s.holds.json();
                 v
             }
             Err(e) => json!({ "host": host, "status": "failed", "error": e }),
@@ -139,6 +141,10 @@ fn table(outcomes: &[(String, Result<HostStatus, HostFailure>)]) -> String {
             "NOT as desired".to_string()
         };
         out.push_str(&format!("  {host:<12} {head}{}\n", facts(s)));
+        for (path, hold) in s.holds.all() {
+            let what = path.map(|p| format!(" {p}")).unwrap_or_default();
+            out.push_str(&format!("     held{what}: {}\n", hold.describe()));
+        }
         for (service, pin) in &s.pins.pins {
             out.push_str(&format!("     {service}: {}\n", pin.describe()));
         }

@@ -40,6 +40,8 @@ pub struct Settings<'a> {
     /// Seconds to wait for a host's lock (and for another render's).
     pub lock_timeout: u64,
     pub ssh: &'a crate::cli::SshArgs,
+    /// `--ignore-holds`: every hold dropped for this run (and said).
+    pub ignore_holds: bool,
 }
 
 impl<'a> Settings<'a> {
@@ -57,6 +59,7 @@ impl<'a> Settings<'a> {
             force_unlock: args.force_unlock,
             lock_timeout: args.lock_timeout,
             ssh: &args.ssh,
+            ignore_holds: args.ignore_holds,
         }
     }
 }
@@ -91,11 +94,14 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
         Duration::from_secs(args.lock_timeout),
         super::waiting_for_render,
     )?;
-    let work = targets
+    let mut work: Vec<_> = targets
         .into_iter()
         .zip(rendered.trees)
         .map(|(t, tree)| (t, tree.files))
         .collect();
+    for line in super::holds::in_force(&mut work, std::time::SystemTime::now(), args.ignore_holds) {
+        eprintln!("{line}");
+    }
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let head = crate::ops::diff::git::head(&ctx.root);
     let source = crate::plan::journal::Source {
@@ -159,7 +165,11 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     let changed = outcomes
         .iter()
-        .filter(|o| o.result.as_ref().is_ok_and(|s| !s.plan.is_noop()))
+        .filter(|o| {
+            o.result
+                .as_ref()
+                .is_ok_and(|s| !s.plan.is_noop() && s.held.is_none())
+        })
         .count();
     if args.json {
         let rows: Vec<_> = outcomes
@@ -167,7 +177,14 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
             .map(|o| match &o.result {
                 Ok(s) => json!({
                     "host": o.host,
-                    "status": if s.plan.is_noop() { "unchanged" } else { "changed" },
+                    "status": if s.held.is_some() {
+                        "held"
+                    } else if s.plan.is_noop() {
+                        "unchanged"
+                    } else {
+                        "changed"
+                    },
+                    "held": s.held.as_ref().map(|h| h.json()),
                     "plan": s.plan,
                     "diff": s.diff,
                     "unlocked": s.unlocked,
@@ -199,6 +216,15 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
         }
         for o in &outcomes {
             match &o.result {
+                Ok(HostSync {
+                    held: Some(hold),
+                    plan,
+                    ..
+                }) => eprintln!(
+                    "  {:<12} {}",
+                    o.host,
+                    crate::ops::sync::held_text(hold, plan.summary(), plan.is_noop())
+                ),
                 Ok(p) if p.plan.is_noop() => {
                     eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)
                 }
@@ -209,6 +235,11 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                     }
                 }
                 Err(e) => eprintln!("  {:<12} FAILED: {e}", o.host),
+            }
+            if let Ok(s) = &o.result
+                && let Some(line) = s.plan.held_line()
+            {
+                eprintln!("  {:<12} {line}", "");
             }
         }
         for o in &outcomes {

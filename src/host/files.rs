@@ -14,7 +14,7 @@ use crate::model::system_files;
 use crate::model::target::Target;
 use crate::model::tree::OutFile;
 use crate::plan::drift::{self, Drift};
-use crate::plan::files::{SyncPlan, plan_with_drift};
+use crate::plan::files::{SyncPlan, plan_held};
 use crate::plan::textdiff;
 use crate::util::redact::Redactor;
 
@@ -201,10 +201,17 @@ pub async fn lock_and_plan<'s, H: Host>(
     };
     let journal = host_files.journal;
     let remote_manifest = host_files.manifest;
-    let local = Manifest::of_files(files)
+    let rendered = Manifest::of_files(files)
         .with_system(system)
         .with_containers(remote_manifest.containers.clone());
-    let p = plan_with_drift(&local, &remote_manifest, &drift, &target.system_files);
+    // Held files stay as the host has them (nxinfra_hold_paths).
+    let (p, local) = plan_held(
+        &rendered,
+        &remote_manifest,
+        &drift,
+        &target.system_files,
+        &target.holds,
+    );
     let diff = if opts.diff && !p.is_noop() {
         // The files to diff against, those not read already as suspects of drift.
         let unread =
@@ -284,6 +291,12 @@ pub async fn read_suspects<H: Host>(
 }
 
 impl<'s, H: Host> Locked<'s, H> {
+    /// The manifest the host will have once the files are placed: the render's files, the
+    /// held ones as the host has them. What the containers' identities are made of.
+    pub fn placed(&self) -> &Manifest {
+        &self.local
+    }
+
     /// Places the files (unless `--dry-run` or nothing changes); the lock stays held. On
     /// failure the lock is released.
     pub async fn upload(

@@ -1,7 +1,8 @@
 //! A host's spec, parsed once from its inventory variables: where and how to reach it
 //! (`ansible_host`, `ansible_user`, `ansible_port`, `nxinfra_base_dir`,
 //! `nxinfra_docker_socket`, `nxinfra_fleet`; see docs/inventory.md) and what it declares
-//! (`nxinfra_system_files`, `nxinfra_backups`, `nxinfra_wireguard_peers`).
+//! (`nxinfra_system_files`, `nxinfra_backups`, `nxinfra_wireguard_peers`) and what its
+//! deploys leave alone (`nxinfra_hold`, `nxinfra_hold_paths`).
 
 use serde_json::Value;
 
@@ -43,6 +44,10 @@ pub struct Target {
     /// How much of its deploy journal the host keeps: `nxinfra_history`,
     /// `nxinfra_keep_deploys`.
     pub journal: JournalSettings,
+    /// What deploys leave as it is: `nxinfra_hold` (the whole host), `nxinfra_hold_paths`
+    /// (some of its files). As written: which are in force at a moment is
+    /// [`Holds::at`](crate::model::hold::Holds::at), decided by the command layer.
+    pub holds: crate::model::hold::Holds,
 }
 
 /// How much a host keeps of its deploys.
@@ -155,6 +160,8 @@ pub enum Reason {
     Checks(#[from] crate::model::host_checks::ParseError),
     #[error(transparent)]
     WireguardPeers(#[from] wireguard::PeersError),
+    #[error(transparent)]
+    Hold(#[from] crate::model::hold::ParseError),
     #[error("expected a whole number from 1 to {max}, got {value}")]
     Count { value: Value, max: u64 },
 }
@@ -259,7 +266,15 @@ impl Target {
             history: count(HISTORY_VAR, defaults_journal.history, 10_000)?,
             keep_deploys: count(KEEP_DEPLOYS_VAR, defaults_journal.keep_deploys, 10_000)?,
         };
+        use crate::model::hold;
+        let holds = hold::Holds {
+            host: hold::parse_host(vars.get(hold::HOLD_VAR))
+                .map_err(|r| bad(hold::HOLD_VAR, r.into()))?,
+            paths: hold::parse_paths(vars.get(hold::PATHS_VAR))
+                .map_err(|r| bad(hold::PATHS_VAR, r.into()))?,
+        };
         Ok(Target {
+            holds,
             journal,
             fleet,
             system_files,

@@ -49,6 +49,10 @@ pub struct HostStatus {
     pub api_reads: usize,
     #[serde(skip)]
     pub elapsed: Duration,
+    /// The holds in force on the host (`--json` carries them as `held`); a held file changed
+    /// on the host is not drift.
+    #[serde(skip)]
+    pub holds: crate::model::hold::Holds,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,7 +182,11 @@ async fn read(
 ) -> Result<HostStatus, StatusError> {
     phase("reading the manifest");
     let host_files = session.read_files().await?;
-    let (drift, _) = read_suspects(session, &host_files, phase).await?;
+    let (mut drift, _) = read_suspects(session, &host_files, phase).await?;
+    let holds = &session.target().holds;
+    drift
+        .changed
+        .retain(|path, _| holds.of_path(path).is_none());
     phase("reading the host's facts");
     let facts = session
         .facts(None)
@@ -223,6 +231,7 @@ async fn read(
         remote_commands: 0,
         api_reads: 0,
         elapsed: Duration::ZERO,
+        holds: holds.clone(),
     })
 }
 

@@ -36,6 +36,23 @@ pub struct HostSync {
     pub remote_commands: usize,
     /// From connecting to the end of the host's command.
     pub elapsed: Duration,
+    /// The host's hold (`nxinfra_hold`): a sync does not contact it (the plan is empty), a
+    /// dry run plans what it would otherwise change.
+    pub held: Option<crate::model::hold::Hold>,
+}
+
+impl HostSync {
+    /// A held host, left as it is without being contacted.
+    fn held(hold: &crate::model::hold::Hold) -> HostSync {
+        HostSync {
+            plan: SyncPlan::default(),
+            diff: None,
+            unlocked: None,
+            remote_commands: 0,
+            elapsed: Duration::ZERO,
+            held: Some(hold.clone()),
+        }
+    }
 }
 
 /// Syncs every host's files; returns one outcome per host, in the given order.
@@ -64,6 +81,11 @@ pub fn sync_all(
                 progress.finish(
                     i,
                     &match &result {
+                        Ok(HostSync {
+                            held: Some(hold),
+                            plan,
+                            ..
+                        }) => held_text(hold, plan.summary(), plan.is_noop()),
                         Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
                         Ok(s) => format!("{verb} {}", s.plan.summary()),
                         Err(e) => format!("FAILED: {e}"),
@@ -78,12 +100,30 @@ pub fn sync_all(
     .collect()
 }
 
+/// `held: BIRD experiment (until …)`, with `; would otherwise change 2 files` when a plan
+/// found changes.
+pub fn held_text(hold: &crate::model::hold::Hold, summary: String, noop: bool) -> String {
+    if noop {
+        format!("held: {}", hold.describe())
+    } else {
+        format!(
+            "held: {}; would otherwise change {summary}",
+            hold.describe()
+        )
+    }
+}
+
 async fn sync_host(
     target: &Target,
     files: BTreeMap<String, OutFile>,
     opts: &SyncOptions,
     phase: impl Fn(&str) + Sync,
 ) -> Result<HostSync, SessionError> {
+    if let Some(hold) = &target.holds.host
+        && opts.mode.changes()
+    {
+        return Ok(HostSync::held(hold));
+    }
     let (files, system) = split(target, files)?;
     let start = std::time::Instant::now();
     phase("connecting");
@@ -94,6 +134,7 @@ async fn sync_host(
     result.map(|s| HostSync {
         remote_commands: commands,
         elapsed: start.elapsed(),
+        held: target.holds.host.clone(),
         ..s
     })
 }
@@ -114,6 +155,7 @@ async fn sync_on(
         unlocked: synced.unlocked,
         remote_commands: 0,
         elapsed: Duration::ZERO,
+        held: None,
     })
 }
 

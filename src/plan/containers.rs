@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::model::compose::{Compose, Network, OnConfigChange};
 use crate::model::observed::{Network as ObservedNetwork, Observed};
-use crate::plan::identity::{self, Identity};
+use crate::plan::identity::{self, Digested, Identity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,10 +165,14 @@ pub enum PlanError {
 }
 
 /// The inputs of a host's plan.
-pub struct Desired<'a> {
+pub struct Desired<'a, F = crate::model::tree::OutFile> {
     pub compose: &'a Compose,
-    /// The host's rendered files (what its bind mounts hold).
-    pub tree: &'a BTreeMap<String, crate::model::tree::OutFile>,
+    /// The host's files (what its bind mounts hold): rendered ([`OutFile`]s), or as they
+    /// will be placed ([`Entry`]s of the manifest: a held file as the host has it).
+    ///
+    /// [`OutFile`]: crate::model::tree::OutFile
+    /// [`Entry`]: crate::model::manifest::Entry
+    pub tree: &'a BTreeMap<String, F>,
     pub base_dir: &'a str,
     /// The fleet's name (`nxinfra_fleet`): only its objects are compared and removed.
     pub fleet: &'a str,
@@ -176,8 +180,8 @@ pub struct Desired<'a> {
 
 /// The plan for one host. `network_difference` compares a desired network with the engine's
 /// (says what differs); `restarted` comes from the host's manifest.
-pub fn plan(
-    desired: &Desired,
+pub fn plan<F: Digested>(
+    desired: &Desired<F>,
     observed: &Observed,
     restarted: &BTreeMap<String, Restarted>,
     network_difference: &dyn Fn(&Network, &ObservedNetwork) -> Option<String>,

@@ -27,6 +27,10 @@ pub struct SyncPlan {
     /// Of the files above, those changed on the host since the last sync (drift): the sync
     /// puts the desired content, mode or owner back.
     pub changed_on_host: Vec<ChangedOnHost>,
+    /// Files the render would change but a hold (`nxinfra_hold_paths`) keeps as they are on
+    /// the host: not in the lists above, not placed, not reloaded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldFile>,
     /// The record of the placed files' state is out of date though every file is as placed
     /// (a file touched, or no record yet): a real sync writes it again, nothing else.
     #[serde(skip)]
@@ -110,6 +114,126 @@ impl SyncPlan {
             + self.system_install.len()
             + self.system_remove.len()
     }
+}
+
+/// A file a hold keeps as it is, and what the sync would otherwise have done to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldFile {
+    pub path: String,
+    pub reason: String,
+    /// When the hold ends (RFC 3339, UTC); none: until it is removed.
+    pub until: Option<String>,
+    /// `add`, `change`, `change mode`, `remove`, or `put back` (changed on the host since
+    /// the last sync: the hand-made change is kept).
+    pub would: &'static str,
+}
+
+impl SyncPlan {
+    /// `held: bird/filters.conf (BIRD experiment) would otherwise change, …`, when a hold
+    /// kept any file.
+    pub fn held_line(&self) -> Option<String> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let files: Vec<String> = self
+            .held
+            .iter()
+            .map(|h| {
+                let until = h
+                    .until
+                    .as_ref()
+                    .map(|u| format!(" until {u}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} ({}{until}): would otherwise {}",
+                    h.path, h.reason, h.would
+                )
+            })
+            .collect();
+        Some(format!("held: {}", files.join("; ")))
+    }
+}
+
+/// [`plan_with_drift`] where `holds` keep some files as they are on the host: the render's
+/// entry of a held file is replaced by the host's (dropped if the host has none, kept if the
+/// render dropped it), its drift is ignored (a hand-made change is what a hold protects).
+/// Returns the plan, with `held` saying what it would otherwise have done, and the manifest
+/// the host will have afterwards.
+pub fn plan_held(
+    local: &Manifest,
+    remote: &Manifest,
+    drift: &Drift,
+    system: &[SystemFile],
+    holds: &crate::model::hold::Holds,
+) -> (SyncPlan, Manifest) {
+    if holds.paths.is_empty() {
+        return (plan_with_drift(local, remote, drift, system), local.clone());
+    }
+    let full = plan_with_drift(local, remote, drift, system);
+    let mut kept = local.clone();
+    let mut drift = drift.clone();
+    let held = |path: &str| holds.of_path(path);
+    for path in local.files.keys().chain(remote.files.keys()) {
+        if held(path).is_some() {
+            match remote.files.get(path) {
+                Some(entry) => kept.files.insert(path.clone(), entry.clone()),
+                None => kept.files.remove(path),
+            };
+            drift.changed.remove(path);
+        }
+    }
+    for dest in local.system.keys().chain(remote.system.keys()) {
+        if held(dest).is_some() {
+            match remote.system.get(dest) {
+                Some(entry) => kept.system.insert(dest.clone(), entry.clone()),
+                None => kept.system.remove(dest),
+            };
+            drift.changed.remove(dest);
+        }
+    }
+    let mut p = plan_with_drift(&kept, remote, &drift, system);
+    let would = |path: &str| -> Option<&'static str> {
+        let is = |list: &[String]| list.iter().any(|p| p == path);
+        if full.changed_on_host.iter().any(|c| c.path == path) {
+            Some("put back")
+        } else if is(&full.added) {
+            Some("add")
+        } else if is(&full.upload) || is(&full.system_install) {
+            Some(
+                if remote.system.contains_key(path) || remote.files.contains_key(path) {
+                    "change"
+                } else {
+                    "add"
+                },
+            )
+        } else if full.chmod.iter().any(|(p, _)| p == path) {
+            Some("change mode")
+        } else if is(&full.remove) || is(&full.system_remove) {
+            Some("remove")
+        } else {
+            None
+        }
+    };
+    let mut paths: Vec<&String> = local
+        .files
+        .keys()
+        .chain(remote.files.keys())
+        .chain(local.system.keys())
+        .chain(remote.system.keys())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    for path in paths {
+        if let (Some(hold), Some(would)) = (held(path), would(path)) {
+            p.held.push(HeldFile {
+                path: path.clone(),
+                reason: hold.hold.reason.clone(),
+                until: hold.hold.until_text(),
+                would,
+            });
+        }
+    }
+    (p, kept)
 }
 
 /// A placed file changed on the host, as a sync plan shows it.
@@ -369,5 +493,115 @@ mod tests {
         assert_eq!(p.changes(), 4);
         let same = plan(&local, &local, &entries);
         assert!(same.is_noop() && same.reloads.is_empty());
+    }
+
+    #[test]
+    fn held_files_keep_what_the_host_has_and_say_what_would_have_changed() {
+        use crate::model::hold::Holds;
+        let holds = Holds {
+            host: None,
+            paths: crate::model::hold::parse_paths(Some(&serde_json::json!([
+                "bird/",
+                {"path": "mode", "reason": "by hand", "until": "2026-12-15"},
+            ])))
+            .unwrap(),
+        };
+        let remote = m(&[
+            ("bird/a.conf", "1", 0o644),
+            ("bird/gone.conf", "2", 0o644),
+            ("bird/edited.conf", "3", 0o644),
+            ("mode", "4", 0o644),
+            ("other", "5", 0o644),
+        ]);
+        let local = m(&[
+            ("bird/a.conf", "9", 0o644),
+            ("bird/new.conf", "8", 0o644),
+            ("bird/edited.conf", "3", 0o644),
+            ("mode", "4", 0o600),
+            ("other", "7", 0o644),
+        ]);
+        let drift = Drift {
+            changed: [(
+                "bird/edited.conf".to_string(),
+                HostChange::Edited { sha256: None },
+            )]
+            .into(),
+            stale: false,
+        };
+        let (p, after) = plan_held(&local, &remote, &drift, &[], &holds);
+        assert_eq!(p.upload, ["other"], "only the file no hold covers moves");
+        assert!(p.chmod.is_empty() && p.remove.is_empty() && p.changed_on_host.is_empty());
+        let held: Vec<(&str, &str, &str)> = p
+            .held
+            .iter()
+            .map(|h| (h.path.as_str(), h.reason.as_str(), h.would))
+            .collect();
+        let reason = crate::model::hold::PATH_REASON;
+        assert_eq!(
+            held,
+            [
+                ("bird/a.conf", reason, "change"),
+                ("bird/edited.conf", reason, "put back"),
+                ("bird/gone.conf", reason, "remove"),
+                ("bird/new.conf", reason, "add"),
+                ("mode", "by hand", "change mode"),
+            ]
+        );
+        assert_eq!(p.held[4].until.as_deref(), Some("2026-12-15T23:59:59Z"));
+        // The manifest afterwards records the held files as the host has them.
+        assert_eq!(after.files["bird/a.conf"], remote.files["bird/a.conf"]);
+        assert_eq!(
+            after.files["bird/gone.conf"],
+            remote.files["bird/gone.conf"]
+        );
+        assert!(!after.files.contains_key("bird/new.conf"));
+        assert_eq!(after.files["mode"].mode, 0o644);
+        assert_eq!(after.files["other"], local.files["other"]);
+        assert_eq!(
+            p.held_line().unwrap(),
+            "held: bird/a.conf (held by nxinfra_hold_paths): would otherwise change; \
+             bird/edited.conf (held by nxinfra_hold_paths): would otherwise put back; \
+             bird/gone.conf (held by nxinfra_hold_paths): would otherwise remove; \
+             bird/new.conf (held by nxinfra_hold_paths): would otherwise add; \
+             mode (by hand until 2026-12-15T23:59:59Z): would otherwise change mode"
+        );
+        // Without holds: the same plan as before.
+        let (free, _) = plan_held(&local, &remote, &drift, &[], &Holds::default());
+        assert_eq!(free, plan_with_drift(&local, &remote, &drift, &[]));
+        assert!(free.held.is_empty() && free.held_line().is_none());
+    }
+
+    #[test]
+    fn a_held_system_file_is_not_installed_nor_reloaded() {
+        use crate::model::hold::Holds;
+        let entries = crate::model::system_files::parse(Some(&serde_json::json!([
+            {"src": "bird/bird.conf", "dest": "/etc/bird/bird.conf", "reload": "birdc configure"},
+        ])))
+        .unwrap();
+        let holds = Holds {
+            host: None,
+            paths: crate::model::hold::parse_paths(Some(&serde_json::json!([
+                "/etc/bird/bird.conf"
+            ])))
+            .unwrap(),
+        };
+        let mut remote = Manifest::default();
+        let mut local = Manifest::default();
+        for (m, sha) in [(&mut remote, "1"), (&mut local, "2")] {
+            m.system.insert(
+                "/etc/bird/bird.conf".into(),
+                crate::model::manifest::SystemEntry {
+                    sha256: sha.repeat(64),
+                    mode: 0o640,
+                    owner: "root".into(),
+                    group: "bird".into(),
+                    secret: false,
+                },
+            );
+        }
+        let (p, after) = plan_held(&local, &remote, &Drift::default(), &entries, &holds);
+        assert!(p.is_noop() && p.reloads.is_empty(), "{p:?}");
+        assert_eq!(p.held[0].would, "change");
+        assert_eq!(after.system, remote.system);
     }
 }

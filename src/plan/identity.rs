@@ -78,10 +78,10 @@ pub struct Identity {
 impl Identity {
     /// The desired identity of `service`, running image `image_id`, with `tree` the host's
     /// rendered files and `base_dir` where they land.
-    pub fn desired(
+    pub fn desired<F: Digested>(
         service: &Service,
         image_id: &str,
-        tree: &BTreeMap<String, OutFile>,
+        tree: &BTreeMap<String, F>,
         base_dir: &str,
     ) -> Result<Identity, serde_json::Error> {
         let spec = serde_json::to_value(&service.spec)?;
@@ -209,7 +209,7 @@ pub fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Ve
 /// Short hash of the rendered files at `rel` (a file, or every file under a folder; the
 /// empty path is the whole tree): their paths, modes and contents. `None` when nothing is
 /// rendered there (a data folder the container owns).
-pub fn content_hash(rel: &str, tree: &BTreeMap<String, OutFile>) -> Option<String> {
+pub fn content_hash<F: Digested>(rel: &str, tree: &BTreeMap<String, F>) -> Option<String> {
     let prefix = if rel.is_empty() {
         String::new()
     } else {
@@ -219,12 +219,36 @@ pub fn content_hash(rel: &str, tree: &BTreeMap<String, OutFile>) -> Option<Strin
     for (path, file) in tree {
         if path == rel || path.starts_with(&prefix) {
             text.extend_from_slice(path.as_bytes());
-            text.extend_from_slice(
-                format!("\0{:o}\0{}\n", file.mode, sha256_hex(&file.data)).as_bytes(),
-            );
+            text.extend_from_slice(format!("\0{:o}\0{}\n", file.mode(), file.sha256()).as_bytes());
         }
     }
     (!text.is_empty()).then(|| short(&text))
+}
+
+/// A file as a container's identity sees it: its mode and content's sha256. A rendered file
+/// ([`OutFile`]) and a manifest's entry of the same file give the same identity.
+pub trait Digested {
+    fn mode(&self) -> u32;
+    /// Lower-case hex sha256 of the content.
+    fn sha256(&self) -> std::borrow::Cow<'_, str>;
+}
+
+impl Digested for OutFile {
+    fn mode(&self) -> u32 {
+        self.mode
+    }
+    fn sha256(&self) -> std::borrow::Cow<'_, str> {
+        sha256_hex(&self.data).into()
+    }
+}
+
+impl Digested for crate::model::manifest::Entry {
+    fn mode(&self) -> u32 {
+        self.mode
+    }
+    fn sha256(&self) -> std::borrow::Cow<'_, str> {
+        self.sha256.as_str().into()
+    }
 }
 
 fn short(data: &[u8]) -> String {

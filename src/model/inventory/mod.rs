@@ -33,6 +33,8 @@ pub const TOOL_VARIABLES: &[&str] = &[
     "nxinfra_swarm_labels",
     "nxinfra_history",
     "nxinfra_keep_deploys",
+    "nxinfra_hold",
+    "nxinfra_hold_paths",
 ];
 
 /// The variables the template context defines for every host (Ansible's magic variables, and

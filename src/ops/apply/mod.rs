@@ -45,11 +45,36 @@ pub struct HostApply {
     /// From the lock taken and the files planned to the end: reading the engine, planning,
     /// pulling, placing the files, carrying the plan out.
     pub reconcile: Duration,
+    /// The host's hold (`nxinfra_hold`): an apply (or a rollback) does not contact it, a
+    /// dry run or a plan says what it would otherwise change.
+    pub held: Option<crate::model::hold::Hold>,
 }
 
 impl HostApply {
     pub fn is_noop(&self) -> bool {
         self.sync.is_noop() && self.plan.is_noop()
+    }
+
+    /// Whether the run changes (or would change) the host: something to do, and no hold.
+    pub fn changes(&self) -> bool {
+        !self.is_noop() && self.held.is_none()
+    }
+
+    /// A held host, left as it is without being contacted.
+    fn held(hold: &crate::model::hold::Hold) -> HostApply {
+        HostApply {
+            sync: SyncPlan::default(),
+            diff: None,
+            plan: ApplyPlan::default(),
+            checks: Vec::new(),
+            journal: None,
+            pins: Default::default(),
+            api_calls: (0, 0),
+            api_version: String::new(),
+            elapsed: Duration::ZERO,
+            reconcile: Duration::ZERO,
+            held: Some(hold.clone()),
+        }
     }
 
     /// `2 files; create web, recreate db (environment changed)`.
@@ -181,6 +206,11 @@ pub fn apply_all(
                 progress.finish(
                     i,
                     &match &result {
+                        Ok(
+                            a @ HostApply {
+                                held: Some(hold), ..
+                            },
+                        ) => crate::ops::sync::held_text(hold, a.summary(), a.is_noop()),
                         Ok(a) if a.is_noop() => "unchanged".to_string(),
                         Ok(a) if !opts.mode.changes() => format!("would {}", a.summary()),
                         Ok(a) => a.summary(),
@@ -200,6 +230,11 @@ async fn apply_host(
     deploy: &Deploy,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Result<HostApply, ApplyError> {
+    if let Some(hold) = &target.holds.host
+        && opts.mode.changes()
+    {
+        return Ok(HostApply::held(hold));
+    }
     let start = Instant::now();
     let host = &target.host;
     // compose.yml first: a bad file stops the host before anything is touched.
@@ -236,6 +271,7 @@ async fn apply_host(
     .and_then(|r| r);
     result.map(|a| HostApply {
         elapsed: start.elapsed(),
+        held: target.holds.host.clone(),
         ..a
     })
 }
@@ -297,7 +333,7 @@ async fn locked<H: Host>(
         target,
         compose,
         &pins,
-        files,
+        &sync.placed().files,
         &records,
         !opts.mode.changes(),
         phase,
@@ -439,6 +475,7 @@ async fn locked<H: Host>(
         api_version: engine.api_version(),
         elapsed: Duration::ZERO,
         reconcile: reconcile_start.elapsed(),
+        held: None,
     })
 }
 
@@ -451,7 +488,8 @@ struct Planned {
     observed: Observed,
 }
 
-/// Reads the engine and plans its containers, the pinned services kept at their image ids;
+/// Reads the engine and plans its containers, their mounts as `placed` (a held file as the
+/// host has it), the pinned services kept at their image ids;
 /// unless `dry_run`, pulls what the plan pulls and plans again (a container's identity
 /// includes its image id, known once the image is there). Each pinned step says what
 /// unpinning it would change.
@@ -461,7 +499,7 @@ async fn plan_containers(
     target: &Target,
     compose: &Compose,
     pins: &crate::model::journal::Pins,
-    files: &BTreeMap<String, OutFile>,
+    placed: &BTreeMap<String, crate::model::manifest::Entry>,
     records: &BTreeMap<String, ContainerRecord>,
     dry_run: bool,
     phase: &(dyn Fn(&str) + Sync),
@@ -491,7 +529,7 @@ async fn plan_containers(
     let planned = |compose: &Compose, observed: &Observed| {
         let desired = Desired {
             compose,
-            tree: files,
+            tree: placed,
             base_dir: &target.base_dir,
             fleet: &target.fleet,
         };

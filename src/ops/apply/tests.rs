@@ -600,3 +600,78 @@ async fn a_rollback_to_an_image_no_longer_there_or_with_other_changes_changes_no
     assert_eq!(host.state().history().len(), 2);
     assert_eq!(host.state().holder, None, "the lock is released");
 }
+
+#[tokio::test]
+async fn a_failed_apply_is_journaled_with_what_became_of_it() {
+    let (host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    engine.state().crashing.insert("app:2".into());
+    let error = apply(
+        &host,
+        &engine,
+        tree(&compose("app:2", "app:1"), "a2", "b"),
+        RunMode::Apply,
+    )
+    .await
+    .unwrap_err();
+    let history = host.state().history();
+    assert_eq!(history.len(), 2, "the failed apply is recorded too");
+    let record = &history[1];
+    assert_eq!(record.outcome, crate::model::journal::Outcome::RolledBack);
+    assert_eq!(record.error.as_deref(), Some(error.to_string().as_str()));
+    let web = record.service("web").unwrap();
+    assert_eq!(
+        web.image_id.as_deref(),
+        Some(crate::host::fake::image_id("app:1").as_str()),
+        "the record says what runs: the previous image, restored"
+    );
+    // The failed deploy is not one to roll back to: the last good one is.
+    assert_eq!(history[0].outcome, crate::model::journal::Outcome::Ok);
+}
+
+#[tokio::test]
+async fn a_held_file_stays_as_the_host_has_it_and_its_container_is_not_restarted() {
+    let (mut host, engine) = applied(tree(&compose("app:1", "app:1"), "a", "b")).await;
+    let web = running_id(&engine, "web");
+    let pinned = running_id(&engine, "pinned");
+    host.target.holds.paths = crate::model::hold::parse_paths(Some(&serde_json::json!([
+        {"path": "web/conf/", "reason": "experiment", "until": "2099-01-01"}
+    ])))
+    .unwrap();
+    let changed = tree(&compose("app:1", "app:1"), "a2", "b2");
+    let done = apply(&host, &engine, changed.clone(), RunMode::Apply)
+        .await
+        .unwrap();
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a"), "held");
+    assert_eq!(host.file("pinned/conf/app.conf").as_deref(), Some("b2"));
+    assert_eq!(running_id(&engine, "web"), web, "web is left as it was");
+    assert_ne!(
+        running_id(&engine, "pinned"),
+        pinned,
+        "pinned read its new file"
+    );
+    assert_eq!(done.sync.upload, ["pinned/conf/app.conf"]);
+    assert_eq!(done.sync.held.len(), 1);
+    assert_eq!(
+        (done.sync.held[0].path.as_str(), done.sync.held[0].would),
+        ("web/conf/app.conf", "change")
+    );
+    assert_eq!(
+        host.state().manifest.files["web/conf/app.conf"].sha256,
+        crate::model::manifest::sha256_hex(b"a"),
+        "the manifest records the held file as it is"
+    );
+    // Held still: the next apply has nothing to do, and still says what it holds.
+    let again = apply(&host, &engine, changed.clone(), RunMode::Apply)
+        .await
+        .unwrap();
+    assert!(again.is_noop(), "{}", again.summary());
+    assert_eq!(again.sync.held.len(), 1);
+    // The hold lifted: the file is placed and web reads it.
+    host.target.holds = Default::default();
+    let lifted = apply(&host, &engine, changed, RunMode::Apply)
+        .await
+        .unwrap();
+    assert_eq!(lifted.sync.upload, ["web/conf/app.conf"]);
+    assert_eq!(host.file("web/conf/app.conf").as_deref(), Some("a2"));
+    assert_ne!(running_id(&engine, "web"), web);
+}

@@ -36,7 +36,13 @@ pub fn summary(host: &str, base: Option<&str>, head: Option<&str>) -> Vec<Servic
         Ok(c.services
             .iter()
             .filter_map(|(name, s)| {
-                let id = Identity::desired(s, "", &BTreeMap::new(), "").ok()?;
+                let id = Identity::desired(
+                    s,
+                    "",
+                    &BTreeMap::<String, crate::model::tree::OutFile>::new(),
+                    "",
+                )
+                .ok()?;
                 Some((name.clone(), id.fields))
             })
             .collect())
