@@ -84,7 +84,10 @@ removed; files it never placed are never touched. Every sync is one remote comma
 nxinfra_system_files entries are placed outside the base dir through `sudo -n` with their mode \
 and owner; each `reload` runs once, only when one of its files changed.\n\n\
 Host keys are always checked (accept-new at most; --strict-host-keys refuses unknown keys). \
-~/.ssh/config applies (User, Port, IdentityFile, ProxyJump...). See docs/sync.md.",
+~/.ssh/config applies (User, Port, IdentityFile, ProxyJump...). See docs/sync.md.\n\n\
+Holds (docs/operations.md): a host held by nxinfra_hold is not contacted (`held: REASON`); a \
+file held by nxinfra_hold_paths stays as the host has it, and the output says what would \
+otherwise change; an expired hold is a warning and no longer holds; --ignore-holds overrides.",
         after_help = "Examples:\n  nxinfra sync --limit ixp --dry-run --diff\n  \
 nxinfra sync --forks 4 --json\n  nxinfra sync --ssh-config testbed/ssh_config\n  \
 nxinfra sync --ssh-persist 300     # keep connections for the next runs\n\n\
@@ -107,7 +110,11 @@ did not create are never touched. See docs/apply.md.\n\n\
 Then, for each cluster group (nxinfra_cluster: swarm) with a selected host: its Docker Swarm \
 made and kept as declared (the swarm initialised, nodes joined, labelled, given their roles) \
 and the services of its stack.yml reconciled through one manager, each rolling update waited \
-for and rolled back by the swarm on a failed healthcheck. See docs/cluster.md.",
+for and rolled back by the swarm on a failed healthcheck. See docs/cluster.md.\n\n\
+Every apply that changes a host appends a record to its deploy journal (`nxinfra history`); \
+services pinned by `nxinfra rollback` stay at their image until `nxinfra unpin`. Holds \
+(nxinfra_hold, nxinfra_hold_paths) are respected as by sync. Images are never removed \
+(`nxinfra prune`). See docs/operations.md.",
         after_help = "Examples:\n  nxinfra apply --limit coreams01 --dry-run\n  \
 nxinfra apply --json\n\n\
 Exit status: 0 nothing to do or all applied, 1 any host failed, 2 --dry-run found changes, \

@@ -58,6 +58,20 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "a hold without a reason",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                &common::INVENTORY.replace(
+                    "      ansible_host: core1.example.net\n",
+                    "      ansible_host: core1.example.net\n      nxinfra_hold: {until: \"2026-12-15\"}\n",
+                ),
+            )
+        },
+        args: &["apply"],
+        expect: &["host core1", "nxinfra_hold", "reason is required"],
+    },
+    Case {
         name: "host in two groups with conflicting vars",
         setup: |f| {
             let inv = format!(
