@@ -223,7 +223,7 @@ pub fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Outcome> {
                 }) => eprintln!(
                     "  {:<12} {}",
                     o.host,
-                    crate::ops::sync::held_text(hold, plan.summary(), plan.is_noop())
+                    hold.line(&plan.summary(), plan.is_noop())
                 ),
                 Ok(p) if p.plan.is_noop() => {
                     eprintln!("  {:<12} unchanged ({} files)", o.host, p.plan.unchanged)

@@ -86,6 +86,19 @@ impl Hold {
         }
     }
 
+    /// `held: BIRD experiment (until …)`, with `; would otherwise change SUMMARY` unless
+    /// nothing would (a plan of a held host).
+    pub fn line(&self, summary: &str, noop: bool) -> String {
+        if noop {
+            format!("held: {}", self.describe())
+        } else {
+            format!(
+                "held: {}; would otherwise change {summary}",
+                self.describe()
+            )
+        }
+    }
+
     /// `{"reason": …, "until": … | null}`.
     pub fn json(&self) -> Value {
         serde_json::json!({"reason": self.reason, "until": self.until_text()})
@@ -372,6 +385,15 @@ mod tests {
         assert_eq!(
             hold.json(),
             json!({"reason": "BIRD experiment (max)", "until": "2026-12-15T23:59:59Z"})
+        );
+        assert_eq!(
+            hold.line("2 files: 2 changed", true),
+            "held: BIRD experiment (max) (until 2026-12-15T23:59:59Z)"
+        );
+        assert_eq!(
+            hold.line("2 files: 2 changed", false),
+            "held: BIRD experiment (max) (until 2026-12-15T23:59:59Z); would otherwise change \
+             2 files: 2 changed"
         );
         let holds = Holds {
             host: Some(hold.clone()),

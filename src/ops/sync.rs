@@ -85,7 +85,7 @@ pub fn sync_all(
                             held: Some(hold),
                             plan,
                             ..
-                        }) => held_text(hold, plan.summary(), plan.is_noop()),
+                        }) => hold.line(&plan.summary(), plan.is_noop()),
                         Ok(s) if s.plan.is_noop() => "unchanged".to_string(),
                         Ok(s) => format!("{verb} {}", s.plan.summary()),
                         Err(e) => format!("FAILED: {e}"),
@@ -98,19 +98,6 @@ pub fn sync_all(
     .into_iter()
     .map(|(host, result)| HostOutcome { host, result })
     .collect()
-}
-
-/// `held: BIRD experiment (until …)`, with `; would otherwise change 2 files` when a plan
-/// found changes.
-pub fn held_text(hold: &crate::model::hold::Hold, summary: String, noop: bool) -> String {
-    if noop {
-        format!("held: {}", hold.describe())
-    } else {
-        format!(
-            "held: {}; would otherwise change {summary}",
-            hold.describe()
-        )
-    }
 }
 
 async fn sync_host(

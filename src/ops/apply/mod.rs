@@ -210,7 +210,7 @@ pub fn apply_all(
                             a @ HostApply {
                                 held: Some(hold), ..
                             },
-                        ) => crate::ops::sync::held_text(hold, a.summary(), a.is_noop()),
+                        ) => hold.line(&a.summary(), a.is_noop()),
                         Ok(a) if a.is_noop() => "unchanged".to_string(),
                         Ok(a) if !opts.mode.changes() => format!("would {}", a.summary()),
                         Ok(a) => a.summary(),
