@@ -1,6 +1,8 @@
 //! What a sync will do to one host, computed from the local manifest and the host's, before
 //! anything is sent.
 
+use std::collections::BTreeMap;
+
 use crate::model::manifest::Manifest;
 use crate::model::system_files::SystemFile;
 use crate::plan::drift::{Drift, HostChange};
@@ -173,24 +175,28 @@ pub fn plan_held(
     let mut kept = local.clone();
     let mut drift = drift.clone();
     let held = |path: &str| holds.of_path(path);
-    for path in local.files.keys().chain(remote.files.keys()) {
-        if held(path).is_some() {
-            match remote.files.get(path) {
-                Some(entry) => kept.files.insert(path.clone(), entry.clone()),
-                None => kept.files.remove(path),
+    /// The held entries of `kept` made the host's (`remote`), their drift forgotten.
+    fn keep<E: Clone>(
+        kept: &mut BTreeMap<String, E>,
+        remote: &BTreeMap<String, E>,
+        drift: &mut Drift,
+        held: impl Fn(&str) -> bool,
+    ) {
+        let paths: Vec<String> = kept.keys().chain(remote.keys()).cloned().collect();
+        for path in paths.into_iter().filter(|p| held(p)) {
+            match remote.get(&path) {
+                Some(entry) => kept.insert(path.clone(), entry.clone()),
+                None => kept.remove(&path),
             };
-            drift.changed.remove(path);
+            drift.changed.remove(&path);
         }
     }
-    for dest in local.system.keys().chain(remote.system.keys()) {
-        if held(dest).is_some() {
-            match remote.system.get(dest) {
-                Some(entry) => kept.system.insert(dest.clone(), entry.clone()),
-                None => kept.system.remove(dest),
-            };
-            drift.changed.remove(dest);
-        }
-    }
+    keep(&mut kept.files, &remote.files, &mut drift, |p| {
+        held(p).is_some()
+    });
+    keep(&mut kept.system, &remote.system, &mut drift, |p| {
+        held(p).is_some()
+    });
     let mut p = plan_with_drift(&kept, remote, &drift, system);
     let would = |path: &str| -> Option<&'static str> {
         let is = |list: &[String]| list.iter().any(|p| p == path);
