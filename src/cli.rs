@@ -205,20 +205,26 @@ nxinfra wg                  # make them\n  nxinfra wg --limit ixpams03 --json\n\
 Exit status: 0 nothing missing or all made, 1 error, 2 --dry-run found missing keys."
     )]
     Wg(WgArgs),
-    /// Back up what hosts declare in nxinfra_backups, list, verify and restore backups
+    /// Back up what hosts declare in nxinfra_backups, to every destination; list, verify,
+    /// restore, drill and watch them
     #[command(
         subcommand,
         after_help = "A host declares its backups in the inventory:\n\n  \
 nxinfra_backups:\n    - name: postgresql\n      container: postgresql               # without it: on the host\n      \
 command: pg_dumpall -U postgres     # its stdout is the backup\n      \
 restore: psql -U postgres           # reads a backup on stdin\n      \
-keep: 7                             # the newest 7 are kept\n\n\
-Backups are made through the host's SSH connection (the command runs in the container through \
-the engine's socket, forwarded), gzip-compressed and age-encrypted to secrets/recipients.txt \
-into backups/<host>/<name>/ (0600; --dir or NXINFRA_BACKUP_DIR elsewhere; gitignored). See \
-docs/backup.md.\n\nExamples:\n  nxinfra backup run\n  nxinfra backup run --limit coreams01 \
---only postgresql\n  nxinfra backup list\n  nxinfra backup verify\n  \
-nxinfra backup restore coreams01 postgresql"
+check: grep -q '^CREATE ROLE'       # verify feeds it the plaintext\n      \
+keep: 7                             # each destination keeps the newest 7\n      \
+max_age: 26h                        # backup status exits 2 beyond it\n      \
+to: [local, {host: ixpams01}]       # default: local\n\n\
+Each backup is dumped once through the host's SSH connection, gzip-compressed and \
+age-encrypted once to secrets/recipients.txt, read back, then stored at every destination: \
+local (backups/<host>/<name>/, 0600; --dir or NXINFRA_BACKUP_DIR elsewhere; gitignored), \
+another inventory host (over its SSH connection), an S3-compatible bucket (keys from the \
+secrets). See docs/backup.md.\n\nExamples:\n  nxinfra backup run\n  nxinfra backup run --limit \
+coreams01 --only postgresql\n  nxinfra backup list\n  nxinfra backup verify\n  \
+nxinfra backup status\n  nxinfra backup restore coreams01 postgresql --from ixpams01\n  \
+nxinfra backup drill postgresql"
     )]
     Backup(BackupCommand),
     /// Inspect the inventory: hosts, groups and merged variables
@@ -448,35 +454,66 @@ pub struct WgArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
-    /// Make the declared backups of the selected hosts (hosts in parallel)
+    /// Make the declared backups of the selected hosts and store them at every destination
     #[command(
         long_about = "Make every backup the selected hosts declare in nxinfra_backups: the \
-command runs in its container, its stdout streams through the host's SSH connection into a \
-new file, gzip-compressed and age-encrypted to secrets/recipients.txt. With an identity, the \
-new file is read back through (and compared with what was streamed) before the oldest beyond \
-`keep` are removed. A command that fails (exit status not 0) keeps no file, and the older ones \
-stay.",
-        after_help = "Exit status: 0 every backup made, 1 any failed (the others are still made)."
+command runs in its container (or on the host), its stdout streams through the host's SSH \
+connection into one new file, gzip-compressed and age-encrypted to secrets/recipients.txt, in \
+the local backups folder. With an identity, it is read back through (and compared with what \
+was streamed) before it goes anywhere. Then every destination of the backup gets the same \
+bytes at once (the local folder, another host over SSH, an S3 bucket), each complete or not at \
+all, and each trims its older copies by its own retention. A command that fails keeps no \
+file anywhere; a destination that fails stops no other.",
+        after_help = "Exit status: 0 every backup made and stored everywhere, 1 any backup or \
+destination failed (each named; the others are still made)."
     )]
     Run(BackupRunArgs),
-    /// The backups kept, per host and name, oldest first
+    /// The copies kept at every destination, per host and name, oldest first
     List(BackupListArgs),
-    /// Read every kept backup through: decrypt, decompress, check (needs the identity)
-    #[command(after_help = "Exit status: 0 every backup reads, 1 any does not (each is named).")]
-    Verify(BackupListArgs),
+    /// Read back the newest copy at every destination: decrypt, decompress, run the check
+    #[command(
+        long_about = "Read back the newest copy of every backup at every destination (every \
+copy with --all): decrypted with the identity (age authenticates every chunk), decompressed \
+(gzip checks its CRC), and fed on stdin to the backup's `check` command, run here (sh -c), \
+whose exit status 0 means good. A copy at another host or in a bucket is read into a private \
+temporary file in the local backups folder first.",
+        after_help = "Exit status: 0 every copy reads and passes its check, 1 any does not (each \
+is named)."
+    )]
+    Verify(BackupVerifyArgs),
+    /// Per backup and destination, the age and size of the newest copy, against max_age
+    #[command(
+        after_help = "Exit status: 0 every destination has a copy younger than its \
+max_age, 2 one is older or has none, 1 a destination cannot be read.\n\nExamples:\n  nxinfra \
+backup status\n  nxinfra backup status --json"
+    )]
+    Status(BackupStatusArgs),
     /// Put a backup back: the backup's restore command, in its container, reads it on stdin
     #[command(
-        after_help = "The newest backup of NAME unless --file names one (as `nxinfra backup \
-list` shows it). Needs the identity.\n\nExamples:\n  nxinfra backup restore coreams01 \
-postgresql\n  nxinfra backup restore coreams01 postgresql --file \
-postgresql-20261202T013624.123Z.gz.age"
+        after_help = "The newest copy of NAME at --from (default: the backup's first \
+destination) unless --file names one (as `nxinfra backup list` shows it). Needs the \
+identity.\n\nExamples:\n  nxinfra backup restore coreams01 postgresql\n  nxinfra backup \
+restore coreams01 postgresql --from ixpams01\n  nxinfra backup restore coreams01 postgresql \
+--file postgresql-20261202T013624.123Z.gz.age"
     )]
     Restore(BackupRestoreArgs),
+    /// Restore the newest backup into a throwaway container on the host and check it
+    #[command(
+        long_about = "A restore drill: for each selected host that declares backup NAME with a \
+`drill` (image, restore, check), the newest copy (at --from, default the first destination) \
+is restored into a new container of the drill's image on that host, with no network, by the \
+drill's restore command; then its check runs in the container. The container is removed \
+whatever happened. The check's output is shown, secrets redacted.",
+        after_help = "Exit status: 0 every drill passed, 1 any failed.\n\nExamples:\n  \
+nxinfra backup drill postgresql\n  nxinfra backup drill postgresql --limit coreams01 --from s3"
+    )]
+    Drill(BackupDrillArgs),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct BackupDirArg {
-    /// The backups' folder [default: backups/ in the repository]
+    /// The local backups' folder: the local destination, and where new backups are spooled
+    /// [default: backups/ in the repository]
     #[arg(long, env = "NXINFRA_BACKUP_DIR", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -500,15 +537,45 @@ pub struct BackupRunArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct BackupListArgs {
+/// Which backups and destinations a reading command looks at.
+#[derive(Debug, Clone, Args)]
+pub struct BackupSelectArgs {
     #[command(flatten)]
     pub limit: LimitArg,
+    /// Only the backup of this name
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+    /// Only this destination (local, a host's name, s3, or its `name:`)
+    #[arg(long, value_name = "DEST")]
+    pub from: Option<String>,
     #[command(flatten)]
     pub dir: BackupDirArg,
+    #[command(flatten)]
+    pub ssh: SshArgs,
     /// Print as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    #[command(flatten)]
+    pub select: BackupSelectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupVerifyArgs {
+    #[command(flatten)]
+    pub select: BackupSelectArgs,
+    /// Every copy kept, not only the newest at each destination
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupStatusArgs {
+    #[command(flatten)]
+    pub select: BackupSelectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -517,13 +584,36 @@ pub struct BackupRestoreArgs {
     pub host: String,
     /// The backup's name (nxinfra_backups: name)
     pub name: String,
-    /// A backup file of that host and name (its file name, or a path); default: the newest
+    /// The destination to restore from (local, a host's name, s3, or its `name:`)
+    /// [default: the backup's first destination]
+    #[arg(long, value_name = "DEST")]
+    pub from: Option<String>,
+    /// A copy of that host and name at that destination (its file name); default: the newest
     #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    pub file: Option<String>,
     #[command(flatten)]
     pub dir: BackupDirArg,
     #[command(flatten)]
     pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupDrillArgs {
+    /// The backup's name (nxinfra_backups: name); every selected host declaring it with a
+    /// drill is drilled
+    pub name: String,
+    #[command(flatten)]
+    pub limit: LimitArg,
+    /// The destination whose newest copy is restored [default: the backup's first]
+    #[arg(long, value_name = "DEST")]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub dir: BackupDirArg,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Print the drills' reports as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How nxinfra reaches hosts (every command that connects).

@@ -40,7 +40,7 @@ fn backup(fleet: &Fleet, tb: &Testbed, args: &[&str]) -> (Option<i32>, String, S
     let mut all = vec!["backup"];
     all.extend_from_slice(args);
     let config = tb.ssh_config.to_str().unwrap();
-    if ["run", "restore"].contains(&args[0]) {
+    if ["run", "restore", "list", "verify", "status", "drill"].contains(&args[0]) {
         all.extend(["--ssh-config", config]);
     }
     let out = fleet.nxinfra(&all);
@@ -129,11 +129,15 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     assert_eq!(made["verified"], true, "{json}");
     let kept = files(&folder);
     assert_eq!(kept.len(), 1);
+    assert_eq!(made["destinations"][0]["name"], "local", "{json}");
     assert_eq!(
-        fleet.root().join(made["file"].as_str().unwrap()),
+        fleet
+            .root()
+            .join(made["destinations"][0]["location"].as_str().unwrap()),
         kept[0],
         "named from the repository"
     );
+    assert_eq!(kept[0].file_name().unwrap().to_str(), made["file"].as_str());
     assert_eq!((mode(&kept[0]), mode(&folder)), (0o600, 0o700));
     let dumped = read_with_tools(&fleet, &kept[0]);
     assert_eq!(String::from_utf8_lossy(&dumped).trim_end(), original);
@@ -205,10 +209,18 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     let (code, stdout, _) = backup(&fleet, &tb, &["list", "--json", "--limit", "h1"]);
     assert_eq!(code, Some(0));
     let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(list["backups"][0]["files"].as_array().unwrap().len(), 2);
-    let (code, stdout, stderr) = backup(&fleet, &tb, &["verify"]);
+    assert_eq!(list["backups"][0]["copies"].as_array().unwrap().len(), 2);
+    // verify reads the newest at each destination; --all every copy.
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["verify", "--only", "db", "--limit", "h1"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert_eq!(stdout.matches(" ok (").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches(": reads back (").count(), 1, "{stdout}");
+    let (code, stdout, stderr) = backup(
+        &fleet,
+        &tb,
+        &["verify", "--only", "db", "--all", "--limit", "h1"],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.matches(": reads back (").count(), 2, "{stdout}");
 
     // Restored into the container, from the newest.
     docker(
@@ -293,10 +305,10 @@ fn backups_are_made_kept_verified_and_restored_and_a_failed_one_keeps_nothing() 
     let at = bytes.len() - 40;
     bytes[at] ^= 0x5a;
     std::fs::write(&newest, bytes).unwrap();
-    let (code, stdout, stderr) = backup(&fleet, &tb, &["verify"]);
+    let (code, stdout, stderr) = backup(&fleet, &tb, &["verify", "--only", "db", "--limit", "h1"]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(
-        stderr.contains("1 backup does not read back")
+        stderr.contains("verification failed: h1 db at local: ")
             && stderr.contains(&*newest.file_name().unwrap().to_string_lossy()),
         "{stderr}"
     );

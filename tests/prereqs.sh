@@ -44,3 +44,14 @@ if [ -n "$missing" ]; then
 else
     echo "prereqs: all test tools present"
 fi
+
+# The S3-compatible server of the backup tests: moto's (a stand-in for the real service),
+# pinned by tests/s3-requirements.txt, in target/s3-venv.
+s3=$(dirname "$0")/s3-server.sh
+if ! { "$s3" install && "$s3" check; }; then
+    if [ "${CI:-}" = true ]; then
+        echo "prereqs: CI=true, so this fails the run (tests never skip in CI)"
+        exit 1
+    fi
+    echo "prereqs: the S3 backup tests will be skipped"
+fi

@@ -32,11 +32,7 @@ pub(super) fn targets(
     let defaults = Defaults::new(&ctx.root);
     let mut targets = Vec::new();
     for host in &hosts {
-        targets.push(Target::from_vars(
-            host,
-            &inventory.host_vars(host)?,
-            &defaults,
-        )?);
+        targets.push(Target::of_host(&inventory, host, &defaults)?);
     }
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let opts = JournalOptions {

@@ -22,13 +22,12 @@ fn list(ctx: &Ctx, pattern: Option<&str>, as_json: bool) -> anyhow::Result<Outco
     let mut rows = Vec::new();
     let defaults = crate::model::target::Defaults::new(&ctx.root);
     for host in &hosts {
-        let vars = inv.host_vars(host)?;
         let groups: Vec<String> = inv
             .groups_of(host)
             .into_iter()
             .filter(|g| g != ALL)
             .collect();
-        let t = Target::from_vars(host, &vars, &defaults)?;
+        let t = Target::of_host(&inv, host, &defaults)?;
         rows.push(json!({
             "host": host,
             "groups": groups,

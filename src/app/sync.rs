@@ -75,11 +75,7 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
     let defaults = Defaults::new(&ctx.root);
     let mut targets = Vec::new();
     for host in &hosts {
-        targets.push(Target::from_vars(
-            host,
-            &inventory.host_vars(host)?,
-            &defaults,
-        )?);
+        targets.push(Target::of_host(&inventory, host, &defaults)?);
     }
     let secrets = ctx.secrets()?;
     let job = Job {

@@ -32,7 +32,7 @@ fn needs(
     for host in hosts {
         let planned = sources::plan_host_files(tree.config_files(), inventory, host, &tree.root)?;
         files.insert(host.clone(), planned.into_keys().collect());
-        let spec = Target::from_vars(host, &inventory.host_vars(host)?, &defaults)?;
+        let spec = Target::of_host(inventory, host, &defaults)?;
         peers.insert(host.clone(), spec.wireguard_peers);
     }
     Ok(wireguard::needed(&files, &peers)?)

@@ -245,6 +245,58 @@ impl DockerEngine {
             .map_err(fail(what))
     }
 
+    /// Creates and starts the throwaway container `name` of a restore drill: `image` (pulled
+    /// when the engine lacks it), `env`, no network at all, labelled as the fleet's and as
+    /// the drill of `backup` (an apply that finds one left behind removes it).
+    pub async fn start_drill(
+        &self,
+        name: &str,
+        image: &str,
+        env: &BTreeMap<String, String>,
+        command: Option<&str>,
+        backup: &str,
+    ) -> Result<(), EngineError> {
+        self.read();
+        match self.docker.inspect_image(image).await {
+            Ok(_) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => self.pull(image).await?,
+            Err(e) => return Err(fail(format!("inspecting image {image}"))(e)),
+        }
+        let labels: std::collections::HashMap<String, String> = [
+            (
+                crate::plan::identity::MANAGED.to_string(),
+                "true".to_string(),
+            ),
+            (crate::plan::identity::FLEET.to_string(), self.fleet.clone()),
+            (crate::plan::identity::DRILL.to_string(), backup.to_string()),
+        ]
+        .into();
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.to_string()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: command.map(|c| vec!["sh".into(), "-c".into(), c.into()]),
+            labels: Some(labels),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.write();
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(fail(format!("creating container {name}")))?;
+        if let Err(e) = self.start(name).await {
+            let _ = self.remove(name, true).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Runs `cmd` in the running container `name`: `input` (if any) goes to its stdin, each
     /// chunk of its stdout to `out`. Returns its exit status and the end of its stderr.
     pub async fn exec(

@@ -539,6 +539,58 @@ fn system_script(staging: &str, plan: &SyncPlan, system: &[Placed]) -> Result<St
     ))
 }
 
+/// Stores a backup's copy at a host destination (`scripts/backup_put.sh`): its stdin, `size`
+/// bytes of sha256 `sha256`, becomes `dir/file` (the folder of one backup) only when complete;
+/// then prints the folder's copies as [`backup_list`] does.
+pub fn backup_put(dir: &str, file: &str, size: u64, sha256: &str) -> String {
+    let parent = dir.rsplit_once('/').map_or(dir, |(p, _)| p);
+    fill(
+        &BACKUP_PUT,
+        &[
+            ("DIR", Value::Word(dir)),
+            (
+                "PARENT",
+                Value::Word(if parent.is_empty() { "/" } else { parent }),
+            ),
+            ("FILE", Value::Word(file)),
+            ("SIZE", Value::Number(size.into())),
+            ("SHA256", Value::Word(sha256)),
+            ("LIST", Value::Lines(&backup_list(dir))),
+        ],
+    )
+}
+
+/// Prints `SIZE FILE` for each copy in `dir` (`scripts/backup_list.sh`).
+pub fn backup_list(dir: &str) -> String {
+    fill(&BACKUP_LIST, &[("DIR", Value::Word(dir))])
+}
+
+/// Prints the copy `dir/file` (`scripts/backup_get.sh`).
+pub fn backup_get(dir: &str, file: &str) -> String {
+    fill(
+        &BACKUP_GET,
+        &[("DIR", Value::Word(dir)), ("FILE", Value::Word(file))],
+    )
+}
+
+/// Removes the copies `files` of `dir` (`scripts/backup_remove.sh`).
+pub fn backup_remove(dir: &str, files: &[String]) -> String {
+    fill(
+        &BACKUP_REMOVE,
+        &[("DIR", Value::Word(dir)), ("FILES", Value::Words(files))],
+    )
+}
+
+/// The copies [`backup_list`] (or [`backup_put`]) printed: (file, size).
+pub fn parse_backup_list(out: &str) -> Vec<(String, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let (size, file) = l.split_once(' ')?;
+            Some((file.to_string(), size.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Exit status of the root part of [`apply`] when a reload failed.
 const RELOAD_FAILED: i32 = 3;
 
@@ -565,6 +617,10 @@ const FORCE_UNLOCK: Template = template!("force_unlock.sh");
 const FETCH: Template = template!("fetch.sh");
 const APPLY: Template = template!("apply.sh");
 const SYSTEM: Template = template!("system.sh");
+const BACKUP_PUT: Template = template!("backup_put.sh");
+const BACKUP_LIST: Template = template!("backup_list.sh");
+const BACKUP_GET: Template = template!("backup_get.sh");
+const BACKUP_REMOVE: Template = template!("backup_remove.sh");
 const SYSTEM_ROOT: Template = template!("system_root.sh");
 
 /// What fills a placeholder of a [`Template`].
@@ -661,6 +717,60 @@ mod tests {
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
         child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn a_backup_copy_is_stored_complete_private_or_not_at_all() {
+        use sha2::{Digest, Sha256};
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("h1/pg");
+        let d = dir.to_str().unwrap();
+        let data = b"encrypted bytes, as sent";
+        let sha = hex::encode(Sha256::digest(data));
+        let name = "pg-20261202T013624.123Z.gz.age";
+        let out = sh(&backup_put(d, name, data.len() as u64, &sha), data);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            parse_backup_list(&String::from_utf8_lossy(&out.stdout)),
+            [(name.to_string(), data.len() as u64)]
+        );
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join(name)), 0o600);
+        assert_eq!((mode(&dir), mode(dir.parent().unwrap())), (0o700, 0o700));
+        assert_eq!(sh(&backup_get(d, name), b"").stdout, data);
+
+        // Cut short, or other bytes: refused, and nothing is left under any name.
+        let other = "pg-20261203T013624.123Z.gz.age";
+        let out = sh(&backup_put(d, other, data.len() as u64, &sha), &data[..5]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("received 5 bytes"));
+        let out = sh(
+            &backup_put(d, other, data.len() as u64, &sha),
+            b"ENCRYPTED BYTES, AS SENT",
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not the one sent"));
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, [name]);
+        let listed = sh(&backup_list(d), b"");
+        assert_eq!(
+            parse_backup_list(&String::from_utf8_lossy(&listed.stdout)).len(),
+            1
+        );
+        assert!(
+            sh(&backup_remove(d, &[name.to_string()]), b"")
+                .status
+                .success()
+        );
+        assert!(sh(&backup_list(d), b"").stdout.is_empty());
+        // A folder that does not exist lists nothing.
+        assert!(sh(&backup_list("/nonexistent/x"), b"").status.success());
     }
 
     fn tree(entries: &[(&str, &str, u32)]) -> BTreeMap<String, OutFile> {
@@ -782,7 +892,11 @@ mod tests {
         assert_eq!(files, names);
     }
 
-    const TEMPLATES: [&Template; 9] = [
+    const TEMPLATES: [&Template; 13] = [
+        &BACKUP_PUT,
+        &BACKUP_LIST,
+        &BACKUP_GET,
+        &BACKUP_REMOVE,
         &LOCK_AND_READ,
         &READ_MANIFEST,
         &PLACED,

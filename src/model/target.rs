@@ -122,6 +122,37 @@ fn valid_fleet(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// Why a host of the inventory has no spec: its variables cannot be merged, or one of them
+/// is refused (with where it is written).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error(transparent)]
+    Inventory(#[from] crate::model::inventory::InventoryError),
+    /// `inventory/inventory.yml:130: host coreams01: nxinfra_backups: ...`; the error is
+    /// part of the message, not a source (the edge would print it twice).
+    #[error("{location}: {error}")]
+    Variable {
+        location: String,
+        error: TargetError,
+    },
+}
+
+impl Target {
+    /// `host`'s spec from the inventory; a refused variable's error says where it is written
+    /// (file and line).
+    pub fn of_host(
+        inventory: &crate::model::inventory::Inventory,
+        host: &str,
+        defaults: &Defaults,
+    ) -> Result<Target, SpecError> {
+        let vars = inventory.host_vars(host)?;
+        Target::from_vars(host, &vars, defaults).map_err(|error| SpecError::Variable {
+            location: inventory.origin(host, error.variable),
+            error,
+        })
+    }
+}
+
 /// A tool variable with the wrong type or value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("host {host}: {variable}: {reason}")]
@@ -432,16 +463,13 @@ mod tests {
             &user("a"),
         )
         .unwrap();
+        assert_eq!(t.backups.len(), 1);
+        let b: &Backup = &t.backups[0];
         assert_eq!(
-            t.backups,
-            [Backup {
-                name: "db".into(),
-                container: Some("postgresql".into()),
-                command: "pg_dumpall".into(),
-                restore: None,
-                keep: backup::DEFAULT_KEEP,
-            }]
+            (b.name.as_str(), b.container.as_deref(), b.command.as_str()),
+            ("db", Some("postgresql"), "pg_dumpall")
         );
+        assert_eq!(b.to[0].retention.keep, backup::DEFAULT_KEEP);
         assert_eq!(
             t.wireguard_peers,
             [

@@ -472,7 +472,11 @@ pub fn plan<F: Digested>(
                 name: c.name.clone(),
                 service: c.labels.get(crate::plan::identity::SERVICE).cloned(),
                 action: Action::Remove,
-                reasons: vec!["no longer in compose.yml".into()],
+                reasons: vec![if c.labels.contains_key(identity::DRILL) {
+                    "a restore drill's container, left behind".into()
+                } else {
+                    "no longer in compose.yml".into()
+                }],
                 desired: None,
                 image_id: None,
                 with_network: false,

@@ -24,6 +24,8 @@ pub const FIELDS: &str = "nxinfra.fields";
 pub const MOUNTS: &str = "nxinfra.mounts";
 pub const IMAGE: &str = "nxinfra.image";
 pub const FLEET: &str = "nxinfra.fleet";
+/// On a restore drill's throwaway container: the backup's name.
+pub const DRILL: &str = "nxinfra.drill";
 /// On a cluster's objects (its swarm, overlay networks, configs, secrets, services): the
 /// cluster's name. A host's own apply never compares or removes them.
 pub const CLUSTER: &str = "nxinfra.cluster";

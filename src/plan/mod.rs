@@ -8,6 +8,7 @@
 //! [`restore`] (the files a failed service's rollback puts back); [`journal`] (pins applied,
 //! a deploy's record, a rollback's choice).
 
+pub mod backup;
 pub mod checks;
 pub mod cluster;
 pub mod containers;

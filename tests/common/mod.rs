@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod registry;
+pub mod s3;
 pub mod shipped;
 
 use std::collections::BTreeMap;

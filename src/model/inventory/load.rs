@@ -148,8 +148,12 @@ impl Builder<'_> {
                         ),
                     ));
                 }
+                let line = self.line(&var_path);
                 if let Some(group) = self.groups.get_mut(name) {
                     group.vars.insert(key.clone(), value.clone());
+                    if let Some(line) = line {
+                        group.var_lines.entry(key.clone()).or_insert(line);
+                    }
                 }
             }
         }
@@ -214,10 +218,14 @@ impl Builder<'_> {
         if self.groups.contains_key(name) {
             return Err(self.invalid(path, format!("{name} is both a group and a host")));
         }
+        let mut var_lines = Vec::new();
         for key in vars.into_iter().flatten().map(|(k, _)| k) {
             let mut var_path = path.to_vec();
             var_path.push(key.clone());
             self.tool_variable(&var_path, key)?;
+            if let Some(line) = self.line(&var_path) {
+                var_lines.push((key.clone(), line));
+            }
         }
         let line = self.line(path);
         let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
@@ -227,6 +235,9 @@ impl Builder<'_> {
         });
         if !host.direct_groups.iter().any(|g| g == group) {
             host.direct_groups.push(group.to_string());
+        }
+        for (key, line) in var_lines {
+            host.var_lines.entry(key).or_insert(line);
         }
         let mut conflict = None;
         for (key, value) in vars.into_iter().flatten() {

@@ -54,6 +54,18 @@ fn ancestors(inv: &Inventory, group: &str) -> BTreeSet<String> {
     out
 }
 
+/// The group whose value of `variable` `host` gets (the deepest that sets it), if any.
+pub(super) fn winning_group(inv: &Inventory, host: &str, variable: &str) -> Option<String> {
+    let depths = depths(inv);
+    let mut groups: Vec<String> = inv.groups_of(host).into_iter().collect();
+    groups.sort_by_key(|g| (depths.get(g.as_str()).copied().unwrap_or(0), g.clone()));
+    groups.into_iter().rev().find(|g| {
+        inv.groups
+            .get(g)
+            .is_some_and(|g| g.vars.contains_key(variable))
+    })
+}
+
 pub(super) fn host_vars(inv: &Inventory, host: &str) -> Result<Vars, InventoryError> {
     let h = inv.require_host(host)?;
     let depths = depths(inv);

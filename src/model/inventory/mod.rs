@@ -7,7 +7,7 @@ pub mod limit;
 mod load;
 mod merge;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
@@ -71,6 +71,8 @@ pub struct Group {
     pub parents: Vec<String>,
     /// 1-based line where the group is first defined, when known.
     pub line: Option<usize>,
+    /// 1-based line of each of its variables, when written in block style.
+    pub var_lines: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +84,8 @@ pub struct Host {
     pub direct_groups: Vec<String>,
     /// 1-based line where the host is first listed, when known.
     pub line: Option<usize>,
+    /// 1-based line of each of its own variables, when written in block style.
+    pub var_lines: BTreeMap<String, usize>,
 }
 
 /// An inventory that cannot be used.
@@ -150,6 +154,25 @@ impl Inventory {
     /// The merged inventory variables of `host` (group vars < host vars), without secrets.
     pub fn host_vars(&self, host: &str) -> Result<Vars, InventoryError> {
         merge::host_vars(self, host)
+    }
+
+    /// Where the value of `host`'s `variable` comes from, as `FILE:LINE`: the host's own
+    /// definition, else that of the deepest of its groups that sets it (the one whose value
+    /// wins, as [`Inventory::host_vars`] merges them); the file alone when the line is not
+    /// known (flow style).
+    pub fn origin(&self, host: &str, variable: &str) -> String {
+        let file = self.file.display();
+        let line = self.hosts.get(host).and_then(|h| {
+            if h.vars.contains_key(variable) {
+                return h.var_lines.get(variable).copied();
+            }
+            merge::winning_group(self, host, variable)
+                .and_then(|g| self.groups.get(&g)?.var_lines.get(variable).copied())
+        });
+        match line {
+            Some(line) => format!("{file}:{line}"),
+            None => file.to_string(),
+        }
     }
 
     /// Fails with the list of known hosts when `host` is not in the inventory.

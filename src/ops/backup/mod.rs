@@ -7,6 +7,8 @@
 //! the engine's exec API, its output streamed into (or its input out of) a local file of
 //! [`crate::ops::backup::store`].
 
+pub mod dest;
+pub mod s3;
 pub mod store;
 
 use std::path::{Path, PathBuf};
@@ -14,21 +16,24 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::host::ReachError;
-use crate::host::engine::{DockerEngine, EngineError};
+use crate::host::engine::{DockerEngine, Engine, EngineError};
 use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SessionError, SshOptions};
-use crate::model::backup::Backup;
+use crate::model::backup::{Backup, Destination};
 use crate::model::target::Target;
+use crate::plan::backup::{self as plan, Copy, Freshness};
 use crate::secrets::age_file::Identities;
-use store::Written;
+use dest::{DestError, Place};
+use store::{Checked, Written};
 
 /// What every host's run shares.
 pub struct Options {
-    /// The backups' folder.
+    /// The local backups' folder: the local destination's, and where every new backup is
+    /// spooled before it goes to its destinations.
     pub dir: PathBuf,
     /// Who can decrypt them: the secrets' recipients.
     pub recipients: Vec<age::x25519::Recipient>,
-    /// To read each new backup back before the old ones go; `None`: not verified.
+    /// To read each new backup back before it goes anywhere; `None`: not verified.
     pub identities: Option<Identities>,
     pub ssh: SshOptions,
     pub forks: usize,
@@ -36,21 +41,48 @@ pub struct Options {
     pub redactor: Arc<crate::util::redact::Redactor>,
 }
 
-/// One backup made.
+/// One backup of a host, with its destinations reached (a destination host's connection,
+/// a bucket with its keys).
+pub struct Job {
+    pub backup: Backup,
+    pub places: Vec<(Destination, Arc<Place>)>,
+}
+
+/// One backup made: dumped once, encrypted once, and what each destination did with it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Made {
     pub name: String,
+    /// The copy's file name, the same at every destination.
+    pub file: String,
     #[serde(flatten)]
     pub written: Written,
     /// Read back through with the identity (age's authentication, gzip's checksum, the
-    /// dump's sha256).
+    /// dump's sha256) before it went anywhere.
     pub verified: bool,
-    /// Older backups removed by `keep`.
-    pub removed: Vec<String>,
+    pub destinations: Vec<StoredAt>,
     pub elapsed_ms: u64,
 }
 
-/// One host's backups: each made or failed.
+impl Made {
+    /// The destinations that failed.
+    pub fn failed(&self) -> impl Iterator<Item = (&str, &HostFailure)> {
+        self.destinations
+            .iter()
+            .filter_map(|d| Some((d.name.as_str(), d.error.as_ref()?)))
+    }
+}
+
+/// What one destination did with a new backup.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredAt {
+    pub name: String,
+    /// Where the copy is (a path, `host:path`, `s3://bucket/key`); `None` when it failed.
+    pub location: Option<String>,
+    /// Older copies removed there by its retention.
+    pub removed: Vec<String>,
+    pub error: Option<HostFailure>,
+}
+
 /// A host's backups, each made or why not, or why none could run; the errors as reports show
 /// them (redacted: a command's stderr may quote a secret).
 pub type HostResult = Result<Vec<(String, Result<Made, HostFailure>)>, HostFailure>;
@@ -84,6 +116,18 @@ pub enum BackupError {
     NotKept(Exited),
     #[error("{} does not read back as written ({why}); removed, the older backups kept", .file.display())]
     ReadBack { file: PathBuf, why: String },
+    #[error(transparent)]
+    Dest(#[from] DestError),
+    #[error("no copy of {name} at {destination}")]
+    NoCopy { name: String, destination: String },
+    #[error("{file} is not a copy of {name} at {destination}")]
+    NotACopy {
+        file: String,
+        name: String,
+        destination: String,
+    },
+    #[error("host {host}: backup {name} declares no drill (nxinfra_backups: drill)")]
+    NoDrill { host: String, name: String },
     #[error("host {host}: backup {name} has no restore command (nxinfra_backups: restore)")]
     NoRestore { host: String, name: String },
     #[error("host {host}: {exited}")]
@@ -116,7 +160,7 @@ impl std::fmt::Display for Exited {
 
 /// Makes every listed backup of every host, hosts in parallel.
 pub fn backup_all(
-    hosts: Vec<(Target, Vec<Backup>)>,
+    hosts: Vec<(Target, Vec<Job>)>,
     opts: Options,
     progress: Arc<crate::util::progress::Progress>,
 ) -> Vec<(String, HostResult)> {
@@ -127,21 +171,21 @@ pub fn backup_all(
         .into_iter()
         .map(|(t, b)| (t.host.clone(), (t, b)))
         .collect();
-    let outcomes = crate::host::runner::for_hosts(
-        items,
-        forks,
-        redactor.clone(),
-        move |i, (target, backups)| {
+    let outcomes =
+        crate::host::runner::for_hosts(items, forks, redactor.clone(), move |i, (target, jobs)| {
             let opts = opts.clone();
             let progress = progress.clone();
             async move {
-                let result = backup_host(&target, &backups, &opts, &|what: &str| {
-                    progress.phase(i, what)
-                })
-                .await;
+                let result =
+                    backup_host(&target, &jobs, &opts, &|what: &str| progress.phase(i, what)).await;
                 let summary = match &result {
                     Ok(done) => {
-                        let failed = done.iter().filter(|(_, r)| r.is_err()).count();
+                        let failed = done
+                            .iter()
+                            .filter(|(_, r)| {
+                                r.as_ref().map_or(true, |m| m.failed().next().is_some())
+                            })
+                            .count();
                         if failed == 0 {
                             match done.len() {
                                 1 => "1 backup made".to_string(),
@@ -157,8 +201,7 @@ pub fn backup_all(
                 // for_hosts wants a Result; a host's own failures travel inside it.
                 Ok::<_, HostFailure>(result)
             }
-        },
-    );
+        });
     outcomes
         .into_iter()
         .map(|(host, r)| {
@@ -184,12 +227,12 @@ pub fn backup_all(
 async fn run_command(
     session: &HostSession,
     engine: Option<&DockerEngine>,
-    backup: &Backup,
+    container: Option<&str>,
     command: &str,
     input: Option<&mut (dyn std::io::Read + Send)>,
     out: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
 ) -> Result<(i64, String), BackupError> {
-    match (&backup.container, engine) {
+    match (container, engine) {
         (Some(container), Some(engine)) => {
             Ok(engine.exec(container, shell(command), input, out).await?)
         }
@@ -200,11 +243,11 @@ async fn run_command(
 
 async fn backup_host(
     target: &Target,
-    backups: &[Backup],
+    jobs: &[Job],
     opts: &Options,
     phase: &(dyn Fn(&str) + Sync),
 ) -> Backups {
-    let engine = backups.iter().any(|b| b.container.is_some());
+    let engine = jobs.iter().any(|j| j.backup.container.is_some());
     crate::host::with_host(
         target,
         &opts.ssh,
@@ -212,10 +255,10 @@ async fn backup_host(
         phase,
         async |session: &HostSession, engine: Option<&DockerEngine>| {
             let mut out = Vec::new();
-            for backup in backups {
-                phase(&format!("backing up {}", backup.name));
-                let made = backup_one(session, engine, &target.host, backup, opts).await;
-                out.push((backup.name.clone(), made));
+            for job in jobs {
+                phase(&format!("backing up {}", job.backup.name));
+                let made = backup_one(session, engine, &target.host, job, opts, phase).await;
+                out.push((job.backup.name.clone(), made));
             }
             out
         },
@@ -232,23 +275,23 @@ async fn backup_one(
     session: &HostSession,
     engine: Option<&DockerEngine>,
     host: &str,
-    backup: &Backup,
+    job: &Job,
     opts: &Options,
+    phase: &(dyn Fn(&str) + Sync),
 ) -> Result<Made, BackupError> {
+    let backup = &job.backup;
     let start = Instant::now();
     let folder = store::folder(&opts.dir, host, &backup.name);
-    let file = folder.join(store::file_name(&backup.name, SystemTime::now()));
-    let cannot_write = |source| BackupError::File {
-        action: "write",
-        file: file.clone(),
-        source,
-    };
+    let file = plan::file_name(&backup.name, SystemTime::now());
     let mut writing =
-        store::Writing::start(file.clone(), &opts.recipients).map_err(cannot_write)?;
+        store::Writing::start(&folder, &opts.recipients).map_err(|source| BackupError::Folder {
+            folder: folder.clone(),
+            source,
+        })?;
     let (code, stderr) = run_command(
         session,
         engine,
-        backup,
+        backup.container.as_deref(),
         &backup.command,
         None,
         &mut |chunk| writing.write(chunk),
@@ -263,69 +306,353 @@ async fn backup_one(
             stderr,
         }));
     }
-    let written = writing.finish().map_err(cannot_write)?;
-    let verified = match &opts.identities {
-        Some(identities) => {
-            let read = store::verify(&written.file, identities);
-            match read {
-                Ok((bytes, sha)) if bytes == written.bytes && sha == written.sha256 => true,
-                other => {
-                    let _ = std::fs::remove_file(&written.file);
-                    return Err(BackupError::ReadBack {
-                        file: written.file.clone(),
-                        why: match other {
-                            Ok(_) => "another content".to_string(),
-                            Err(e) => e.to_string(),
-                        },
-                    });
-                }
-            }
-        }
-        None => false,
-    };
-    // Only now, with the new one in place (and read back), do the oldest go.
-    let kept = store::kept(&folder, &backup.name).map_err(|source| BackupError::Folder {
-        folder: folder.clone(),
+    let spool = writing.finish().map_err(|source| BackupError::File {
+        action: "write",
+        file: folder.join(&file),
         source,
     })?;
-    let mut removed = Vec::new();
-    for old in store::beyond(&kept, backup.keep) {
-        std::fs::remove_file(folder.join(old)).map_err(|source| BackupError::File {
-            action: "remove",
-            file: folder.join(old),
-            source,
-        })?;
-        removed.push(old.clone());
-    }
+    let written = spool.written.clone();
+    // Read back before any destination gets it: a copy that does not read is sent nowhere.
+    let verified = match &opts.identities {
+        Some(identities) => match store::verify(spool.path(), identities) {
+            Ok((bytes, sha)) if bytes == written.bytes && sha == written.sha256 => true,
+            other => {
+                return Err(BackupError::ReadBack {
+                    file: folder.join(&file),
+                    why: match other {
+                        Ok(_) => "another content".to_string(),
+                        Err(e) => e.to_string(),
+                    },
+                });
+            }
+        },
+        None => false,
+    };
+    phase(&format!(
+        "storing {} at {}",
+        backup.name,
+        backup.destination_names()
+    ));
+    // Every destination at once, from the same spool; one that fails stops no other.
+    let stored = futures_util::future::join_all(job.places.iter().map(|(d, place)| {
+        let file = &file;
+        let spool = &spool;
+        async move {
+            let r = place
+                .store(host, &backup.name, spool, file, &d.retention)
+                .await;
+            match r {
+                Ok(s) => StoredAt {
+                    name: d.name.clone(),
+                    location: Some(s.location),
+                    removed: s.removed,
+                    error: None,
+                },
+                Err(e) => StoredAt {
+                    name: d.name.clone(),
+                    location: None,
+                    removed: Vec::new(),
+                    error: Some(HostFailure::of(
+                        &format!("destination {}: {e}", d.name),
+                        &opts.redactor,
+                    )),
+                },
+            }
+        }
+    }))
+    .await;
+    drop(spool);
     Ok(Made {
         name: backup.name.clone(),
+        file,
         written,
         verified,
-        removed,
+        destinations: stored,
         elapsed_ms: start.elapsed().as_millis() as u64,
     })
 }
 
-/// Restores `file` into `backup`'s container on `target` through its `restore` command.
-/// Returns the bytes restored.
+/// One row of a report over destinations: a host's backup at one destination.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row<T> {
+    pub host: String,
+    pub backup: String,
+    pub destination: String,
+    /// Where, as messages show it.
+    pub location: String,
+    #[serde(flatten)]
+    pub result: RowResult<T>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum RowResult<T> {
+    Ok(T),
+    Failed { error: HostFailure },
+}
+
+impl<T> RowResult<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            RowResult::Ok(t) => Some(t),
+            RowResult::Failed { .. } => None,
+        }
+    }
+}
+
+/// Runs `work` for every destination of every job, hosts `forks` at a time, the
+/// destinations of one host in order; each row's error redacted.
+fn each_destination<T, F>(
+    hosts: Vec<(String, Vec<Job>)>,
+    forks: usize,
+    redactor: Arc<crate::util::redact::Redactor>,
+    work: F,
+) -> Vec<Row<T>>
+where
+    F: AsyncFn(&str, &Backup, &Destination, &Place) -> Result<T, BackupError>,
+{
+    let work = &work;
+    let red = redactor.clone();
+    let items = hosts
+        .into_iter()
+        .map(|(h, jobs)| (h.clone(), (h, jobs)))
+        .collect();
+    let outcomes = crate::host::runner::for_hosts(items, forks, redactor, |_, (host, jobs)| {
+        let red = red.clone();
+        async move {
+            let mut rows = Vec::new();
+            for job in &jobs {
+                for (d, place) in &job.places {
+                    let result = match work(&host, &job.backup, d, place).await {
+                        Ok(t) => RowResult::Ok(t),
+                        Err(e) => RowResult::Failed {
+                            error: HostFailure::of(&e, &red),
+                        },
+                    };
+                    rows.push(Row {
+                        host: host.clone(),
+                        backup: job.backup.name.clone(),
+                        destination: d.name.clone(),
+                        location: place.location(&host, &job.backup.name, None),
+                        result,
+                    });
+                }
+            }
+            Ok::<_, HostFailure>(rows)
+        }
+    });
+    outcomes
+        .into_iter()
+        .flat_map(|(_, r)| r.unwrap_or_default())
+        .collect()
+}
+
+/// The copies at one destination, oldest first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Copies {
+    pub copies: Vec<Copy>,
+}
+
+/// The copies at every destination.
+pub fn list_all(
+    hosts: Vec<(String, Vec<Job>)>,
+    forks: usize,
+    redactor: Arc<crate::util::redact::Redactor>,
+) -> Vec<Row<Copies>> {
+    each_destination(hosts, forks, redactor, async |host, backup, _, place| {
+        Ok(Copies {
+            copies: place.list(host, &backup.name).await?,
+        })
+    })
+}
+
+/// The newest copy at a destination and how it stands against its `max_age`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub newest: Option<Copy>,
+    pub copies: usize,
+    #[serde(flatten)]
+    pub freshness: Freshness,
+    pub max_age_secs: Option<u64>,
+}
+
+/// Every destination's newest copy, judged at `now`.
+pub fn status_all(
+    hosts: Vec<(String, Vec<Job>)>,
+    forks: usize,
+    redactor: Arc<crate::util::redact::Redactor>,
+    now: SystemTime,
+) -> Vec<Row<Status>> {
+    each_destination(hosts, forks, redactor, async |host, backup, d, place| {
+        let copies = place.list(host, &backup.name).await?;
+        Ok(Status {
+            freshness: plan::freshness(&copies, d.max_age, now),
+            newest: copies.last().cloned(),
+            copies: copies.len(),
+            max_age_secs: d.max_age.map(|m| m.as_secs()),
+        })
+    })
+}
+
+/// A copy read back through, or why it does not read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verified {
+    pub file: String,
+    pub time: String,
+    /// The dump's size and sha256, read back.
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    /// What the backup's `check` said (output redacted).
+    pub check: Option<Checked>,
+    /// Why it does not read back (redacted).
+    pub error: Option<HostFailure>,
+}
+
+impl Verified {
+    /// It reads back and its check (if any) passed.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.check.as_ref().is_none_or(Checked::passed)
+    }
+}
+
+/// The copies read back at one destination.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifiedCopies {
+    pub copies: Vec<Verified>,
+}
+
+/// Reads back the newest copy (every copy with `all`) at every destination: decrypted,
+/// decompressed, and fed to the backup's `check`. A copy read from elsewhere goes through a
+/// private temporary file in `spool_dir`.
+pub fn verify_all(
+    hosts: Vec<(String, Vec<Job>)>,
+    forks: usize,
+    redactor: Arc<crate::util::redact::Redactor>,
+    identities: &Identities,
+    spool_dir: &Path,
+    all: bool,
+) -> Vec<Row<VerifiedCopies>> {
+    let red = redactor.clone();
+    each_destination(hosts, forks, redactor, async |host, backup, d, place| {
+        let copies = place.list(host, &backup.name).await?;
+        if copies.is_empty() {
+            return Err(BackupError::NoCopy {
+                name: backup.name.clone(),
+                destination: d.name.clone(),
+            });
+        }
+        let chosen = if all {
+            &copies[..]
+        } else {
+            &copies[copies.len() - 1..]
+        };
+        let mut out = Vec::new();
+        for copy in chosen {
+            let read = async {
+                let fetched = place
+                    .fetch(host, &backup.name, &copy.file, spool_dir)
+                    .await?;
+                let path = fetched.path();
+                let io = |source| BackupError::File {
+                    action: "read",
+                    file: PathBuf::from(place.location(host, &backup.name, Some(&copy.file))),
+                    source,
+                };
+                let ((bytes, sha256), check) = match &backup.check {
+                    Some(check) => {
+                        let (sums, mut checked) =
+                            store::verify_checked(path, identities, check).map_err(io)?;
+                        checked.output = red.redact(&checked.output).into_owned();
+                        (sums, Some(checked))
+                    }
+                    None => (store::verify(path, identities).map_err(io)?, None),
+                };
+                Ok::<_, BackupError>((bytes, sha256, check))
+            };
+            let (bytes, sha256, check, error) = match read.await {
+                Ok((b, s, c)) => (Some(b), Some(s), c, None),
+                Err(e) => (None, None, None, Some(HostFailure::of(&e, &red))),
+            };
+            out.push(Verified {
+                file: copy.file.clone(),
+                time: copy.time.clone(),
+                bytes,
+                sha256,
+                check,
+                error,
+            });
+        }
+        Ok(VerifiedCopies { copies: out })
+    })
+}
+
+/// Which copy at `place`: `file` when given (it must be a copy of the backup there), else
+/// the newest.
+async fn choose(
+    place: &Place,
+    host: &str,
+    backup: &Backup,
+    destination: &str,
+    file: Option<&str>,
+) -> Result<Copy, BackupError> {
+    let copies = place.list(host, &backup.name).await?;
+    match file {
+        Some(f) => copies
+            .into_iter()
+            .find(|c| c.file == f)
+            .ok_or_else(|| BackupError::NotACopy {
+                file: f.to_string(),
+                name: backup.name.clone(),
+                destination: destination.to_string(),
+            }),
+        None => copies
+            .into_iter()
+            .last()
+            .ok_or_else(|| BackupError::NoCopy {
+                name: backup.name.clone(),
+                destination: destination.to_string(),
+            }),
+    }
+}
+
+/// What a restore put back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Restored {
+    pub file: String,
+    pub location: String,
+    pub bytes: u64,
+}
+
+/// Restores a copy of `backup` from `place` (`file`, else the newest) through its `restore`
+/// command, in its container on `target` (or on the host).
+#[allow(clippy::too_many_arguments)]
 pub async fn restore(
     target: &Target,
     backup: &Backup,
-    file: &Path,
+    destination: &str,
+    place: &Place,
+    file: Option<&str>,
     identities: &Identities,
     ssh: &SshOptions,
-) -> Result<u64, BackupError> {
+    spool_dir: &Path,
+) -> Result<Restored, BackupError> {
     let Some(command) = &backup.restore else {
         return Err(BackupError::NoRestore {
             host: target.host.clone(),
             name: backup.name.clone(),
         });
     };
-    let mut reader = store::open(file, identities).map_err(|source| BackupError::File {
-        action: "read",
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let copy = choose(place, &target.host, backup, destination, file).await?;
+    let location = place.location(&target.host, &backup.name, Some(&copy.file));
+    let fetched = place
+        .fetch(&target.host, &backup.name, &copy.file, spool_dir)
+        .await?;
+    let mut reader =
+        store::open(fetched.path(), identities).map_err(|source| BackupError::File {
+            action: "read",
+            file: PathBuf::from(&location),
+            source,
+        })?;
     let mut counted = Counted {
         inner: &mut reader,
         bytes: 0,
@@ -339,7 +666,7 @@ pub async fn restore(
             run_command(
                 session,
                 engine,
-                backup,
+                backup.container.as_deref(),
                 command,
                 Some(&mut counted),
                 &mut |_| Ok(()),
@@ -360,7 +687,11 @@ pub async fn restore(
             },
         });
     }
-    Ok(counted.bytes)
+    Ok(Restored {
+        file: copy.file,
+        location,
+        bytes: counted.bytes,
+    })
 }
 
 /// A reader that counts what went through it.
@@ -375,4 +706,137 @@ impl std::io::Read for Counted<'_> {
         self.bytes += n as u64;
         Ok(n)
     }
+}
+
+/// What a restore drill found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Drilled {
+    pub destination: String,
+    /// The copy restored.
+    pub file: String,
+    pub image: String,
+    /// The drill's container (removed afterwards).
+    pub container: String,
+    pub passed: bool,
+    /// Which step decided: `restore` (it failed), `check`, or `timeout`.
+    pub step: &'static str,
+    /// The check's exit status (or the restore's, when it failed).
+    pub code: Option<i64>,
+    /// What the deciding step printed, redacted.
+    pub output: String,
+    /// The dump's bytes fed to the restore.
+    pub bytes: u64,
+    /// Why the container could not be removed, if it could not.
+    pub cleanup_error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// A restore drill of `backup` on `target`: its newest copy at `place` restored into a
+/// throwaway container of the drill's image (no network), the drill's check run in it, the
+/// container removed whatever happened. A failed restore or check is a report
+/// (`passed: false`), not an error; an error is what kept the drill from running.
+#[allow(clippy::too_many_arguments)]
+pub async fn drill(
+    target: &Target,
+    backup: &Backup,
+    destination: &str,
+    place: &Place,
+    identities: &Identities,
+    ssh: &SshOptions,
+    spool_dir: &Path,
+    redactor: &crate::util::redact::Redactor,
+) -> Result<Drilled, BackupError> {
+    let Some(drill) = &backup.drill else {
+        return Err(BackupError::NoDrill {
+            host: target.host.clone(),
+            name: backup.name.clone(),
+        });
+    };
+    let start = Instant::now();
+    let copy = choose(place, &target.host, backup, destination, None).await?;
+    let fetched = place
+        .fetch(&target.host, &backup.name, &copy.file, spool_dir)
+        .await?;
+    let location = place.location(&target.host, &backup.name, Some(&copy.file));
+    let mut reader =
+        store::open(fetched.path(), identities).map_err(|source| BackupError::File {
+            action: "read",
+            file: PathBuf::from(&location),
+            source,
+        })?;
+    let container = format!(
+        "nxinfra-drill-{}-{}",
+        backup.name,
+        SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let report = crate::host::with_engine(
+        target,
+        ssh,
+        &|_: &str| {},
+        async |_: &HostSession, engine: &DockerEngine| {
+            engine
+                .start_drill(
+                    &container,
+                    &drill.image,
+                    &drill.env,
+                    drill.command.as_deref(),
+                    &backup.name,
+                )
+                .await?;
+            let mut counted = Counted {
+                inner: &mut reader,
+                bytes: 0,
+            };
+            let steps = async {
+                let (code, stderr) = engine
+                    .exec(
+                        &container,
+                        shell(&drill.restore),
+                        Some(&mut counted),
+                        &mut |_| Ok(()),
+                    )
+                    .await?;
+                if code != 0 {
+                    let step: &'static str = "restore";
+                    return Ok::<_, EngineError>((step, Some(code), stderr, false));
+                }
+                let (code, output) = engine.exec_output(&container, shell(&drill.check)).await?;
+                Ok(("check", Some(code), output, code == 0))
+            };
+            let outcome = match tokio::time::timeout(drill.timeout, steps).await {
+                Ok(r) => r,
+                Err(_) => Ok((
+                    "timeout",
+                    None,
+                    format!(
+                        "the drill did not end within {}s (drill: timeout)",
+                        drill.timeout.as_secs()
+                    ),
+                    false,
+                )),
+            };
+            // Whatever happened: the throwaway container goes.
+            let cleanup = engine.remove(&container, true).await.err();
+            let bytes = counted.bytes;
+            Ok::<_, BackupError>((outcome?, cleanup, bytes))
+        },
+    )
+    .await??;
+    let ((step, code, output, passed), cleanup, bytes) = report;
+    Ok(Drilled {
+        destination: destination.to_string(),
+        file: copy.file,
+        image: drill.image.clone(),
+        container,
+        passed: passed && cleanup.is_none(),
+        step,
+        code,
+        output: redactor.redact(&output).into_owned(),
+        bytes,
+        cleanup_error: cleanup.map(|e| redactor.redact(&e.to_string()).into_owned()),
+        elapsed_ms: start.elapsed().as_millis() as u64,
+    })
 }
