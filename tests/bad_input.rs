@@ -72,6 +72,79 @@ const CASES: &[Case] = &[
         expect: &["host core1", "nxinfra_hold", "reason is required"],
     },
     Case {
+        name: "a backup to an unknown kind of destination",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                &common::INVENTORY.replace(
+                    "      ansible_host: core1.example.net\n",
+                    "      ansible_host: core1.example.net\n      nxinfra_backups:\n        - name: db\n          command: cat /etc/hostname\n          to: [ftp]\n",
+                ),
+            )
+        },
+        args: &["backup", "run"],
+        expect: &[
+            "inventory/inventory.yml:8",
+            "host core1",
+            "nxinfra_backups",
+            "entry 1 (db): to: destination 1: unknown kind (expected `local`, `host: NAME` or `s3: BUCKET`), got \"ftp\"",
+        ],
+    },
+    Case {
+        name: "a backup to a host that is not in the inventory",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                &common::INVENTORY.replace(
+                    "      ansible_host: core1.example.net\n",
+                    "      ansible_host: core1.example.net\n      nxinfra_backups:\n        - name: db\n          command: cat /etc/hostname\n          to: [local, {host: backup9}]\n",
+                ),
+            )
+        },
+        args: &["backup", "run"],
+        expect: &[
+            "inventory/inventory.yml:8",
+            "host core1",
+            "backup db: destination backup9: \"backup9\" is not a host of the inventory",
+        ],
+    },
+    Case {
+        name: "a backup to a bucket whose key is not in the secrets",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                &common::INVENTORY.replace(
+                    "      ansible_host: core1.example.net\n",
+                    "      ansible_host: core1.example.net\n      nxinfra_backups:\n        - name: db\n          command: cat /etc/hostname\n          to: [{s3: nxthdr-backups, access_key: s3.id, secret_key: s3.key}]\n",
+                ),
+            )
+        },
+        args: &["backup", "run"],
+        expect: &[
+            "inventory/inventory.yml:8",
+            "host core1",
+            "backup db: destination s3: the secrets have no \"s3.id\"",
+        ],
+    },
+    Case {
+        name: "a backup with a bad max_age",
+        setup: |f| {
+            f.write(
+                "inventory/inventory.yml",
+                &common::INVENTORY.replace(
+                    "      ansible_host: core1.example.net\n",
+                    "      ansible_host: core1.example.net\n      nxinfra_backups:\n        - name: db\n          command: cat /etc/hostname\n          max_age: 26 hours ago\n",
+                ),
+            )
+        },
+        args: &["backup", "run"],
+        expect: &[
+            "inventory/inventory.yml:8",
+            "host core1",
+            "nxinfra_backups: entry 1 (db): max_age: \"26 hours ago\" is not a duration",
+        ],
+    },
+    Case {
         name: "host in two groups with conflicting vars",
         setup: |f| {
             let inv = format!(

@@ -420,3 +420,63 @@ fn the_shipped_fleet_declares_the_health_procedures_checks() {
         ]
     );
 }
+
+/// Every nxinfra command the workflows run (`.github/workflows/*.yml`) is one the binary
+/// takes: its arguments parse (each run with `--help` added: clap refuses an unknown option
+/// before it prints help), so a renamed option fails here, not at 02:17 in the nightly job.
+#[test]
+fn the_workflows_run_commands_the_binary_takes() {
+    let dir = Path::new(REPO).join(".github/workflows");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            // `${{ github.x }}` (GitHub's expressions) stands for one value.
+            let mut line = line.to_string();
+            while let (Some(a), Some(b)) = (line.find("${{"), line.find("}}")) {
+                if b < a {
+                    break;
+                }
+                line.replace_range(a..b + 2, "X");
+            }
+            let Some(at) = line.find("target/release/nxinfra ") else {
+                continue;
+            };
+            // The words up to a shell operator; `"$identity"` and such stand for a value.
+            let words: Vec<String> = line[at + "target/release/nxinfra ".len()..]
+                .split_whitespace()
+                .take_while(|w| !["|", ">", ">>", "&&", "||", ";"].contains(w))
+                .map(|w| {
+                    if w.contains('$') {
+                        "X".to_string()
+                    } else {
+                        w.trim_matches('"').to_string()
+                    }
+                })
+                .collect();
+            let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+            args.push("--help");
+            let out = Command::new(common::bin()).args(&args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}: `nxinfra {}`: {}",
+                path.display(),
+                words.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            seen.push(words.join(" "));
+        }
+    }
+    for want in [
+        "backup run",
+        "backup verify",
+        "backup status",
+        "diff --base",
+    ] {
+        assert!(
+            seen.iter().any(|s| s.starts_with(want)),
+            "no workflow runs `nxinfra {want}`: {seen:?}"
+        );
+    }
+}

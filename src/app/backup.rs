@@ -663,9 +663,19 @@ fn one_backup(
 ) -> anyhow::Result<(Target, Backup, Destination, Arc<Place>, PathBuf)> {
     let inventory = ctx.inventory()?;
     inventory.require_host(host)?;
-    let Some((target, mut list)) = declared(ctx, &inventory, Some(host), Some(name))
-        .ok()
-        .and_then(|mut w| w.pop())
+    // A bad declaration is its own error, not "no such backup".
+    let Some((target, mut list)) = declared(ctx, &inventory, Some(host), None)?
+        .into_iter()
+        .next()
+        .filter(|(_, list)| list.iter().any(|b| b.name == name))
+        .map(|(t, list)| {
+            (
+                t,
+                list.into_iter()
+                    .filter(|b| b.name == name)
+                    .collect::<Vec<_>>(),
+            )
+        })
     else {
         bail!(
             "host {host} declares no backup named {name:?} in {}",

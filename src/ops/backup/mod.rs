@@ -8,23 +8,30 @@
 //! [`crate::ops::backup::store`].
 
 pub mod dest;
+pub mod drill;
+pub mod read;
 pub mod s3;
 pub mod store;
+
+pub use drill::{Drilled, drill};
+pub use read::{
+    Copies, Row, RowResult, Status, Verified, VerifiedCopies, list_all, status_all, verify_all,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::host::ReachError;
-use crate::host::engine::{DockerEngine, Engine, EngineError};
+use crate::host::engine::{DockerEngine, EngineError};
 use crate::host::runner::HostFailure;
 use crate::host::session::{HostSession, SessionError, SshOptions};
 use crate::model::backup::{Backup, Destination};
 use crate::model::target::Target;
-use crate::plan::backup::{self as plan, Copy, Freshness};
+use crate::plan::backup::{self as plan, Copy};
 use crate::secrets::age_file::Identities;
 use dest::{DestError, Place};
-use store::{Checked, Written};
+use store::Written;
 
 /// What every host's run shares.
 pub struct Options {
@@ -267,7 +274,7 @@ async fn backup_host(
 }
 
 /// `sh -c COMMAND`, as the inventory writes commands.
-fn shell(command: &str) -> Vec<String> {
+pub(super) fn shell(command: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), command.into()]
 }
 
@@ -372,223 +379,9 @@ async fn backup_one(
     })
 }
 
-/// One row of a report over destinations: a host's backup at one destination.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Row<T> {
-    pub host: String,
-    pub backup: String,
-    pub destination: String,
-    /// Where, as messages show it.
-    pub location: String,
-    #[serde(flatten)]
-    pub result: RowResult<T>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(untagged)]
-pub enum RowResult<T> {
-    Ok(T),
-    Failed { error: HostFailure },
-}
-
-impl<T> RowResult<T> {
-    pub fn ok(&self) -> Option<&T> {
-        match self {
-            RowResult::Ok(t) => Some(t),
-            RowResult::Failed { .. } => None,
-        }
-    }
-}
-
-/// Runs `work` for every destination of every job, hosts `forks` at a time, the
-/// destinations of one host in order; each row's error redacted.
-fn each_destination<T, F>(
-    hosts: Vec<(String, Vec<Job>)>,
-    forks: usize,
-    redactor: Arc<crate::util::redact::Redactor>,
-    work: F,
-) -> Vec<Row<T>>
-where
-    F: AsyncFn(&str, &Backup, &Destination, &Place) -> Result<T, BackupError>,
-{
-    let work = &work;
-    let red = redactor.clone();
-    let items = hosts
-        .into_iter()
-        .map(|(h, jobs)| (h.clone(), (h, jobs)))
-        .collect();
-    let outcomes = crate::host::runner::for_hosts(items, forks, redactor, |_, (host, jobs)| {
-        let red = red.clone();
-        async move {
-            let mut rows = Vec::new();
-            for job in &jobs {
-                for (d, place) in &job.places {
-                    let result = match work(&host, &job.backup, d, place).await {
-                        Ok(t) => RowResult::Ok(t),
-                        Err(e) => RowResult::Failed {
-                            error: HostFailure::of(&e, &red),
-                        },
-                    };
-                    rows.push(Row {
-                        host: host.clone(),
-                        backup: job.backup.name.clone(),
-                        destination: d.name.clone(),
-                        location: place.location(&host, &job.backup.name, None),
-                        result,
-                    });
-                }
-            }
-            Ok::<_, HostFailure>(rows)
-        }
-    });
-    outcomes
-        .into_iter()
-        .flat_map(|(_, r)| r.unwrap_or_default())
-        .collect()
-}
-
-/// The copies at one destination, oldest first.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Copies {
-    pub copies: Vec<Copy>,
-}
-
-/// The copies at every destination.
-pub fn list_all(
-    hosts: Vec<(String, Vec<Job>)>,
-    forks: usize,
-    redactor: Arc<crate::util::redact::Redactor>,
-) -> Vec<Row<Copies>> {
-    each_destination(hosts, forks, redactor, async |host, backup, _, place| {
-        Ok(Copies {
-            copies: place.list(host, &backup.name).await?,
-        })
-    })
-}
-
-/// The newest copy at a destination and how it stands against its `max_age`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Status {
-    pub newest: Option<Copy>,
-    pub copies: usize,
-    #[serde(flatten)]
-    pub freshness: Freshness,
-    pub max_age_secs: Option<u64>,
-}
-
-/// Every destination's newest copy, judged at `now`.
-pub fn status_all(
-    hosts: Vec<(String, Vec<Job>)>,
-    forks: usize,
-    redactor: Arc<crate::util::redact::Redactor>,
-    now: SystemTime,
-) -> Vec<Row<Status>> {
-    each_destination(hosts, forks, redactor, async |host, backup, d, place| {
-        let copies = place.list(host, &backup.name).await?;
-        Ok(Status {
-            freshness: plan::freshness(&copies, d.max_age, now),
-            newest: copies.last().cloned(),
-            copies: copies.len(),
-            max_age_secs: d.max_age.map(|m| m.as_secs()),
-        })
-    })
-}
-
-/// A copy read back through, or why it does not read.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Verified {
-    pub file: String,
-    pub time: String,
-    /// The dump's size and sha256, read back.
-    pub bytes: Option<u64>,
-    pub sha256: Option<String>,
-    /// What the backup's `check` said (output redacted).
-    pub check: Option<Checked>,
-    /// Why it does not read back (redacted).
-    pub error: Option<HostFailure>,
-}
-
-impl Verified {
-    /// It reads back and its check (if any) passed.
-    pub fn passed(&self) -> bool {
-        self.error.is_none() && self.check.as_ref().is_none_or(Checked::passed)
-    }
-}
-
-/// The copies read back at one destination.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct VerifiedCopies {
-    pub copies: Vec<Verified>,
-}
-
-/// Reads back the newest copy (every copy with `all`) at every destination: decrypted,
-/// decompressed, and fed to the backup's `check`. A copy read from elsewhere goes through a
-/// private temporary file in `spool_dir`.
-pub fn verify_all(
-    hosts: Vec<(String, Vec<Job>)>,
-    forks: usize,
-    redactor: Arc<crate::util::redact::Redactor>,
-    identities: &Identities,
-    spool_dir: &Path,
-    all: bool,
-) -> Vec<Row<VerifiedCopies>> {
-    let red = redactor.clone();
-    each_destination(hosts, forks, redactor, async |host, backup, d, place| {
-        let copies = place.list(host, &backup.name).await?;
-        if copies.is_empty() {
-            return Err(BackupError::NoCopy {
-                name: backup.name.clone(),
-                destination: d.name.clone(),
-            });
-        }
-        let chosen = if all {
-            &copies[..]
-        } else {
-            &copies[copies.len() - 1..]
-        };
-        let mut out = Vec::new();
-        for copy in chosen {
-            let read = async {
-                let fetched = place
-                    .fetch(host, &backup.name, &copy.file, spool_dir)
-                    .await?;
-                let path = fetched.path();
-                let io = |source| BackupError::File {
-                    action: "read",
-                    file: PathBuf::from(place.location(host, &backup.name, Some(&copy.file))),
-                    source,
-                };
-                let ((bytes, sha256), check) = match &backup.check {
-                    Some(check) => {
-                        let (sums, mut checked) =
-                            store::verify_checked(path, identities, check).map_err(io)?;
-                        checked.output = red.redact(&checked.output).into_owned();
-                        (sums, Some(checked))
-                    }
-                    None => (store::verify(path, identities).map_err(io)?, None),
-                };
-                Ok::<_, BackupError>((bytes, sha256, check))
-            };
-            let (bytes, sha256, check, error) = match read.await {
-                Ok((b, s, c)) => (Some(b), Some(s), c, None),
-                Err(e) => (None, None, None, Some(HostFailure::of(&e, &red))),
-            };
-            out.push(Verified {
-                file: copy.file.clone(),
-                time: copy.time.clone(),
-                bytes,
-                sha256,
-                check,
-                error,
-            });
-        }
-        Ok(VerifiedCopies { copies: out })
-    })
-}
-
 /// Which copy at `place`: `file` when given (it must be a copy of the backup there), else
 /// the newest.
-async fn choose(
+pub(super) async fn choose(
     place: &Place,
     host: &str,
     backup: &Backup,
@@ -695,9 +488,9 @@ pub async fn restore(
 }
 
 /// A reader that counts what went through it.
-struct Counted<'a> {
-    inner: &'a mut (dyn std::io::Read + Send),
-    bytes: u64,
+pub(super) struct Counted<'a> {
+    pub(super) inner: &'a mut (dyn std::io::Read + Send),
+    pub(super) bytes: u64,
 }
 
 impl std::io::Read for Counted<'_> {
@@ -706,137 +499,4 @@ impl std::io::Read for Counted<'_> {
         self.bytes += n as u64;
         Ok(n)
     }
-}
-
-/// What a restore drill found.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Drilled {
-    pub destination: String,
-    /// The copy restored.
-    pub file: String,
-    pub image: String,
-    /// The drill's container (removed afterwards).
-    pub container: String,
-    pub passed: bool,
-    /// Which step decided: `restore` (it failed), `check`, or `timeout`.
-    pub step: &'static str,
-    /// The check's exit status (or the restore's, when it failed).
-    pub code: Option<i64>,
-    /// What the deciding step printed, redacted.
-    pub output: String,
-    /// The dump's bytes fed to the restore.
-    pub bytes: u64,
-    /// Why the container could not be removed, if it could not.
-    pub cleanup_error: Option<String>,
-    pub elapsed_ms: u64,
-}
-
-/// A restore drill of `backup` on `target`: its newest copy at `place` restored into a
-/// throwaway container of the drill's image (no network), the drill's check run in it, the
-/// container removed whatever happened. A failed restore or check is a report
-/// (`passed: false`), not an error; an error is what kept the drill from running.
-#[allow(clippy::too_many_arguments)]
-pub async fn drill(
-    target: &Target,
-    backup: &Backup,
-    destination: &str,
-    place: &Place,
-    identities: &Identities,
-    ssh: &SshOptions,
-    spool_dir: &Path,
-    redactor: &crate::util::redact::Redactor,
-) -> Result<Drilled, BackupError> {
-    let Some(drill) = &backup.drill else {
-        return Err(BackupError::NoDrill {
-            host: target.host.clone(),
-            name: backup.name.clone(),
-        });
-    };
-    let start = Instant::now();
-    let copy = choose(place, &target.host, backup, destination, None).await?;
-    let fetched = place
-        .fetch(&target.host, &backup.name, &copy.file, spool_dir)
-        .await?;
-    let location = place.location(&target.host, &backup.name, Some(&copy.file));
-    let mut reader =
-        store::open(fetched.path(), identities).map_err(|source| BackupError::File {
-            action: "read",
-            file: PathBuf::from(&location),
-            source,
-        })?;
-    let container = format!(
-        "nxinfra-drill-{}-{}",
-        backup.name,
-        SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
-    let report = crate::host::with_engine(
-        target,
-        ssh,
-        &|_: &str| {},
-        async |_: &HostSession, engine: &DockerEngine| {
-            engine
-                .start_drill(
-                    &container,
-                    &drill.image,
-                    &drill.env,
-                    drill.command.as_deref(),
-                    &backup.name,
-                )
-                .await?;
-            let mut counted = Counted {
-                inner: &mut reader,
-                bytes: 0,
-            };
-            let steps = async {
-                let (code, stderr) = engine
-                    .exec(
-                        &container,
-                        shell(&drill.restore),
-                        Some(&mut counted),
-                        &mut |_| Ok(()),
-                    )
-                    .await?;
-                if code != 0 {
-                    let step: &'static str = "restore";
-                    return Ok::<_, EngineError>((step, Some(code), stderr, false));
-                }
-                let (code, output) = engine.exec_output(&container, shell(&drill.check)).await?;
-                Ok(("check", Some(code), output, code == 0))
-            };
-            let outcome = match tokio::time::timeout(drill.timeout, steps).await {
-                Ok(r) => r,
-                Err(_) => Ok((
-                    "timeout",
-                    None,
-                    format!(
-                        "the drill did not end within {}s (drill: timeout)",
-                        drill.timeout.as_secs()
-                    ),
-                    false,
-                )),
-            };
-            // Whatever happened: the throwaway container goes.
-            let cleanup = engine.remove(&container, true).await.err();
-            let bytes = counted.bytes;
-            Ok::<_, BackupError>((outcome?, cleanup, bytes))
-        },
-    )
-    .await??;
-    let ((step, code, output, passed), cleanup, bytes) = report;
-    Ok(Drilled {
-        destination: destination.to_string(),
-        file: copy.file,
-        image: drill.image.clone(),
-        container,
-        passed: passed && cleanup.is_none(),
-        step,
-        code,
-        output: redactor.redact(&output).into_owned(),
-        bytes,
-        cleanup_error: cleanup.map(|e| redactor.redact(&e.to_string()).into_owned()),
-        elapsed_ms: start.elapsed().as_millis() as u64,
-    })
 }
