@@ -1,7 +1,7 @@
 //! A restore drill: a backup's newest copy restored into a throwaway container on its host, a
 //! check run there, the container removed whatever happened.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use crate::host::engine::{DockerEngine, Engine, EngineError};
@@ -11,7 +11,7 @@ use crate::model::target::Target;
 use crate::secrets::age_file::Identities;
 
 use super::dest::Place;
-use super::{BackupError, Counted, choose, shell, store};
+use super::{BackupError, Counted, Opened, shell};
 
 /// What a restore drill found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,17 +58,17 @@ pub async fn drill(
         });
     };
     let start = Instant::now();
-    let copy = choose(place, &target.host, backup, destination, None).await?;
-    let fetched = place
-        .fetch(&target.host, &backup.name, &copy.file, spool_dir)
-        .await?;
-    let location = place.location(&target.host, &backup.name, Some(&copy.file));
-    let mut reader =
-        store::open(fetched.path(), identities).map_err(|source| BackupError::File {
-            action: "read",
-            file: PathBuf::from(&location),
-            source,
-        })?;
+    let opened = Opened::of(
+        place,
+        &target.host,
+        backup,
+        destination,
+        None,
+        identities,
+        spool_dir,
+    )
+    .await?;
+    let (copy, mut reader) = (opened.copy, opened.reader);
     let container = format!(
         "nxinfra-drill-{}-{}",
         backup.name,

@@ -408,6 +408,46 @@ pub(super) async fn choose(
     }
 }
 
+/// A copy chosen at a destination ([`choose`]), readable here: decrypted, decompressed.
+pub(super) struct Opened {
+    pub copy: Copy,
+    /// Where it is, as messages show it.
+    pub location: String,
+    pub reader: Box<dyn std::io::Read + Send>,
+    /// Keeps a copy read from elsewhere until the reader is done.
+    _fetched: dest::Fetched,
+}
+
+impl Opened {
+    pub(super) async fn of(
+        place: &Place,
+        host: &str,
+        backup: &Backup,
+        destination: &str,
+        file: Option<&str>,
+        identities: &Identities,
+        spool_dir: &Path,
+    ) -> Result<Opened, BackupError> {
+        let copy = choose(place, host, backup, destination, file).await?;
+        let location = place.location(host, &backup.name, Some(&copy.file));
+        let fetched = place
+            .fetch(host, &backup.name, &copy.file, spool_dir)
+            .await?;
+        let reader =
+            store::open(fetched.path(), identities).map_err(|source| BackupError::File {
+                action: "read",
+                file: PathBuf::from(&location),
+                source,
+            })?;
+        Ok(Opened {
+            copy,
+            location,
+            reader: Box::new(reader),
+            _fetched: fetched,
+        })
+    }
+}
+
 /// What a restore put back.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Restored {
@@ -435,17 +475,17 @@ pub async fn restore(
             name: backup.name.clone(),
         });
     };
-    let copy = choose(place, &target.host, backup, destination, file).await?;
-    let location = place.location(&target.host, &backup.name, Some(&copy.file));
-    let fetched = place
-        .fetch(&target.host, &backup.name, &copy.file, spool_dir)
-        .await?;
-    let mut reader =
-        store::open(fetched.path(), identities).map_err(|source| BackupError::File {
-            action: "read",
-            file: PathBuf::from(&location),
-            source,
-        })?;
+    let opened = Opened::of(
+        place,
+        &target.host,
+        backup,
+        destination,
+        file,
+        identities,
+        spool_dir,
+    )
+    .await?;
+    let (copy, location, mut reader) = (opened.copy, opened.location, opened.reader);
     let mut counted = Counted {
         inner: &mut reader,
         bytes: 0,

@@ -162,7 +162,7 @@ impl Writing {
 pub fn open(
     file: &Path,
     identities: &crate::secrets::age_file::Identities,
-) -> io::Result<impl Read> {
+) -> io::Result<impl Read + Send + use<>> {
     let f = io::BufReader::new(std::fs::File::open(file)?);
     let decryptor = age::Decryptor::new_buffered(f).map_err(io::Error::other)?;
     let reader = decryptor
