@@ -640,12 +640,9 @@ fn status(ctx: &Ctx, args: &BackupSelectArgs) -> anyhow::Result<Outcome> {
     }
     if stale > 0 {
         eprintln!(
-            "{stale} destination{} without a copy younger than its max_age",
-            if stale == 1 {
-                " has no copy or is"
-            } else {
-                "s have no copy or are"
-            }
+            "{stale} of {} destinations without a copy younger than their max_age (stale or \
+             missing)",
+            rows.len()
         );
         return Ok(Outcome::Changes);
     }
