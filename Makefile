@@ -13,7 +13,7 @@ CARGO    ?= cargo
 IDENTITY ?= demo/identity.DEMO-ONLY.txt
 NXINFRA  := target/release/nxinfra
 
-.PHONY: build render check diff test prereqs lint bench clean testbed-up testbed-down
+.PHONY: build render check diff test prereqs lint bench clean testbed-up testbed-down man completions
 
 build:
 	$(CARGO) build --release --locked
@@ -32,6 +32,11 @@ diff: build
 
 prereqs:
 	./tests/prereqs.sh
+
+# The manual pages (nxinfra.1 and one per command, from the same definition as --help):
+# `man -l target/man/nxinfra.1`. Shell completions: `nxinfra completions bash|zsh|fish`.
+man: build
+	$(NXINFRA) man target/man
 
 # fmt, clippy, the direction rule of docs/architecture.md (tests/layers.rs), and shellcheck on
 # the scripts the hosts run (src/host/scripts/, installed by `make prereqs`).

@@ -26,7 +26,8 @@ nxinfra wg                          make the WireGuard keys new peers need\n  \
 nxinfra diff --base origin/main     what this branch changes, offline\n  \
 nxinfra plan --limit coreams01      what sync and apply would do there\n  \
 nxinfra apply --limit coreams01     render, sync and reconcile its containers\n  \
-nxinfra status --checks             each host as it is, its checks run\n\n\
+nxinfra status --checks             each host as it is, its checks run\n  \
+source <(nxinfra completions bash)  complete commands and options in bash\n\n\
 Exit status: 0 success, 1 error (a usage error too: an unknown option, a missing argument), 2 \
 changes found (render --check, --dry-run, plan, diff, wg --dry-run) or a host not as desired (status)."
 )]
@@ -245,6 +246,36 @@ no other command ever prints their values.\n\nExamples:\n  nxinfra secrets init\
 printf %s \"$TOKEN\" | nxinfra secrets set dns.cloudflare.api_token\n  nxinfra secrets edit"
     )]
     Secrets(SecretsCommand),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Load it in the current shell, or install it where the shell looks:\n\n  \
+source <(nxinfra completions bash)\n  \
+nxinfra completions bash > ~/.local/share/bash-completion/completions/nxinfra\n  \
+nxinfra completions zsh > ~/.zfunc/_nxinfra     # with fpath+=(~/.zfunc) before compinit\n  \
+nxinfra completions fish > ~/.config/fish/completions/nxinfra.fish\n\n\
+Works outside a fleet repository."
+    )]
+    Completions(CompletionsArgs),
+    /// Write the manual pages (nxinfra.1, and nxinfra-COMMAND.1 for each command) into DIR
+    #[command(
+        after_help = "`make man` writes them into target/man/:\n\n  man -l target/man/nxinfra.1\n  \
+man -l target/man/nxinfra-backup-run.1\n\nWorks outside a fleet repository."
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder the pages are written into (made if missing)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Seconds a run waits for a lock (a host's, the local render's) by default.

@@ -8,7 +8,7 @@ set -eu
 # command → Debian package
 TOOLS="age:age capnp:capnproto xmllint:libxml2-utils openssl:openssl bird:bird2 caddy:caddy promtool:prometheus amtool:prometheus-alertmanager \
 wg:wireguard-tools wg-quick:wireguard-tools wireguard-go:wireguard-go ip:iproute2 yamllint:yamllint shellcheck:shellcheck \
-docker-compose:docker-compose git:git"
+docker-compose:docker-compose git:git groff:groff-base"
 
 missing_packages() {
     for pair in $TOOLS; do

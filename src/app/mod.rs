@@ -7,6 +7,7 @@ mod diff;
 mod history;
 mod holds;
 mod inventory;
+mod manual;
 mod plan;
 mod prune;
 mod render;
@@ -57,6 +58,8 @@ fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
         Command::Backup(cmd) => backup::run(ctx, cmd),
         Command::Inventory(cmd) => inventory::run(ctx, cmd),
         Command::Secrets(cmd) => secrets::run(ctx, cmd),
+        // Answered in `main`, before a repository is looked for.
+        Command::Completions(_) | Command::Man(_) => Ok(Outcome::Done),
     }
 }
 
@@ -195,6 +198,12 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_exit(&err),
     };
+    // About the command line itself: no repository needed.
+    match &cli.command {
+        Command::Completions(args) => return manual::completions(args.shell),
+        Command::Man(args) => return manual::man(&args.dir),
+        _ => {}
+    }
     crate::util::interrupt::install();
     let (result, redactor) = match Ctx::new(&cli.global) {
         Ok(ctx) => (run(&ctx, cli.command), ctx.redactor()),
