@@ -339,3 +339,45 @@ fn unchanged_hosts_and_files_are_not_rewritten() {
     assert_eq!(ino("rendered/core1/app/app.conf"), before[2]);
     assert_eq!(fleet.read("rendered/ixp1/run.sh"), "#!/bin/sh\necho v2");
 }
+
+/// A migrating repository's folder that is not a group: refused as a possible typo, with the
+/// way out in the error; listed in templates/config/.nxinfraignore it stays where it is,
+/// unread and unrendered (its Jinja needs not even parse).
+#[test]
+fn a_folder_that_is_not_a_group_is_refused_until_listed_then_left_alone() {
+    let fleet = Fleet::new();
+    ok(&fleet.nxinfra(&["render"]));
+    let before = snapshot(&fleet.path("rendered"));
+    fleet.write(
+        "templates/config/playbook-files/motd.j2",
+        "{{ ansible_only | unclosed",
+    );
+    let out = fleet.nxinfra(&["render"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("templates/config/playbook-files/ is not named after a group")
+            && stderr.contains("list it in templates/config/.nxinfraignore"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&fleet.path("rendered")), before);
+    fleet.write(
+        "templates/config/.nxinfraignore",
+        "# installed by the playbooks, not nxinfra's\nplaybook-files\n",
+    );
+    ok(&fleet.nxinfra(&["render"]));
+    assert_eq!(
+        snapshot(&fleet.path("rendered")),
+        before,
+        "nothing of it rendered"
+    );
+    // Listing a group is refused: its templates would silently stop rendering.
+    fleet.write("templates/config/.nxinfraignore", "playbook-files\ncore\n");
+    let out = fleet.nxinfra(&["render"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(".nxinfraignore: lists core, a group of the inventory"),
+        "{stderr}"
+    );
+}

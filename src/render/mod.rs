@@ -188,8 +188,13 @@ pub fn render_all(job: &Job<'_>) -> Result<Vec<HostTree>, RenderFailed> {
 pub fn render_each(job: &Job<'_>) -> Result<Vec<(String, HostResult)>, RenderFailed> {
     let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
         .map_err(|e| RenderFailed(vec![e.into()]))?;
-    sources::check_layout(tree.config_files(), job.inventory, &tree.root)
-        .map_err(|e| RenderFailed(vec![e.into()]))?;
+    sources::check_layout(
+        tree.config_files(),
+        &tree.ignored,
+        job.inventory,
+        &tree.root,
+    )
+    .map_err(|e| RenderFailed(vec![e.into()]))?;
     let shared = SharedContext::new(job.inventory, &job.secrets.doc)
         .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
     let redactor = job.secrets.redactor();

@@ -10,6 +10,11 @@ use crate::model::inventory::Inventory;
 /// Folder (under `templates/`) of the files rendered per group and host.
 pub const CONFIG_DIR: &str = "config";
 
+/// In `templates/config/`: the folders there that are not nxinfra's (a migrating repository's
+/// files that its playbooks install, under names that are not groups), one per line; `#`
+/// starts a comment. They are neither read nor rendered, and not refused as typos.
+pub const IGNORE_FILE: &str = ".nxinfraignore";
+
 /// A template tree problem, or a file that cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", file.display())]
@@ -23,6 +28,30 @@ pub struct LayoutError {
 pub struct TemplateTree {
     pub root: PathBuf,
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The folders of `templates/config/` that [`IGNORE_FILE`] lists (not read).
+    pub ignored: BTreeSet<String>,
+}
+
+/// The folder names [`IGNORE_FILE`] lists; `file` for messages.
+pub fn parse_ignore(file: &Path, text: &str) -> Result<BTreeSet<String>, LayoutError> {
+    let mut out = BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let name = line.split('#').next().unwrap_or_default().trim();
+        if name.is_empty() {
+            continue;
+        }
+        let name = name.trim_end_matches('/');
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(LayoutError {
+                file: PathBuf::from(format!("{}:{}", file.display(), i + 1)),
+                message: format!(
+                    "{line:?}: one folder name of templates/config/ per line (not a path)"
+                ),
+            });
+        }
+        out.insert(name.to_string());
+    }
+    Ok(out)
 }
 
 impl TemplateTree {
@@ -31,10 +60,23 @@ impl TemplateTree {
         let mut tree = TemplateTree {
             root: dir.to_path_buf(),
             files: BTreeMap::new(),
+            ignored: BTreeSet::new(),
         };
         if !dir.exists() {
             return Ok(tree);
         }
+        let ignore_file = dir.join(CONFIG_DIR).join(IGNORE_FILE);
+        match std::fs::read_to_string(&ignore_file) {
+            Ok(text) => tree.ignored = parse_ignore(&ignore_file, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(LayoutError {
+                    file: ignore_file,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        }
+        let ignore_rel = format!("{CONFIG_DIR}/{IGNORE_FILE}");
         let mut todo = vec![(dir.to_path_buf(), String::new())];
         while let Some((path, prefix)) = todo.pop() {
             let entries = std::fs::read_dir(&path).map_err(|e| LayoutError {
@@ -70,7 +112,15 @@ impl TemplateTree {
                             .into(),
                     });
                 } else if kind.is_dir() {
-                    todo.push((full, rel));
+                    let not_ours = prefix == CONFIG_DIR
+                        && rel
+                            .strip_prefix(&format!("{CONFIG_DIR}/"))
+                            .is_some_and(|n| tree.ignored.contains(n));
+                    if !not_ours {
+                        todo.push((full, rel));
+                    }
+                } else if rel == ignore_rel {
+                    continue;
                 } else {
                     let data = std::fs::read(&full).map_err(|e| LayoutError {
                         file: full.clone(),
@@ -101,6 +151,7 @@ impl TemplateTree {
 /// no loose files, and a sub-folder named after a host belongs to a host of that group.
 pub fn check_layout<'a>(
     config_files: impl IntoIterator<Item = &'a str>,
+    ignored: &BTreeSet<String>,
     inv: &Inventory,
     templates_root: &Path,
 ) -> Result<(), LayoutError> {
@@ -108,6 +159,15 @@ pub fn check_layout<'a>(
         file: templates_root.join(CONFIG_DIR).join(rel),
         message,
     };
+    if let Some(group) = ignored.iter().find(|g| inv.groups.contains_key(g.as_str())) {
+        return Err(error(
+            IGNORE_FILE,
+            format!(
+                "lists {group}, a group of the inventory: its templates would never be \
+                 rendered; remove {group} from {IGNORE_FILE}"
+            ),
+        ));
+    }
     let mut members: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for rel in config_files {
         let mut parts = rel.split('/');
@@ -125,7 +185,9 @@ pub fn check_layout<'a>(
                 group,
                 format!(
                     "templates/config/{group}/ is not named after a group of the inventory \
-                     (groups: {})",
+                     (groups: {}); a typo? If it is not nxinfra's (files another tool \
+                     installs), list it in templates/config/{IGNORE_FILE}: it is then \
+                     neither read nor rendered",
                     inv.groups.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             ));
@@ -277,18 +339,62 @@ mod tests {
     #[test]
     fn layout_errors() {
         let root = Path::new("templates");
-        let err = check_layout(["ixp/c1/x.j2"], &inv(), root)
+        let none = BTreeSet::new();
+        let err = check_layout(["ixp/c1/x.j2"], &none, &inv(), root)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not in group ixp"), "{err}");
-        let err = check_layout(["ipx/x.j2"], &inv(), root)
+        let err = check_layout(["ipx/x.j2"], &none, &inv(), root)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not named after a group"), "{err}");
-        let err = check_layout(["loose.j2"], &inv(), root)
+        assert!(
+            err.contains("not named after a group")
+                && err.contains("list it in templates/config/.nxinfraignore"),
+            "{err}"
+        );
+        let err = check_layout(["loose.j2"], &none, &inv(), root)
             .unwrap_err()
             .to_string();
         assert!(err.contains("belong to no group"), "{err}");
-        assert!(check_layout(["ixp/i1/x.j2", "ixp/i1", "core/c1/y"], &inv(), root).is_ok());
+        assert!(check_layout(["ixp/i1/x.j2", "ixp/i1", "core/c1/y"], &none, &inv(), root).is_ok());
+        // Listing a group would silently drop its templates: refused.
+        let err = check_layout(["ixp/x.j2"], &["ixp".to_string()].into(), &inv(), root)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(".nxinfraignore: lists ixp, a group of the inventory"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ignored_folders_are_not_read_and_the_list_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path();
+        for (f, text) in [
+            ("config/ixp/x.j2", "{{ 1 }}"),
+            ("config/legacy/broken.j2", "{{ unclosed"),
+            ("config/legacy/deep/more.conf", "x"),
+            (
+                "config/.nxinfraignore",
+                "# kept for the playbooks\nlegacy/\n\nold-stuff  # gone\n",
+            ),
+        ] {
+            std::fs::create_dir_all(t.join(f).parent().unwrap()).unwrap();
+            std::fs::write(t.join(f), text).unwrap();
+        }
+        let tree = TemplateTree::read(t).unwrap();
+        assert_eq!(tree.files.keys().collect::<Vec<_>>(), ["config/ixp/x.j2"]);
+        assert_eq!(
+            tree.ignored,
+            ["legacy".to_string(), "old-stuff".to_string()].into()
+        );
+        assert!(check_layout(tree.config_files(), &tree.ignored, &inv(), t).is_ok());
+        std::fs::write(t.join("config/.nxinfraignore"), "ok\nlegacy/sub\n").unwrap();
+        let err = TemplateTree::read(t).unwrap_err().to_string();
+        assert!(
+            err.contains(".nxinfraignore:2: \"legacy/sub\": one folder name"),
+            "{err}"
+        );
     }
 }
