@@ -55,3 +55,13 @@ if ! { "$s3" install && "$s3" check; }; then
     fi
     echo "prereqs: the S3 backup tests will be skipped"
 fi
+
+# Python's Jinja2, the reference of the template engine's differential tests
+# (tests/jinja2_parity.rs), pinned by tests/jinja2-requirements.txt, in target/jinja2-venv.
+if ! "$(dirname "$0")/jinja2-venv.sh" install; then
+    if [ "${CI:-}" = true ]; then
+        echo "prereqs: CI=true, so this fails the run (tests never skip in CI)"
+        exit 1
+    fi
+    echo "prereqs: the Jinja2 parity tests will be skipped"
+fi
