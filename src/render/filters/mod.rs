@@ -34,6 +34,7 @@ mod combine;
 mod encoding;
 mod helpers;
 mod ipaddr;
+mod jinja2;
 mod json;
 mod misc;
 mod regexes;
@@ -56,6 +57,12 @@ mod tests;
 /// Call it after `minijinja_contrib::add_to_environment` so these definitions win (`bool`
 /// replaces minijinja's builtin with Ansible's string semantics).
 pub fn register(env: &mut Environment<'_>) {
+    // Jinja2's own definitions where minijinja's differ or are missing.
+    env.add_filter("indent", jinja2::indent);
+    env.add_filter("center", jinja2::center);
+    env.add_filter("wordcount", jinja2::wordcount);
+    env.add_filter("truncate", jinja2::truncate);
+    env.add_filter("replace", jinja2::replace);
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_nice_yaml", to_nice_yaml);
     env.add_filter("tojson", tojson);

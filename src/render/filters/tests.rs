@@ -807,3 +807,38 @@ fn tojson_matches_jinja2() {
     // Python's json.dumps escapes non-ASCII by default (ensure_ascii=True).
     assert_eq!(r("{{ 'café' | tojson }}"), r#""caf\u00e9""#);
 }
+
+/// Jinja2's own definitions (expected values from Python's Jinja2 3.1.6; the differential
+/// corpus, tests/jinja2/cases.yml, checks many more against Jinja2 itself).
+#[test]
+fn jinja2_indent_center_truncate_wordcount_replace() {
+    // A value ending with a newline keeps it (a PEM key in a YAML block).
+    assert_eq!(render("{{ 'a\nb\n' | indent(2) }}|"), "a\n  b\n|");
+    assert_eq!(render("{{ 'a\nb' | indent(2) }}|"), "a\n  b|");
+    assert_eq!(render("{{ 'a\n\nb' | indent(2) }}"), "a\n\n  b");
+    assert_eq!(
+        render("{{ 'a\n\nb' | indent(2, blank=true) }}"),
+        "a\n  \n  b"
+    );
+    assert_eq!(render("{{ 'a\r\nb' | indent('> ', true) }}"), "> a\n> b");
+    assert_eq!(render("[{{ 'ab' | center(7) }}]"), "[   ab  ]");
+    assert_eq!(render("[{{ 'abc' | center(6) }}]"), "[ abc  ]");
+    assert_eq!(render("[{{ 'abc' | center(2) }}]"), "[abc]");
+    assert_eq!(
+        render("{{ 'hello World  foo-bar' | truncate(9) }}"),
+        "hello..."
+    );
+    assert_eq!(
+        render("{{ 'hello World  foo-bar' | truncate(9, True) }}"),
+        "hello ..."
+    );
+    assert_eq!(render("{{ 'short' | truncate(3, leeway=5) }}"), "short");
+    assert!(
+        render_err("{{ 'long enough text' | truncate(2) }}")
+            .to_string()
+            .contains("expected length >= 3, got 2")
+    );
+    assert_eq!(render("{{ 'it is, é-x' | wordcount }}"), "4");
+    assert_eq!(render("{{ 'aaa' | replace('a', 'b', 2) }}"), "bba");
+    assert_eq!(render("{{ 'ab' | replace('', '-') }}"), "-a-b-");
+}

@@ -1,0 +1,221 @@
+//! Jinja2's builtin filters where minijinja's differ or are missing, defined as Jinja2 3.1
+//! defines them (jinja2/filters.py), so that a template renders the same bytes:
+//! `tests/jinja2_parity.rs` checks each against Python's Jinja2.
+
+use super::*;
+
+/// Python's `str.splitlines()`: every line boundary Python knows, the boundaries dropped.
+fn splitlines(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let boundary = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if boundary {
+            out.push(&s[start..i]);
+            let mut end = i + c.len_utf8();
+            if c == '\r'
+                && let Some((j, '\n')) = chars.peek().copied()
+            {
+                chars.next();
+                end = j + 1;
+            }
+            start = end;
+        }
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+/// `indent(width=4, first=False, blank=False)`; `width` may be a string (the indentation
+/// itself). As Jinja2: a value that ends with a newline keeps it.
+pub(super) fn indent(value: &str, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    let arg = |i: usize, name: &str| -> Result<Option<Value>, Error> {
+        match (args.get(i), kwargs.get::<Option<Value>>(name)?) {
+            (Some(_), Some(_)) => Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!("indent: {name} given twice"),
+            )),
+            (Some(v), None) => Ok(Some(v.clone())),
+            (None, v) => Ok(v),
+        }
+    };
+    if args.len() > 3 {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "indent: at most 3 arguments",
+        ));
+    }
+    let indention = match arg(0, "width")? {
+        None => "    ".to_string(),
+        Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().to_string(),
+        Some(w) => " ".repeat(usize::try_from(w).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "indent: width is not a whole number",
+            )
+        })?),
+    };
+    let first = arg(1, "first")?.is_some_and(|v| v.is_true());
+    let blank = arg(2, "blank")?.is_some_and(|v| v.is_true());
+    kwargs.assert_all_used()?;
+    // Jinja2 adds a newline before splitting ("this quirk will be stripped later"): a
+    // trailing newline of the value survives as an empty last line.
+    let text = format!("{value}\n");
+    let lines = splitlines(&text);
+    let mut rv = if blank {
+        lines.join(&format!("\n{indention}"))
+    } else {
+        let mut rest = lines.iter();
+        let mut rv = rest.next().copied().unwrap_or_default().to_string();
+        let tail: Vec<String> = rest
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("{indention}{l}")
+                }
+            })
+            .collect();
+        if !tail.is_empty() {
+            rv.push('\n');
+            rv.push_str(&tail.join("\n"));
+        }
+        rv
+    };
+    if first {
+        rv.insert_str(0, &indention);
+    }
+    Ok(rv)
+}
+
+/// `center(width=80)`: Python's `str.center`, the odd space on the side Python puts it.
+pub(super) fn center(value: &str, width: Option<usize>) -> String {
+    let width = width.unwrap_or(80);
+    let len = value.chars().count();
+    if width <= len {
+        return value.to_string();
+    }
+    let marg = width - len;
+    let left = marg / 2 + (marg & width & 1);
+    format!("{}{value}{}", " ".repeat(left), " ".repeat(marg - left))
+}
+
+/// `wordcount`: the matches of `\w+` (Unicode word characters), as Jinja2 counts.
+pub(super) fn wordcount(value: &str) -> usize {
+    static WORD: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\w+").unwrap_or_else(|_| unreachable!()));
+    WORD.find_iter(value).count()
+}
+
+/// `truncate(length=255, killwords=False, end='...', leeway=5)`, positional or by name.
+pub(super) fn truncate(value: &str, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    let names = ["length", "killwords", "end", "leeway"];
+    if args.len() > names.len() {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "truncate: at most 4 arguments",
+        ));
+    }
+    let mut given: [Option<Value>; 4] = Default::default();
+    for (i, name) in names.iter().enumerate() {
+        given[i] = match (args.get(i), kwargs.get::<Option<Value>>(name)?) {
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::TooManyArguments,
+                    format!("truncate: {name} given twice"),
+                ));
+            }
+            (Some(v), None) => Some(v.clone()),
+            (None, v) => v,
+        };
+    }
+    kwargs.assert_all_used()?;
+    let number = |v: &Option<Value>, default: usize, name: &str| -> Result<usize, Error> {
+        match v {
+            None => Ok(default),
+            Some(v) => usize::try_from(v.clone()).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("truncate: {name} is not a whole number"),
+                )
+            }),
+        }
+    };
+    let length = number(&given[0], 255, "length")?;
+    let killwords = given[1].as_ref().is_some_and(|v| v.is_true());
+    let end = match &given[2] {
+        None => "...".to_string(),
+        Some(v) => v.to_string(),
+    };
+    let leeway = number(&given[3], 5, "leeway")?;
+    let end_len = end.chars().count();
+    if length < end_len {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("truncate: expected length >= {end_len}, got {length}"),
+        ));
+    }
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= length + leeway {
+        return Ok(value.to_string());
+    }
+    let kept: String = chars[..length - end_len].iter().collect();
+    if killwords {
+        return Ok(kept + &end);
+    }
+    // Python's `rsplit(" ", 1)[0]`: up to the last space, or all of it without one.
+    let head = match kept.rfind(' ') {
+        Some(at) => &kept[..at],
+        None => &kept,
+    };
+    Ok(format!("{head}{end}"))
+}
+
+/// `replace(old, new, count=None)`: Python's `str.replace`, the first `count` only when given.
+pub(super) fn replace(value: &str, old: &str, new: &str, count: Option<i64>) -> String {
+    match count {
+        Some(n) if n >= 0 => {
+            if old.is_empty() {
+                // Python inserts `new` before each character and at the end, up to count.
+                let mut out = String::new();
+                let mut left = n as usize;
+                for c in value.chars() {
+                    if left > 0 {
+                        out.push_str(new);
+                        left -= 1;
+                    }
+                    out.push(c);
+                }
+                if left > 0 {
+                    out.push_str(new);
+                }
+                out
+            } else {
+                value.replacen(old, new, n as usize)
+            }
+        }
+        _ if old.is_empty() => {
+            let mut out = String::from(new);
+            for c in value.chars() {
+                out.push(c);
+                out.push_str(new);
+            }
+            out
+        }
+        _ => value.replace(old, new),
+    }
+}
