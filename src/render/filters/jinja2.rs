@@ -40,26 +40,43 @@ fn splitlines(s: &str) -> Vec<&str> {
     out
 }
 
+/// Python's binding of a call's arguments: each of `names` given by position or by name (not
+/// both), `None` when not given; more positional arguments than names, or an unknown name, is
+/// an error naming `filter`.
+fn bind<const N: usize>(
+    filter: &str,
+    names: [&str; N],
+    args: &Rest<Value>,
+    kwargs: &Kwargs,
+) -> Result<[Option<Value>; N], Error> {
+    if args.len() > N {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            format!("{filter}: at most {N} arguments"),
+        ));
+    }
+    let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
+    for (i, name) in names.iter().enumerate() {
+        out[i] = match (args.get(i), kwargs.get::<Option<Value>>(name)?) {
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::TooManyArguments,
+                    format!("{filter}: {name} given twice"),
+                ));
+            }
+            (Some(v), None) => Some(v.clone()),
+            (None, v) => v,
+        };
+    }
+    kwargs.assert_all_used()?;
+    Ok(out)
+}
+
 /// `indent(width=4, first=False, blank=False)`; `width` may be a string (the indentation
 /// itself). As Jinja2: a value that ends with a newline keeps it.
 pub(super) fn indent(value: &str, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
-    let arg = |i: usize, name: &str| -> Result<Option<Value>, Error> {
-        match (args.get(i), kwargs.get::<Option<Value>>(name)?) {
-            (Some(_), Some(_)) => Err(Error::new(
-                ErrorKind::TooManyArguments,
-                format!("indent: {name} given twice"),
-            )),
-            (Some(v), None) => Ok(Some(v.clone())),
-            (None, v) => Ok(v),
-        }
-    };
-    if args.len() > 3 {
-        return Err(Error::new(
-            ErrorKind::TooManyArguments,
-            "indent: at most 3 arguments",
-        ));
-    }
-    let indention = match arg(0, "width")? {
+    let [width, first, blank] = bind("indent", ["width", "first", "blank"], &args, &kwargs)?;
+    let indention = match width {
         None => "    ".to_string(),
         Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().to_string(),
         Some(w) => " ".repeat(usize::try_from(w).map_err(|_| {
@@ -69,9 +86,8 @@ pub(super) fn indent(value: &str, args: Rest<Value>, kwargs: Kwargs) -> Result<S
             )
         })?),
     };
-    let first = arg(1, "first")?.is_some_and(|v| v.is_true());
-    let blank = arg(2, "blank")?.is_some_and(|v| v.is_true());
-    kwargs.assert_all_used()?;
+    let first = first.is_some_and(|v| v.is_true());
+    let blank = blank.is_some_and(|v| v.is_true());
     // Jinja2 adds a newline before splitting ("this quirk will be stripped later"): a
     // trailing newline of the value survives as an empty last line.
     let text = format!("{value}\n");
@@ -123,27 +139,12 @@ pub(super) fn wordcount(value: &str) -> usize {
 
 /// `truncate(length=255, killwords=False, end='...', leeway=5)`, positional or by name.
 pub(super) fn truncate(value: &str, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
-    let names = ["length", "killwords", "end", "leeway"];
-    if args.len() > names.len() {
-        return Err(Error::new(
-            ErrorKind::TooManyArguments,
-            "truncate: at most 4 arguments",
-        ));
-    }
-    let mut given: [Option<Value>; 4] = Default::default();
-    for (i, name) in names.iter().enumerate() {
-        given[i] = match (args.get(i), kwargs.get::<Option<Value>>(name)?) {
-            (Some(_), Some(_)) => {
-                return Err(Error::new(
-                    ErrorKind::TooManyArguments,
-                    format!("truncate: {name} given twice"),
-                ));
-            }
-            (Some(v), None) => Some(v.clone()),
-            (None, v) => v,
-        };
-    }
-    kwargs.assert_all_used()?;
+    let given = bind(
+        "truncate",
+        ["length", "killwords", "end", "leeway"],
+        &args,
+        &kwargs,
+    )?;
     let number = |v: &Option<Value>, default: usize, name: &str| -> Result<usize, Error> {
         match v {
             None => Ok(default),
@@ -218,4 +219,21 @@ pub(super) fn replace(value: &str, old: &str, new: &str, count: Option<i64>) -> 
         }
         _ => value.replace(old, new),
     }
+}
+
+/// `dictsort(case_sensitive=False, by='key', reverse=False)`, positional or by name (minijinja's
+/// takes names only); `by` other than key or value is refused, as in Jinja2.
+pub(super) fn dictsort(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let names = ["case_sensitive", "by", "reverse"];
+    let given = bind("dictsort", names, &args, &kwargs)?;
+    if let Some(by) = &given[1]
+        && !matches!(by.as_str(), Some("key" | "value"))
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "dictsort: you can only sort by either \"key\" or \"value\"",
+        ));
+    }
+    let named = Kwargs::from_iter(names.iter().zip(given).filter_map(|(n, v)| Some((*n, v?))));
+    minijinja::filters::dictsort(value, named)
 }

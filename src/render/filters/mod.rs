@@ -63,6 +63,7 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("wordcount", jinja2::wordcount);
     env.add_filter("truncate", jinja2::truncate);
     env.add_filter("replace", jinja2::replace);
+    env.add_filter("dictsort", jinja2::dictsort);
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_nice_yaml", to_nice_yaml);
     env.add_filter("tojson", tojson);

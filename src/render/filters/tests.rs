@@ -842,3 +842,25 @@ fn jinja2_indent_center_truncate_wordcount_replace() {
     assert_eq!(render("{{ 'aaa' | replace('a', 'b', 2) }}"), "bba");
     assert_eq!(render("{{ 'ab' | replace('', '-') }}"), "-a-b-");
 }
+
+#[test]
+fn jinja2_dictsort_takes_positional_arguments() {
+    let r = |t: &str| render(&format!("{{% set d = {{'b': 2, 'a': 1, 'C': 3}} %}}{t}"));
+    assert_eq!(
+        r("{% for k, v in d | dictsort(true) %}{{ k }}{% endfor %}"),
+        "Cab"
+    );
+    assert_eq!(
+        r("{% for k, v in d | dictsort(false, 'value', true) %}{{ k }}{% endfor %}"),
+        "Cba"
+    );
+    assert_eq!(
+        r("{% for k, v in d | dictsort(reverse=true) %}{{ k }}{% endfor %}"),
+        "Cba"
+    );
+    assert!(
+        render_err("{{ {'a': 1} | dictsort(false, 'size') }}")
+            .to_string()
+            .contains("only sort by either")
+    );
+}
