@@ -60,7 +60,7 @@ pub fn configure(env: &mut Environment<'_>) {
     // Configuration files are not HTML, whatever their extension.
     env.set_auto_escape_callback(|_| AutoEscape::None);
     minijinja_contrib::add_to_environment(env);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(filters::unknown_method);
     filters::register(env);
 }
 

@@ -237,3 +237,125 @@ pub(super) fn dictsort(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Resu
     let named = Kwargs::from_iter(names.iter().zip(given).filter_map(|(n, v)| Some((*n, v?))));
     minijinja::filters::dictsort(value, named)
 }
+
+/// Python's `str` and `list` methods that minijinja's pycompat lacks (`ljust`, `rjust`,
+/// `center`, `zfill`, `rsplit`; `list.index`), then pycompat's own.
+pub fn unknown_method(
+    state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let width = |i: usize| -> Result<usize, Error> {
+        args.get(i)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::MissingArgument, format!("{method}: width")))
+            .and_then(usize::try_from)
+    };
+    let fill = |i: usize| -> Result<char, Error> {
+        match args.get(i).and_then(Value::as_str) {
+            None if args.get(i).is_none() => Ok(' '),
+            Some(f) if f.chars().count() == 1 => Ok(f.chars().next().unwrap_or(' ')),
+            _ => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{method}: the fill character must be exactly one character long"),
+            )),
+        }
+    };
+    if let Some(s) = value.as_str() {
+        let len = s.chars().count();
+        let pad = |n: usize, c: char| c.to_string().repeat(n);
+        match method {
+            "ljust" | "rjust" | "center" => {
+                let (w, c) = (width(0)?, fill(1)?);
+                if w <= len {
+                    return Ok(Value::from(s));
+                }
+                let marg = w - len;
+                let left = match method {
+                    "ljust" => 0,
+                    "rjust" => marg,
+                    _ => marg / 2 + (marg & w & 1),
+                };
+                return Ok(Value::from(format!(
+                    "{}{s}{}",
+                    pad(left, c),
+                    pad(marg - left, c)
+                )));
+            }
+            "zfill" => {
+                let w = width(0)?;
+                if w <= len {
+                    return Ok(Value::from(s));
+                }
+                let (sign, digits) = match s.chars().next() {
+                    Some(c @ ('+' | '-')) => (c.to_string(), &s[1..]),
+                    _ => (String::new(), s),
+                };
+                return Ok(Value::from(format!("{sign}{}{digits}", pad(w - len, '0'))));
+            }
+            "rsplit" => {
+                let sep = args.first().filter(|v| !v.is_none()).map(|v| v.to_string());
+                let max = match args.get(1) {
+                    Some(m) => i64::try_from(m.clone())?,
+                    None => -1,
+                };
+                let mut parts: Vec<String> = match &sep {
+                    Some(sep) if sep.is_empty() => {
+                        return Err(Error::new(
+                            ErrorKind::InvalidOperation,
+                            "rsplit: empty separator",
+                        ));
+                    }
+                    Some(sep) if max >= 0 => s
+                        .rsplitn(max as usize + 1, sep.as_str())
+                        .map(String::from)
+                        .collect(),
+                    Some(sep) => s.rsplit(sep.as_str()).map(String::from).collect(),
+                    None => {
+                        // Runs of whitespace, from the right, at most `max` splits.
+                        let mut out = Vec::new();
+                        let mut rest = s.trim_end();
+                        while !rest.is_empty() {
+                            if max >= 0 && out.len() as i64 == max {
+                                // Python keeps what is left as it is (leading space too).
+                                out.push(rest.to_string());
+                                break;
+                            }
+                            match rest.rfind(char::is_whitespace) {
+                                Some(at) => {
+                                    let ws = rest[at..].chars().next().map_or(1, char::len_utf8);
+                                    out.push(rest[at + ws..].to_string());
+                                    rest = rest[..at].trim_end();
+                                }
+                                None => {
+                                    out.push(rest.to_string());
+                                    break;
+                                }
+                            }
+                        }
+                        out
+                    }
+                };
+                parts.reverse();
+                return Ok(Value::from(parts));
+            }
+            _ => {}
+        }
+    }
+    if value.kind() == ValueKind::Seq && method == "index" {
+        let want = args
+            .first()
+            .ok_or_else(|| Error::new(ErrorKind::MissingArgument, "index: the value"))?;
+        for (i, item) in value.try_iter()?.enumerate() {
+            if &item == want {
+                return Ok(Value::from(i));
+            }
+        }
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("index: {want} is not in the list"),
+        ));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}

@@ -35,6 +35,7 @@ mod encoding;
 mod helpers;
 mod ipaddr;
 mod jinja2;
+pub use jinja2::unknown_method;
 mod json;
 mod misc;
 mod regexes;

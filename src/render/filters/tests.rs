@@ -864,3 +864,25 @@ fn jinja2_dictsort_takes_positional_arguments() {
             .contains("only sort by either")
     );
 }
+
+#[test]
+fn python_string_and_list_methods_minijinja_lacks() {
+    let mut env = env();
+    env.set_unknown_method_callback(super::unknown_method);
+    let r = |t: &str| env.render_str(t, context! {}).unwrap();
+    // Expected values from CPython 3.11.
+    assert_eq!(r("{{ '-42'.zfill(6) }}"), "-00042");
+    assert_eq!(
+        r("{{ ' a b  c '.rsplit(none, 1) }}"),
+        r("{{ [' a b', 'c'] }}")
+    );
+    assert_eq!(r("{{ 'ab'.center(7, '*') }}"), "***ab**");
+    assert_eq!(
+        r("[{{ 'ab'.ljust(4) }}][{{ 'ab'.rjust(4, '.') }}]"),
+        "[ab  ][..ab]"
+    );
+    assert_eq!(r("{{ [3, 1, 2].index(2) }}"), "2");
+    assert!(env.render_str("{{ [1].index(5) }}", context! {}).is_err());
+    // pycompat's own still answer.
+    assert_eq!(r("{{ 'a-b'.split('-') }}"), r("{{ ['a', 'b'] }}"));
+}
