@@ -15,7 +15,7 @@ requirements=$root/tests/jinja2-requirements.txt
 stamp=$venv/.nxinfra-requirements.txt
 log=${TMPDIR:-/tmp}/nxinfra-jinja2-venv.log
 python=${PYTHON:-python3}
-version=$(sed -n 's/^Jinja2==//p' "$requirements")
+version="$(sed -n "s/^Jinja2==//p" "$requirements") (ansible-core $(sed -n "s/^ansible-core==//p" "$requirements"))"
 
 install() {
     if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$requirements" "$stamp"; then
@@ -44,7 +44,7 @@ check() {
         echo "jinja2-venv: not installed in $venv: run tests/jinja2-venv.sh install"
         return 1
     fi
-    if [ "$("$venv/bin/python" -c 'import jinja2, yaml; print(jinja2.Template("{{ 1 + 1 }}").render())')" = 2 ]; then
+    if [ "$("$venv/bin/python" -c 'import jinja2, yaml; import ansible.plugins.filter.core; print(jinja2.Template("{{ 1 + 1 }}").render())')" = 2 ]; then
         echo "jinja2-venv: Jinja2 $version renders from $venv"
     else
         echo "jinja2-venv: Jinja2 in $venv does not render: rm -rf $venv && tests/jinja2-venv.sh install"

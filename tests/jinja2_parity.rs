@@ -4,7 +4,11 @@
 //! variables, its `files` partials), and the two outputs compared byte for byte. A case Jinja2
 //! refuses must fail nxinfra's render too (exit 1). A difference is a failure unless the case
 //! says `deliberate: REASON` (listed in docs/templates.md), in which case it must still differ:
-//! a deliberate difference that disappears is reported too, so the list stays true.
+//! a deliberate difference that disappears is reported too, so the list stays true. A
+//! deliberate difference may be a refusal (`'x' | int`).
+//!
+//! `tests/jinja2/ansible_cases.yml` is compared the same way against ansible-core's own
+//! definitions of the Ansible filters nxinfra provides (`render.py CORPUS ansible`).
 
 mod common;
 
@@ -81,18 +85,33 @@ fn fleet_of(cases: &[&Case]) -> Fleet {
 
 #[test]
 fn nxinfra_renders_what_jinja2_renders() {
+    parity("cases.yml", &[], 200);
+}
+
+/// The Ansible filters nxinfra provides against ansible-core's own definitions, registered in
+/// the same Jinja2 environment (`render.py CORPUS ansible`); `ipaddr`, which ansible-core
+/// lacks, against a reference on Python's `ipaddress`.
+#[test]
+fn nxinfra_ansible_filters_render_what_ansible_renders() {
+    parity("ansible_cases.yml", &["ansible"], 100);
+}
+
+/// Renders `tests/jinja2/CORPUS` with render.py (`mode` its further arguments) and with
+/// nxinfra, and compares them (module documentation).
+fn parity(corpus: &str, mode: &[&str], min_cases: usize) {
     let Some(python) = venv_python() else { return };
-    let corpus = PathBuf::from(REPO).join("tests/jinja2/cases.yml");
-    let cases: Vec<Case> =
-        serde_norway::from_str(&std::fs::read_to_string(&corpus).unwrap()).expect("cases.yml");
+    let corpus = PathBuf::from(REPO).join("tests/jinja2").join(corpus);
+    let cases: Vec<Case> = serde_norway::from_str(&std::fs::read_to_string(&corpus).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", corpus.display()));
     assert!(
-        cases.len() >= 200,
-        "the corpus has {} cases, fewer than 200",
+        cases.len() >= min_cases,
+        "the corpus has {} cases, fewer than {min_cases}",
         cases.len()
     );
     let out = Command::new(&python)
         .arg(PathBuf::from(REPO).join("tests/jinja2/render.py"))
         .arg(&corpus)
+        .args(mode)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", texts(&out).1);
@@ -118,7 +137,11 @@ fn nxinfra_renders_what_jinja2_renders() {
                 .and_then(|r| r.split(')').next())
             {
                 refused.push(host.to_string());
-                if !cases.iter().any(|c| c.name == host && c.open.is_some()) {
+                // A deliberate difference may be a refusal (`'x' | int`): it still differs.
+                if !cases
+                    .iter()
+                    .any(|c| c.name == host && (c.open.is_some() || c.deliberate.is_some()))
+                {
                     problems.push(format!(
                         "{host}: nxinfra refuses what Jinja2 renders: {line}"
                     ));
@@ -187,8 +210,9 @@ fn nxinfra_renders_what_jinja2_renders() {
     let deliberate = cases.iter().filter(|c| c.deliberate.is_some()).count();
     let open = cases.iter().filter(|c| c.open.is_some()).count();
     eprintln!(
-        "jinja2 parity: {} cases ({} rendered by Jinja2, {} refused by both), {deliberate} \
+        "jinja2 parity, {}: {} cases ({} rendered by Jinja2, {} refused by both), {deliberate} \
          deliberate differences, {open} open, {} problems",
+        corpus.display(),
         cases.len(),
         good.len(),
         cases.len() - good.len(),

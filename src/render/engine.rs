@@ -61,6 +61,7 @@ pub fn configure(env: &mut Environment<'_>) {
     env.set_auto_escape_callback(|_| AutoEscape::None);
     minijinja_contrib::add_to_environment(env);
     env.set_unknown_method_callback(filters::unknown_method);
+    env.set_formatter(filters::formatter);
     filters::register(env);
 }
 
@@ -81,6 +82,11 @@ fn load(tree: &TemplateTree, name: &str) -> Result<Option<String>, Error> {
     match tree.files.get(name) {
         None => Ok(None),
         Some(data) => match std::str::from_utf8(data) {
+            // Jinja2's lexer writes every line ending of the template as `\n` (its
+            // `newline_sequence`): a template saved with CRLF renders LF, as with Jinja2.
+            Ok(text) if text.contains('\r') => {
+                Ok(Some(text.replace("\r\n", "\n").replace('\r', "\n")))
+            }
             Ok(text) => Ok(Some(text.to_string())),
             Err(e) => Err(Error::new(
                 ErrorKind::InvalidOperation,
@@ -133,6 +139,11 @@ mod tests {
     fn trim_and_lstrip_blocks_like_jinja2() {
         let t = "{% for x in items %}\n  {% if x %}\nv{{ x }}\n  {% endif %}\n{% endfor %}\nend\n";
         assert_eq!(render(t).unwrap(), "v1\nv2\nend");
+    }
+
+    #[test]
+    fn crlf_line_endings_render_as_lf_like_jinja2() {
+        assert_eq!(render("a\r\nb\rc\r\n").unwrap(), "a\nb\nc");
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub(super) fn ternary(
     })
 }
 
-/// `bool`: Ansible's boolean conversion (`'yes'`, `'on'`, `'1'`, `'true'` → true…).
+/// `bool`: ansible-core 2.19's boolean conversion: `yes`/`on`/`true`/`1` and
+/// `no`/`off`/`false`/`0` (any case), booleans, 1 and 0. What ansible-core coerces with a
+/// deprecation warning (an error from 2.23: `'y'`, `'t'`, `' yes '`, `2`, `'maybe'`…) is an error
+/// here, except none and `''`, false in both.
 pub(super) fn to_bool(state: &State, value: &Value) -> Result<bool, Error> {
     const F: &str = "bool";
     defined(state, value)?;
@@ -35,10 +38,10 @@ pub(super) fn to_bool(state: &State, value: &Value) -> Result<bool, Error> {
             )),
         },
         ValueKind::String => {
-            let s = value.as_str().unwrap_or_default().trim().to_lowercase();
+            let s = value.as_str().unwrap_or_default().to_lowercase();
             match s.as_str() {
-                "y" | "yes" | "on" | "1" | "true" | "t" => Ok(true),
-                "n" | "no" | "off" | "0" | "false" | "f" | "" => Ok(false),
+                "yes" | "on" | "1" | "true" => Ok(true),
+                "no" | "off" | "0" | "false" | "" => Ok(false),
                 _ => Err(err(
                     F,
                     format!(

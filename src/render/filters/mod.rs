@@ -8,10 +8,11 @@
 //!   blocks (`|`). Strings that YAML 1.1 (PyYAML) or YAML 1.2 would read as something else
 //!   (`'yes'`, `'on'`, `'1:20'`, `'1.0'`, `'null'`…) are quoted.
 //! - `from_yaml` parses YAML 1.2 (`yes`/`on` stay strings).
-//! - `bool` accepts `y/yes/on/1/true/t` and `n/no/off/0/false/f/''` (case-insensitive) and
-//!   errors on anything else instead of silently returning false.
+//! - `bool` accepts ansible-core 2.19's `yes/on/true/1` and `no/off/false/0` (any case), none
+//!   and `''`, and errors on anything else (ansible-core warns and returns false).
 //! - `hash` supports sha224/sha256/sha384/sha512 only (Ansible's default sha1 is not supported:
 //!   the algorithm must be given).
+//! - `regex_findall` with several groups gives tuples, as Python's `re.findall`.
 //! - `mandatory` also rejects `none`.
 //! - `ipaddr` supports the queries documented on [`ipaddr`]; `'address'` always strips the
 //!   prefix length (Ansible returns none for the network address of a subnet).
@@ -35,9 +36,11 @@ mod encoding;
 mod helpers;
 mod ipaddr;
 mod jinja2;
-pub use jinja2::unknown_method;
+pub use jinja2::{formatter, unknown_method};
 mod json;
 mod misc;
+mod python;
+mod pywrap;
 mod regexes;
 mod yaml;
 
@@ -65,6 +68,21 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("truncate", jinja2::truncate);
     env.add_filter("replace", jinja2::replace);
     env.add_filter("dictsort", jinja2::dictsort);
+    env.add_filter("forceescape", jinja2::forceescape);
+    env.add_filter("xmlattr", jinja2::xmlattr);
+    env.add_filter("wordwrap", pywrap::wordwrap);
+    env.add_filter("format", jinja2::format);
+    env.add_filter("min", jinja2::min);
+    env.add_filter("max", jinja2::max);
+    env.add_filter("int", jinja2::int);
+    env.add_filter("float", jinja2::float);
+    env.add_filter("pprint", jinja2::pprint);
+    env.add_filter("string", jinja2::string);
+    env.add_filter("join", jinja2::join);
+    env.add_test("sequence", jinja2::is_sequence);
+    env.add_test("iterable", jinja2::is_iterable);
+    env.add_test("callable", jinja2::is_callable);
+    env.add_function("range", python::range);
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_nice_yaml", to_nice_yaml);
     env.add_filter("tojson", tojson);

@@ -2,14 +2,41 @@
 
 use super::*;
 
-/// Python-only pattern syntax translated to the regex crate's (`\Z` → `\z`).
-pub(super) fn translate_pattern(pattern: &str) -> String {
+/// Python-only pattern syntax translated to the regex crate's (`\Z` → `\z`). With
+/// `dollar_before_newline`, a `$` outside a class is `(?m:$)`: Python's `$` matches at the end
+/// and before a newline that ends the text, which on a text whose only newline is its last is
+/// exactly `(?m:$)` (the regex crate's plain `$` is the very end only).
+pub(super) fn translate_pattern(pattern: &str, dollar_before_newline: bool) -> String {
     let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
+    let mut chars = pattern.chars().peekable();
+    // Inside `[...]` (where `$` is a literal), and how many members so far: `[]` and `[^]`
+    // open a class with a literal `]`.
+    let mut class: Option<usize> = None;
     while let Some(c) = chars.next() {
         if c != '\\' {
+            match class {
+                None if c == '[' => {
+                    class = Some(0);
+                    out.push(c);
+                    // `[^`: the negation, not a member.
+                    if chars.peek() == Some(&'^') {
+                        out.extend(chars.next());
+                    }
+                    continue;
+                }
+                None if c == '$' && dollar_before_newline => {
+                    out.push_str("(?m:$)");
+                    continue;
+                }
+                None => {}
+                Some(n) if c == ']' && n > 0 => class = None,
+                Some(n) => class = Some(n + 1),
+            }
             out.push(c);
             continue;
+        }
+        if let Some(n) = class {
+            class = Some(n + 1);
         }
         match chars.next() {
             Some('Z') => out.push_str("\\z"),
@@ -23,13 +50,19 @@ pub(super) fn translate_pattern(pattern: &str) -> String {
     out
 }
 
+/// Compiles `pattern` for a search in `text` (see [`translate_pattern`] for why the text).
 pub(super) fn compile_regex(
     filter: &str,
     pattern: &str,
+    text: &str,
     ignorecase: bool,
     multiline: bool,
 ) -> Result<Regex, Error> {
-    RegexBuilder::new(&translate_pattern(pattern))
+    let dollar_before_newline = !multiline
+        && text
+            .strip_suffix('\n')
+            .is_some_and(|head| !head.contains('\n'));
+    RegexBuilder::new(&translate_pattern(pattern, dollar_before_newline))
         .case_insensitive(ignorecase)
         .multi_line(multiline)
         .build()
@@ -182,7 +215,7 @@ pub(super) fn regex_replace(
     let count: usize = kw(F, &kwargs, "count")?.unwrap_or(0);
     let mandatory_count: usize = kw(F, &kwargs, "mandatory_count")?.unwrap_or(0);
     all_used(F, &kwargs)?;
-    let re = compile_regex(F, &pattern, ignorecase, multiline)?;
+    let re = compile_regex(F, &pattern, &value, ignorecase, multiline)?;
     let template = translate_replacement(F, replacement.as_deref().unwrap_or(""), &re)?;
     if mandatory_count > 0 {
         let found = re.find_iter(&value).count();
@@ -210,7 +243,7 @@ pub(super) fn regex_search(
     let (args, kwargs) = split_kwargs(args)?;
     let (ignorecase, multiline) = regex_flags(F, &kwargs)?;
     all_used(F, &kwargs)?;
-    let re = compile_regex(F, &pattern, ignorecase, multiline)?;
+    let re = compile_regex(F, &pattern, &value, ignorecase, multiline)?;
     let mut groups = Vec::new();
     for arg in &args {
         let arg = arg.as_str().unwrap_or_default();
@@ -248,7 +281,7 @@ pub(super) fn regex_search(
 }
 
 /// `regex_findall(pattern, multiline=false, ignorecase=false)`: Python's `re.findall` (whole
-/// matches, the single group, or lists of the groups).
+/// matches, the single group, or tuples of the groups, printed `('k', 'v')` as Python's).
 pub(super) fn regex_findall(
     value: String,
     pattern: String,
@@ -257,7 +290,7 @@ pub(super) fn regex_findall(
     const F: &str = "regex_findall";
     let (ignorecase, multiline) = regex_flags(F, &kwargs)?;
     all_used(F, &kwargs)?;
-    let re = compile_regex(F, &pattern, ignorecase, multiline)?;
+    let re = compile_regex(F, &pattern, &value, ignorecase, multiline)?;
     let groups = re.captures_len() - 1;
     let text = |m: Option<::regex::Match<'_>>| Value::from(m.map(|m| m.as_str()).unwrap_or(""));
     let found: Vec<Value> = re
@@ -265,7 +298,9 @@ pub(super) fn regex_findall(
         .map(|caps| match groups {
             0 => text(caps.get(0)),
             1 => text(caps.get(1)),
-            _ => Value::from((1..=groups).map(|i| text(caps.get(i))).collect::<Vec<_>>()),
+            _ => Value::from_object(minijinja::value::Tuple::new(
+                (1..=groups).map(|i| text(caps.get(i))).collect(),
+            )),
         })
         .collect();
     Ok(Value::from(found))

@@ -457,7 +457,12 @@ fn regex_findall_like_python() {
     );
     assert_eq!(
         render(r#"{{ 'a1b2' | regex_findall('([a-z])(\\d)') }}"#),
-        "[['a', '1'], ['b', '2']]"
+        "[('a', '1'), ('b', '2')]"
+    );
+    // The tuples are sequences still.
+    assert_eq!(
+        render(r#"{{ ('a1b2' | regex_findall('([a-z])(\\d)'))[1][0] }}"#),
+        "b"
     );
     assert_eq!(render("{{ 'abc' | regex_findall('x') }}"), "[]");
     assert!(
@@ -885,4 +890,88 @@ fn python_string_and_list_methods_minijinja_lacks() {
     assert!(env.render_str("{{ [1].index(5) }}", context! {}).is_err());
     // pycompat's own still answer.
     assert_eq!(r("{{ 'a-b'.split('-') }}"), r("{{ ['a', 'b'] }}"));
+}
+
+/// The Jinja2 definitions of issue 16 (each checked against Jinja2 by tests/jinja2_parity.rs
+/// too); expected values from CPython 3.11 and Jinja2 3.1.6.
+#[test]
+fn jinja2_definitions_of_issue_16() {
+    let mut env = env();
+    env.set_unknown_method_callback(super::unknown_method);
+    env.set_formatter(super::formatter);
+    let r = |t: &str| env.render_str(t, context! {}).unwrap();
+    let e = |t: &str| env.render_str(t, context! {}).unwrap_err().to_string();
+    // textwrap: hyphenated words break after a hyphen, long words are cut.
+    assert_eq!(
+        r("{{ 'a well-known state-of-the-art x' | wordwrap(12) }}"),
+        "a well-known\nstate-of-\nthe-art x"
+    );
+    assert_eq!(
+        r("{{ 'averyveryverylongword and' | wordwrap(8, false, '|') }}"),
+        "averyveryverylongword|and"
+    );
+    assert!(e("{{ 'a' | wordwrap(0) }}").contains("invalid width"));
+    // pprint: sorted keys, one item a line past 80 columns.
+    assert_eq!(
+        r("{{ {'b': 1, 'a': [1.5]} | pprint }}"),
+        "{'a': [1.5], 'b': 1}"
+    );
+    let long = r("{{ range(30) | list | pprint }}");
+    assert!(
+        long.starts_with("[0,\n 1,\n") && long.ends_with(" 29]"),
+        "{long}"
+    );
+    // range prints as Python's and is a lazy sequence.
+    assert_eq!(
+        r("{{ range(3) }} {{ range(0, 9, 4) | list }}"),
+        "range(0, 3) [0, 4, 8]"
+    );
+    assert!(e("{{ range(1, 2, 0) }}").contains("must not be zero"));
+    // str.partition is a tuple.
+    assert_eq!(r("{{ 'a=b=c'.partition('=') }}"), "('a', '=', 'b=c')");
+    assert_eq!(r("{{ 'a=b=c'.rpartition('=')[0] }}"), "a=b");
+    // floats print as Python's repr.
+    assert_eq!(
+        r("{{ 1e20 }} {{ [1e-5] }} {{ 0.5 | string }}"),
+        "1e+20 [1e-05] 0.5"
+    );
+    // '%r' is repr().
+    assert_eq!(r("{{ '%r-%s' | format('x', 1) }}"), "'x'-1");
+    // max returns the first of equal items, as Python's max().
+    assert_eq!(
+        r("{{ [[1, 'a'], [1, 'b']] | max(attribute='0') }}"),
+        "[1, 'a']"
+    );
+    // a string that is not a number is an error unless a default is given.
+    assert!(e("{{ 'x' | int }}").contains("is not a number"));
+    assert_eq!(r("{{ 'x' | int(3) }} {{ ' 4 ' | int }}"), "3 4");
+    // the tests, as Jinja2 defines them.
+    assert_eq!(
+        r(
+            "{{ 'a' is sequence }} {{ {} is iterable }} {{ none is iterable }} {{ range is callable }}"
+        ),
+        "True True False True"
+    );
+    assert_eq!(
+        r("{{ {'class': 'a b', 'skip': none} | xmlattr }} {{ '<\"&\\'>' | forceescape }}"),
+        " class=\"a b\" &lt;&#34;&amp;&#39;&gt;"
+    );
+}
+
+#[test]
+fn dollar_matches_before_the_newline_ending_a_one_line_text_as_in_python() {
+    assert_eq!(render(r#"{{ 'port 80\n' | regex_search('\\d+$') }}"#), "80");
+    assert_eq!(render(r#"{{ 'ab\n' | regex_replace('b$', 'X') }}"#), "aX\n");
+    // `$` in a class is a literal; escaped, too.
+    assert_eq!(
+        render(r#"{{ 'a$\n' | regex_replace('[$]$', 'D') }}"#),
+        "aD\n"
+    );
+    assert_eq!(
+        render(r#"{{ 'a]$\n' | regex_replace('[]$]+$', 'C') }}"#),
+        "aC\n"
+    );
+    assert_eq!(render(r#"{{ 'a$' | regex_replace('\\$', 'E') }}"#), "aE");
+    // Several lines: the very end only (docs/templates.md, deliberate).
+    assert_eq!(render(r#"{{ 'a1\nb2\n' | regex_search('\\d$') }}"#), "None");
 }
