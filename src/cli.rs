@@ -10,13 +10,13 @@ use clap::{Args, Parser, Subcommand};
     name = "nxinfra",
     version,
     about = "Deploy a fleet from a git repository: inventory + secrets + templates → hosts",
-    long_about = "nxinfra turns a repository describing a fleet (inventory/inventory.yml, \
+    long_about = "nxinfra turns a repository describing a fleet (inventory/, \
 secrets/secrets.yml.age, templates/) into per-host trees under rendered/<host>/ (render), \
 places them on the hosts over SSH (sync), and reconciles each host's Docker containers with its \
 rendered compose.yml (apply). plan shows what sync and apply would do, touching nothing; diff \
 shows offline what a change does to the rendered fleet; wg makes the WireGuard keys the fleet \
 lacks.\n\n\
-The repository is found by looking for inventory/inventory.yml in the current folder and its \
+The repository is found by looking for an inventory/ folder in the current folder and its \
 parents, or given with --root.",
     after_help = "Examples:\n  nxinfra render                      render every host into rendered/\n  \
 nxinfra render --limit ixp --check  exit 2 if rendered/ is stale for the ixp hosts\n  \
@@ -40,15 +40,16 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Repository root (default: the nearest folder above the current one holding
-    /// inventory/inventory.yml)
+    /// Repository root (default: the nearest folder at or above the current one holding an
+    /// inventory/ folder)
     #[arg(long, global = true, env = "NXINFRA_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// age identity file that decrypts secrets/secrets.yml.age
     /// [default: ~/.config/nxinfra/identity.txt]
     #[arg(long, global = true, env = "NXINFRA_AGE_KEY_FILE", value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// Password file of an Ansible Vault secrets file (secrets/secrets.yml)
+    /// Password file of Ansible Vault files: the secrets (secrets/secrets.yml) and
+    /// vault-encrypted vars files (group_vars/all/vault.yml)
     #[arg(
         long,
         global = true,
@@ -56,6 +57,17 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub vault_password_file: Option<PathBuf>,
+    /// How long an executable inventory script (inventory/*, run with --list) may run before
+    /// it is killed and the command fails
+    #[arg(
+        long,
+        global = true,
+        env = "NXINFRA_INVENTORY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub inventory_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,9 +243,14 @@ nxinfra backup drill postgresql"
     /// Inspect the inventory: hosts, groups and merged variables
     #[command(
         subcommand,
-        after_help = "The inventory is inventory/inventory.yml (Ansible's YAML format). Variable \
-precedence: all < parent groups < child groups < host vars; two unrelated groups giving one \
-variable different values is an error.\n\nExamples:\n  nxinfra inventory list --limit 'ixp*'\n  \
+        after_help = "The inventory is the folder inventory/, read as Ansible reads an inventory \
+folder: YAML files (.yml, .yaml, .json), INI files (any other name), executable inventory \
+scripts (run with --list, Ansible's JSON with _meta.hostvars); then group_vars/ and host_vars/ \
+beside them and at the repository's root (NAME.yml or a folder NAME/; whole-file Ansible Vault \
+files read with --vault-password-file, their values secret). Variable precedence: all < parent \
+groups < child groups < host vars; two unrelated groups giving one variable different values, \
+one group or host given two values in two places, or Ansible's precedence choosing another \
+value than the hierarchy is an error.\n\nExamples:\n  nxinfra inventory list --limit 'ixp*'\n  \
 nxinfra inventory show vltatl01 --json"
     )]
     Inventory(InventoryCommand),

@@ -15,7 +15,7 @@ use crate::ops::diff::{self, HostChanges, Sides, git};
 use crate::render::{self, Job};
 use crate::secrets::{Redactor, Secrets, SecretsError, store};
 
-use super::{Ctx, INVENTORY_FILE, Outcome};
+use super::{Ctx, Outcome};
 
 /// What is known of one side's secrets.
 enum Known {
@@ -93,12 +93,8 @@ fn at_rev(message: &str, root: &Path, rev: &str, redactor: &Redactor) -> String 
     redactor.redact(&message).into_owned()
 }
 
-fn load_inventory(root: &Path) -> anyhow::Result<Option<Inventory>> {
-    let file = root.join(INVENTORY_FILE);
-    if !file.exists() {
-        return Ok(None);
-    }
-    Ok(Some(crate::model::inventory::load(&file)?))
+fn load_inventory(ctx: &Ctx, root: &Path) -> anyhow::Result<Option<Inventory>> {
+    ctx.inventory_at(root)
 }
 
 /// The hosts of `inv` that `--limit` selects; none when it matches none there (it must match
@@ -277,7 +273,7 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
     git::export(&ctx.root, &commit, base_root)?;
 
     let head_inv = ctx.inventory()?;
-    let base_inv = load_inventory(base_root);
+    let base_inv = load_inventory(ctx, base_root);
     let head = head_secrets(ctx)?;
     let base = base_secrets(base_root, ctx, &args.base, &head);
     // No value may reach any output, error messages included: both sides' values redacted.

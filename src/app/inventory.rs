@@ -80,6 +80,11 @@ fn show(ctx: &Ctx, host: &str, as_json: bool) -> anyhow::Result<Outcome> {
     inv.require_host(host)?;
     let secrets = ctx.secrets()?;
     let mut vars: IndexMap<String, Value> = inv.host_vars(host)?.into_iter().collect();
+    // A vault-encrypted vars file's values are secrets: shown as where they come from.
+    for key in inv.secret_vars(host)? {
+        let from = inv.origin(host, &key);
+        vars.insert(key.clone(), json!(format!("<secret:{from}:{key}>")));
+    }
     let placeholders = secrets.placeholders();
     for (key, value) in &placeholders {
         vars.insert(key.clone(), value.clone());

@@ -39,8 +39,8 @@ pub enum Outcome {
     Changes,
 }
 
-/// The inventory file, relative to the repository root.
-pub const INVENTORY_FILE: &str = "inventory/inventory.yml";
+/// The inventory folder, relative to the repository root.
+pub const INVENTORY_DIR: &str = "inventory";
 
 fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
     match command {
@@ -68,7 +68,27 @@ fn run(ctx: &Ctx, command: Command) -> anyhow::Result<Outcome> {
 pub struct Ctx {
     pub root: PathBuf,
     pub keys: Keys,
-    redactor: Mutex<Arc<Redactor>>,
+    /// How long an inventory script may run.
+    pub inventory_timeout: std::time::Duration,
+    /// Every secret value seen so far (`(path, value)`), and their redactor.
+    redactions: Mutex<Redactions>,
+}
+
+/// The secret `(path, value)` leaves a command has seen, and the redactor made of them.
+type Redactions = (Vec<(String, String)>, Arc<Redactor>);
+
+/// Vault-encrypted vars files opened with `--vault-password-file`.
+struct VaultVars<'a>(&'a Keys);
+
+impl crate::model::inventory::Unlock for VaultVars<'_> {
+    fn unlock(&self, file: &Path) -> Result<Vec<u8>, String> {
+        crate::secrets::store::decrypt_vault(file, self.0).map_err(|e| match e {
+            crate::secrets::SecretsError::NoVaultPassword { .. } => {
+                "it is encrypted with Ansible Vault: pass --vault-password-file FILE".to_string()
+            }
+            other => other.to_string(),
+        })
+    }
 }
 
 impl Ctx {
@@ -83,45 +103,84 @@ impl Ctx {
                 identity: global.identity.clone(),
                 vault_password_file: global.vault_password_file.clone(),
             },
-            redactor: Mutex::default(),
+            inventory_timeout: std::time::Duration::from_secs(global.inventory_timeout),
+            redactions: Mutex::default(),
         })
     }
 
     /// The redactor of every secret value loaded so far (none before the secrets are).
     pub fn redactor(&self) -> Arc<Redactor> {
-        match self.redactor.lock() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+        match self.redactions.lock() {
+            Ok(r) => r.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
         }
     }
 
-    /// From now on, redact `(path, value)` leaves: all the values the command knows (the
-    /// secrets' and those it made, or both sides of a diff).
+    /// From now on, also redact `(path, value)` leaves (the secrets', those a command made,
+    /// both sides of a diff, the vault-encrypted inventory variables).
     pub fn redact<'a>(&self, leaves: impl IntoIterator<Item = (&'a str, &'a str)>) {
-        let redactor = Arc::new(Redactor::new(leaves));
-        match self.redactor.lock() {
-            Ok(mut r) => *r = redactor,
-            Err(poisoned) => *poisoned.into_inner() = redactor,
-        }
+        let mut guard = match self.redactions.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.0.extend(
+            leaves
+                .into_iter()
+                .map(|(p, v)| (p.to_string(), v.to_string())),
+        );
+        let redactor = Arc::new(Redactor::new(
+            guard.0.iter().map(|(p, v)| (p.as_str(), v.as_str())),
+        ));
+        guard.1 = redactor;
     }
 
     /// Loads the inventory; a fleet without hosts is an error.
     pub fn inventory(&self) -> anyhow::Result<Inventory> {
-        let file = self.root.join(INVENTORY_FILE);
-        if !file.exists() {
-            bail!(
+        let inv = self.inventory_at(&self.root)?.with_context(|| {
+            format!(
                 "{} does not exist: is {} a fleet repository? (use --root)",
-                file.display(),
+                self.root.join(INVENTORY_DIR).display(),
                 self.root.display()
-            );
-        }
-        let inv = crate::model::inventory::load(&file)?;
+            )
+        })?;
         if inv.hosts.is_empty() {
-            bail!("{}: the inventory defines no hosts", file.display());
+            let read: Vec<String> = inv
+                .sources
+                .iter()
+                .map(|s| s.display().to_string())
+                .collect();
+            bail!(
+                "{}: the inventory defines no hosts (read: {})",
+                self.root.join(INVENTORY_DIR).display(),
+                if read.is_empty() {
+                    "no inventory file".to_string()
+                } else {
+                    read.join(", ")
+                }
+            );
         }
         // Every command refuses bad cluster settings, not only those that act on clusters.
         crate::model::cluster::clusters(&inv)?;
         Ok(inv)
+    }
+
+    /// Loads the inventory of the repository at `root` (a checkout of another revision, say),
+    /// with this command's vault password and script timeout; none if it has no inventory/.
+    /// Its vault-encrypted values are redacted from then on.
+    pub fn inventory_at(&self, root: &Path) -> anyhow::Result<Option<Inventory>> {
+        let dir = root.join(INVENTORY_DIR);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let unlock = VaultVars(&self.keys);
+        let opts = crate::model::inventory::Options {
+            unlock: Some(&unlock),
+            script_timeout: self.inventory_timeout,
+        };
+        let inv = crate::model::inventory::load_dir(&dir, root, &opts)?;
+        let leaves = inv.secret_leaves();
+        self.redact(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
+        Ok(Some(inv))
     }
 
     /// Loads the secrets; their values are redacted from every later output.
@@ -154,7 +213,7 @@ fn waiting_for_render(holder: &str) {
     );
 }
 
-/// The nearest folder at or above the current one that holds `inventory/inventory.yml`, as a
+/// The nearest folder at or above the current one that holds an `inventory/` folder, as a
 /// relative path (empty for the current folder) so that messages name files the way the
 /// operator sees them (`templates/config/...`).
 fn find_root() -> anyhow::Result<PathBuf> {
@@ -162,14 +221,14 @@ fn find_root() -> anyhow::Result<PathBuf> {
     let mut dir: &Path = &cwd;
     let mut up = PathBuf::new();
     loop {
-        if dir.join(INVENTORY_FILE).exists() {
+        if dir.join(INVENTORY_DIR).is_dir() {
             return Ok(up);
         }
         up.push("..");
         match dir.parent() {
             Some(parent) => dir = parent,
             None => bail!(
-                "no {INVENTORY_FILE} in {} or any folder above it: run nxinfra inside a fleet \
+                "no {INVENTORY_DIR}/ folder in {} or any folder above it: run nxinfra inside a fleet \
                  repository, or pass --root DIR",
                 cwd.display()
             ),

@@ -129,7 +129,7 @@ pub fn clusters(inv: &Inventory) -> Result<Vec<Cluster>, ClusterError> {
             continue;
         };
         let located = |variable, reason| ClusterError {
-            location: location(inv, group.line),
+            location: location(inv, group.origin.as_ref()),
             subject: format!("group {name}"),
             variable,
             reason: Box::new(reason),
@@ -297,28 +297,28 @@ pub fn hosts_in_order(inv: &Inventory, group: &str) -> Vec<String> {
 
 fn host_error(inv: &Inventory, host: &str, variable: &'static str, reason: Reason) -> ClusterError {
     // The line of whatever sets it: the host itself, else the first of its groups that does.
-    let line = match inv.hosts.get(host) {
-        Some(h) if h.vars.contains_key(variable) => h.line,
+    let origin = match inv.hosts.get(host) {
+        Some(h) if h.vars.contains_key(variable) => h.origin.as_ref(),
         Some(h) => inv
             .groups_of(host)
             .iter()
             .filter_map(|g| inv.groups.get(g))
             .find(|g| g.vars.contains_key(variable))
-            .and_then(|g| g.line)
-            .or(h.line),
+            .and_then(|g| g.origin.as_ref())
+            .or(h.origin.as_ref()),
         None => None,
     };
     ClusterError {
-        location: location(inv, line),
+        location: location(inv, origin),
         subject: format!("host {host}"),
         variable,
         reason: Box::new(reason),
     }
 }
 
-fn location(inv: &Inventory, line: Option<usize>) -> String {
-    match line {
-        Some(l) => format!("{}:{l}", inv.file.display()),
+fn location(inv: &Inventory, origin: Option<&crate::model::inventory::Origin>) -> String {
+    match origin {
+        Some(o) => o.to_string(),
         None => inv.file.display().to_string(),
     }
 }

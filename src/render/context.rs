@@ -94,8 +94,77 @@ impl Object for SecretView {
 pub struct SharedContext {
     secrets: Arc<Node>,
     secret_keys: Vec<String>,
-    hostvars: Value,
+    hostvars: Arc<HostVars>,
     groups: Value,
+}
+
+/// Every host's variables, as `hostvars` shows them: those read from a vault-encrypted vars
+/// file kept as secret nodes, so that reading one through `hostvars` marks the file too.
+#[derive(Debug)]
+struct HostVars {
+    hosts: IndexMap<String, IndexMap<String, Value>>,
+    secret: IndexMap<String, IndexMap<String, Arc<Node>>>,
+}
+
+/// `hostvars` in one host's render: reads of secret values set its `touched`.
+#[derive(Debug)]
+struct HostVarsView {
+    all: Arc<HostVars>,
+    touched: Arc<AtomicBool>,
+}
+
+/// `hostvars[HOST]` in one host's render.
+#[derive(Debug)]
+struct OneHostView {
+    all: Arc<HostVars>,
+    host: String,
+    touched: Arc<AtomicBool>,
+}
+
+impl Object for HostVarsView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let host = key.as_str()?;
+        self.all.hosts.contains_key(host).then(|| {
+            Value::from_object(OneHostView {
+                all: self.all.clone(),
+                host: host.to_string(),
+                touched: self.touched.clone(),
+            })
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.all
+                .hosts
+                .keys()
+                .map(|k| Value::from(k.as_str()))
+                .collect(),
+        )
+    }
+}
+
+impl Object for OneHostView {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        if let Some(node) = self.all.secret.get(&self.host).and_then(|s| s.get(key)) {
+            return Some(SecretView::wrap(node, &self.touched));
+        }
+        self.all.hosts.get(&self.host)?.get(key).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let keys = self.all.hosts.get(&self.host).into_iter().flatten();
+        Enumerator::Values(keys.map(|(k, _)| Value::from(k.as_str())).collect())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,14 +184,27 @@ impl SharedContext {
         secrets: &IndexMap<String, serde_json::Value>,
     ) -> Result<Self, InventoryError> {
         let doc = serde_json::Value::Object(secrets.clone().into_iter().collect());
-        let mut hostvars = IndexMap::new();
+        let mut hosts = IndexMap::new();
+        let mut secret = IndexMap::new();
         for host in inv.hosts.keys() {
-            hostvars.insert(host.clone(), to_value(inv.host_vars(host)?));
+            let vars = inv.host_vars(host)?;
+            let secret_vars = inv.secret_vars(host)?;
+            if !secret_vars.is_empty() {
+                let nodes: IndexMap<String, Arc<Node>> = secret_vars
+                    .iter()
+                    .filter_map(|k| Some((k.clone(), Node::from_json(vars.get(k)?))))
+                    .collect();
+                secret.insert(host.clone(), nodes);
+            }
+            hosts.insert(
+                host.clone(),
+                vars.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+            );
         }
         Ok(SharedContext {
             secrets: Node::from_json(&doc),
             secret_keys: secrets.keys().cloned().collect(),
-            hostvars: Value::from_pairs(hostvars),
+            hostvars: Arc::new(HostVars { hosts, secret }),
             groups: to_value(inv.groups_map()),
         })
     }
@@ -134,10 +216,16 @@ impl SharedContext {
         host: &str,
         touched: &Arc<AtomicBool>,
     ) -> Result<Value, ContextError> {
-        let vars = inv.host_vars(host)?;
         let mut secret_leaves = Vec::new();
         let mut ctx: IndexMap<String, Value> =
-            vars.iter().map(|(k, v)| (k.clone(), to_value(v))).collect();
+            self.hostvars.hosts.get(host).cloned().unwrap_or_default();
+        // Variables from a vault-encrypted vars file are read as secrets are.
+        for (key, node) in self.hostvars.secret.get(host).into_iter().flatten() {
+            if matches!(**node, Node::Leaf(_)) {
+                secret_leaves.push(key.clone());
+            }
+            ctx.insert(key.clone(), lazy_view(node, touched));
+        }
         if let Node::Map(top) = &*self.secrets {
             for key in &self.secret_keys {
                 if ctx.contains_key(key) {
@@ -163,7 +251,13 @@ impl SharedContext {
             .collect();
         ctx.insert("group_names".into(), to_value(group_names));
         ctx.insert("groups".into(), self.groups.clone());
-        ctx.insert("hostvars".into(), self.hostvars.clone());
+        ctx.insert(
+            "hostvars".into(),
+            Value::from_object(HostVarsView {
+                all: self.hostvars.clone(),
+                touched: touched.clone(),
+            }),
+        );
         Ok(Value::from_object(HostContext {
             vars: ctx,
             secret_leaves,

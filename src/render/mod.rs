@@ -197,7 +197,10 @@ pub fn render_each(job: &Job<'_>) -> Result<Vec<(String, HostResult)>, RenderFai
     .map_err(|e| RenderFailed(vec![e.into()]))?;
     let shared = SharedContext::new(job.inventory, &job.secrets.doc)
         .map_err(|e| RenderFailed(vec![RenderError::Context(e.into())]))?;
-    let redactor = job.secrets.redactor();
+    // Copied files holding a value of the secrets or of a vault-encrypted vars file are 0600.
+    let mut leaves = job.secrets.leaves();
+    leaves.extend(job.inventory.secret_leaves());
+    let redactor = Redactor::new(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
     let tree = Arc::new(tree);
     let env = engine::environment(tree.clone());
     let results = parallel(job.hosts, |host| {

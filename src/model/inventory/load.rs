@@ -1,214 +1,200 @@
-//! Parsing `inventory.yml` (Ansible's YAML inventory format) into an [`Inventory`].
+//! The builder every inventory source feeds (YAML and INI files, scripts, vars files): groups,
+//! hosts and variables added with where they were written, checked as they come (names,
+//! `nxinfra_*` variables, a variable set twice differently) and at the end (undefined
+//! children, cycles).
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde_json::Value;
 
-use super::{ALL, Group, Host, Inventory, InventoryError, Vars};
-use crate::util::yaml;
+use super::{ALL, Group, Host, Inventory, InventoryError, Level, Origin, Setting};
 
-/// One group as written: everything optional, nothing else allowed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    #[serde(default)]
-    hosts: Option<IndexMap<String, Option<Vars>>>,
-    #[serde(default)]
-    vars: Option<Vars>,
-    #[serde(default)]
-    children: Option<IndexMap<String, Option<RawGroup>>>,
-}
-
-/// Reads and validates the inventory at `file`.
-pub fn load(file: &Path) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(file).map_err(|source| InventoryError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
-    parse(file, &text)
-}
-
-/// Parses inventory text; `file` is used in error messages only.
+/// Parses the text of one YAML inventory file; `file` is used in error messages only.
 pub fn parse(file: &Path, text: &str) -> Result<Inventory, InventoryError> {
-    let raw: Option<IndexMap<String, Option<RawGroup>>> = yaml::parse(file, text)?;
-    let raw = raw.unwrap_or_default();
-    let mut builder = Builder {
-        file,
-        lines: yaml::KeyLines::new(text),
-        groups: IndexMap::new(),
-        hosts: BTreeMap::new(),
-        references: Vec::new(),
-    };
-    builder.group(ALL, None, &[ALL.to_string()])?;
-    for (name, body) in &raw {
-        let parent = (name != ALL).then_some(ALL);
-        builder.define(name, parent, body.as_ref(), std::slice::from_ref(name))?;
-    }
+    let mut builder = Builder::new(file);
+    super::yaml::read(&mut builder, &Arc::from(file), text)?;
     builder.finish()
 }
 
-struct Builder<'a> {
-    file: &'a Path,
-    lines: yaml::KeyLines,
-    groups: IndexMap<String, Group>,
-    hosts: BTreeMap<String, Host>,
-    /// `children:` entries without a body: (group, parent, key path), checked at the end.
-    references: Vec<(String, Vec<String>)>,
+/// How a variable is being set: where, at which level, secret or not.
+#[derive(Debug, Clone)]
+pub struct At {
+    pub origin: Origin,
+    pub level: Level,
+    pub secret: bool,
 }
 
-impl Builder<'_> {
-    fn line(&self, path: &[String]) -> Option<usize> {
-        self.lines.get(path)
+impl At {
+    pub fn source(origin: Origin) -> Self {
+        At {
+            origin,
+            level: Level::Source,
+            secret: false,
+        }
     }
+}
 
-    fn invalid(&self, path: &[String], message: String) -> InventoryError {
-        let location = match self.line(path) {
-            Some(line) => format!("{}:{line}", self.file.display()),
-            None => self.file.display().to_string(),
+pub struct Builder {
+    /// The inventory's folder or file, for messages with no better place.
+    file: std::path::PathBuf,
+    groups: IndexMap<String, Group>,
+    hosts: BTreeMap<String, Host>,
+    /// Groups named as children without a body: each must be defined somewhere.
+    references: Vec<(String, Origin)>,
+    /// The files and scripts read.
+    pub sources: Vec<std::path::PathBuf>,
+    /// Groups defined with a body (hosts, vars or children), a section, or a script's key.
+    defined: std::collections::BTreeSet<String>,
+}
+
+pub fn invalid(at: &Origin, message: String) -> InventoryError {
+    InventoryError::Invalid {
+        location: at.to_string(),
+        message,
+    }
+}
+
+impl Builder {
+    pub fn new(file: &Path) -> Self {
+        let mut builder = Builder {
+            file: file.to_path_buf(),
+            groups: IndexMap::new(),
+            hosts: BTreeMap::new(),
+            references: Vec::new(),
+            defined: Default::default(),
+            sources: Vec::new(),
         };
-        InventoryError::Invalid { location, message }
+        builder.groups.insert(
+            ALL.to_string(),
+            Group {
+                name: ALL.to_string(),
+                ..Group::default()
+            },
+        );
+        builder
     }
 
-    /// Returns the group `name`, creating it (with the line of `path`) if needed.
-    fn group(
-        &mut self,
-        name: &str,
-        parent: Option<&str>,
-        path: &[String],
-    ) -> Result<&mut Group, InventoryError> {
-        if !valid_name(name) {
-            return Err(self.invalid(
-                path,
-                format!("invalid group name {name:?}: use letters, digits, '_', '-' and '.'"),
-            ));
-        }
-        if !self.groups.contains_key(name) {
-            let line = self.line(path);
-            self.groups.insert(
-                name.to_string(),
-                Group {
-                    name: name.to_string(),
-                    line,
-                    ..Group::default()
-                },
-            );
-        }
-        let group = self
-            .groups
-            .get_mut(name)
-            .ok_or_else(|| InventoryError::Invalid {
-                location: name.to_string(),
-                message: "group vanished".into(),
-            })?;
-        if let Some(parent) = parent
-            && !group.parents.iter().any(|p| p == parent)
-        {
-            group.parents.push(parent.to_string());
-        }
-        Ok(group)
+    pub fn has_group(&self, name: &str) -> bool {
+        self.groups.contains_key(name)
     }
 
-    fn define(
-        &mut self,
-        name: &str,
-        parent: Option<&str>,
-        body: Option<&RawGroup>,
-        path: &[String],
-    ) -> Result<(), InventoryError> {
-        if let Some(parent) = parent
-            && parent != ALL
+    pub fn has_host(&self, name: &str) -> bool {
+        self.hosts.contains_key(name)
+    }
+
+    pub fn group_names(&self) -> Vec<&str> {
+        self.groups.keys().map(String::as_str).collect()
+    }
+
+    pub fn host_names(&self) -> Vec<&str> {
+        self.hosts.keys().map(String::as_str).collect()
+    }
+
+    /// Defines the group `name` at `at` (a body of its own, a section): a top-level
+    /// definition, making it a child of `all` as Ansible's YAML inventory does.
+    pub fn define(&mut self, name: &str, at: &Origin) -> Result<(), InventoryError> {
+        self.group(name, at)?;
+        self.defined.insert(name.to_string());
+        if name != ALL
+            && let Some(g) = self.groups.get_mut(name)
+            && !g.parents.iter().any(|p| p == ALL)
         {
-            let parent_group = self.group(parent, None, &path[..path.len() - 2])?;
-            if !parent_group.children.iter().any(|c| c == name) {
-                parent_group.children.push(name.to_string());
-            }
-        }
-        self.group(name, parent, path)?;
-        let Some(body) = body else {
-            if parent.is_some_and(|p| p != ALL) {
-                self.references.push((name.to_string(), path.to_vec()));
-            }
-            return Ok(());
-        };
-        if let Some(vars) = &body.vars {
-            for (key, value) in vars {
-                let mut var_path = path.to_vec();
-                var_path.extend(["vars".to_string(), key.clone()]);
-                self.tool_variable(&var_path, key)?;
-                let group = &self.groups[name];
-                if let Some(old) = group.vars.get(key)
-                    && old != value
-                {
-                    return Err(self.invalid(
-                        &var_path,
-                        format!(
-                            "group {name}: variable {key} is defined twice with different values"
-                        ),
-                    ));
-                }
-                let line = self.line(&var_path);
-                if let Some(group) = self.groups.get_mut(name) {
-                    group.vars.insert(key.clone(), value.clone());
-                    if let Some(line) = line {
-                        group.var_lines.entry(key.clone()).or_insert(line);
-                    }
-                }
-            }
-        }
-        for (host, vars) in body.hosts.iter().flatten() {
-            let mut host_path = path.to_vec();
-            host_path.extend(["hosts".to_string(), host.clone()]);
-            self.host(name, host, vars.as_ref(), &host_path)?;
-        }
-        for (child, child_body) in body.children.iter().flatten() {
-            let mut child_path = path.to_vec();
-            child_path.extend(["children".to_string(), child.clone()]);
-            if child == name || child == ALL {
-                return Err(self.invalid(
-                    &child_path,
-                    format!("group {name} cannot have {child} as a child"),
-                ));
-            }
-            self.define(child, Some(name), child_body.as_ref(), &child_path)?;
+            g.parents.push(ALL.to_string());
         }
         Ok(())
     }
 
-    /// A variable named `nxinfra_*` must be one nxinfra reads: a misspelt one would be
-    /// ignored without a word (no backups, files in the wrong place).
-    fn tool_variable(&self, path: &[String], key: &str) -> Result<(), InventoryError> {
-        if super::RESERVED_VARIABLES.contains(&key) {
-            return Err(self.invalid(
-                path,
-                format!(
-                    "variable {key} has the name of a variable nxinfra defines for every host \
-                     ({}): rename it",
-                    super::RESERVED_VARIABLES.join(", ")
-                ),
-            ));
-        }
-        if !key.starts_with("nxinfra_") || super::TOOL_VARIABLES.contains(&key) {
-            return Ok(());
-        }
-        let hint = match crate::util::suggest::closest(key, super::TOOL_VARIABLES) {
-            Some(close) => format!("did you mean {close}?"),
-            None => format!("nxinfra reads {}", super::TOOL_VARIABLES.join(", ")),
-        };
-        Err(self.invalid(path, format!("unknown nxinfra variable {key} ({hint})")))
+    pub fn is_defined(&self, name: &str) -> bool {
+        self.defined.contains(name)
     }
 
-    fn host(
+    /// Marks `name` as defined with a body without making it a child of `all`.
+    pub fn defined(&mut self, name: &str) {
+        self.defined.insert(name.to_string());
+    }
+
+    /// The group `name`, created (first seen at `at`) if new.
+    pub fn group(&mut self, name: &str, at: &Origin) -> Result<(), InventoryError> {
+        if !valid_name(name) {
+            return Err(invalid(
+                at,
+                format!("invalid group name {name:?}: use letters, digits, '_', '-' and '.'"),
+            ));
+        }
+        if self.hosts.contains_key(name) {
+            return Err(invalid(at, format!("{name} is both a group and a host")));
+        }
+        let group = self
+            .groups
+            .entry(name.to_string())
+            .or_insert_with(|| Group {
+                name: name.to_string(),
+                ..Group::default()
+            });
+        if group.origin.is_none() && name != ALL {
+            group.origin = Some(at.clone());
+        }
+        Ok(())
+    }
+
+    /// Makes `child` a child of `parent` (both defined as groups if new).
+    pub fn child(&mut self, parent: &str, child: &str, at: &Origin) -> Result<(), InventoryError> {
+        if child == parent || child == ALL {
+            return Err(invalid(
+                at,
+                format!("group {parent} cannot have {child} as a child"),
+            ));
+        }
+        self.group(parent, at)?;
+        self.group(child, at)?;
+        if let Some(p) = self.groups.get_mut(parent)
+            && !p.children.iter().any(|c| c == child)
+        {
+            p.children.push(child.to_string());
+        }
+        if let Some(c) = self.groups.get_mut(child)
+            && !c.parents.iter().any(|p| p == parent)
+        {
+            c.parents.push(parent.to_string());
+        }
+        Ok(())
+    }
+
+    /// `child` was named without a body: it must be defined somewhere else.
+    pub fn reference(&mut self, child: &str, at: &Origin) {
+        self.references.push((child.to_string(), at.clone()));
+    }
+
+    /// Sets a group's variable; set before to another value is an error naming both places.
+    pub fn group_var(
         &mut self,
         group: &str,
-        name: &str,
-        vars: Option<&Vars>,
-        path: &[String],
+        key: &str,
+        value: &Value,
+        at: &At,
     ) -> Result<(), InventoryError> {
+        tool_variable(&at.origin, key)?;
+        let Some(g) = self.groups.get_mut(group) else {
+            return Err(invalid(&at.origin, format!("unknown group {group}")));
+        };
+        set(
+            &mut g.vars,
+            &mut g.settings,
+            &format!("group {group}"),
+            key,
+            value,
+            at,
+        )
+    }
+
+    /// Lists `name` as a host of `group`.
+    pub fn host(&mut self, group: &str, name: &str, at: &Origin) -> Result<(), InventoryError> {
         if !valid_name(name) {
-            return Err(self.invalid(
-                path,
+            return Err(invalid(
+                at,
                 format!(
                     "invalid host name {name:?}: host names become folder names under rendered/; \
                      use letters, digits, '_', '-' and '.' (not '.' or '..' alone)"
@@ -216,51 +202,18 @@ impl Builder<'_> {
             ));
         }
         if self.groups.contains_key(name) {
-            return Err(self.invalid(path, format!("{name} is both a group and a host")));
+            return Err(invalid(at, format!("{name} is both a group and a host")));
         }
-        let mut var_lines = Vec::new();
-        for key in vars.into_iter().flatten().map(|(k, _)| k) {
-            let mut var_path = path.to_vec();
-            var_path.push(key.clone());
-            self.tool_variable(&var_path, key)?;
-            if let Some(line) = self.line(&var_path) {
-                var_lines.push((key.clone(), line));
-            }
-        }
-        let line = self.line(path);
+        self.group(group, at)?;
         let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
             name: name.to_string(),
-            line,
             ..Host::default()
         });
+        if host.origin.is_none() {
+            host.origin = Some(at.clone());
+        }
         if !host.direct_groups.iter().any(|g| g == group) {
             host.direct_groups.push(group.to_string());
-        }
-        for (key, line) in var_lines {
-            host.var_lines.entry(key).or_insert(line);
-        }
-        let mut conflict = None;
-        for (key, value) in vars.into_iter().flatten() {
-            match host.vars.get(key) {
-                Some(old) if old != value => {
-                    conflict = Some(key.clone());
-                    break;
-                }
-                _ => {
-                    host.vars.insert(key.clone(), value.clone());
-                }
-            }
-        }
-        if let Some(key) = conflict {
-            let mut var_path = path.to_vec();
-            var_path.push(key.clone());
-            return Err(self.invalid(
-                &var_path,
-                format!(
-                    "host {name}: variable {key} has different values where the host is listed \
-                     more than once; define it in one place"
-                ),
-            ));
         }
         if let Some(g) = self.groups.get_mut(group)
             && !g.hosts.iter().any(|h| h == name)
@@ -270,16 +223,33 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn finish(self) -> Result<Inventory, InventoryError> {
-        for (group, path) in &self.references {
-            let g = &self.groups[group];
-            let undefined = g.hosts.is_empty()
-                && g.children.is_empty()
-                && g.vars.is_empty()
-                && g.parents.iter().all(|p| p != ALL);
-            if undefined {
-                return Err(self.invalid(
-                    path,
+    /// Sets a host's own variable; set before to another value is an error naming both places.
+    pub fn host_var(
+        &mut self,
+        host: &str,
+        key: &str,
+        value: &Value,
+        at: &At,
+    ) -> Result<(), InventoryError> {
+        tool_variable(&at.origin, key)?;
+        let Some(h) = self.hosts.get_mut(host) else {
+            return Err(invalid(&at.origin, format!("unknown host {host}")));
+        };
+        set(
+            &mut h.vars,
+            &mut h.settings,
+            &format!("host {host}"),
+            key,
+            value,
+            at,
+        )
+    }
+
+    pub fn finish(mut self) -> Result<Inventory, InventoryError> {
+        for (group, at) in &self.references {
+            if !self.defined.contains(group) {
+                return Err(invalid(
+                    at,
                     format!(
                         "unknown group {group:?} in children: it is not defined anywhere \
                          (define it with hosts, vars or children, or fix the name)"
@@ -287,16 +257,17 @@ impl Builder<'_> {
                 ));
             }
         }
-        for name in self.hosts.keys() {
-            if self.groups.contains_key(name) {
-                let path = vec![name.clone()];
-                return Err(self.invalid(&path, format!("{name} is both a group and a host")));
+        self.check_cycles()?;
+        // A group no source gave a parent (a script's, say) is a child of `all`.
+        for g in self.groups.values_mut() {
+            if g.name != ALL && g.parents.is_empty() {
+                g.parents.push(ALL.to_string());
             }
         }
-        self.check_cycles()?;
         let hosts = self.hosts.into_iter().collect();
         Ok(Inventory {
-            file: self.file.to_path_buf(),
+            file: self.file,
+            sources: self.sources,
             groups: self.groups,
             hosts,
         })
@@ -335,8 +306,13 @@ impl Builder<'_> {
         let mut state = BTreeMap::new();
         for name in self.groups.keys() {
             if let Some(cycle) = visit(&self.groups, name, &mut state, &mut Vec::new()) {
+                let location = self.groups[cycle[0].as_str()]
+                    .origin
+                    .as_ref()
+                    .map(Origin::to_string)
+                    .unwrap_or_else(|| self.file.display().to_string());
                 return Err(InventoryError::Invalid {
-                    location: self.file.display().to_string(),
+                    location,
                     message: format!("groups form a cycle: {}", cycle.join(" → ")),
                 });
             }
@@ -345,206 +321,86 @@ impl Builder<'_> {
     }
 }
 
+/// Sets `key` in one scope (a group's or a host's variables). The same value again is fine
+/// (the higher level and a secret mark are kept); another value is an error naming both
+/// places: Ansible would take one by its precedence rules without a word.
+fn set(
+    vars: &mut super::Vars,
+    settings: &mut BTreeMap<String, Setting>,
+    scope: &str,
+    key: &str,
+    value: &Value,
+    at: &At,
+) -> Result<(), InventoryError> {
+    if let Some(old) = vars.get(key) {
+        let before = settings.get(key).map(|s| s.origin.clone());
+        if old != value {
+            let before = match &before {
+                Some(o) if *o == at.origin => "the same place".to_string(),
+                Some(o) => o.to_string(),
+                None => "another place".to_string(),
+            };
+            return Err(invalid(
+                &at.origin,
+                format!(
+                    "{scope}: variable {key} is set to different values here and in {before}; \
+                     set it in one place"
+                ),
+            ));
+        }
+        if let Some(s) = settings.get_mut(key) {
+            s.secret |= at.secret;
+            if at.level > s.level {
+                s.level = at.level;
+                s.origin = at.origin.clone();
+            }
+        }
+        return Ok(());
+    }
+    vars.insert(key.to_string(), value.clone());
+    settings.insert(
+        key.to_string(),
+        Setting {
+            origin: at.origin.clone(),
+            level: at.level,
+            secret: at.secret,
+        },
+    );
+    Ok(())
+}
+
+/// A variable named `nxinfra_*` must be one nxinfra reads: a misspelt one would be ignored
+/// without a word (no backups, files in the wrong place).
+fn tool_variable(at: &Origin, key: &str) -> Result<(), InventoryError> {
+    if super::RESERVED_VARIABLES.contains(&key) {
+        return Err(invalid(
+            at,
+            format!(
+                "variable {key} has the name of a variable nxinfra defines for every host \
+                 ({}): rename it",
+                super::RESERVED_VARIABLES.join(", ")
+            ),
+        ));
+    }
+    if !key.starts_with("nxinfra_") || super::TOOL_VARIABLES.contains(&key) {
+        return Ok(());
+    }
+    let hint = match crate::util::suggest::closest(key, super::TOOL_VARIABLES) {
+        Some(close) => format!("did you mean {close}?"),
+        None => format!("nxinfra reads {}", super::TOOL_VARIABLES.join(", ")),
+    };
+    Err(invalid(
+        at,
+        format!("unknown nxinfra variable {key} ({hint})"),
+    ))
+}
+
 /// Names become folder names: no path separators, no `.`/`..`, nothing exotic.
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inv(text: &str) -> Result<Inventory, InventoryError> {
-        parse(Path::new("inventory.yml"), text)
-    }
-
-    const FLEET: &str = "\
-all:
-  vars:
-    ansible_user: nxthdr
-core:
-  hosts:
-    coreams01:
-      ansible_host: ams01.core.example
-ixp:
-  hosts:
-    ixpams01:
-    ixpfra01:
-      tailnet: 100.64.0.3
-  vars:
-    role: ixp
-edge:
-  children:
-    ixp:
-";
-
-    #[test]
-    fn groups_hosts_and_children() {
-        let inv = inv(FLEET).unwrap();
-        assert_eq!(
-            inv.hosts.keys().collect::<Vec<_>>(),
-            ["coreams01", "ixpams01", "ixpfra01"]
-        );
-        assert_eq!(inv.groups["ixp"].parents, ["all", "edge"]);
-        assert_eq!(inv.groups["edge"].children, ["ixp"]);
-        assert_eq!(
-            inv.groups_of("ixpfra01").into_iter().collect::<Vec<_>>(),
-            ["all", "edge", "ixp"]
-        );
-        assert_eq!(
-            inv.hosts_of_group("edge").into_iter().collect::<Vec<_>>(),
-            ["ixpams01", "ixpfra01"]
-        );
-        assert_eq!(inv.hosts["coreams01"].line, Some(6));
-        assert_eq!(inv.groups["ixp"].line, Some(8));
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_with_lines() {
-        let err = inv("core:\n  hostss:\n    a:\n").unwrap_err().to_string();
-        assert!(err.contains("inventory.yml:2"), "{err}");
-        assert!(err.contains("hostss"), "{err}");
-    }
-
-    #[test]
-    fn a_misspelt_nxinfra_variable_is_an_error_with_its_line() {
-        let err = inv("core:\n  hosts:\n    a:\n      nxinfra_backup: []\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("inventory.yml:4")
-                && err.contains(
-                    "unknown nxinfra variable nxinfra_backup (did you mean nxinfra_backups?)"
-                ),
-            "{err}"
-        );
-        let err = inv("core:\n  hosts:\n    a:\n  vars:\n    nxinfra_colour: red\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("inventory.yml:5") && err.contains("nxinfra reads nxinfra_base_dir"),
-            "{err}"
-        );
-        // Every variable the tool reads is known.
-        for known in [
-            crate::model::system_files::VARIABLE,
-            crate::model::backup::VARIABLE,
-            crate::model::wireguard::PEERS_VAR,
-        ] {
-            assert!(super::super::TOOL_VARIABLES.contains(&known), "{known}");
-        }
-        assert!(inv("core:\n  hosts:\n    a:\n      nxinfra_base_dir: /srv\n").is_ok());
-    }
-
-    #[test]
-    fn unknown_child_group_is_an_error() {
-        let err = inv("ixp:\n  hosts:\n    a:\nedge:\n  children:\n    ipx:\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("inventory.yml:6"), "{err}");
-        assert!(err.contains("unknown group \"ipx\""), "{err}");
-    }
-
-    #[test]
-    fn child_defined_later_at_top_level_is_fine() {
-        let inv = inv("edge:\n  children:\n    ixp:\nixp:\n  hosts:\n    a:\n").unwrap();
-        assert_eq!(inv.groups["ixp"].parents, ["edge", "all"]);
-    }
-
-    #[test]
-    fn cycles_are_errors() {
-        let err = inv("a:\n  hosts:\n    h:\n  children:\n    b:\n      children:\n        a:\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("cycle"), "{err}");
-    }
-
-    #[test]
-    fn bad_host_names_are_errors() {
-        for name in ["'..'", "a/b", "'../x'"] {
-            let err = inv(&format!("g:\n  hosts:\n    {name}:\n"))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("invalid host name"), "{name}: {err}");
-        }
-    }
-
-    #[test]
-    fn host_listed_twice_with_conflicting_vars() {
-        let err = inv("a:\n  hosts:\n    h:\n      x: 1\nb:\n  hosts:\n    h:\n      x: 2\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("inventory.yml:8"), "{err}");
-        assert!(err.contains("variable x"), "{err}");
-    }
-
-    #[test]
-    fn duplicate_keys_name_both_lines() {
-        // A second `ixp:` would silently drop the first one's hosts.
-        let err = inv("ixp:\n  hosts:\n    a:\ncore:\n  hosts:\n    c:\nixp:\n  hosts:\n    b:\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("inventory.yml:7: duplicate key \"ixp\" (first written at line 1)"),
-            "{err}"
-        );
-        let err = inv("g:\n  hosts:\n    a:\n      ansible_host: x\n      ansible_host: y\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(
-                "inventory.yml:5: g.hosts.a: duplicate key \"ansible_host\" (first written at line 4)"
-            ) || err.starts_with(
-                "inventory.yml:5: duplicate key \"ansible_host\" (first written at line 4)"
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn merge_keys_are_merged_as_ansible_does() {
-        let inv = inv(
-            "g:\n  hosts:\n    a: &defaults\n      ansible_user: ops\n      port: 1\n    \
-                       b:\n      <<: *defaults\n      port: 2\n",
-        )
-        .unwrap();
-        let b = &inv.hosts["b"].vars;
-        assert_eq!(b["ansible_user"], "ops");
-        assert_eq!(b["port"], 2);
-        assert!(!b.contains_key("<<"), "{b:?}");
-    }
-
-    #[test]
-    fn special_floats_are_refused_with_their_line() {
-        let err = inv("g:\n  hosts:\n    a:\n      ratio: .nan\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("inventory.yml:4"), "{err}");
-        assert!(err.contains(".nan, .inf, -.inf"), "{err}");
-    }
-
-    #[test]
-    fn reserved_variable_names_are_errors() {
-        for name in super::super::RESERVED_VARIABLES {
-            let err = inv(&format!("g:\n  hosts:\n    a:\n  vars:\n    {name}: x\n"))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.starts_with("inventory.yml:5") && err.contains(&format!("variable {name} ")),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
-    fn empty_inventory_has_no_hosts() {
-        let inv = inv("").unwrap();
-        assert!(inv.hosts.is_empty());
-        assert!(inv.groups.contains_key(ALL));
-    }
 }

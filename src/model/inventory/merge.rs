@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ALL, Inventory, InventoryError, Vars};
+use super::{ALL, Inventory, InventoryError, Level, Vars};
 
 /// Depth of every group: `all` is 0, a group is one deeper than its deepest parent.
 fn depths(inv: &Inventory) -> BTreeMap<&str, usize> {
@@ -82,12 +82,16 @@ pub(super) fn host_vars(inv: &Inventory, host: &str) -> Result<Vars, InventoryEr
                 && !h.vars.contains_key(key)
                 && merged.get(key) != Some(value)
             {
-                let line = inv.groups[group].line.or(inv.groups[prev_group].line);
+                let at = |g: &str| {
+                    inv.groups[g]
+                        .settings
+                        .get(key)
+                        .map(|s| s.origin.to_string())
+                };
                 return Err(InventoryError::Invalid {
-                    location: match line {
-                        Some(l) => format!("{}:{l}", inv.file.display()),
-                        None => inv.file.display().to_string(),
-                    },
+                    location: at(group)
+                        .or_else(|| at(prev_group))
+                        .unwrap_or_else(|| inv.file.display().to_string()),
                     message: format!(
                         "host {host}: variable {key} is set differently by groups \
                          {prev_group} and {group}, and neither is a parent of the other; set it \
@@ -99,10 +103,75 @@ pub(super) fn host_vars(inv: &Inventory, host: &str) -> Result<Vars, InventoryEr
             origin.insert(key.clone(), group.clone());
         }
     }
+    for (key, group) in &origin {
+        if !h.vars.contains_key(key) {
+            ansible_agrees(inv, host, key, group, &groups, &depths)?;
+        }
+    }
     for (key, value) in &h.vars {
         merged.insert(key.clone(), value.clone());
     }
     Ok(merged)
+}
+
+/// Ansible's rank of a group's variable: inventory sources' group vars < `group_vars/all`
+/// beside the inventory < at the root < other `group_vars/` beside the inventory < at the
+/// root; then the deeper group, then the later name.
+fn rank(inv: &Inventory, group: &str, key: &str) -> u8 {
+    let level = inv.groups[group].settings.get(key).map(|s| s.level);
+    match (level, group == ALL) {
+        (None | Some(Level::Source), _) => 0,
+        (Some(Level::InventoryDir), true) => 1,
+        (Some(Level::RootDir), true) => 2,
+        (Some(Level::InventoryDir), false) => 3,
+        (Some(Level::RootDir), false) => 4,
+    }
+}
+
+/// The value the group hierarchy gives (`winner`'s) must be the one Ansible's precedence
+/// gives: a `group_vars/all.yml` outranks a child group's variable in an inventory file in
+/// Ansible, the reverse of the hierarchy. Where the two disagree, nxinfra refuses rather than
+/// render what Ansible would not.
+fn ansible_agrees(
+    inv: &Inventory,
+    host: &str,
+    key: &str,
+    winner: &str,
+    groups: &[String],
+    depths: &BTreeMap<&str, usize>,
+) -> Result<(), InventoryError> {
+    let ansible = groups
+        .iter()
+        .filter(|g| inv.groups[g.as_str()].vars.contains_key(key))
+        .max_by_key(|g| {
+            (
+                rank(inv, g, key),
+                depths.get(g.as_str()).copied().unwrap_or(0),
+                g.as_str(),
+            )
+        });
+    let Some(ansible) = ansible else {
+        return Ok(());
+    };
+    if inv.groups[ansible.as_str()].vars.get(key) == inv.groups[winner].vars.get(key) {
+        return Ok(());
+    }
+    let at = |g: &str| {
+        inv.groups[g]
+            .settings
+            .get(key)
+            .map(|s| s.origin.to_string())
+            .unwrap_or_else(|| inv.file.display().to_string())
+    };
+    Err(InventoryError::Invalid {
+        location: at(ansible),
+        message: format!(
+            "host {host}: variable {key} of group {ansible} here and of group {winner} in {}: \
+             nxinfra's hierarchy gives {winner}'s value, Ansible's precedence (vars files \
+             over inventory files) {ansible}'s; set it in one place, or on the host",
+            at(winner)
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -142,10 +211,7 @@ mod tests {
         assert!(err.contains("variable dns"), "{err}");
         assert!(err.contains("ams and ixp"), "{err}");
         assert!(err.contains("host r1"), "{err}");
-        assert!(
-            err.starts_with(&format!("{}:", inv.file.display())),
-            "{err}"
-        );
+        assert!(err.contains("inventory.yml:"), "{err}");
     }
 
     #[test]

@@ -1,19 +1,32 @@
 //! The Ansible-style inventory: groups, hosts, and the merged variables of every host.
 //!
-//! `load` parses `inventory/inventory.yml` into an [`Inventory`]; `limit` selects hosts with
-//! `--limit` patterns; `merge` computes a host's variables with Ansible's precedence.
+//! `sources` reads the `inventory/` folder as Ansible does (YAML and INI files, executable
+//! inventory scripts, `group_vars/` and `host_vars/`, vault-encrypted vars files) into one
+//! [`Inventory`] through `load`'s builder; `yaml`, `ini`, `script` and `vars_files` parse each
+//! kind of source; `limit` selects hosts with `--limit` patterns; `merge` computes a host's
+//! variables with Ansible's precedence (and refuses where it would surprise).
 
+mod ini;
 pub mod limit;
 mod load;
 mod merge;
+mod pattern;
+mod pylit;
+mod script;
+mod sources;
+mod vars_files;
+mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
-pub use load::{load, parse};
+pub use load::parse;
+pub use sources::{Options, Unlock, load, load_dir};
 
 /// Variables as written in the inventory (insertion order kept).
 pub type Vars = IndexMap<String, Value>;
@@ -48,13 +61,79 @@ pub const RESERVED_VARIABLES: &[&str] = &[
     "secrets",
 ];
 
+/// The string leaves of a JSON value, with their paths.
+fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                leaves(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                leaves(&format!("{prefix}.{i}"), v, out);
+            }
+        }
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
 /// The group every host belongs to.
 pub const ALL: &str = "all";
 
+/// Where something is written: a file and, when known, a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<Path>,
+    pub line: Option<usize>,
+}
+
+impl Origin {
+    pub fn new(file: &Arc<Path>, line: Option<usize>) -> Self {
+        Origin {
+            file: file.clone(),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.file.display()),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// Which of Ansible's precedence levels a variable was set at: group and host variables of an
+/// inventory source (a file or a script) < `group_vars/` and `host_vars/` beside the inventory
+/// (`inventory/group_vars/`) < those of the repository's root (where Ansible's playbooks
+/// are: `group_vars/`). Ordered as Ansible ranks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Source,
+    InventoryDir,
+    RootDir,
+}
+
+/// How one variable of a group or a host was set: where, at which level, and whether it came
+/// from a vault-encrypted vars file (then it is a secret: redacted, its files 0600).
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub origin: Origin,
+    pub level: Level,
+    pub secret: bool,
+}
+
 #[derive(Debug)]
 pub struct Inventory {
-    /// The file the inventory was read from (for error messages).
+    /// The inventory's folder, or the one file it was parsed from (for error messages).
     pub file: PathBuf,
+    /// The inventory files and scripts read, in order.
+    pub sources: Vec<PathBuf>,
     /// Every group, `all` included, in the order they are first written.
     pub groups: IndexMap<String, Group>,
     /// Every host, sorted by name.
@@ -69,10 +148,10 @@ pub struct Group {
     pub hosts: Vec<String>,
     pub children: Vec<String>,
     pub parents: Vec<String>,
-    /// 1-based line where the group is first defined, when known.
-    pub line: Option<usize>,
-    /// 1-based line of each of its variables, when written in block style.
-    pub var_lines: BTreeMap<String, usize>,
+    /// Where the group is first defined.
+    pub origin: Option<Origin>,
+    /// How each of its variables was set.
+    pub settings: BTreeMap<String, Setting>,
 }
 
 #[derive(Debug, Default)]
@@ -82,10 +161,10 @@ pub struct Host {
     pub vars: Vars,
     /// Groups listing the host directly.
     pub direct_groups: Vec<String>,
-    /// 1-based line where the host is first listed, when known.
-    pub line: Option<usize>,
-    /// 1-based line of each of its own variables, when written in block style.
-    pub var_lines: BTreeMap<String, usize>,
+    /// Where the host is first listed.
+    pub origin: Option<Origin>,
+    /// How each of its own variables was set.
+    pub settings: BTreeMap<String, Setting>,
 }
 
 /// An inventory that cannot be used.
@@ -159,20 +238,61 @@ impl Inventory {
     /// Where the value of `host`'s `variable` comes from, as `FILE:LINE`: the host's own
     /// definition, else that of the deepest of its groups that sets it (the one whose value
     /// wins, as [`Inventory::host_vars`] merges them); the file alone when the line is not
-    /// known (flow style).
+    /// known (flow style, a script's output).
     pub fn origin(&self, host: &str, variable: &str) -> String {
-        let file = self.file.display();
-        let line = self.hosts.get(host).and_then(|h| {
-            if h.vars.contains_key(variable) {
-                return h.var_lines.get(variable).copied();
-            }
-            merge::winning_group(self, host, variable)
-                .and_then(|g| self.groups.get(&g)?.var_lines.get(variable).copied())
-        });
-        match line {
-            Some(line) => format!("{file}:{line}"),
-            None => file.to_string(),
+        match self.setting(host, variable) {
+            Some(setting) => setting.origin.to_string(),
+            None => self
+                .hosts
+                .get(host)
+                .and_then(|h| h.origin.as_ref())
+                .map(Origin::to_string)
+                .unwrap_or_else(|| self.file.display().to_string()),
         }
+    }
+
+    /// How the value `host` gets for `variable` was set: by the host, else by the group whose
+    /// value wins.
+    pub fn setting(&self, host: &str, variable: &str) -> Option<&Setting> {
+        let h = self.hosts.get(host)?;
+        if h.vars.contains_key(variable) {
+            return h.settings.get(variable);
+        }
+        let group = merge::winning_group(self, host, variable)?;
+        self.groups.get(&group)?.settings.get(variable)
+    }
+
+    /// The variables of `host` whose values come from a vault-encrypted vars file.
+    pub fn secret_vars(&self, host: &str) -> Result<BTreeSet<String>, InventoryError> {
+        Ok(self
+            .host_vars(host)?
+            .keys()
+            .filter(|k| self.setting(host, k).is_some_and(|s| s.secret))
+            .cloned()
+            .collect())
+    }
+
+    /// Every value read from a vault-encrypted vars file, as `(where, value)` leaves: for the
+    /// redactor, so that none is ever printed.
+    pub fn secret_leaves(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let scopes = self
+            .groups
+            .values()
+            .map(|g| (&g.vars, &g.settings))
+            .chain(self.hosts.values().map(|h| (&h.vars, &h.settings)));
+        for (vars, settings) in scopes {
+            for (key, setting) in settings.iter().filter(|(_, s)| s.secret) {
+                if let Some(value) = vars.get(key) {
+                    leaves(
+                        &format!("{}:{key}", setting.origin.file.display()),
+                        value,
+                        &mut out,
+                    );
+                }
+            }
+        }
+        out
     }
 
     /// Fails with the list of known hosts when `host` is not in the inventory.
