@@ -178,21 +178,24 @@ impl Ctx {
             script_timeout: self.inventory_timeout,
         };
         let inv = crate::model::inventory::load_dir(&dir, root, &opts)?;
-        let leaves = inv.secret_leaves();
-        self.redact(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
+        self.redact_secrets(&inv.secret_leaves());
         Ok(Some(inv))
     }
 
     /// Loads the secrets; their values are redacted from every later output.
     pub fn secrets(&self) -> anyhow::Result<Secrets> {
         let secrets = crate::secrets::store::load(&self.root, &self.keys)?;
-        let leaves = secrets.leaves();
+        self.redact_secrets(&secrets.leaves());
+        Ok(secrets)
+    }
+
+    /// Redacts secret leaves from now on, and warns of those too short to be.
+    fn redact_secrets(&self, leaves: &[(String, String)]) {
         self.redact(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
-        let short: Vec<String> = secrets
-            .leaves()
-            .into_iter()
+        let short: Vec<&str> = leaves
+            .iter()
             .filter(|(_, v)| !v.is_empty() && v.len() < redact::MIN_REDACTED_LEN)
-            .map(|(p, _)| p)
+            .map(|(p, _)| p.as_str())
             .collect();
         if !short.is_empty() {
             eprintln!(
@@ -201,7 +204,6 @@ impl Ctx {
                 short.join(", ")
             );
         }
-        Ok(secrets)
     }
 }
 
