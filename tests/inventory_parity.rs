@@ -204,6 +204,10 @@ proxy = http://proxy.example:3128
 port=8080
 flag=False
 list=[1, 2]
+pair=1,2
+octal=0o17
+negzero=-0
+single='quoted'
 text=hello world # not a comment
 
 [prod:children]
@@ -286,6 +290,24 @@ fn several_files_and_vars_folders_read_as_ansible_reads_them() {
             && stderr.contains("did you mean nxinfra_base_dir"),
         "{stderr}"
     );
+}
+
+#[test]
+fn yaml_host_ranges_ports_and_json_vars_read_as_ansible_reads_them() {
+    let fleet = layout(&[
+        (
+            "inventory/main.yml",
+            "all:\n  hosts:\n    lone.example:\n  children:\n    web:\n      hosts:\n        \
+             w[1:2]:2201:\n          x: 1\n      vars:\n        y: [1, {a: b}]\n",
+        ),
+        ("inventory/group_vars/web.json", "{\"z\": 3}\n"),
+        ("inventory/host_vars/lone.example.yml", "h: dotted\n"),
+    ]);
+    let Some(vars) = same_as_ansible(&fleet, &[]) else {
+        return;
+    };
+    assert_eq!(vars["w2"]["ansible_port"], 2201);
+    assert_eq!(vars["lone.example"]["h"], "dotted");
 }
 
 #[test]

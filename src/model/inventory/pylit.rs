@@ -14,7 +14,7 @@ pub fn value(text: &str) -> Value {
         i: 0,
         text: trimmed,
     };
-    match p.expr() {
+    match p.top() {
         Some(v) if p.end() => v,
         _ => Value::String(text.to_string()),
     }
@@ -27,6 +27,22 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// An expression, or a tuple without parentheses (`1, 2`: a list, as Ansible makes it).
+    fn top(&mut self) -> Option<Value> {
+        let first = self.expr()?;
+        if !self.eat(b',') {
+            return Some(first);
+        }
+        let mut items = vec![first];
+        while !self.end() {
+            items.push(self.expr()?);
+            if !self.eat(b',') {
+                break;
+            }
+        }
+        Some(Value::Array(items))
+    }
+
     fn ws(&mut self) {
         while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t') {
             self.i += 1;
@@ -384,6 +400,8 @@ mod tests {
         assert_eq!(value("{'a': 1, 2: [True]}"), json!({"a": 1, "2": [true]}));
         assert_eq!(value("{1, 1, 2}"), json!([1, 2]));
         assert_eq!(value("  7"), json!(7));
+        assert_eq!(value("1,2"), json!([1, 2]));
+        assert_eq!(value("'a',"), json!(["a"]));
     }
 
     #[test]
@@ -402,6 +420,7 @@ mod tests {
             "1+2j",
             "x y",
             "{'a'}x",
+            "1,,2",
         ] {
             assert_eq!(value(text), json!(text), "{text}");
         }
