@@ -394,3 +394,52 @@ fn secrets_errors_keep_their_own_hints() {
         "{stderr}"
     );
 }
+
+/// A YAML alias bomb: nine levels of ten aliases each, 10^9 strings if expanded.
+fn alias_bomb(indent: &str) -> String {
+    let mut lines = vec![format!("{indent}a0: &a0 [x, x, x, x, x, x, x, x, x, x]")];
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        lines.push(format!("{indent}a{i}: &a{i} [{refs}]"));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_in_the_inventory_the_secrets_and_vars_files() {
+    let expanded = "expand to far more than the document holds";
+    let fleet = Fleet::new();
+    fleet.write(
+        "inventory/inventory.yml",
+        &common::INVENTORY.replacen(
+            "all:\n  vars:\n",
+            &format!("all:\n  vars:\n{}", alias_bomb("    ")),
+            1,
+        ),
+    );
+    let (code, stderr) = run(&mut fleet.command(&["render"]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inventory/inventory.yml") && stderr.contains(expanded),
+        "{stderr}"
+    );
+
+    let fleet = Fleet::new();
+    fleet.write("inventory/group_vars/ixp.yml", &alias_bomb(""));
+    let (code, stderr) = run(&mut fleet.command(&["render"]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inventory/group_vars/ixp.yml") && stderr.contains(expanded),
+        "{stderr}"
+    );
+
+    let fleet = Fleet::new();
+    fleet.set_secrets(&format!("{}{}", common::SECRETS, alias_bomb("")));
+    let (code, stderr) = run(&mut fleet.command(&["render"]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("secrets/secrets.yml.age") && stderr.contains("alias bomb"),
+        "{stderr}"
+    );
+    assert!(!fleet.path("rendered").exists());
+}

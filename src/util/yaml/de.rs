@@ -85,6 +85,12 @@ impl DeError {
                 message = stripped.to_string();
             }
         }
+        if message == "repetition limit exceeded" {
+            // serde_norway stops expanding aliases past a multiple of the document's size.
+            message = "the aliases (`*name`) expand to far more than the document holds (a YAML \
+                       alias bomb?): refused before it fills the memory"
+                .into();
+        }
         message
     }
 }
