@@ -419,3 +419,26 @@ fn a_second_render_waits_for_the_lock_names_its_holder_and_times_out() {
     let (code, _, stderr) = run(&fleet, &["render", "--check"]);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+#[test]
+fn a_template_including_itself_and_a_recursive_macro_stop_with_the_file_and_host() {
+    for (template, what) in [
+        ("{% include 'config/ixp/loop.conf.j2' %}\n", "include"),
+        (
+            "{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}\n",
+            "m(n + 1)",
+        ),
+    ] {
+        let fleet = Fleet::new();
+        fleet.write("templates/config/ixp/loop.conf.j2", template);
+        let (code, _, stderr) = run(&fleet, &["render"]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("templates/config/ixp/loop.conf.j2:1 (host ixp1)")
+                && stderr.contains("recursion limit exceeded")
+                && stderr.contains(what),
+            "{stderr}"
+        );
+        assert!(!fleet.path("rendered").exists(), "nothing rendered");
+    }
+}
