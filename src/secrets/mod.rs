@@ -138,26 +138,9 @@ impl Secrets {
 
     /// Every leaf as (dotted path, value as text), in document order.
     pub fn leaves(&self) -> Vec<(String, String)> {
-        fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
-            match value {
-                Value::Object(map) => {
-                    for (k, v) in map {
-                        walk(&join(prefix, k), v, out);
-                    }
-                }
-                Value::Array(items) => {
-                    for (i, v) in items.iter().enumerate() {
-                        walk(&join(prefix, &i.to_string()), v, out);
-                    }
-                }
-                Value::Null => {}
-                Value::String(s) => out.push((prefix.to_string(), s.clone())),
-                other => out.push((prefix.to_string(), other.to_string())),
-            }
-        }
         let mut out = Vec::new();
         for (k, v) in &self.doc {
-            walk(k, v, &mut out);
+            crate::util::redact::leaves(k, v, &mut out);
         }
         out
     }

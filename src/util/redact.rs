@@ -11,6 +11,34 @@ use aho_corasick::{AhoCorasick, MatchKind};
 /// every message. `secrets` loading warns about such values.
 pub const MIN_REDACTED_LEN: usize = 4;
 
+/// Every leaf of `value` under `prefix` as (dotted path, value as text), in document order:
+/// the `(path, value)` pairs a [`Redactor`] is built from (`null` has no text and is left out).
+pub fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                leaves(&join(k), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                leaves(&join(&i.to_string()), v, out);
+            }
+        }
+        Value::Null => {}
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
 pub struct Redactor {
     matcher: Option<AhoCorasick>,
     replacements: Vec<String>,

@@ -61,25 +61,6 @@ pub const RESERVED_VARIABLES: &[&str] = &[
     "secrets",
 ];
 
-/// The string leaves of a JSON value, with their paths.
-fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                leaves(&format!("{prefix}.{k}"), v, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                leaves(&format!("{prefix}.{i}"), v, out);
-            }
-        }
-        Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
-        Value::Bool(_) | Value::Null => {}
-    }
-}
-
 /// The group every host belongs to.
 pub const ALL: &str = "all";
 
@@ -284,11 +265,8 @@ impl Inventory {
         for (vars, settings) in scopes {
             for (key, setting) in settings.iter().filter(|(_, s)| s.secret) {
                 if let Some(value) = vars.get(key) {
-                    leaves(
-                        &format!("{}:{key}", setting.origin.file.display()),
-                        value,
-                        &mut out,
-                    );
+                    let path = format!("{}:{key}", setting.origin.file.display());
+                    crate::util::redact::leaves(&path, value, &mut out);
                 }
             }
         }
