@@ -187,8 +187,7 @@ impl SharedContext {
         let mut hosts = IndexMap::new();
         let mut secret = IndexMap::new();
         for host in inv.hosts.keys() {
-            let vars = inv.host_vars(host)?;
-            let secret_vars = inv.secret_vars(host)?;
+            let (vars, secret_vars) = inv.host_vars_marked(host)?;
             if !secret_vars.is_empty() {
                 let nodes: IndexMap<String, Arc<Node>> = secret_vars
                     .iter()

@@ -66,7 +66,12 @@ pub(super) fn winning_group(inv: &Inventory, host: &str, variable: &str) -> Opti
     })
 }
 
-pub(super) fn host_vars(inv: &Inventory, host: &str) -> Result<Vars, InventoryError> {
+/// A host's merged variables, and those of them whose value came from a vault-encrypted vars
+/// file (the winning setting's mark: the host's own, else its group's).
+pub(super) fn host_vars(
+    inv: &Inventory,
+    host: &str,
+) -> Result<(Vars, BTreeSet<String>), InventoryError> {
     let h = inv.require_host(host)?;
     let depths = depths(inv);
     let mut groups: Vec<String> = inv.groups_of(host).into_iter().collect();
@@ -111,7 +116,21 @@ pub(super) fn host_vars(inv: &Inventory, host: &str) -> Result<Vars, InventoryEr
     for (key, value) in &h.vars {
         merged.insert(key.clone(), value.clone());
     }
-    Ok(merged)
+    let secret = merged
+        .keys()
+        .filter(|key| {
+            let setting = if h.vars.contains_key(*key) {
+                h.settings.get(*key)
+            } else {
+                origin
+                    .get(*key)
+                    .and_then(|g| inv.groups[g].settings.get(*key))
+            };
+            setting.is_some_and(|s| s.secret)
+        })
+        .cloned()
+        .collect();
+    Ok((merged, secret))
 }
 
 /// Ansible's rank of a group's variable: inventory sources' group vars < `group_vars/all`

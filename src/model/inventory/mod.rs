@@ -213,6 +213,12 @@ impl Inventory {
 
     /// The merged inventory variables of `host` (group vars < host vars), without secrets.
     pub fn host_vars(&self, host: &str) -> Result<Vars, InventoryError> {
+        Ok(merge::host_vars(self, host)?.0)
+    }
+
+    /// The merged inventory variables of `host`, and the names of those whose values come
+    /// from a vault-encrypted vars file.
+    pub fn host_vars_marked(&self, host: &str) -> Result<(Vars, BTreeSet<String>), InventoryError> {
         merge::host_vars(self, host)
     }
 
@@ -245,12 +251,7 @@ impl Inventory {
 
     /// The variables of `host` whose values come from a vault-encrypted vars file.
     pub fn secret_vars(&self, host: &str) -> Result<BTreeSet<String>, InventoryError> {
-        Ok(self
-            .host_vars(host)?
-            .keys()
-            .filter(|k| self.setting(host, k).is_some_and(|s| s.secret))
-            .cloned()
-            .collect())
+        Ok(merge::host_vars(self, host)?.1)
     }
 
     /// Every value read from a vault-encrypted vars file, as `(where, value)` leaves: for the
