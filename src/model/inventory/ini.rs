@@ -154,8 +154,6 @@ fn host_line(
             "'---' starts a YAML document: a YAML inventory file is named .yml or .yaml".into(),
         ));
     }
-    let (hosts, port) = super::pattern::expand(pattern)
-        .map_err(|e| invalid(at, format!("host pattern {pattern:?}: {e}")))?;
     let mut vars = Vec::new();
     for token in assignments {
         let Some((key, value)) = token.split_once('=') else {
@@ -166,11 +164,7 @@ fn host_line(
         };
         vars.push((key, super::pylit::value(value)));
     }
-    for host in &hosts {
-        builder.host(group, host, at)?;
-        if let Some(port) = port {
-            builder.host_var(host, "ansible_port", &port.into(), &At::source(at.clone()))?;
-        }
+    for host in &builder.hosts(group, pattern, at)? {
         for (key, value) in &vars {
             builder.host_var(host, key, value, &At::source(at.clone()))?;
         }

@@ -223,6 +223,25 @@ impl Builder {
         Ok(())
     }
 
+    /// Lists the hosts of a host pattern (`web[01:03]`, `name:PORT`) in `group`, the port as
+    /// their `ansible_port`; returns their names.
+    pub fn hosts(
+        &mut self,
+        group: &str,
+        pattern: &str,
+        at: &Origin,
+    ) -> Result<Vec<String>, InventoryError> {
+        let (hosts, port) = super::pattern::expand(pattern)
+            .map_err(|e| invalid(at, format!("host pattern {pattern:?}: {e}")))?;
+        for host in &hosts {
+            self.host(group, host, at)?;
+            if let Some(port) = port {
+                self.host_var(host, "ansible_port", &port.into(), &At::source(at.clone()))?;
+            }
+        }
+        Ok(hosts)
+    }
+
     /// Sets a host's own variable; set before to another value is an error naming both places.
     pub fn host_var(
         &mut self,

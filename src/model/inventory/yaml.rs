@@ -81,18 +81,7 @@ impl Reader<'_> {
             let mut host_path = path.to_vec();
             host_path.extend(["hosts".to_string(), pattern.clone()]);
             let at = self.at(&host_path);
-            let (hosts, port) = super::pattern::expand(pattern)
-                .map_err(|e| super::load::invalid(&at, format!("host pattern {pattern:?}: {e}")))?;
-            for host in &hosts {
-                builder.host(name, host, &at)?;
-                if let Some(port) = port {
-                    builder.host_var(
-                        host,
-                        "ansible_port",
-                        &port.into(),
-                        &At::source(at.clone()),
-                    )?;
-                }
+            for host in &builder.hosts(name, pattern, &at)? {
                 for (key, value) in vars.iter().flatten() {
                     let mut var_path = host_path.clone();
                     var_path.push(key.clone());
