@@ -18,8 +18,6 @@ use serde_json::Value;
 use super::load::{At, Builder, invalid};
 use super::{ALL, InventoryError, Origin, Vars};
 
-/// The default limit on a script's run.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A script printing more than this is not an inventory.
 const MAX_OUTPUT: u64 = 256 * 1024 * 1024;
 

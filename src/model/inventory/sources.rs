@@ -24,15 +24,6 @@ pub struct Options<'a> {
     pub script_timeout: Duration,
 }
 
-impl Default for Options<'_> {
-    fn default() -> Self {
-        Options {
-            unlock: None,
-            script_timeout: super::script::DEFAULT_TIMEOUT,
-        }
-    }
-}
-
 /// Reads one YAML inventory file (no vars folders, no scripts).
 pub fn load(file: &Path) -> Result<Inventory, InventoryError> {
     let text = std::fs::read_to_string(file).map_err(|source| InventoryError::Read {
