@@ -218,7 +218,7 @@ fn naive_render(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
     };
     let secrets: Secrets = store::load(root, &keys)?;
     let templates = root.join("templates");
-    let tree = sources::TemplateTree::read(&templates)?;
+    let tree = sources::TemplateTree::read(&templates, u64::MAX)?;
     let shared = SharedContext::new(&inv, &secrets.doc)?;
     let redactor = secrets.redactor();
     let out = root.join("rendered");

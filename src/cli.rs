@@ -68,6 +68,30 @@ pub struct GlobalArgs {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub inventory_timeout: u64,
+    /// Template instructions one rendered file may execute before its render is stopped with
+    /// an error (a loop that never ends). Counted, not timed, so a render that passes on a
+    /// laptop passes in CI: 100 million take a few seconds, 30,000 times what the largest
+    /// template of the shipped fleet needs (docs/reliability.md)
+    #[arg(
+        long,
+        global = true,
+        env = "NXINFRA_MAX_TEMPLATE_STEPS",
+        value_name = "N",
+        default_value_t = 100_000_000,
+        value_parser = clap::value_parser!(u64).range(1000..)
+    )]
+    pub max_template_steps: u64,
+    /// The largest file render makes or copies, in MiB: a larger static file is refused
+    /// before it is read, a larger output stops its render (every file is held in memory)
+    #[arg(
+        long,
+        global = true,
+        env = "NXINFRA_MAX_FILE_MIB",
+        value_name = "MiB",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u64).range(1..=1 << 20)
+    )]
+    pub max_file_mib: u64,
 }
 
 #[derive(Debug, Subcommand)]

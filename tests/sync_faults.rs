@@ -183,7 +183,13 @@ fn tree(count: usize, size: usize, version: &str) -> Tree {
                 data.extend_from_slice(&seed.to_le_bytes());
             }
             data.truncate(size);
-            (path, OutFile { data, mode: 0o644 })
+            (
+                path,
+                OutFile {
+                    data: data.into(),
+                    mode: 0o644,
+                },
+            )
         })
         .collect()
 }

@@ -27,6 +27,7 @@ use crate::plan::backup::{Freshness, age};
 use crate::secrets::age_file::{self, Identities};
 use crate::secrets::store::RECIPIENTS_FILE;
 use crate::util::progress::{self, Progress};
+use crate::util::size;
 
 use super::{Ctx, Outcome};
 
@@ -143,15 +144,6 @@ fn is_recipient(file: &Path, recipients: &[age::x25519::Recipient]) -> bool {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     let mine = age_file::public_keys_of(&text);
     recipients.iter().any(|r| mine.contains(&r.to_string()))
-}
-
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }
 
 /// Each backup's destinations reached: one place per destination, shared by every backup
@@ -389,8 +381,8 @@ fn print_made(host: &str, made: &Made) {
     println!(
         "{host} {}: {} dumped, {} stored{} ({} ms): {}",
         made.name,
-        size(made.written.bytes),
-        size(made.written.stored),
+        size::human(made.written.bytes),
+        size::human(made.written.stored),
         if made.verified {
             ", read back"
         } else {
@@ -476,7 +468,7 @@ fn list(ctx: &Ctx, args: &BackupSelectArgs) -> anyhow::Result<Outcome> {
                             r.backup,
                             r.destination,
                             c.time,
-                            size(c.stored),
+                            size::human(c.stored),
                             c.file
                         );
                     }
@@ -538,7 +530,7 @@ fn verify(ctx: &Ctx, args: &BackupSelectArgs, all: bool) -> anyhow::Result<Outco
                         r.backup,
                         r.destination,
                         v.file,
-                        size(v.bytes.unwrap_or(0))
+                        size::human(v.bytes.unwrap_or(0))
                     )
                 }
             };
@@ -602,7 +594,7 @@ fn status(ctx: &Ctx, args: &BackupSelectArgs) -> anyhow::Result<Outcome> {
                         [
                             newest.map_or("-".into(), |c| c.time.clone()),
                             age_text,
-                            newest.map_or("-".into(), |c| size(c.stored)),
+                            newest.map_or("-".into(), |c| size::human(c.stored)),
                             s.max_age_secs.map_or("-".into(), age),
                             state,
                         ]
@@ -763,7 +755,7 @@ fn restore(ctx: &Ctx, args: &BackupRestoreArgs) -> anyhow::Result<Outcome> {
                 "{} restored from {} ({})",
                 args.name,
                 r.location,
-                size(r.bytes)
+                size::human(r.bytes)
             );
             Ok(Outcome::Done)
         }
@@ -839,7 +831,7 @@ fn drill(ctx: &Ctx, args: &BackupDrillArgs) -> anyhow::Result<Outcome> {
                         r.file,
                         r.destination,
                         r.image,
-                        size(r.bytes),
+                        size::human(r.bytes),
                         r.step,
                         match r.code {
                             Some(c) => format!("exited with status {c}"),

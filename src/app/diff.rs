@@ -106,7 +106,7 @@ fn selected(inv: Option<&Inventory>, pattern: Option<&str>) -> Vec<String> {
 
 /// What rendering `hosts` of one side takes.
 fn job<'a>(
-    root: &'a Path,
+    (root, limits): (&'a Path, render::Limits),
     inventory: &'a Inventory,
     hosts: &'a [String],
     secrets: &'a Secrets,
@@ -117,12 +117,13 @@ fn job<'a>(
         secrets,
         hosts,
         limited: true,
+        limits,
     }
 }
 
 /// The working tree's hosts; any render error there is the command's error.
 fn render_head(
-    root: &Path,
+    root: (&Path, render::Limits),
     inventory: &Inventory,
     hosts: &[String],
     secrets: &Secrets,
@@ -143,7 +144,7 @@ type BaseTrees = BTreeMap<String, Result<BTreeMap<String, render::OutFile>, Stri
 /// REV renders (its inventory or its template tree is broken), that reason comes back too,
 /// and every host selected on either side is unrenderable.
 fn render_base(
-    root: &Path,
+    (root, limits): (&Path, render::Limits),
     inventory: &anyhow::Result<Option<Inventory>>,
     hosts: &[String],
     head_hosts: &[String],
@@ -161,7 +162,7 @@ fn render_base(
     if hosts.is_empty() {
         return (BTreeMap::new(), None);
     }
-    match render::render_each(&job(root, inventory, hosts, secrets)) {
+    match render::render_each(&job((root, limits), inventory, hosts, secrets)) {
         Ok(results) => {
             let trees = results
                 .into_iter()
@@ -294,9 +295,14 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> anyhow::Result<Outcome> {
         // Neither side has it: the working tree's error says why.
         limit::select(&head_inv, pattern)?;
     }
-    let head_trees = render_head(&ctx.root, &head_inv, &head_hosts, &head.for_render())?;
+    let head_trees = render_head(
+        (&ctx.root, ctx.render_limits),
+        &head_inv,
+        &head_hosts,
+        &head.for_render(),
+    )?;
     let (base_trees, base_error) = render_base(
-        base_root,
+        (base_root, ctx.render_limits),
         &base_inv,
         &base_hosts,
         &head_hosts,

@@ -70,6 +70,8 @@ pub struct Ctx {
     pub keys: Keys,
     /// How long an inventory script may run.
     pub inventory_timeout: std::time::Duration,
+    /// The bounds on one rendered file.
+    pub render_limits: crate::render::Limits,
     /// Every secret value seen so far (`(path, value)`), and their redactor.
     redactions: Mutex<Redactions>,
 }
@@ -104,6 +106,10 @@ impl Ctx {
                 vault_password_file: global.vault_password_file.clone(),
             },
             inventory_timeout: std::time::Duration::from_secs(global.inventory_timeout),
+            render_limits: crate::render::Limits {
+                steps: global.max_template_steps,
+                file_bytes: global.max_file_mib << 20,
+            },
             redactions: Mutex::default(),
         })
     }

@@ -19,6 +19,7 @@ pub fn run(ctx: &Ctx, args: &RenderArgs) -> anyhow::Result<Outcome> {
         secrets: &secrets,
         hosts: &hosts,
         limited: args.limit.limit.is_some(),
+        limits: ctx.render_limits,
     };
     if args.check {
         let diffs = render::check(&job)?;

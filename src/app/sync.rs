@@ -84,6 +84,7 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
         secrets: &secrets,
         hosts: &hosts,
         limited: args.limit.is_some(),
+        limits: ctx.render_limits,
     };
     let rendered = render::render(
         &job,

@@ -25,7 +25,7 @@ fn needs(
     inventory: &Inventory,
     hosts: &[String],
 ) -> anyhow::Result<BTreeMap<KeyPath, Vec<String>>> {
-    let tree = TemplateTree::read(&ctx.root.join(TEMPLATES_DIR))?;
+    let tree = TemplateTree::read(&ctx.root.join(TEMPLATES_DIR), ctx.render_limits.file_bytes)?;
     let mut files = BTreeMap::new();
     let mut peers = BTreeMap::new();
     let defaults = Defaults::new(&ctx.root);

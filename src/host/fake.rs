@@ -227,7 +227,7 @@ impl Host for FakeHost {
         let state = self.state();
         Ok(paths
             .iter()
-            .filter_map(|p| Some((p.clone(), state.files.get(p)?.data.clone())))
+            .filter_map(|p| Some((p.clone(), state.files.get(p)?.data.to_vec())))
             .collect())
     }
 }
@@ -314,7 +314,7 @@ impl HostLock for FakeLock<'_> {
             state.files.insert(
                 format!(".nxinfra/{}", journal::HISTORY_FILE),
                 OutFile {
-                    data: text.into_bytes(),
+                    data: text.into_bytes().into(),
                     mode: 0o600,
                 },
             );
@@ -327,7 +327,7 @@ impl HostLock for FakeLock<'_> {
                 state.files.insert(
                     path,
                     OutFile {
-                        data: pins.to_text().into_bytes(),
+                        data: pins.to_text().into_bytes().into(),
                         mode: 0o600,
                     },
                 );

@@ -780,7 +780,7 @@ mod tests {
                 (
                     p.to_string(),
                     OutFile {
-                        data: d.as_bytes().to_vec(),
+                        data: d.as_bytes().to_vec().into(),
                         mode: *m,
                     },
                 )
@@ -1153,7 +1153,11 @@ mod tests {
         assert_eq!(p.chmod, [("key".to_string(), 0o600)]);
         assert!(p.added.is_empty(), "nothing new to the manifest");
         for (path, f) in &v1 {
-            assert_eq!(std::fs::read(base.join(path)).unwrap(), f.data, "{path}");
+            assert_eq!(
+                std::fs::read(base.join(path)).unwrap(),
+                &f.data[..],
+                "{path}"
+            );
             assert_eq!(mode(&base.join(path)), f.mode, "{path}");
         }
         assert_eq!(
@@ -1383,7 +1387,7 @@ mod tests {
         v2.insert(
             "bird/bird.conf".into(),
             OutFile {
-                data: b"router id 2;".to_vec(),
+                data: b"router id 2;".to_vec().into(),
                 mode: 0o644,
             },
         );
@@ -1442,7 +1446,7 @@ mod hold_tests {
         let files: BTreeMap<String, OutFile> = [(
             "a.conf".to_string(),
             OutFile {
-                data: b"one".to_vec(),
+                data: b"one".to_vec().into(),
                 mode: 0o644,
             },
         )]

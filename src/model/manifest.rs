@@ -358,14 +358,14 @@ mod tests {
         m.insert(
             "proxy/Caddyfile".into(),
             OutFile {
-                data: b"test".to_vec(),
+                data: b"test".to_vec().into(),
                 mode: 0o644,
             },
         );
         m.insert(
             "wg/wg0 conf".into(),
             OutFile {
-                data: b"".to_vec(),
+                data: b"".to_vec().into(),
                 mode: 0o600,
             },
         );

@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(base.keys().collect::<Vec<_>>(), ["compose.yml"]);
         assert_eq!(placed[0].file.mode, 0o640);
         assert_eq!(placed[1].file.mode, 0o600, "the rendered mode is kept");
-        assert_eq!(placed[1].file.data, b"PrivateKey = k");
+        assert_eq!(&placed[1].file.data[..], b"PrivateKey = k");
     }
 
     #[test]

@@ -575,7 +575,7 @@ networks:
 
     fn tree(web: &str, worker: &str) -> BTreeMap<String, OutFile> {
         let f = |s: &str| OutFile {
-            data: s.as_bytes().to_vec(),
+            data: s.as_bytes().to_vec().into(),
             mode: 0o644,
         };
         BTreeMap::from([

@@ -324,14 +324,14 @@ mod tests {
             (
                 "app/config/app.conf".to_string(),
                 OutFile {
-                    data: conf.as_bytes().to_vec(),
+                    data: conf.as_bytes().to_vec().into(),
                     mode: 0o644,
                 },
             ),
             (
                 "other/x".to_string(),
                 OutFile {
-                    data: b"x".to_vec(),
+                    data: b"x".to_vec().into(),
                     mode: 0o644,
                 },
             ),
@@ -352,7 +352,7 @@ mod tests {
         t.insert(
             "other/x".into(),
             OutFile {
-                data: b"y".to_vec(),
+                data: b"y".to_vec().into(),
                 mode: 0o644,
             },
         );

@@ -492,7 +492,7 @@ secrets:
             (
                 p.to_string(),
                 OutFile {
-                    data: c.as_bytes().to_vec(),
+                    data: c.as_bytes().to_vec().into(),
                     mode,
                 },
             )
@@ -670,7 +670,7 @@ secrets:
         changed.insert(
             "web/conf/app.conf".into(),
             OutFile {
-                data: b"a=2".to_vec(),
+                data: b"a=2".to_vec().into(),
                 mode: 0o644,
             },
         );

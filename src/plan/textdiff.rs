@@ -33,7 +33,7 @@ pub fn plan_diff(
         let before = old.get(path).map(Vec::as_slice);
         let file = new.get(path);
         let secret = was_secret(path) || file.is_some_and(|f| holds_secret(f.mode));
-        let after = file.map(|f| f.data.as_slice()).unwrap_or(empty);
+        let after = file.map(|f| &f.data[..]).unwrap_or(empty);
         let label = format!("{host}:{path}");
         file_diff(&mut out, &label, before, after, true, secret);
     }
@@ -163,7 +163,7 @@ token=hunter2-value
         new.insert(
             "blob".to_string(),
             OutFile {
-                data: vec![0xfe],
+                data: vec![0xfe].into(),
                 mode: 0o644,
             },
         );

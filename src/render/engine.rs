@@ -9,10 +9,12 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use super::filters;
 use super::sources::TemplateTree;
 
-/// An environment that loads templates by name (relative to `templates/`) from `tree`.
-pub fn environment(tree: Arc<TemplateTree>) -> Environment<'static> {
+/// An environment that loads templates by name (relative to `templates/`) from `tree`, each
+/// render stopped after `steps` instructions.
+pub fn environment(tree: Arc<TemplateTree>, steps: u64) -> Environment<'static> {
     let mut env = Environment::new();
     configure(&mut env);
+    env.set_fuel(Some(steps));
     // The repository's root: templates/ is in it.
     add_lookup(
         &mut env,
@@ -109,12 +111,12 @@ mod tests {
     fn render_named(name: &str, source: &str, ctx: minijinja::Value) -> Result<String, Error> {
         let mut tree = TemplateTree::default();
         tree.files
-            .insert(name.to_string(), source.as_bytes().to_vec());
+            .insert(name.to_string(), source.as_bytes().into());
         tree.files.insert(
             "partials/greet.j2".into(),
-            b"{% macro greet(n) %}hello {{ n }}{% endmacro %}\n".to_vec(),
+            b"{% macro greet(n) %}hello {{ n }}{% endmacro %}\n"[..].into(),
         );
-        let env = environment(Arc::new(tree));
+        let env = environment(Arc::new(tree), 100_000_000);
         env.get_template(name)?.render(ctx)
     }
 
@@ -130,7 +132,7 @@ mod tests {
     fn errors_carry_the_template_source_in_every_build() {
         // minijinja's default is `cfg!(debug_assertions)`: this holds in the test build either
         // way; the release binary is checked by tests/hostile_render.rs.
-        assert!(environment(Arc::new(TemplateTree::default())).debug());
+        assert!(environment(Arc::new(TemplateTree::default()), 1).debug());
         let err = render("{{ nope }}").unwrap_err();
         assert!(err.template_source().is_some() && err.range().is_some());
     }

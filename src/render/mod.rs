@@ -35,6 +35,21 @@ pub struct Job<'a> {
     pub hosts: &'a [String],
     /// Whether `hosts` is a `--limit`ed subset (only their folders are replaced).
     pub limited: bool,
+    /// How much one file may cost to render and weigh.
+    pub limits: Limits,
+}
+
+/// The bounds on one output file, so that a hostile or mistaken template (two nested
+/// `range(100000)` loops, an output of gigabytes) or a huge static file stops with an error
+/// naming it instead of running for hours or exhausting memory (docs/reliability.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Template instructions one file's render may execute (minijinja's fuel): counted, not
+    /// timed, so that a render that passes on a laptop passes in CI. The default is
+    /// `--max-template-steps`'.
+    pub steps: u64,
+    /// Bytes one output file may have, rendered or copied; a larger static file is not read.
+    pub file_bytes: u64,
 }
 
 /// The result of one host.
@@ -186,7 +201,7 @@ pub fn render_all(job: &Job<'_>) -> Result<Vec<HostTree>, RenderFailed> {
 /// the job's order); an error in what every host shares (the template tree's layout, the
 /// inventory's variables) fails the whole. Nothing is written.
 pub fn render_each(job: &Job<'_>) -> Result<Vec<(String, HostResult)>, RenderFailed> {
-    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR))
+    let tree = TemplateTree::read(&job.root.join(TEMPLATES_DIR), job.limits.file_bytes)
         .map_err(|e| RenderFailed(vec![e.into()]))?;
     sources::check_layout(
         tree.config_files(),
@@ -202,7 +217,7 @@ pub fn render_each(job: &Job<'_>) -> Result<Vec<(String, HostResult)>, RenderFai
     leaves.extend(job.inventory.secret_leaves());
     let redactor = Redactor::new(leaves.iter().map(|(p, v)| (p.as_str(), v.as_str())));
     let tree = Arc::new(tree);
-    let env = engine::environment(tree.clone());
+    let env = engine::environment(tree.clone(), job.limits.steps);
     let results = parallel(job.hosts, |host| {
         render_host(job, &tree, &env, &shared, &redactor, host)
     });
@@ -230,14 +245,15 @@ fn render_host(
     let mut errors = Vec::new();
     for (out_path, planned) in &plan {
         touched.store(false, Ordering::Relaxed);
-        let data: Vec<u8> = if planned.render {
+        let data: Arc<[u8]> = if planned.render {
+            let mut out = output::Bounded::new(job.limits.file_bytes);
             let rendered = env
                 .get_template(&planned.source)
-                .and_then(|t| t.render(&ctx));
+                .and_then(|t| t.render_captured_to(&ctx, &mut out).map(drop));
             match rendered {
-                Ok(text) => text.into_bytes(),
+                Ok(()) => out.into_inner().into(),
                 Err(e) => {
-                    errors.push(template_error(tree, host, &planned.source, &e));
+                    errors.push(template_error(tree, host, &planned.source, &e, &job.limits));
                     continue;
                 }
             }
@@ -280,6 +296,7 @@ fn template_error(
     host: &str,
     planned: &str,
     err: &minijinja::Error,
+    limits: &Limits,
 ) -> RenderError {
     // The innermost minijinja error knows the template that actually failed.
     let mut inner = err;
@@ -303,6 +320,16 @@ fn template_error(
         },
         ErrorKind::SyntaxError => format!("template syntax error: {detail}"),
         ErrorKind::TemplateNotFound => format!("{detail} (no such file under templates/)"),
+        ErrorKind::OutOfFuel => format!(
+            "stopped after {} template steps, the limit of one file (a loop that does not \
+             end, or loops nested too deep?); a template that needs more: --max-template-steps",
+            limits.steps
+        ),
+        // The only writer that fails is the bounded one.
+        ErrorKind::WriteFailure => format!(
+            "stopped: the output exceeds {}, the limit of one file (--max-file-mib)",
+            crate::util::size::human(limits.file_bytes)
+        ),
         kind => {
             let at = expression
                 .as_ref()

@@ -10,6 +10,51 @@ use std::path::{Component, Path};
 
 use crate::model::tree::OutFile;
 
+/// A rendered file's bytes, refused past `limit`: a render that would write more stops at the
+/// first byte over (with the write error minijinja reports as `WriteFailure`), so a template
+/// producing gigabytes never holds more than `limit` in memory.
+pub struct Bounded {
+    data: Vec<u8>,
+    limit: u64,
+}
+
+impl Bounded {
+    pub fn new(limit: u64) -> Self {
+        Bounded {
+            data: Vec::new(),
+            limit,
+        }
+    }
+
+    pub fn into_inner(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.data.len() as u64 + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("more than {} bytes", self.limit),
+            ));
+        }
+        let need = self.data.len() + buf.len();
+        if need > self.data.capacity() {
+            // Doubling, but never past the limit: a file just under it must not cost twice.
+            let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+            let grown = (self.data.capacity() * 2).clamp(need, limit.max(need));
+            self.data.reserve_exact(grown - self.data.len());
+        }
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Mode of an output file.
 pub fn mode_for(out_path: &str, secret: bool) -> u32 {
     match (out_path.ends_with(".sh"), secret) {
@@ -205,7 +250,7 @@ pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, OutFile>> {
                 out.insert(
                     rel,
                     OutFile {
-                        data,
+                        data: data.into(),
                         mode: meta.permissions().mode() & 0o7777,
                     },
                 );
@@ -300,7 +345,7 @@ mod tests {
     #[test]
     fn differences_install_and_strays() {
         let f = |data: &[u8], mode| OutFile {
-            data: data.to_vec(),
+            data: data.to_vec().into(),
             mode,
         };
         let root = tempfile::tempdir().unwrap();

@@ -27,7 +27,8 @@ pub struct LayoutError {
 #[derive(Debug, Default)]
 pub struct TemplateTree {
     pub root: PathBuf,
-    pub files: BTreeMap<String, Vec<u8>>,
+    /// Shared: each host's output of a static file is this very buffer.
+    pub files: BTreeMap<String, std::sync::Arc<[u8]>>,
     /// The folders of `templates/config/` that [`IGNORE_FILE`] lists (not read).
     pub ignored: BTreeSet<String>,
 }
@@ -56,7 +57,9 @@ pub fn parse_ignore(file: &Path, text: &str) -> Result<BTreeSet<String>, LayoutE
 
 impl TemplateTree {
     /// Reads `dir` recursively. Symlinks are refused: they could point outside the repository.
-    pub fn read(dir: &Path) -> Result<Self, LayoutError> {
+    /// A file larger than `max_bytes` is refused before it is read (a render holds every file
+    /// in memory).
+    pub fn read(dir: &Path, max_bytes: u64) -> Result<Self, LayoutError> {
         let mut tree = TemplateTree {
             root: dir.to_path_buf(),
             files: BTreeMap::new(),
@@ -122,11 +125,16 @@ impl TemplateTree {
                 } else if rel == ignore_rel {
                     continue;
                 } else {
-                    let data = std::fs::read(&full).map_err(|e| LayoutError {
-                        file: full.clone(),
-                        message: format!("cannot read: {e}"),
-                    })?;
-                    tree.files.insert(rel, data);
+                    if !kind.is_file() {
+                        return Err(LayoutError {
+                            file: full,
+                            message: "not a regular file (a pipe, socket or device): \
+                                      templates/ holds files only"
+                                .into(),
+                        });
+                    }
+                    let data = read_bounded(&full, max_bytes)?;
+                    tree.files.insert(rel, data.into());
                 }
             }
         }
@@ -145,6 +153,35 @@ impl TemplateTree {
             .keys()
             .filter_map(move |k| k.strip_prefix(prefix.as_str()))
     }
+}
+
+/// The bytes of `file`, refused when there are more than `max_bytes` (never more than that
+/// read into memory, even if the file grows meanwhile).
+fn read_bounded(file: &Path, max_bytes: u64) -> Result<Vec<u8>, LayoutError> {
+    use std::io::Read;
+    let fail = |e: std::io::Error| LayoutError {
+        file: file.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    };
+    let mut data = Vec::new();
+    std::fs::File::open(file)
+        .map_err(fail)?
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(fail)?;
+    if data.len() as u64 > max_bytes {
+        let size = std::fs::metadata(file).map_or(data.len() as u64, |m| m.len());
+        return Err(LayoutError {
+            file: file.to_path_buf(),
+            message: format!(
+                "{} is larger than the limit of one file, {} (--max-file-mib): templates/ \
+                 holds configuration; ship large data another way, or raise the limit",
+                crate::util::size::human(size),
+                crate::util::size::human(max_bytes)
+            ),
+        });
+    }
+    Ok(data)
 }
 
 /// Checks the layout of `templates/config/` against the inventory: every top folder is a group,
@@ -383,7 +420,7 @@ mod tests {
             std::fs::create_dir_all(t.join(f).parent().unwrap()).unwrap();
             std::fs::write(t.join(f), text).unwrap();
         }
-        let tree = TemplateTree::read(t).unwrap();
+        let tree = TemplateTree::read(t, u64::MAX).unwrap();
         assert_eq!(tree.files.keys().collect::<Vec<_>>(), ["config/ixp/x.j2"]);
         assert_eq!(
             tree.ignored,
@@ -391,7 +428,7 @@ mod tests {
         );
         assert!(check_layout(tree.config_files(), &tree.ignored, &inv(), t).is_ok());
         std::fs::write(t.join("config/.nxinfraignore"), "ok\nlegacy/sub\n").unwrap();
-        let err = TemplateTree::read(t).unwrap_err().to_string();
+        let err = TemplateTree::read(t, u64::MAX).unwrap_err().to_string();
         assert!(
             err.contains(".nxinfraignore:2: \"legacy/sub\": one folder name"),
             "{err}"

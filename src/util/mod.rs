@@ -1,5 +1,5 @@
 //! Small utilities every layer may use: YAML reading with lines, suggestions for misspelt
-//! names, shell quoting, pipes, colour and progress on a terminal, signals.
+//! names, shell quoting, sizes, pipes, colour and progress on a terminal, signals.
 
 pub mod color;
 pub mod interrupt;
@@ -7,5 +7,6 @@ pub mod pipe;
 pub mod progress;
 pub mod redact;
 pub mod shell;
+pub mod size;
 pub mod suggest;
 pub mod yaml;

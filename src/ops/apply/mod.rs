@@ -601,7 +601,13 @@ async fn keep_previous(
         .into_iter()
         .filter_map(|(path, data)| {
             let mode = remote.files.get(&path)?.mode;
-            Some((path, OutFile { data, mode }))
+            Some((
+                path,
+                OutFile {
+                    data: data.into(),
+                    mode,
+                },
+            ))
         })
         .collect())
 }

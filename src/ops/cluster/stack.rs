@@ -256,7 +256,7 @@ async fn objects<E: StackEngine>(
                 .file
                 .as_ref()
                 .and_then(|f| desired.tree.get(f))
-                .map(|f| f.data.as_slice())
+                .map(|f| &f.data[..])
                 .unwrap_or_default();
             engine
                 .create_object(secret, &step.name, data, &step.labels)
@@ -366,7 +366,7 @@ mod tests {
         BTreeMap::from([(
             FILE.to_string(),
             OutFile {
-                data: stack.as_bytes().to_vec(),
+                data: stack.as_bytes().to_vec().into(),
                 mode: 0o644,
             },
         )])
