@@ -123,10 +123,18 @@ pub fn parse_history(text: &str) -> Result<Vec<Record>, JournalError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| JournalError {
+            let record: Record = serde_json::from_str(l).map_err(|e| JournalError {
                 line: i + 1,
                 reason: e.to_string(),
-            })
+            })?;
+            // The next deploy's number follows it (found by fuzzing: an overflow).
+            if record.n == u64::MAX {
+                return Err(JournalError {
+                    line: i + 1,
+                    reason: format!("deploy number {} leaves none for the next deploy", record.n),
+                });
+            }
+            Ok(record)
         })
         .collect()
 }
@@ -285,6 +293,14 @@ mod tests {
         let j = Journal::parse(&record(7).to_line(), "").unwrap();
         assert_eq!(j.next(), 8);
         assert_eq!(Journal::parse("", "").unwrap().next(), 1);
+        // fuzz/regressions/remote_lines/journal-next-overflow
+        let err = Journal::parse(&record(u64::MAX).to_line(), "").map(|j| j.next());
+        assert!(
+            err.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("line 1: deploy number 18446744073709551615 leaves none")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! kind of source; `limit` selects hosts with `--limit` patterns; `merge` computes a host's
 //! variables with Ansible's precedence (and refuses where it would surprise).
 
-mod ini;
+pub mod ini;
 pub mod limit;
-mod load;
+pub mod load;
 mod merge;
 mod pattern;
 mod pylit;
