@@ -6,6 +6,7 @@
 #                 root: network namespaces)
 #   make bench    render, sync and apply benchmarks, each against a plain baseline measured in
 #                 the same run
+#   make fuzz     every fuzz target for FUZZ_SECONDS (600) each (nightly, cargo-fuzz)
 
 CARGO    ?= cargo
 # The shipped secrets are encrypted to a demo identity. Once you run `nxinfra secrets init`
@@ -13,7 +14,7 @@ CARGO    ?= cargo
 IDENTITY ?= demo/identity.DEMO-ONLY.txt
 NXINFRA  := target/release/nxinfra
 
-.PHONY: build render check diff test prereqs lint bench clean testbed-up testbed-down man completions
+.PHONY: build render check diff test prereqs lint bench fuzz clean testbed-up testbed-down man completions
 
 build:
 	$(CARGO) build --release --locked
@@ -75,6 +76,13 @@ bench: prereqs
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply && \
 	$(CARGO) bench --locked --bench backup && $(CARGO) bench --locked --bench cluster
+
+# Every fuzz target (fuzz/, cargo-fuzz on the nightly toolchain) for FUZZ_SECONDS each, one at
+# a time, on its committed corpus (fuzz/README.md); exit 1 on a crash, a hang (> 1 s per
+# input) or an input over 2 GiB of memory, its input left in fuzz/artifacts/TARGET/.
+FUZZ_SECONDS ?= 600
+fuzz:
+	./fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	$(CARGO) clean

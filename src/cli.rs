@@ -371,6 +371,11 @@ pub struct SyncArgs {
     /// that hangs. A run that died holds no lock: the lock goes with its connection.
     #[arg(long)]
     pub force_unlock: bool,
+    /// apply: stop an image pull that reports no progress for this long (a registry that
+    /// stopped answering); nothing is changed on that host then
+    #[arg(long, default_value_t = DEFAULT_PULL_TIMEOUT, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub pull_timeout: u64,
     /// Deploy held hosts and files too (nxinfra_hold, nxinfra_hold_paths), naming on stderr
     /// each hold ignored
     #[arg(long)]
@@ -438,6 +443,11 @@ pub struct RollbackArgs {
     /// Seconds to wait for another run's lock on a host before failing
     #[arg(long, default_value_t = DEFAULT_LOCK_TIMEOUT, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// Stop an image pull that reports no progress for this long (a registry that stopped
+    /// answering); nothing is changed on that host then
+    #[arg(long, default_value_t = DEFAULT_PULL_TIMEOUT, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub pull_timeout: u64,
     #[command(flatten)]
     pub ssh: SshArgs,
     /// Print a JSON summary on stdout (as apply's)
@@ -706,7 +716,25 @@ pub struct SshArgs {
         value_name = "SECONDS"
     )]
     pub ssh_persist: u64,
+    /// A host that stops answering (network cut, host frozen) fails after about this long
+    /// instead of hanging: ssh's keepalive every third of it (ServerAliveInterval), given up
+    /// after ssh's ServerAliveCountMax (3) missed answers
+    #[arg(
+        long,
+        env = "NXINFRA_SSH_TIMEOUT",
+        default_value_t = DEFAULT_SSH_TIMEOUT,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(3..)
+    )]
+    pub ssh_timeout: u64,
 }
+
+/// `--ssh-timeout`'s default: a host silent for half a minute is treated as gone.
+pub const DEFAULT_SSH_TIMEOUT: u64 = 30;
+
+/// `--pull-timeout`'s default: an image pull that reports no progress for two minutes is
+/// stopped (the engine reports progress during a download at least every few seconds).
+pub const DEFAULT_PULL_TIMEOUT: u64 = 120;
 
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {

@@ -8,7 +8,9 @@ mod common;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::engine::{self, applied, apply, docker, id, inspect, run_sleeper, steps};
+use common::engine::{
+    self, applied, apply, aside, docker, id, inspect, run_sleeper, running, set, steps,
+};
 use common::{Down, Fleet, SECRET, Testbed, texts};
 
 /// `web` is replaced side by side (no fixed address), `pinned` old one first (a fixed
@@ -55,20 +57,6 @@ fn fleet(tb: &Testbed, host: &str, test: &str) -> Fleet {
     engine::clean_engine(tb, host, &["net"]);
     let vars = format!("{VARS}    subnet: {}\n", &host[1..]);
     engine::fleet(tb, host, test, COMPOSE, &vars)
-}
-
-/// Sets the group variable `var` of the fleet's inventory to `value`.
-fn set(fleet: &Fleet, var: &str, value: &str) {
-    let inventory = fleet.read("inventory/inventory.yml");
-    let start = inventory
-        .find(&format!("    {var}: "))
-        .unwrap_or_else(|| panic!("{var} not in the inventory"));
-    let end = start + inventory[start..].find('\n').expect("a line");
-    let line = format!("    {var}: {value}");
-    fleet.write(
-        "inventory/inventory.yml",
-        &format!("{}{line}{}", &inventory[..start], &inventory[end..]),
-    );
 }
 
 /// `nxinfra apply --json` started in its own process group (as a shell starts a job, so
@@ -119,20 +107,6 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn running(tb: &Testbed, host: &str, name: &str) -> bool {
-    inspect(tb, host, name)["State"]["Running"].as_bool() == Some(true)
-}
-
-/// The names of the containers on `host` that carry `--nxinfra-`.
-fn aside(tb: &Testbed, host: &str) -> Vec<String> {
-    let (_, names) = docker(tb, host, &["ps", "-a", "--format", "{{.Names}}"]);
-    names
-        .lines()
-        .filter(|n| n.contains("--nxinfra-"))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Starts an apply that replaces `service` with a version that never becomes healthy, and

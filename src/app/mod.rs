@@ -244,13 +244,19 @@ fn find_root() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The SSH settings of `--ssh-config`, `--strict-host-keys`, `--ssh-persist`.
+/// The SSH settings of `--ssh-config`, `--strict-host-keys`, `--ssh-persist`,
+/// `--ssh-timeout`; pulls stopped after `--pull-timeout`'s default (apply and rollback set
+/// their own).
 pub fn ssh_options(a: &crate::cli::SshArgs) -> crate::host::session::SshOptions {
     crate::host::session::SshOptions {
         config_file: a.ssh_config.clone(),
         strict_host_keys: a.strict_host_keys,
         connect_timeout: Some(std::time::Duration::from_secs(10)),
         persist_secs: a.ssh_persist,
+        alive_timeout: Some(std::time::Duration::from_secs(a.ssh_timeout)),
+        pull_stall: Some(std::time::Duration::from_secs(
+            crate::cli::DEFAULT_PULL_TIMEOUT,
+        )),
     }
 }
 

@@ -22,6 +22,8 @@ pub fn run(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Outcome> {
         diff: args.diff,
         force_unlock: false,
         lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
+        // Reads only: nothing is pulled.
+        pull_timeout: crate::cli::DEFAULT_PULL_TIMEOUT,
         ssh: &args.ssh,
         ignore_holds: false,
     };

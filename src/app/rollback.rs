@@ -23,6 +23,7 @@ pub fn run(ctx: &Ctx, args: &RollbackArgs) -> anyhow::Result<Outcome> {
         diff: false,
         force_unlock: false,
         lock_timeout: args.lock_timeout,
+        pull_timeout: args.pull_timeout,
         ssh: &args.ssh,
         ignore_holds: args.ignore_holds,
     };

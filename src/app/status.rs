@@ -27,6 +27,8 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<Outcome> {
         diff: false,
         force_unlock: false,
         lock_timeout: crate::cli::DEFAULT_LOCK_TIMEOUT,
+        // Reads only: nothing is pulled.
+        pull_timeout: crate::cli::DEFAULT_PULL_TIMEOUT,
         ssh: &args.ssh,
         ignore_holds: false,
     };

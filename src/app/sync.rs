@@ -39,6 +39,8 @@ pub struct Settings<'a> {
     pub force_unlock: bool,
     /// Seconds to wait for a host's lock (and for another render's).
     pub lock_timeout: u64,
+    /// `--pull-timeout` (apply, rollback): seconds a pull may go without progress.
+    pub pull_timeout: u64,
     pub ssh: &'a crate::cli::SshArgs,
     /// `--ignore-holds`: every hold dropped for this run (and said).
     pub ignore_holds: bool,
@@ -58,6 +60,7 @@ impl<'a> Settings<'a> {
             diff: args.diff,
             force_unlock: args.force_unlock,
             lock_timeout: args.lock_timeout,
+            pull_timeout: args.pull_timeout,
             ssh: &args.ssh,
             ignore_holds: args.ignore_holds,
         }
@@ -113,7 +116,10 @@ pub fn prepare(ctx: &Ctx, args: &Settings, command: &str) -> anyhow::Result<Prep
         diff: args.diff,
         force_unlock: args.force_unlock,
         lock_timeout: Duration::from_secs(args.lock_timeout),
-        ssh: super::ssh_options(args.ssh),
+        ssh: crate::host::session::SshOptions {
+            pull_stall: Some(Duration::from_secs(args.pull_timeout)),
+            ..super::ssh_options(args.ssh)
+        },
         // After the render: it knows the secrets' values.
         redactor: ctx.redactor(),
         holder: format!(

@@ -125,15 +125,23 @@ pub struct DockerEngine {
     fleet: String,
     reads: AtomicUsize,
     writes: AtomicUsize,
+    /// A pull that reports no progress this long is stopped (`--pull-timeout`).
+    pull_stall: Option<std::time::Duration>,
 }
 
-/// The engine of `target` at `local_socket` (its socket forwarded here), or why not.
+/// The engine of `target` at `local_socket` (its socket forwarded here), or why not; its
+/// pulls stopped after `pull_stall` without progress.
 pub async fn connect_engine(
     local_socket: &str,
     target: &crate::model::target::Target,
+    pull_stall: Option<std::time::Duration>,
 ) -> Result<DockerEngine, EngineError> {
     DockerEngine::connect(local_socket, &target.fleet)
         .await
+        .map(|engine| DockerEngine {
+            pull_stall,
+            ..engine
+        })
         .map_err(|e| EngineError {
             what: format!(
                 "the Docker engine at {} does not answer through the SSH connection (is it \
@@ -170,6 +178,7 @@ impl DockerEngine {
             fleet: fleet.to_string(),
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
+            pull_stall: None,
         })
     }
 
@@ -438,13 +447,34 @@ impl Engine for DockerEngine {
 
     async fn pull(&self, image: &str) -> Result<(), EngineError> {
         self.write();
+        use futures_util::StreamExt;
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        self.docker
-            .create_image(Some(options), None, None)
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(fail(format!("pulling {image}")))?;
-        Ok(())
+        let mut progress = self.docker.create_image(Some(options), None, None);
+        // The engine streams its progress; a registry that stops answering mid-download
+        // leaves the stream silent for ever. Dropping the stream ends the request, and the
+        // engine cancels the pull.
+        loop {
+            let next = match self.pull_stall {
+                Some(limit) => match tokio::time::timeout(limit, progress.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        return Err(EngineError {
+                            what: format!("pulling {image}"),
+                            reason: format!(
+                                "no progress for {} s: the registry stopped answering?                                  (--pull-timeout)",
+                                limit.as_secs()
+                            ),
+                        });
+                    }
+                },
+                None => progress.next().await,
+            };
+            match next {
+                None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(fail(format!("pulling {image}"))(e)),
+            }
+        }
     }
 
     async fn remove_image(&self, id: &str, tags: &[String]) -> Result<(), EngineError> {

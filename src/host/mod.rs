@@ -202,7 +202,8 @@ impl Reached {
                 return Err(e.into());
             }
         };
-        let engine = engine::connect_engine(&forward.local.to_string_lossy(), target).await;
+        let engine =
+            engine::connect_engine(&forward.local.to_string_lossy(), target, ssh.pull_stall).await;
         let forward = forward.into_parts();
         match engine {
             Ok(engine) => Ok(Reached {

@@ -29,6 +29,11 @@ pub struct SshOptions {
     pub connect_timeout: Option<Duration>,
     /// Keep the connection open this many seconds after the run (0: close it).
     pub persist_secs: u64,
+    /// A host silent this long is given up: ssh's keepalive every third of it.
+    pub alive_timeout: Option<Duration>,
+    /// An image pull without progress this long is stopped (the engine reached through the
+    /// connection); `None`: never.
+    pub pull_stall: Option<Duration>,
 }
 
 /// A master without clients ends after this many seconds (it is closed explicitly before).
@@ -102,6 +107,10 @@ impl HostSession {
         }
         if let Some(t) = opts.connect_timeout {
             b.connect_timeout(t);
+        }
+        if let Some(t) = opts.alive_timeout {
+            // ssh gives up after ServerAliveCountMax (default 3) keepalives unanswered.
+            b.server_alive_interval((t / 3).max(Duration::from_secs(1)));
         }
         let fail = |reason: String| SessionError::Connect {
             destination: target.destination.clone(),

@@ -202,3 +202,32 @@ pub fn host_state(tb: &Testbed, host: &str, base: &std::path::Path) -> String {
     images.sort();
     format!("{files}\n{engine}\n{networks}\n{}", images.join("\n"))
 }
+
+/// Sets the group variable `var` of the fleet's inventory to `value`.
+pub fn set(fleet: &Fleet, var: &str, value: &str) {
+    let inventory = fleet.read("inventory/inventory.yml");
+    let start = inventory
+        .find(&format!("    {var}: "))
+        .unwrap_or_else(|| panic!("{var} not in the inventory"));
+    let end = start + inventory[start..].find('\n').expect("a line");
+    let line = format!("    {var}: {value}");
+    fleet.write(
+        "inventory/inventory.yml",
+        &format!("{}{line}{}", &inventory[..start], &inventory[end..]),
+    );
+}
+
+/// Whether container `name` runs on `host`.
+pub fn running(tb: &Testbed, host: &str, name: &str) -> bool {
+    inspect(tb, host, name)["State"]["Running"].as_bool() == Some(true)
+}
+
+/// The names of the containers on `host` that carry `--nxinfra-`.
+pub fn aside(tb: &Testbed, host: &str) -> Vec<String> {
+    let (_, names) = docker(tb, host, &["ps", "-a", "--format", "{{.Names}}"]);
+    names
+        .lines()
+        .filter(|n| n.contains("--nxinfra-"))
+        .map(str::to_string)
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -22,10 +22,14 @@ struct Content {
     blobs: BTreeMap<String, (String, Vec<u8>)>,
     /// Requests served, as `METHOD PATH`.
     log: Vec<String>,
+    /// While set, a layer's download stops half way: the registry stops answering mid-pull.
+    stall: bool,
+    /// Downloads stopped so.
+    stalled: usize,
 }
 
 pub struct Registry {
-    content: Arc<Mutex<Content>>,
+    content: Arc<(Mutex<Content>, Condvar)>,
 }
 
 fn digest(data: &[u8]) -> String {
@@ -36,7 +40,7 @@ impl Registry {
     /// Starts serving on [`ADDRESS`] in a background thread, for the rest of the test process.
     pub fn start() -> Registry {
         let listener = TcpListener::bind(ADDRESS).expect("bind the registry on the bridge");
-        let content = Arc::new(Mutex::new(Content::default()));
+        let content = Arc::new((Mutex::new(Content::default()), Condvar::new()));
         let shared = content.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -50,7 +54,21 @@ impl Registry {
     /// Publishes `repository:tag`: the rootfs tar as its one layer, `env` in its config (a
     /// different `env` makes a different image id). Returns the image id (config digest).
     pub fn publish(&self, repository: &str, tag: &str, rootfs: &Path, env: &[&str]) -> String {
-        let layer = std::fs::read(rootfs).expect("read the rootfs tar");
+        self.publish_padded(repository, tag, rootfs, env, 0)
+    }
+
+    /// [`Registry::publish`] with `pad` more blocks of zeros at the end of the layer: the
+    /// same files in a layer of its own (another digest), which a host has never pulled.
+    pub fn publish_padded(
+        &self,
+        repository: &str,
+        tag: &str,
+        rootfs: &Path,
+        env: &[&str],
+        pad: usize,
+    ) -> String {
+        let mut layer = std::fs::read(rootfs).expect("read the rootfs tar");
+        layer.resize(layer.len() + pad * 512, 0);
         let layer_digest = digest(&layer);
         let config = serde_json::json!({
             "architecture": "amd64",
@@ -78,7 +96,7 @@ impl Registry {
         .to_string()
         .into_bytes();
         let manifest_digest = digest(&manifest);
-        let mut c = self.content.lock().expect("registry lock");
+        let mut c = self.content.0.lock().expect("registry lock");
         c.blobs.insert(
             layer_digest,
             ("application/vnd.docker.image.rootfs.diff.tar".into(), layer),
@@ -106,6 +124,7 @@ impl Registry {
     pub fn manifest_requests(&self, repository: &str) -> usize {
         let prefix = format!("/v2/{repository}/manifests/");
         self.content
+            .0
             .lock()
             .expect("registry lock")
             .log
@@ -113,9 +132,22 @@ impl Registry {
             .filter(|l| l.split(' ').nth(1).is_some_and(|p| p.starts_with(&prefix)))
             .count()
     }
+
+    /// Stops (`true`) or resumes every layer download half way.
+    pub fn stall(&self, on: bool) {
+        let (content, resumed) = &*self.content;
+        content.lock().expect("registry lock").stall = on;
+        resumed.notify_all();
+    }
+
+    /// How many layer downloads were stopped half way so far.
+    pub fn stalled(&self) -> usize {
+        self.content.0.lock().expect("registry lock").stalled
+    }
 }
 
-fn serve(stream: TcpStream, content: &Mutex<Content>) {
+fn serve(stream: TcpStream, shared: &(Mutex<Content>, Condvar)) {
+    let (content, resumed) = shared;
     let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
     let mut writer = stream;
     loop {
@@ -154,12 +186,26 @@ fn serve(stream: TcpStream, content: &Mutex<Content>) {
             body.len(),
             digest(&body)
         );
+        let half = if method != "HEAD" && path.contains("/blobs/") && body.len() > 1024 {
+            body.len() / 2
+        } else {
+            body.len()
+        };
         let sent = writer.write_all(head.as_bytes()).and_then(|_| {
             if method == "HEAD" {
-                Ok(())
-            } else {
-                writer.write_all(&body)
+                return Ok(());
             }
+            writer.write_all(&body[..half])?;
+            writer.flush()?;
+            let mut c = content.lock().expect("registry lock");
+            if c.stall && half < body.len() {
+                c.stalled += 1;
+                while c.stall {
+                    c = resumed.wait(c).expect("registry lock");
+                }
+            }
+            drop(c);
+            writer.write_all(&body[half..])
         });
         if sent.is_err() {
             return;
