@@ -2,9 +2,11 @@
 # nxinfra end-to-end testbed: N simulated hosts on this machine, each with a real sshd and a real
 # Docker engine in its own network namespace. See tests/testbed/README.md.
 #
-#   testbed.sh up [N]   bring up h1..hN (default 6); reuses a healthy testbed of the same size
+#   testbed.sh up [N]   bring up h1..hN (default 6, at most 999); reuses a healthy testbed of the
+#                       same size and engine
 #   testbed.sh down     tear everything down (also after a failed or partial up; idempotent)
-#   testbed.sh status   which hosts answer on ssh and docker (exit 0 only when all do)
+#   testbed.sh status   which hosts answer on ssh and docker (exit 0 only when all do; ssh only
+#                       with NXTB_ENGINE=none)
 #   testbed.sh check    prerequisites (packages, root, network namespaces)
 #   testbed.sh rekey hK give hK a new host key and restart its sshd (known_hosts unchanged, so
 #                       ssh to hK must now fail: the host-key-change test)
@@ -23,12 +25,14 @@
 # failure, exit 1; elsewhere exit 77 = "skip"), NXTB_KEEP_ON_FAILURE=1 (a failed up leaves
 # everything in place for debugging; run `down` afterwards), NXTB_ENGINE=podman (up: each host
 # runs Podman's Docker-compatible API service on the same socket instead of dockerd; the
-# compatibility run of docs/podman.md).
+# compatibility run of docs/podman.md), NXTB_ENGINE=none (up: sshd only, no engine, no image:
+# the scale benchmark's many hosts, benches/scale.rs; stop-engine/start-engine refuse it).
 #
 # Names are fixed, so there is one testbed per machine: namespaces nxtb-hK, bridge nxtb0, root-side
-# veths nxtb-hK, user and group nxtb, cgroup parents nxtb-hK, addresses 10.200.0.0/24 and
-# fd42:200::/64. Nothing is ever sent beyond addresses the testbed made itself: the namespaces
-# have no default route.
+# veths nxtb-hK, user and group nxtb, cgroup parents nxtb-hK, addresses 10.200.0.0/24 (hK at
+# 10.200.0.1K; beyond 99 hosts the prefix is /16 and hK from h100 on is at 10.200.K/100.1KK,
+# e.g. h100 10.200.1.100, h250 10.200.2.150) and fd42:200::/64 (hK at fd42:200::1K). Nothing is
+# ever sent beyond addresses the testbed made itself: the namespaces have no default route.
 set -euo pipefail
 
 SCRIPT=$(readlink -f "$0")
@@ -41,9 +45,14 @@ NET4=10.200.0
 NET6=fd42:200:
 MARKER=.nxtb-state
 ENGINE=${NXTB_ENGINE:-docker}
-case $ENGINE in docker | podman) ;; *) echo "testbed: NXTB_ENGINE must be docker or podman" >&2; exit 2 ;; esac
-APT_PKGS="openssh-server docker.io busybox-static iproute2 sudo"
-[ "$ENGINE" = docker ] || APT_PKGS="$APT_PKGS podman containernetworking-plugins"
+case $ENGINE in docker | podman | none) ;; *) echo "testbed: NXTB_ENGINE must be docker, podman or none" >&2; exit 2 ;; esac
+case $ENGINE in
+    docker) APT_PKGS="openssh-server docker.io busybox-static iproute2 sudo" ;;
+    podman) APT_PKGS="openssh-server docker.io busybox-static iproute2 sudo podman containernetworking-plugins" ;;
+    none) APT_PKGS="openssh-server iproute2 sudo" ;;
+esac
+# Hosts ssh'ed to at once by the login checks of up and status.
+PROBE_PARALLEL=32
 # nxinfra places system files with `sudo -n`: the test user may run anything as root, on the
 # testbed only (this drop-in is made by up and removed by down).
 SUDOERS=/etc/sudoers.d/nxtb-testbed
@@ -88,13 +97,15 @@ missing_prereqs() {
     [ -x /usr/sbin/sshd ] || echo "sshd:openssh-server"
     local c
     for c in ssh ssh-keygen; do command -v $c >/dev/null 2>&1 || echo "$c:openssh-client"; done
-    for c in dockerd docker containerd runc iptables; do
-        command -v $c >/dev/null 2>&1 || echo "$c:docker.io"
-    done
-    if ! c=$(command -v busybox 2>/dev/null); then
-        echo "busybox:busybox-static"
-    elif ldd "$c" >/dev/null 2>&1; then
-        echo "busybox(static):busybox-static"   # the dynamic busybox cannot go into an image
+    if [ "$ENGINE" != none ]; then
+        for c in dockerd docker containerd runc iptables; do
+            command -v $c >/dev/null 2>&1 || echo "$c:docker.io"
+        done
+        if ! c=$(command -v busybox 2>/dev/null); then
+            echo "busybox:busybox-static"
+        elif ldd "$c" >/dev/null 2>&1; then
+            echo "busybox(static):busybox-static"   # the dynamic busybox cannot go into an image
+        fi
     fi
     command -v ip >/dev/null 2>&1 || echo "ip:iproute2"
     for c in unshare nsenter flock setsid; do
@@ -154,6 +165,8 @@ cmd_check() {
         say "missing:"
         echo "$missing" | awk -F: '{ printf "  %s (package %s)\n", $1, $2 }' >&2
         say "install with: $APT_LINE"
+    elif [ "$ENGINE" = none ]; then
+        say "packages: all present ($(/usr/sbin/sshd -V 2>&1 | head -n1 | cut -d, -f1); no engine)"
     else
         say "packages: all present ($(/usr/sbin/sshd -V 2>&1 | head -n1 | cut -d, -f1);" \
             "dockerd $(dockerd --version 2>/dev/null | sed 's/^Docker version \([^,]*\).*/\1/'))"
@@ -430,8 +443,15 @@ cmd_down() {
 # ---------------------------------------------------------------------------------------------
 # up
 
-host_ip4() { echo "$NET4.1$1"; }
+# h1..h99 at 10.200.0.1K (10.200.0.11 .. 10.200.0.199); h100..h999 at 10.200.K/100.(100 + K%100)
+# (h100 10.200.1.100, h199 10.200.1.199, h200 10.200.2.100), reachable with the /16 that up uses
+# beyond 99 hosts.
+host_ip4() {
+    if [ "$1" -lt 100 ]; then echo "$NET4.1$1"; else echo "10.200.$(($1 / 100)).$((100 + $1 % 100))"; fi
+}
 host_ip6() { echo "$NET6:1$1"; }
+# The IPv4 prefix length of a testbed of N hosts: /24 up to 99 hosts, /16 beyond.
+prefix4() { if [ "$1" -lt 100 ]; then echo 24; else echo 16; fi; }
 
 write_sshd_config() { # K
     local k=$1 h="$STATE/h$1"
@@ -690,21 +710,28 @@ on_up_exit() {
     exit "$rc"
 }
 
-# ssh to every host; prints "hK ok" or "hK FAIL". $1 = N, rest = extra ssh args.
+# ssh to every host (PROBE_PARALLEL at a time); prints "hK ok" or "hK FAIL". $1 = N, rest =
+# extra ssh args. With an engine, the host must also see its engine's socket.
 probe_ssh() {
-    local n=$1 k
+    local n=$1 k cmd want
     shift
     for k in $(seq 1 "$n"); do
+        if [ "$ENGINE" = none ]; then
+            cmd=hostname want="h$k"
+        else
+            cmd="hostname; test -r '$STATE/h$k/run/docker.sock' && test -w '$STATE/h$k/run/docker.sock' && echo sock-ok"
+            want="h$k
+sock-ok"
+        fi
         (
-            if out=$(ssh -F "$STATE/ssh_config" -o ControlPath=none "$@" "h$k" \
-                "hostname; test -r '$STATE/h$k/run/docker.sock' && test -w '$STATE/h$k/run/docker.sock' && echo sock-ok" \
-                2>&1) && [ "$out" = "h$k
-sock-ok" ]; then
+            if out=$(ssh -F "$STATE/ssh_config" -o ControlPath=none "$@" "h$k" "$cmd" 2>&1) &&
+                [ "$out" = "$want" ]; then
                 echo "h$k ok"
             else
                 echo "h$k FAIL $(echo "$out" | tr '\n' ' ')"
             fi
         ) &
+        [ $((k % PROBE_PARALLEL)) != 0 ] || wait
     done
     wait
 }
@@ -717,6 +744,7 @@ is_up() { # N: the testbed is up with N hosts and every host answers
     ip link show "$BRIDGE" >/dev/null 2>&1 || return 1
     for k in $(seq 1 "$n"); do
         alive "$(cat "$STATE/h$k/sshd.pid" 2>/dev/null)" || return 1
+        [ "$ENGINE" != none ] || continue
         alive "$(cat "$STATE/h$k/docker/engine.pid" 2>/dev/null)" || return 1
         docker -H "unix://$STATE/h$k/run/docker.sock" image inspect "$IMAGE" >/dev/null 2>&1 || return 1
     done
@@ -724,9 +752,10 @@ is_up() { # N: the testbed is up with N hosts and every host answers
 }
 
 cmd_up() {
-    local n=${1:-6} k t0 t p fail
-    case $n in '' | *[!0-9]*) die "usage: testbed.sh up [N]  (N = 1..99)" ;; esac
-    if [ "$n" -lt 1 ] || [ "$n" -gt 99 ]; then die "N must be 1..99"; fi
+    local n=${1:-6} k t0 t p fail pfx note=
+    case $n in '' | *[!0-9]*) die "usage: testbed.sh up [N]  (N = 1..999)" ;; esac
+    n=$((10#$n))
+    if [ "$n" -lt 1 ] || [ "$n" -gt 999 ]; then die "N must be 1..999"; fi
     check_state_path
     t0=$(now)
     ensure_prereqs
@@ -765,8 +794,9 @@ cmd_up() {
     chmod 0644 "$STATE/client/authorized_keys"
 
     # Network: one bridge, one namespace + veth pair per host, no default route anywhere.
+    pfx=$(prefix4 "$n")
     ip link add "$BRIDGE" type bridge
-    ip addr add "$NET4.1/24" dev "$BRIDGE"
+    ip addr add "$NET4.1/$pfx" dev "$BRIDGE"
     ip -6 addr add "$NET6:1/64" dev "$BRIDGE" nodad
     ip link set "$BRIDGE" up
     for k in $(seq 1 "$n"); do
@@ -774,7 +804,7 @@ cmd_up() {
         ip link add "nxtb-h$k" type veth peer name eth0 netns "nxtb-h$k"
         ip link set "nxtb-h$k" master "$BRIDGE" up
         ip -n "nxtb-h$k" link set lo up
-        ip -n "nxtb-h$k" addr add "$(host_ip4 "$k")/24" dev eth0
+        ip -n "nxtb-h$k" addr add "$(host_ip4 "$k")/$pfx" dev eth0
         ip -n "nxtb-h$k" -6 addr add "$(host_ip6 "$k")/64" dev eth0 nodad
         ip -n "nxtb-h$k" link set eth0 up
     done
@@ -791,16 +821,16 @@ cmd_up() {
         write_sshd_config "$k"
         /usr/sbin/sshd -t -f "$p/sshd_config" || die "sshd -t rejected $p/sshd_config"
         start_sshd "$k"
-        start_engine "$k"
+        [ "$ENGINE" = none ] || start_engine "$k"
     done
     write_client_files "$n"
-    build_rootfs
+    [ "$ENGINE" = none ] || build_rootfs
 
     # Wait for the daemons.
     t=$(($(date +%s) + 60))
     for k in $(seq 1 "$n"); do
         p="$STATE/h$k"
-        until engine_ready "$k" && wait_sshd "$k" 0; do
+        until { [ "$ENGINE" = none ] || engine_ready "$k"; } && wait_sshd "$k" 0; do
             [ "$(date +%s)" -lt "$t" ] || die "h$k: sshd or $ENGINE not ready after 60 s"
             sleep 0.2
         done
@@ -809,13 +839,14 @@ cmd_up() {
     # One image tarball, imported into every engine in parallel.
     local pids=()
     for k in $(seq 1 "$n"); do
+        [ "$ENGINE" != none ] || break
         docker -H "unix://$STATE/h$k/run/docker.sock" import -m "nxinfra testbed busybox" \
             -c 'ENV PATH=/bin' -c 'CMD ["sh"]' "$STATE/image/rootfs.tar" "$IMAGE" \
             >"$STATE/h$k/docker/import.log" 2>&1 &
         pids+=($!)
     done
     fail=
-    for k in $(seq 1 "$n"); do
+    for k in $(seq 1 "${#pids[@]}"); do
         wait "${pids[$((k - 1))]}" || { fail=1; say "h$k: docker import failed:"; cat "$STATE/h$k/docker/import.log" >&2; }
     done
     [ -z "$fail" ] || die "image import failed"
@@ -827,7 +858,8 @@ cmd_up() {
     write_env "$n"
     UP_DONE=1
     trap - EXIT INT TERM
-    say "up: $n hosts in $(elapsed "$t0") s; . $STATE/env ; ssh -F $STATE/ssh_config h1"
+    [ "$ENGINE" != none ] || note=" (sshd only, no engine)"
+    say "up: $n hosts$note in $(elapsed "$t0") s; . $STATE/env ; ssh -F $STATE/ssh_config h1"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -841,9 +873,14 @@ cmd_status() {
     fi
     local n k tmp bad=0 s d ver
     n=$(sed -n "s/^NXTB_N='\(.*\)'$/\1/p" "$STATE/env")
+    ENGINE=$(sed -n "s/^NXTB_ENGINE='\(.*\)'$/\1/p" "$STATE/env")
     tmp=$(mktemp -d)
     probe_ssh "$n" -o ConnectTimeout=3 >"$tmp/ssh" 2>&1 &
     for k in $(seq 1 "$n"); do
+        if [ "$ENGINE" = none ]; then
+            echo NONE >"$tmp/d$k"
+            continue
+        fi
         (timeout 10 docker -H "unix://$STATE/h$k/run/docker.sock" version \
             --format '{{.Server.Version}} (API {{.Server.APIVersion}})' >"$tmp/d$k" 2>/dev/null ||
             echo FAIL >"$tmp/d$k") &
@@ -854,7 +891,14 @@ cmd_status() {
         s=$(awk -v h="h$k" '$1 == h { print $2 }' "$tmp/ssh")
         [ "$s" = ok ] || { s=FAIL; bad=1; }
         ver=$(cat "$tmp/d$k")
-        if [ "$ver" = FAIL ] || [ -z "$ver" ]; then d=FAIL; bad=1; else d="ok $ver"; fi
+        if [ "$ver" = NONE ]; then
+            d="- (NXTB_ENGINE=none)"
+        elif [ "$ver" = FAIL ] || [ -z "$ver" ]; then
+            d=FAIL
+            bad=1
+        else
+            d="ok $ver"
+        fi
         printf '%-4s %-12s %-15s %-5s %s\n' "h$k" "$(host_ip4 "$k")" "$(host_ip6 "$k")" "$s" "$d"
     done
     rm -rf "$tmp"
@@ -876,7 +920,7 @@ wait_sshd() { # K timeout_s
 
 cmd_rekey() {
     local h=${1:-} k p
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh rekey hK" ;; esac
+    case $h in h[1-9] | h[1-9][0-9] | h[1-9][0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh rekey hK" ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
     take_lock
@@ -899,7 +943,7 @@ sshd_usage() { die "usage: testbed.sh $1 hK"; }
 
 cmd_stop_sshd() {
     local h=${1:-} k p pids=()
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) sshd_usage stop-sshd ;; esac
+    case $h in h[1-9] | h[1-9][0-9] | h[1-9][0-9][0-9]) k=${h#h} ;; *) sshd_usage stop-sshd ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
     take_lock
@@ -921,7 +965,7 @@ cmd_stop_sshd() {
 
 cmd_start_sshd() {
     local h=${1:-} k p
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) sshd_usage start-sshd ;; esac
+    case $h in h[1-9] | h[1-9][0-9] | h[1-9][0-9][0-9]) k=${h#h} ;; *) sshd_usage start-sshd ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
     take_lock
@@ -941,9 +985,11 @@ cmd_start_sshd() {
 
 cmd_stop_engine() {
     local h=${1:-} k p
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh stop-engine hK" ;; esac
+    case $h in h[1-9] | h[1-9][0-9] | h[1-9][0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh stop-engine hK" ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
+    [ "$(sed -n "s/^NXTB_ENGINE='\(.*\)'$/\1/p" "$STATE/env")" != none ] ||
+        die "this testbed has no engine (NXTB_ENGINE=none)"
     take_lock
     p=$(cat "$STATE/h$k/docker/engine.pid" 2>/dev/null || true)
     case $(cat "/proc/$p/comm" 2>/dev/null) in
@@ -958,10 +1004,11 @@ cmd_stop_engine() {
 
 cmd_start_engine() {
     local h=${1:-} k p t
-    case $h in h[0-9] | h[0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh start-engine hK" ;; esac
+    case $h in h[1-9] | h[1-9][0-9] | h[1-9][0-9][0-9]) k=${h#h} ;; *) die "usage: testbed.sh start-engine hK" ;; esac
     check_state_path
     if [ ! -f "$STATE/env" ] || [ ! -d "$STATE/h$k" ]; then die "$h is not up"; fi
     ENGINE=$(sed -n "s/^NXTB_ENGINE='\(.*\)'$/\1/p" "$STATE/env")
+    [ "$ENGINE" != none ] || die "this testbed has no engine (NXTB_ENGINE=none)"
     take_lock
     p=$(cat "$STATE/h$k/docker/engine.pid" 2>/dev/null || true)
     if ! { [ -n "$p" ] && alive "$p"; }; then
