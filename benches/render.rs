@@ -17,7 +17,7 @@ use nxinfra::secrets::{Secrets, age_file, store};
 
 mod common;
 
-use common::{REPO, copy_dir, copy_fleet, cpus, measure, measure_prepared, ms};
+use common::{REPO, clone_keys, copy_dir, copy_fleet, cpus, measure, measure_prepared, ms};
 const BIN: &str = env!("CARGO_BIN_EXE_nxinfra");
 
 fn main() {
@@ -172,41 +172,6 @@ fn grow_fleet(root: &Path, target: usize, identity: &Path) {
         age_file::encrypt(yaml.as_bytes(), &recipients).expect("encrypt"),
     )
     .expect("write");
-}
-
-/// Adds, beside every mapping key that names an original host, its clones with the same value.
-fn clone_keys(
-    value: &mut serde_json::Value,
-    hosts: &[String],
-    clones: &dyn Fn(&str) -> Vec<String>,
-    only_under_hosts: bool,
-) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let keys: Vec<String> = map.keys().cloned().collect();
-            for key in keys {
-                if let Some(child) = map.get_mut(&key) {
-                    if (key == "hosts" || !only_under_hosts)
-                        && let serde_json::Value::Object(inner) = child
-                    {
-                        let extra: Vec<(String, serde_json::Value)> = inner
-                            .iter()
-                            .filter(|(k, _)| hosts.contains(k))
-                            .flat_map(|(k, v)| clones(k).into_iter().map(move |c| (c, v.clone())))
-                            .collect();
-                        inner.extend(extra);
-                    }
-                    clone_keys(child, hosts, clones, only_under_hosts);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for item in items {
-                clone_keys(item, hosts, clones, only_under_hosts);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The old toolchain's approach: sequential, every file parsed with a fresh environment.

@@ -33,7 +33,7 @@ use std::process::Command;
 use nxinfra::model::inventory;
 use nxinfra::secrets::{age_file, store};
 
-use common::{Measure, REPO, copy_dir, copy_fleet, cpus, measure_prepared, ms};
+use common::{Measure, REPO, clone_keys, copy_dir, copy_fleet, cpus, measure_prepared, ms};
 
 const BASE: &str = "/srv/home/nxinfra-scale";
 const BASE_NAME: &str = "nxinfra-scale";
@@ -459,40 +459,4 @@ fn build_fleet(root: &Path, n: usize, tb: &Testbed, identity: &Path) -> Vec<Stri
         .len();
     assert_eq!(count, n, "the grown fleet has {count} hosts, not {n}");
     names
-}
-
-/// Adds, beside every mapping key that names an original host, its clones with the same value
-/// (benches/render.rs's `clone_keys`).
-fn clone_keys(
-    value: &mut serde_json::Value,
-    hosts: &[String],
-    clones: &dyn Fn(&str) -> Vec<String>,
-    only_under_hosts: bool,
-) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let keys: Vec<String> = map.keys().cloned().collect();
-            for key in keys {
-                if let Some(child) = map.get_mut(&key) {
-                    if (key == "hosts" || !only_under_hosts)
-                        && let serde_json::Value::Object(inner) = child
-                    {
-                        let extra: Vec<(String, serde_json::Value)> = inner
-                            .iter()
-                            .filter(|(k, _)| hosts.contains(k))
-                            .flat_map(|(k, v)| clones(k).into_iter().map(move |c| (c, v.clone())))
-                            .collect();
-                        inner.extend(extra);
-                    }
-                    clone_keys(child, hosts, clones, only_under_hosts);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for item in items {
-                clone_keys(item, hosts, clones, only_under_hosts);
-            }
-        }
-        _ => {}
-    }
 }

@@ -79,11 +79,7 @@ fn a_network_cut_mid_sync_fails_the_host_within_the_ssh_timeout_and_the_next_syn
     // (30 s), is carried over by TCP: the sync ends as if nothing had happened.
     put_tree(&fleet, &v2);
     let child = spawn_sync(&fleet, &tb, &["--json", "--limit", host]);
-    wait_for(
-        Duration::from_secs(120),
-        "the upload to reach staging",
-        || std::fs::read_dir(staging(&base)).is_ok_and(|mut d| d.next().is_some()),
-    );
+    wait_for_staging(&base);
     let mut cut = Cut::new(host);
     std::thread::sleep(Duration::from_secs(1));
     cut.restore();
@@ -104,11 +100,7 @@ fn a_network_cut_mid_sync_fails_the_host_within_the_ssh_timeout_and_the_next_syn
             SHORT_SSH_TIMEOUT,
         ],
     );
-    wait_for(
-        Duration::from_secs(120),
-        "the upload to reach staging",
-        || std::fs::read_dir(staging(&base)).is_ok_and(|mut d| d.next().is_some()),
-    );
+    wait_for_staging(&base);
     let mut cut = Cut::new(host);
     let since = Instant::now();
     let run = finish(child, GIVE_UP, "sync whose host's network was cut");

@@ -143,3 +143,39 @@ pub fn stop_persisted_masters(runtime: &Path) {
         }
     }
 }
+
+/// Adds, beside every mapping key that names an original host, its clones with the same value
+/// (the fleets grown by the render and scale benchmarks).
+pub fn clone_keys(
+    value: &mut serde_json::Value,
+    hosts: &[String],
+    clones: &dyn Fn(&str) -> Vec<String>,
+    only_under_hosts: bool,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                if let Some(child) = map.get_mut(&key) {
+                    if (key == "hosts" || !only_under_hosts)
+                        && let serde_json::Value::Object(inner) = child
+                    {
+                        let extra: Vec<(String, serde_json::Value)> = inner
+                            .iter()
+                            .filter(|(k, _)| hosts.contains(k))
+                            .flat_map(|(k, v)| clones(k).into_iter().map(move |c| (c, v.clone())))
+                            .collect();
+                        inner.extend(extra);
+                    }
+                    clone_keys(child, hosts, clones, only_under_hosts);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                clone_keys(item, hosts, clones, only_under_hosts);
+            }
+        }
+        _ => {}
+    }
+}

@@ -238,6 +238,15 @@ pub fn staging(base: &Path) -> PathBuf {
     base.join(".nxinfra/staging")
 }
 
+/// Waits (at most two minutes) until a sync's upload lands in `base`'s staging folder.
+pub fn wait_for_staging(base: &Path) {
+    wait_for(
+        Duration::from_secs(120),
+        "the upload to reach staging",
+        || std::fs::read_dir(staging(base)).is_ok_and(|mut d| d.next().is_some()),
+    );
+}
+
 /// Asserts that `base` holds exactly `want` (content and mode), a manifest of exactly that,
 /// and no staging folder.
 pub fn assert_synced(base: &Path, want: &Tree, what: &str) {
