@@ -3,9 +3,10 @@
 #   make render   render the shipped fleet into rendered/ (demo identity by default)
 #   make test     install/check test prerequisites, then fmt, clippy, the release build and
 #                 every test against it, the end-to-end ones on a testbed of 6 hosts (needs
-#                 root: network namespaces)
+#                 root: network namespaces), then 20 s of every fuzz target (make fuzz-smoke)
 #   make bench    render, sync and apply benchmarks, each against a plain baseline measured in
 #                 the same run
+#   make bench-scale  sync at 10..200 hosts (an sshd-only testbed) beside tar|ssh; not in CI
 #   make fuzz     every fuzz target for FUZZ_SECONDS (600) each (nightly, cargo-fuzz)
 
 CARGO    ?= cargo
@@ -14,7 +15,7 @@ CARGO    ?= cargo
 IDENTITY ?= demo/identity.DEMO-ONLY.txt
 NXINFRA  := target/release/nxinfra
 
-.PHONY: build render check diff test prereqs lint bench fuzz clean testbed-up testbed-down man completions
+.PHONY: build render check diff test prereqs lint bench bench-scale fuzz fuzz-smoke clean testbed-up testbed-down man completions
 
 build:
 	$(CARGO) build --release --locked
@@ -61,10 +62,18 @@ testbed-down:
 # The testbed goes down when the tests end, fail, or are interrupted (Ctrl-C, kill).
 # The CLI tests run the release binary users run (NXINFRA_BIN, built first), not the debug
 # build cargo makes for them; under CI=true a test without NXINFRA_BIN fails.
+# The fuzz targets (fuzz/run.sh build: about 15 minutes of CPU, sanitized) build at the lowest
+# priority while the tests run, which spend most of their time waiting on the testbed's hosts;
+# fuzz-smoke then finds them built. The build is stopped if the tests fail or are interrupted.
 test: prereqs lint build
-	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	@fuzz=; if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+	  setsid -w nice -n 19 ./fuzz/run.sh build >target/fuzz-build.log 2>&1 & fuzz=$$!; fi; \
+	trap '[ -z "$$fuzz" ] || kill -- -$$fuzz 2>/dev/null; $(TESTBED) down' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; } && \
-	NXINFRA_BIN=$(CURDIR)/$(NXINFRA) $(CARGO) test --locked
+	NXINFRA_BIN=$(CURDIR)/$(NXINFRA) $(CARGO) test --locked && \
+	{ [ -z "$$fuzz" ] || wait $$fuzz || { tail -n 20 target/fuzz-build.log; echo "the fuzz build failed: target/fuzz-build.log"; exit 1; }; }
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # Render (shipped fleet, 500 generated hosts) against a naive render; sync of the shipped
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply
@@ -77,12 +86,33 @@ bench: prereqs
 	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply && \
 	$(CARGO) bench --locked --bench backup && $(CARGO) bench --locked --bench cluster
 
+# Scale (docs/reliability.md#scale): render, first, no-op and one-file sync at N = 10, 50, 100
+# and 200 hosts beside a parallel tar|ssh floor, then --forks 4..64 at N = 200; on 200
+# sshd-only testbed hosts (no engine: ~2 MB each), always torn down. About 7 minutes.
+bench-scale: prereqs
+	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	NXTB_ENGINE=none $(TESTBED) up 200 && $(CARGO) bench --locked --bench scale
+
 # Every fuzz target (fuzz/, cargo-fuzz on the nightly toolchain) for FUZZ_SECONDS each, one at
 # a time, on its committed corpus (fuzz/README.md); exit 1 on a crash, a hang (> 1 s per
 # input) or an input over 2 GiB of memory, its input left in fuzz/artifacts/TARGET/.
 FUZZ_SECONDS ?= 600
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)
+
+# The smoke run of `make test`: every target for FUZZ_SMOKE_SECONDS (20) each, replaying its
+# committed corpus and regressions; new inputs go to fuzz/target/scratch/, the corpus is left
+# as it is. Skipped (said so) without cargo-fuzz on nightly, except under CI=true (prereqs
+# fails first).
+FUZZ_SMOKE_SECONDS ?= 20
+fuzz-smoke:
+	@if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+	  FUZZ_SCRATCH=1 ./fuzz/run.sh $(FUZZ_SMOKE_SECONDS); \
+	elif [ "$${CI:-}" = true ]; then \
+	  echo "fuzz smoke run: no cargo-fuzz on the nightly toolchain (make prereqs)"; exit 1; \
+	else \
+	  echo "fuzz smoke run skipped: no cargo-fuzz on the nightly toolchain (make prereqs)"; \
+	fi
 
 clean:
 	$(CARGO) clean

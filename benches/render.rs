@@ -13,11 +13,11 @@ use std::process::Command;
 
 use nxinfra::model::inventory;
 use nxinfra::render::{self, context::SharedContext, engine, output, sources};
-use nxinfra::secrets::{Secrets, age_file, store};
+use nxinfra::secrets::{Secrets, store};
 
 mod common;
 
-use common::{REPO, clone_keys, copy_dir, copy_fleet, cpus, measure, measure_prepared, ms};
+use common::{REPO, clone_host_files, clone_keys, copy_fleet, cpus, measure, measure_prepared, ms};
 const BIN: &str = env!("CARGO_BIN_EXE_nxinfra");
 
 fn main() {
@@ -144,34 +144,7 @@ fn grow_fleet(root: &Path, target: usize, identity: &Path) {
     clone_keys(&mut doc, &originals, &clone_names, true);
     std::fs::write(&inv_file, serde_norway::to_string(&doc).expect("yaml")).expect("write");
 
-    let config = root.join("templates/config");
-    for group in std::fs::read_dir(&config).expect("config") {
-        let group = group.expect("entry").path();
-        for host in &originals {
-            let own = group.join(host);
-            if own.is_dir() {
-                for clone in clone_names(host) {
-                    copy_dir(&own, &group.join(clone));
-                }
-            }
-        }
-    }
-
-    let keys = store::Keys {
-        identity: Some(identity.to_path_buf()),
-        vault_password_file: None,
-    };
-    let secrets = store::load(root, &keys).expect("secrets");
-    let mut doc = serde_json::Value::Object(secrets.doc.into_iter().collect());
-    clone_keys(&mut doc, &originals, &clone_names, false);
-    let yaml = serde_norway::to_string(&doc).expect("yaml");
-    let recipients =
-        age_file::read_recipients(&root.join(store::RECIPIENTS_FILE)).expect("recipients");
-    std::fs::write(
-        root.join(store::AGE_FILE),
-        age_file::encrypt(yaml.as_bytes(), &recipients).expect("encrypt"),
-    )
-    .expect("write");
+    clone_host_files(root, &originals, &clone_names, identity);
 }
 
 /// The old toolchain's approach: sequential, every file parsed with a fresh environment.

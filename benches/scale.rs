@@ -31,9 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nxinfra::model::inventory;
-use nxinfra::secrets::{age_file, store};
 
-use common::{Measure, REPO, clone_keys, copy_dir, copy_fleet, cpus, measure_prepared, ms};
+use common::{Measure, REPO, clone_host_files, clone_keys, copy_fleet, cpus, measure_prepared, ms};
 
 const BASE: &str = "/srv/home/nxinfra-scale";
 const BASE_NAME: &str = "nxinfra-scale";
@@ -154,18 +153,6 @@ fn main() {
             .iter()
             .map(|h| nxinfra::render::output::read_tree(&rendered.join(h)).map_or(0, |t| t.len()))
             .sum();
-        let sync = |forks: usize| {
-            let mut c = nx(&root, &identity);
-            c.args([
-                "sync",
-                "--json",
-                "--forks",
-                &forks.to_string(),
-                "--ssh-config",
-            ])
-            .arg(tb.ssh_config());
-            c
-        };
         let bump = Cell::new(0);
         let change = || change_one_file(&root, &bump);
         let render_now = || {
@@ -178,18 +165,9 @@ fn main() {
         };
 
         tb.clean(n);
-        let first = measure_prepared(runs, || tb.clean(n), || sync(FORKS));
-        let first_floor = measure_prepared(
-            runs,
-            || tb.clean(n),
-            || floor_first(&tb, &rendered, &names, FORKS),
-        );
-        // The hosts are full (the floor's last run): nxinfra's no-op starts from its own state.
-        tb.clean(n);
-        run_ok(sync(FORKS));
-        let noop = measure_prepared(runs, || {}, || sync(FORKS));
-        let noop_floor = measure_prepared(runs, || {}, || floor_noop(&tb, &names, FORKS));
-        let one = measure_prepared(runs, change, || sync(FORKS));
+        let [first, first_floor, noop, noop_floor] =
+            first_and_noop(&tb, &root, &identity, &names, runs, FORKS);
+        let one = measure_prepared(runs, change, || sync_command(&root, &identity, &tb, FORKS));
         let one_floor = measure_prepared(
             runs,
             || {
@@ -233,19 +211,6 @@ fn main() {
         return;
     }
     let n = names.len();
-    let rendered = root.join("rendered");
-    let sync = |forks: usize| {
-        let mut c = nx(&root, &identity);
-        c.args([
-            "sync",
-            "--json",
-            "--forks",
-            &forks.to_string(),
-            "--ssh-config",
-        ])
-        .arg(tb.ssh_config());
-        c
-    };
     let runs = runs_env.unwrap_or(1);
     println!();
     println!("--forks at N = {n} ({runs} run(s) each; the floor at the same parallelism)");
@@ -262,16 +227,8 @@ fn main() {
         "peak MB"
     );
     for &forks in &sweep {
-        let first = measure_prepared(runs, || tb.clean(n), || sync(forks));
-        let first_floor = measure_prepared(
-            runs,
-            || tb.clean(n),
-            || floor_first(&tb, &rendered, &names, forks),
-        );
-        tb.clean(n);
-        run_ok(sync(forks));
-        let noop = measure_prepared(runs, || {}, || sync(forks));
-        let noop_floor = measure_prepared(runs, || {}, || floor_noop(&tb, &names, forks));
+        let [first, first_floor, noop, noop_floor] =
+            first_and_noop(&tb, &root, &identity, &names, runs, forks);
         println!(
             "{forks:>6} {:>12.0} {:>10.0} {:>6.2}x {:>8.1} {:>12.0} {:>10.0} {:>6.2}x {:>8.1}",
             ms(first.wall),
@@ -285,6 +242,47 @@ fn main() {
         );
     }
     tb.clean(n);
+}
+
+/// `nxinfra sync --json --forks FORKS` of the fleet at `root` to the testbed.
+fn sync_command(root: &Path, identity: &Path, tb: &Testbed, forks: usize) -> Command {
+    let mut c = nx(root, identity);
+    c.args([
+        "sync",
+        "--json",
+        "--forks",
+        &forks.to_string(),
+        "--ssh-config",
+    ])
+    .arg(tb.ssh_config());
+    c
+}
+
+/// The first sync to empty hosts and the no-op sync, nxinfra's and the floor's, `forks` hosts
+/// at once: [first, first floor, no-op, no-op floor]. The hosts end full.
+fn first_and_noop(
+    tb: &Testbed,
+    root: &Path,
+    identity: &Path,
+    names: &[String],
+    runs: usize,
+    forks: usize,
+) -> [Measure; 4] {
+    let n = names.len();
+    let rendered = root.join("rendered");
+    let sync = || sync_command(root, identity, tb, forks);
+    let first = measure_prepared(runs, || tb.clean(n), sync);
+    let first_floor = measure_prepared(
+        runs,
+        || tb.clean(n),
+        || floor_first(tb, &rendered, names, forks),
+    );
+    // The hosts are full (the floor's last run): nxinfra's no-op starts from its own state.
+    tb.clean(n);
+    run_ok(sync());
+    let noop = measure_prepared(runs, || {}, sync);
+    let noop_floor = measure_prepared(runs, || {}, || floor_noop(tb, names, forks));
+    [first, first_floor, noop, noop_floor]
 }
 
 fn ratio(a: &Measure, b: &Measure) -> f64 {
@@ -425,34 +423,7 @@ fn build_fleet(root: &Path, n: usize, tb: &Testbed, identity: &Path) -> Vec<Stri
     }
     std::fs::write(&inv_file, serde_norway::to_string(&doc).expect("yaml")).expect("write");
 
-    let config = root.join("templates/config");
-    for group in std::fs::read_dir(&config).expect("config") {
-        let group = group.expect("entry").path();
-        for host in &originals {
-            let own = group.join(host);
-            if own.is_dir() {
-                for clone in clones_of(host) {
-                    copy_dir(&own, &group.join(clone));
-                }
-            }
-        }
-    }
-
-    let keys = store::Keys {
-        identity: Some(identity.to_path_buf()),
-        vault_password_file: None,
-    };
-    let secrets = store::load(root, &keys).expect("secrets");
-    let mut doc = serde_json::Value::Object(secrets.doc.into_iter().collect());
-    clone_keys(&mut doc, &originals, &clones_of, false);
-    let yaml = serde_norway::to_string(&doc).expect("yaml");
-    let recipients =
-        age_file::read_recipients(&root.join(store::RECIPIENTS_FILE)).expect("recipients");
-    std::fs::write(
-        root.join(store::AGE_FILE),
-        age_file::encrypt(yaml.as_bytes(), &recipients).expect("encrypt"),
-    )
-    .expect("write");
+    clone_host_files(root, &originals, &clones_of, identity);
     let count = inventory::load(&inv_file)
         .expect("grown inventory")
         .hosts

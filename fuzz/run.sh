@@ -2,9 +2,11 @@
 # Builds the fuzz targets once (cargo-fuzz, nightly) and runs each for SECONDS, one at a time.
 #
 #   fuzz/run.sh SECONDS [TARGET...]     (default: every target, template last)
+#   fuzz/run.sh build                   (only the build: a later run finds it done)
 #
 # Each target runs with libFuzzer's -timeout=1 (an input taking more than 1 s is a hang),
-# -rss_limit_mb=2048 and -max_len=65536, one job, on fuzz/corpus/TARGET. New inputs are
+# -rss_limit_mb=2048 and -max_len=65536, one job, on fuzz/corpus/TARGET and the inputs of past
+# findings in fuzz/regressions/TARGET (replayed first, like the corpus). New inputs are
 # added to that corpus (minimise it with `cargo +nightly fuzz cmin TARGET` before committing);
 # with FUZZ_SCRATCH=1 they go to fuzz/target/scratch/TARGET instead and the committed corpus is
 # only read (the smoke run of `make test`). A crash, timeout or OOM leaves its input in
@@ -18,11 +20,16 @@
 set -u
 
 usage() {
-    echo "usage: $0 SECONDS [TARGET...]" >&2
+    echo "usage: $0 SECONDS [TARGET...] | $0 build" >&2
     exit 2
 }
 
 [ $# -ge 1 ] || usage
+build_only=0
+if [ "$1" = build ] && [ $# -eq 1 ]; then
+    build_only=1
+    set -- 1
+fi
 seconds=$1
 shift
 case $seconds in
@@ -54,6 +61,7 @@ if ! "$cargo" +nightly fuzz build >&2; then
     echo "$0: the build failed" >&2
     exit 2
 fi
+[ "$build_only" = 0 ] || exit 0
 triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
 bin="$dir/target/$triple/release"
 
@@ -80,9 +88,14 @@ for target in "$@"; do
         mkdir -p "$scratch"
     fi
     start=$(date +%s)
+    # The inputs of past findings (regressions/TARGET/), replayed on every run.
+    regressions=
+    if [ -d "regressions/$target" ]; then
+        regressions="regressions/$target"
+    fi
     # libFuzzer adds new inputs to the first corpus folder and only reads the others.
     # shellcheck disable=SC2086  # $keep_going: flags, split on purpose
-    "$bin/$target" ${scratch:+"$scratch"} "$corpus" $keep_going \
+    "$bin/$target" ${scratch:+"$scratch"} "$corpus" ${regressions:+"$regressions"} $keep_going \
         -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1
     rc=$?

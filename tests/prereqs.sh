@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs (as root, from Debian, --no-install-recommends) or checks the external tools the tests
 # use: age (interop), git (nxinfra diff's fixtures), the validators run on the rendered fleet,
-# and shellcheck (also `make lint`, on the scripts the hosts run). Under CI=true a tool that is still missing afterwards fails the run; elsewhere the tests
-# that need it say they are skipped.
+# the shell linter shellcheck (also `make lint`, on the scripts the hosts run), and cargo-fuzz
+# for the fuzz smoke run of `make test`. Under CI=true a tool that is still missing afterwards fails the run;
+# elsewhere the tests that need it say they are skipped.
 set -eu
 
 # command → Debian package
@@ -64,4 +65,25 @@ if ! "$(dirname "$0")/jinja2-venv.sh" install; then
         exit 1
     fi
     echo "prereqs: the Jinja2 parity tests will be skipped"
+fi
+
+# cargo-fuzz on the nightly toolchain, for the fuzz smoke run of `make test` (fuzz/run.sh; the
+# nightly toolchain itself comes with the machine: rustup, never installed here).
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "prereqs: no nightly toolchain (rustup toolchain install nightly): the fuzz smoke run needs it"
+    if [ "${CI:-}" = true ]; then
+        echo "prereqs: CI=true, so this fails the run (tests never skip in CI)"
+        exit 1
+    fi
+elif ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+    echo "prereqs: installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    if ! cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked >/tmp/nxinfra-cargo-fuzz.log 2>&1; then
+        echo "prereqs: cargo install cargo-fuzz failed, see /tmp/nxinfra-cargo-fuzz.log"
+        if [ "${CI:-}" = true ]; then
+            echo "prereqs: CI=true, so this fails the run (tests never skip in CI)"
+            exit 1
+        fi
+        echo "prereqs: the fuzz smoke run will be skipped"
+    fi
 fi

@@ -144,6 +144,46 @@ pub fn stop_persisted_masters(runtime: &Path) {
     }
 }
 
+/// Gives every clone of an original host (`clones`) a copy of that host's own template folders
+/// (`templates/config/GROUP/HOST/`) and of every secrets subtree keyed by its name, the secrets
+/// encrypted again to the fleet's recipients: each clone renders what its original renders.
+pub fn clone_host_files(
+    root: &Path,
+    originals: &[String],
+    clones: &dyn Fn(&str) -> Vec<String>,
+    identity: &Path,
+) {
+    use nxinfra::secrets::{age_file, store};
+    let config = root.join("templates/config");
+    for group in std::fs::read_dir(&config).expect("config") {
+        let group = group.expect("entry").path();
+        for host in originals {
+            let own = group.join(host);
+            if own.is_dir() {
+                for clone in clones(host) {
+                    copy_dir(&own, &group.join(clone));
+                }
+            }
+        }
+    }
+
+    let keys = store::Keys {
+        identity: Some(identity.to_path_buf()),
+        vault_password_file: None,
+    };
+    let secrets = store::load(root, &keys).expect("secrets");
+    let mut doc = serde_json::Value::Object(secrets.doc.into_iter().collect());
+    clone_keys(&mut doc, originals, clones, false);
+    let yaml = serde_norway::to_string(&doc).expect("yaml");
+    let recipients =
+        age_file::read_recipients(&root.join(store::RECIPIENTS_FILE)).expect("recipients");
+    std::fs::write(
+        root.join(store::AGE_FILE),
+        age_file::encrypt(yaml.as_bytes(), &recipients).expect("encrypt"),
+    )
+    .expect("write");
+}
+
 /// Adds, beside every mapping key that names an original host, its clones with the same value
 /// (the fleets grown by the render and scale benchmarks).
 pub fn clone_keys(

@@ -159,6 +159,12 @@ pub(super) fn fail(what: impl Into<String>) -> impl FnOnce(bollard::errors::Erro
         what,
         reason: match e {
             bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+            // hyper's own words ("client error (SendRequest)") say little: what broke is the
+            // connection, forwarded over SSH, to the engine.
+            bollard::errors::Error::HyperLegacyError { err } => format!(
+                "the connection to the engine was lost or refused (is the host reachable?): {}",
+                super::session::error_chain(&err)
+            ),
             other => other.to_string(),
         },
     }

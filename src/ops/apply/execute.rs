@@ -45,7 +45,7 @@ pub enum ExecError {
     /// The previous container could not be put back (the engine stopped answering): what is
     /// left is named, and the next apply completes or undoes it (`recover`).
     #[error(
-        "{name}: the new container did not become healthy ({why}), and undoing it failed ({undo}): {left}; the next apply puts the previous container back"
+        "{name}: the new container did not become healthy ({why}), and undoing it failed ({undo}): {left}"
     )]
     Unfinished {
         name: String,
@@ -337,7 +337,7 @@ async fn replace<H: Host>(
                     undo: e.to_string(),
                     left: format!(
                         "the new container is left as {new}, the previous one {name} was not \
-                         touched"
+                         touched; the next apply removes {new}"
                     ),
                 });
             }
@@ -384,7 +384,10 @@ async fn replace<H: Host>(
                     name: name.to_string(),
                     why,
                     undo: e.to_string(),
-                    left: format!("the previous container is kept, stopped, as {old}"),
+                    left: format!(
+                        "the previous container is kept, stopped, as {old}; the next apply puts \
+                         the previous container back"
+                    ),
                 }),
             }
         }
