@@ -4,8 +4,8 @@
 #   make test     install/check test prerequisites, then fmt, clippy, the release build and
 #                 every test against it, the end-to-end ones on a testbed of 6 hosts (needs
 #                 root: network namespaces), then 20 s of every fuzz target (make fuzz-smoke)
-#   make bench    render, sync and apply benchmarks, each against a plain baseline measured in
-#                 the same run
+#   make bench    render, sync, apply, backup and cluster benchmarks, each against a plain
+#                 baseline measured in the same run, then make bench-scale
 #   make bench-scale  sync at 10..200 hosts (an sshd-only testbed) beside tar|ssh; not in CI
 #   make fuzz     every fuzz target for FUZZ_SECONDS (600) each (nightly, cargo-fuzz)
 
@@ -79,12 +79,14 @@ test: prereqs lint build
 # fleet to the 6 testbed hosts against tar|ssh and sha256sum baselines (cold and warm); apply
 # of 30 containers on one testbed host (first, no-op, one file changed) against docker-compose;
 # backup of an 80 MiB dump from a container against ssh | gzip | age; a 3-node cluster with a
-# 20-service stack (first, no-op, one config changed) against docker stack deploy.
+# 20-service stack (first, no-op, one config changed) against docker stack deploy; then the
+# scale benchmark (bench-scale, below).
 bench: prereqs
 	$(CARGO) bench --locked --bench render
 	@trap '$(TESTBED) down' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(TESTBED) up 6 && $(CARGO) bench --locked --bench sync && $(CARGO) bench --locked --bench apply && \
 	$(CARGO) bench --locked --bench backup && $(CARGO) bench --locked --bench cluster
+	@$(MAKE) --no-print-directory bench-scale
 
 # Scale (docs/reliability.md#scale): render, first, no-op and one-file sync at N = 10, 50, 100
 # and 200 hosts beside a parallel tar|ssh floor, then --forks 4..64 at N = 200; on 200
