@@ -17,8 +17,9 @@ NXINFRA  := target/release/nxinfra
 
 .PHONY: build render check diff test prereqs lint bench bench-scale fuzz fuzz-smoke clean testbed-up testbed-down man completions
 
+BUILD = $(CARGO) build --release --locked
 build:
-	$(CARGO) build --release --locked
+	$(BUILD)
 
 render: build
 	$(NXINFRA) --identity $(IDENTITY) render
@@ -42,11 +43,10 @@ man: build
 
 # fmt, clippy, the direction rule of docs/architecture.md (tests/layers.rs), and shellcheck on
 # the scripts the hosts run (src/host/scripts/, installed by `make prereqs`).
+LINT = $(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --all-targets -- -D warnings && \
+	$(CARGO) test --locked --test layers && shellcheck -s sh src/host/scripts/*.sh
 lint:
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) test --locked --test layers
-	shellcheck -s sh src/host/scripts/*.sh
+	$(LINT)
 
 # The testbed (tests/testbed/testbed.sh): N hosts with real sshd and dockerd in network
 # namespaces. `make test` brings it up and always tears it down; under CI=true a testbed that
@@ -63,14 +63,17 @@ testbed-down:
 # The CLI tests run the release binary users run (NXINFRA_BIN, built first), not the debug
 # build cargo makes for them; under CI=true a test without NXINFRA_BIN fails.
 # The fuzz targets (fuzz/run.sh build: about 15 minutes of CPU, sanitized) build at the lowest
-# priority while the tests run, which spend most of their time waiting on the testbed's hosts;
-# fuzz-smoke then finds them built. The build is stopped if the tests fail or are interrupted.
-test: prereqs lint build
-	@fuzz=; if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+# priority from the start, beside lint, the release build and the tests (which spend most of
+# their time waiting on the testbed's hosts); fuzz-smoke then finds them built. The build is
+# stopped if anything before it fails or is interrupted. (Lint and build are spelled out, not
+# `$(MAKE) lint build`, so that `make -n test` only prints.)
+test: prereqs
+	@mkdir -p target; fuzz=; if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
 	  setsid -w nice -n 19 ./fuzz/run.sh build >target/fuzz-build.log 2>&1 & fuzz=$$!; fi; \
 	trap '[ -z "$$fuzz" ] || kill -- -$$fuzz 2>/dev/null; $(TESTBED) down' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
-	$(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; } && \
+	echo "$(LINT) && $(BUILD)"; $(LINT) && $(BUILD) && \
+	{ $(TESTBED) up 6 || { [ "$${CI:-}" != true ] && echo "testbed unavailable: end-to-end tests will be skipped"; }; } && \
 	NXINFRA_BIN=$(CURDIR)/$(NXINFRA) $(CARGO) test --locked && \
 	{ [ -z "$$fuzz" ] || wait $$fuzz || { tail -n 20 target/fuzz-build.log; echo "the fuzz build failed: target/fuzz-build.log"; exit 1; }; }
 	@$(MAKE) --no-print-directory fuzz-smoke
@@ -104,12 +107,15 @@ fuzz:
 
 # The smoke run of `make test`: every target for FUZZ_SMOKE_SECONDS (20) each, replaying its
 # committed corpus and regressions; new inputs go to fuzz/target/scratch/, the corpus is left
-# as it is. Skipped (said so) without cargo-fuzz on nightly, except under CI=true (prereqs
-# fails first).
+# as it is. Two targets at a time (one per core of CI's machine). Skipped (said so) without
+# cargo-fuzz on nightly, except under CI=true (prereqs fails first).
 FUZZ_SMOKE_SECONDS ?= 20
 fuzz-smoke:
 	@if $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
-	  FUZZ_SCRATCH=1 ./fuzz/run.sh $(FUZZ_SMOKE_SECONDS); \
+	  ./fuzz/run.sh build && export FUZZ_SCRATCH=1 && \
+	  { ./fuzz/run.sh $(FUZZ_SMOKE_SECONDS) vault inventory_yaml compose manifest template & half=$$!; \
+	    ./fuzz/run.sh $(FUZZ_SMOKE_SECONDS) age inventory_ini stack remote_lines; other=$$?; \
+	    wait $$half && [ $$other = 0 ]; }; \
 	elif [ "$${CI:-}" = true ]; then \
 	  echo "fuzz smoke run: no cargo-fuzz on the nightly toolchain (make prereqs)"; exit 1; \
 	else \
