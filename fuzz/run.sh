@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the fuzz targets once (cargo-fuzz, nightly) and runs each for SECONDS, one at a time.
+# Builds the fuzz targets once (cargo-fuzz, nightly) and runs each for SECONDS, one at a time
+# (FUZZ_JOBS=N: N at a time).
 #
 #   fuzz/run.sh SECONDS [TARGET...]     (default: every target, template last)
 #   fuzz/run.sh build                   (only the build: a later run finds it done)
@@ -36,6 +37,12 @@ case $seconds in
     '' | *[!0-9]*) usage ;;
 esac
 [ "$seconds" -ge 1 ] || usage
+# FUZZ_JOBS=N: N targets at a time (the smoke run of `make test` takes one per core), each a
+# subshell of its own; one at a time by default.
+jobs=${FUZZ_JOBS:-1}
+case $jobs in
+    '' | *[!0-9]* | 0) usage ;;
+esac
 
 dir=$(cd "$(dirname "$0")" && pwd) || exit 2
 cd "$dir" || exit 2
@@ -72,8 +79,9 @@ if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then
     keep_going="-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1"
 fi
 
-status=0
-for target in "$@"; do
+# Runs one target and prints its line; fails if it found something or did not run.
+fuzz_one() {
+    target=$1
     corpus="corpus/$target"
     artifacts="artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
@@ -126,7 +134,6 @@ for target in "$@"; do
         verdict="FAILED (exit $rc)"
     fi
     if [ -n "$verdict" ]; then
-        status=1
         {
             echo "--- $target: $verdict; the end of $dir/$log:"
             tail -n 40 "$log"
@@ -136,5 +143,29 @@ for target in "$@"; do
     fi
     printf '%-15s %5s s  %10s execs  cov %6s  ft %6s  corpus %8s  %s\n' \
         "$target" "$elapsed" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "${verdict:-ok}"
+    [ -z "$verdict" ]
+}
+
+status=0
+pids=
+running=0
+for target in "$@"; do
+    if [ "$jobs" = 1 ]; then
+        fuzz_one "$target" || status=1
+        continue
+    fi
+    fuzz_one "$target" &
+    pids="$pids $!"
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        for pid in $pids; do
+            wait "$pid" || status=1
+        done
+        pids=
+        running=0
+    fi
+done
+for pid in $pids; do
+    wait "$pid" || status=1
 done
 exit "$status"

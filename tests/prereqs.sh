@@ -2,8 +2,8 @@
 # Installs (as root, from Debian, --no-install-recommends) or checks the external tools the tests
 # use: age (interop), git (nxinfra diff's fixtures), the validators run on the rendered fleet,
 # the shell linter shellcheck (also `make lint`, on the scripts the hosts run), and cargo-fuzz
-# for the fuzz smoke run of `make test`. Under CI=true a tool that is still missing afterwards fails the run;
-# elsewhere the tests that need it say they are skipped.
+# for the fuzz smoke run of `make test`. Under CI=true a tool that is still missing afterwards
+# fails the run; elsewhere the tests that need it say they are skipped.
 set -eu
 
 # command → Debian package
